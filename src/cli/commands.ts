@@ -1,0 +1,5 @@
+// The registry of CLI commands, in the order `ringrl --help` lists them.
+import type { Command } from './command.ts';
+import { demoCommand } from './demo.ts';
+
+export const commands: Command[] = [demoCommand];
