@@ -1,0 +1,103 @@
+// Compile traced graphs into onnxruntime-node sessions and run them on host buffers.
+//
+// One session serves every batch size and sequence length (dims are symbolic), so RL's varying
+// lengths never recompile. Sessions are cached by a caller-chosen key that names everything the
+// graph depends on (model config, loss config, dtype). Inputs are passed zero-copy; outputs come
+// back as fresh typed arrays, so graphs should return small things (gradients, sampled ids, new
+// cache slices), never full logits over a big vocabulary.
+
+import ort from 'onnxruntime-node';
+import { type DType, type Tensor, exportOnnx } from '../graph/index.ts';
+
+export type HostData = Float32Array | Float64Array | BigInt64Array | Int32Array | Int8Array | Uint8Array | Uint16Array;
+
+export interface HostTensor {
+  dtype: DType;
+  data: HostData;
+  dims: readonly number[];
+}
+
+export function hostTensor(dtype: DType, data: HostData, dims: readonly number[]): HostTensor {
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (data.length !== n) throw new Error(`hostTensor: ${data.length} values for dims [${dims.join(', ')}]`);
+  return { dtype, data, dims };
+}
+
+export interface RuntimeOptions {
+  /** Intra-op threads; default: all cores (ORT's choice). */
+  threads?: number;
+  /** Execution providers in order of preference; 'cpu' is always appended as the fallback. */
+  executionProviders?: string[];
+}
+
+let defaults: RuntimeOptions = {};
+
+/** Set process-wide runtime options (thread count, execution providers) for sessions created later. */
+export function configureRuntime(options: RuntimeOptions): void {
+  defaults = { ...defaults, ...options };
+}
+
+const ortType: Record<DType, ort.Tensor.Type> = {
+  float32: 'float32', float64: 'float64', float16: 'float16', int64: 'int64', int32: 'int32', int8: 'int8', uint8: 'uint8', bool: 'bool',
+};
+
+export class CompiledGraph {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputNames: string[],
+    readonly outputNames: string[],
+    readonly modelBytes: number,
+  ) {}
+
+  static async create(inputs: readonly Tensor[], outputs: Record<string, Tensor>, options: RuntimeOptions = {}): Promise<CompiledGraph> {
+    const graph = exportOnnx(inputs, outputs);
+    const { threads, executionProviders } = { ...defaults, ...options };
+    const providers = [...(executionProviders ?? []).filter((p) => p !== 'cpu'), 'cpu'];
+    const session = await ort.InferenceSession.create(graph.bytes, {
+      executionProviders: providers,
+      graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
+      intraOpNumThreads: threads ?? 0,
+      interOpNumThreads: 1,
+    });
+    return new CompiledGraph(session, graph.inputNames, graph.outputNames, graph.bytes.length);
+  }
+
+  /** Run with every declared input fed; returns every output as a host tensor. */
+  async run(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const name of this.inputNames) {
+      const t = feeds[name];
+      if (!t) throw new Error(`run: missing input '${name}' (expected ${this.inputNames.join(', ')})`);
+      ortFeeds[name] = new ort.Tensor(ortType[t.dtype], t.data as never, t.dims as number[]);
+    }
+    const results = await this.session.run(ortFeeds);
+    const out: Record<string, HostTensor> = {};
+    for (const name of this.outputNames) {
+      const r = results[name]!;
+      out[name] = { dtype: r.type as DType, data: r.data as HostData, dims: r.dims };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+const cache = new Map<string, Promise<CompiledGraph>>();
+
+/**
+ * The compiled graph for `key`, building it with `trace` on first use. The key must name
+ * everything the traced graph depends on; shapes need not be part of it (dims are symbolic).
+ */
+export function compileCached(key: string, trace: () => { inputs: Tensor[]; outputs: Record<string, Tensor> }, options?: RuntimeOptions): Promise<CompiledGraph> {
+  let entry = cache.get(key);
+  if (!entry) {
+    const { inputs, outputs } = trace();
+    entry = CompiledGraph.create(inputs, outputs, options);
+    entry.catch(() => cache.delete(key));
+    cache.set(key, entry);
+  }
+  return entry;
+}

@@ -1,0 +1,77 @@
+// Forward values of the primitives without gradients, symbolic-dim graphs reused across shapes,
+// and shape errors that name the op and both shapes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { arange, input, scalar, where, zeros, exportOnnx } from '../../src/graph/index.ts';
+import { CompiledGraph } from '../../src/runtime/index.ts';
+import { f64, i64 } from '../helpers.ts';
+
+test('comparisons, and, topk, argmax, range, zeros give hand-computed values', async () => {
+  const x = input('x', 'float64', [2, 3]);
+  const compiled = await CompiledGraph.create([x], {
+    less: x.less(0.5),
+    greater: x.greater(0.5),
+    equal: x.equal(0.5),
+    both: x.greater(0).and(x.less(1)),
+    top2: x.topkIndices(2),
+    bottom1: x.topkIndices(1, false),
+    argmax: x.argmax(-1),
+    range: arange(3),
+    zeros: zeros([2, 2], 'float64'),
+  }, { threads: 1 });
+  const out = await compiled.run({ x: f64([0.5, 2, -1, 0.25, 0.75, 3], [2, 3]) });
+  const bools = (name: string) => Array.from(out[name]!.data as Uint8Array, Boolean);
+  const ints = (name: string) => Array.from(out[name]!.data as BigInt64Array, Number);
+  assert.deepEqual(bools('less'), [false, false, true, true, false, false]);
+  assert.deepEqual(bools('greater'), [false, true, false, false, true, true]);
+  assert.deepEqual(bools('equal'), [true, false, false, false, false, false]);
+  assert.deepEqual(bools('both'), [true, false, false, true, true, false]);
+  assert.deepEqual(ints('top2'), [1, 0, 2, 1]);
+  assert.deepEqual(ints('bottom1'), [2, 0]);
+  assert.deepEqual(ints('argmax'), [1, 2]);
+  assert.deepEqual(ints('range'), [0, 1, 2]);
+  assert.deepEqual(Array.from(out.zeros!.data as Float64Array), [0, 0, 0, 0]);
+});
+
+test('one session serves every batch and sequence length (symbolic dims, flatten/unflatten)', async () => {
+  const x = input('x', 'float64', ['B', 'T', 2]);
+  const flat = x.reshape([-1, 2]); // [B*T, 2]
+  assert.deepEqual(flat.shape, ['B*T', 2]);
+  const back = flat.mul(10).reshape(['B', 'T', 2]);
+  const positions = arange('T').cast('float64').unsqueeze(-1).expand(['T', 2]);
+  const compiled = await CompiledGraph.create([x], { y: back.add(positions), rows: flat.sum(-1) }, { threads: 1 });
+  for (const [B, T] of [[1, 1], [2, 3], [3, 5]]) {
+    const n = B! * T! * 2;
+    const values = Array.from({ length: n }, (_, i) => i);
+    const out = await compiled.run({ x: f64(values, [B!, T!, 2]) });
+    assert.deepEqual([...out.y!.dims], [B, T, 2]);
+    assert.deepEqual(Array.from(out.y!.data as Float64Array), values.map((v, i) => 10 * v + Math.floor(i / 2) % T!));
+    assert.deepEqual([...out.rows!.dims], [B! * T!]);
+  }
+});
+
+test('gather with int64 indices and where with scalar branches', async () => {
+  const table = input('table', 'float64', [3, 2]);
+  const ids = input('ids', 'int64', ['N']);
+  const rows = table.gather(ids);
+  const compiled = await CompiledGraph.create([table, ids], { rows, clipped: where(rows.greater(2), scalar(2, 'float64'), rows) }, { threads: 1 });
+  const out = await compiled.run({ table: f64([0, 1, 2, 3, 4, 5], [3, 2]), ids: i64([2, 0, 2], [3]) });
+  assert.deepEqual(Array.from(out.rows!.data as Float64Array), [4, 5, 0, 1, 4, 5]);
+  assert.deepEqual(Array.from(out.clipped!.data as Float64Array), [2, 2, 0, 1, 2, 2]);
+});
+
+test('shape errors name the op and both operands', () => {
+  const a = input('a', 'float32', ['B', 3]);
+  const b = input('b', 'float32', [4, 5]);
+  assert.throws(() => a.matmul(b), /matmul: inner dims differ: input\('a'\):float32\[B, 3\] @ input\('b'\):float32\[4, 5\] \(3 vs 4\)/);
+  assert.throws(() => a.add(b), /add: shapes do not broadcast: input\('a'\):float32\[B, 3\] and input\('b'\):float32\[4, 5\]/);
+  assert.throws(() => a.reshape([4, 4]), /reshape: .* has 3\*B elements but target \[4, 4\] has 16/);
+  assert.throws(() => a.add(input('c', 'float64', [3])), /add: dtypes differ/);
+  assert.throws(() => a.sum(2), /sum: axis 2 is out of range for rank 2/);
+});
+
+test('export rejects inputs that were used but not declared', () => {
+  const a = input('a', 'float32', [2]);
+  const b = input('b', 'float32', [2]);
+  assert.throws(() => exportOnnx([a], { y: a.add(b) }), /graph uses input 'b' that was not declared/);
+});

@@ -1,0 +1,35 @@
+// Shared test helpers: seeded randoms, float64 host tensors, closeness assertions.
+import assert from 'node:assert/strict';
+import type { HostTensor } from '../src/runtime/index.ts';
+
+/** mulberry32: a tiny seeded PRNG so fixtures and tests are reproducible. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function f64(values: ArrayLike<number>, dims: number[]): HostTensor {
+  return { dtype: 'float64', data: Float64Array.from(values), dims };
+}
+
+export function i64(values: number[], dims: number[]): HostTensor {
+  return { dtype: 'int64', data: BigInt64Array.from(values.map(BigInt)), dims };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, `length ${a.length} vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
+  const d = maxAbsDiff(actual, expected);
+  assert.ok(d <= tol, `${what}: max abs diff ${d.toExponential(3)} > ${tol}\n  actual   ${Array.from(actual).slice(0, 8).join(', ')}\n  expected ${Array.from(expected).slice(0, 8).join(', ')}`);
+}
