@@ -1,0 +1,43 @@
+// The math reward: extract the committed answer, normalise both sides, decide equivalence.
+// Returns a reward in {0, 1} and a reason a person can read.
+import { extractAnswer, lastBoxed, type Fallback } from './extract.ts';
+import { normalizeAnswer } from './normalize.ts';
+import { parseAnswer, compareAnswers, type Answer } from './answer.ts';
+
+export interface MathVerifyOptions {
+  /** What to do when the completion has no \boxed{} and no "the answer is": 'none' (reward 0) or 'last_number'. */
+  fallback?: Fallback;
+}
+
+export interface MathVerdict {
+  reward: 0 | 1;
+  extracted: string | null;
+  reason: string;
+}
+
+const goldCache = new Map<string, Answer>();
+
+function goldAnswer(gold: string): Answer {
+  let parsed = goldCache.get(gold);
+  if (!parsed) {
+    parsed = parseAnswer(normalizeAnswer(lastBoxed(gold) ?? gold));
+    if (goldCache.size > 10000) goldCache.clear();
+    goldCache.set(gold, parsed);
+  }
+  return parsed;
+}
+
+/** Verify a completion against a gold answer (the gold may itself contain \boxed{}). */
+export function verifyMath(completion: string, gold: string, options: MathVerifyOptions = {}): MathVerdict {
+  const extraction = extractAnswer(completion, options.fallback ?? 'none');
+  if (!extraction) return { reward: 0, extracted: null, reason: 'no answer found (no \\boxed{}, no "the answer is")' };
+  const candidate = normalizeAnswer(extraction.answer);
+  if (candidate === '') return { reward: 0, extracted: extraction.answer, reason: `empty answer (${extraction.via})` };
+  const verdict = compareAnswers(goldAnswer(gold), parseAnswer(candidate));
+  return { reward: verdict.equal ? 1 : 0, extracted: extraction.answer, reason: `${verdict.reason} (${extraction.via})` };
+}
+
+/** Equivalence of two bare answers (no extraction), e.g. for tests and tools. */
+export function answersEquivalent(gold: string, candidate: string): { equal: boolean; reason: string } {
+  return compareAnswers(parseAnswer(normalizeAnswer(gold)), parseAnswer(normalizeAnswer(candidate)));
+}
