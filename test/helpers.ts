@@ -1,18 +1,7 @@
 // Shared test helpers: seeded randoms, float64 host tensors, closeness assertions.
 import assert from 'node:assert/strict';
 import type { HostTensor } from '../src/runtime/index.ts';
-
-/** mulberry32: a tiny seeded PRNG so fixtures and tests are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../src/util/random.ts';
 
 export function f64(values: ArrayLike<number>, dims: number[]): HostTensor {
   return { dtype: 'float64', data: Float64Array.from(values), dims };

@@ -20,6 +20,7 @@ const rules: Record<Tensor['op'], GradRule | null> = {
   const: () => [],
   range: () => [],
   zeros: () => [],
+  size: () => [],
   detach: () => [null],
   cast: (g, n) => [isFloat(n.inputs[0]!.dtype) ? g.cast(n.inputs[0]!.dtype) : null],
 

@@ -130,6 +130,7 @@ const emitRules: Record<PrimOp, EmitRule> = {
   input: (n) => n.attrs.name!,
   const: (n, _ins, e) => e.constant(n.attrs.data!, n.shape as number[], n.dtype),
   range: (n, _ins, e) => e.emit('Range', [e.constant([0], [], 'int64'), e.scalarDim(n.attrs.length!), e.constant([1], [], 'int64')]),
+  size: (n, _ins, e) => e.emit('Cast', [e.scalarDim(n.attrs.length!)], { to: { int: onnxDataType[n.dtype] } }),
   zeros: (n, _ins, e) => e.emit('ConstantOfShape', [e.shapeTensor(n.shape)], { value: { tensor: { dtype: n.dtype, dims: [1], values: [0] } } }),
 
   neg: elementwise('Neg'),

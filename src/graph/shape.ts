@@ -55,6 +55,16 @@ export function dimProduct(dims: readonly Dim[]): Dim {
   return fromProduct(out);
 }
 
+/** a + b when both are multiples of the same symbolic product (or numbers), else undefined. */
+export function dimSum(a: Dim, b: Dim): Dim | undefined {
+  if (a === 0) return b;
+  if (b === 0) return a;
+  const pa = toProduct(a);
+  const pb = toProduct(b);
+  if (pa.names.join('*') !== pb.names.join('*')) return undefined;
+  return fromProduct({ coef: pa.coef + pb.coef, names: pa.names });
+}
+
 /** a / b when it divides exactly (symbolically), else undefined. */
 export function dimDivide(a: Dim, b: Dim): Dim | undefined {
   const pa = toProduct(a);

@@ -7,12 +7,12 @@
 
 import { type DType, isFloat } from './dtype.ts';
 import {
-  type Dim, type Shape, ShapeError, broadcastShapes, dimDivide, dimEqual, dimProduct, formatShape, normaliseAxis, shapeEqual,
+  type Dim, type Shape, ShapeError, broadcastShapes, dimDivide, dimSum, dimEqual, dimProduct, formatShape, normaliseAxis, shapeEqual,
 } from './shape.ts';
 
 export type PrimOp =
   // leaves
-  | 'input' | 'const' | 'range' | 'zeros'
+  | 'input' | 'const' | 'range' | 'zeros' | 'size'
   // elementwise unary
   | 'neg' | 'exp' | 'log' | 'sqrt' | 'recip' | 'sin' | 'cos' | 'sigmoid' | 'tanh' | 'cast' | 'detach'
   // elementwise binary (numpy broadcasting) and select
@@ -264,6 +264,11 @@ export function arange(length: Dim): Tensor {
   return new Tensor('range', [], { length }, 'int64', [length]);
 }
 
+/** The run-time value of a (possibly symbolic) dim as a scalar, e.g. a token count for a mean. */
+export function sizeOf(length: Dim, dtype: DType = 'float32'): Tensor {
+  return new Tensor('size', [], { length }, dtype, []);
+}
+
 export function zeros(shape: readonly Dim[], dtype: DType = 'float32'): Tensor {
   return new Tensor('zeros', [], { shape: [...shape] }, dtype, shape);
 }
@@ -309,12 +314,11 @@ export function scatterElementsAdd(shape: readonly Dim[], indices: Tensor, updat
 
 // ---- helpers -------------------------------------------------------------------------------
 
-function addDims(a: Dim, b: Dim, c: Dim): Dim {
-  const nums = [a, b, c];
-  if (nums.every((d) => typeof d === 'number')) return (a as number) + (b as number) + (c as number);
-  const symbolic = nums.filter((d) => d !== 0);
-  if (symbolic.length === 1) return symbolic[0]!;
-  throw new ShapeError(`cannot add symbolic dims ${a} + ${b} + ${c}`);
+function addDims(...dims: Dim[]): Dim {
+  let total: Dim | undefined = 0;
+  for (const d of dims) total = total === undefined ? undefined : dimSum(total, d);
+  if (total === undefined) throw new ShapeError(`cannot add symbolic dims ${dims.join(' + ')}`);
+  return total;
 }
 
 function lift(x: TensorLike, dtype: DType): Tensor {

@@ -2,7 +2,7 @@
 // and shape errors that name the op and both shapes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arange, input, scalar, where, zeros, exportOnnx } from '../../src/graph/index.ts';
+import { arange, input, scalar, sizeOf, where, zeros, exportOnnx } from '../../src/graph/index.ts';
 import { CompiledGraph } from '../../src/runtime/index.ts';
 import { f64, i64 } from '../helpers.ts';
 
@@ -38,8 +38,9 @@ test('one session serves every batch and sequence length (symbolic dims, flatten
   const flat = x.reshape([-1, 2]); // [B*T, 2]
   assert.deepEqual(flat.shape, ['B*T', 2]);
   const back = flat.mul(10).reshape(['B', 'T', 2]);
+  const count = sizeOf('B*T', 'float64');
   const positions = arange('T').cast('float64').unsqueeze(-1).expand(['T', 2]);
-  const compiled = await CompiledGraph.create([x], { y: back.add(positions), rows: flat.sum(-1) }, { threads: 1 });
+  const compiled = await CompiledGraph.create([x], { y: back.add(positions), rows: flat.sum(-1), count }, { threads: 1 });
   for (const [B, T] of [[1, 1], [2, 3], [3, 5]]) {
     const n = B! * T! * 2;
     const values = Array.from({ length: n }, (_, i) => i);
@@ -47,6 +48,7 @@ test('one session serves every batch and sequence length (symbolic dims, flatten
     assert.deepEqual([...out.y!.dims], [B, T, 2]);
     assert.deepEqual(Array.from(out.y!.data as Float64Array), values.map((v, i) => 10 * v + Math.floor(i / 2) % T!));
     assert.deepEqual([...out.rows!.dims], [B! * T!]);
+    assert.equal(out.count!.data[0], B! * T!);
   }
 });
 

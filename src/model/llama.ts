@@ -1,0 +1,186 @@
+// The whole Llama-family decoder in one file, dense and MoE, with Hugging Face semantics:
+// llama, qwen2 (q/k/v bias), qwen3 (per-head q/k RMSNorm, explicit head_dim) and mixtral
+// (sparse MoE: softmax router, top-k, renormalised weights, SwiGLU experts, load-balancing loss).
+//
+// Parameters are graph inputs keyed by their HF names, so a weight update never recompiles.
+// Shape comments: B batch, T sequence, D hidden, H heads, K kv heads, G = H/K, hd head dim,
+// F intermediate, E experts, V vocab, N = B*T tokens.
+
+import { type DType, type Tensor, arange, concat, constant, scalar, sizeOf, where } from '../graph/index.ts';
+import type { ModelConfig } from './config.ts';
+
+/** Every parameter of the model with its HF name and shape (the one list that defines them). */
+export function parameterShapes(c: ModelConfig): Map<string, number[]> {
+  const shapes = new Map<string, number[]>();
+  const D = c.hiddenSize, hd = c.headDim, H = c.numHeads, K = c.numKvHeads, F = c.intermediateSize;
+  shapes.set('model.embed_tokens.weight', [c.vocabSize, D]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}`;
+    shapes.set(`${p}.input_layernorm.weight`, [D]);
+    shapes.set(`${p}.self_attn.q_proj.weight`, [H * hd, D]);
+    shapes.set(`${p}.self_attn.k_proj.weight`, [K * hd, D]);
+    shapes.set(`${p}.self_attn.v_proj.weight`, [K * hd, D]);
+    if (c.qkvBias) {
+      shapes.set(`${p}.self_attn.q_proj.bias`, [H * hd]);
+      shapes.set(`${p}.self_attn.k_proj.bias`, [K * hd]);
+      shapes.set(`${p}.self_attn.v_proj.bias`, [K * hd]);
+    }
+    if (c.qkNorm) {
+      shapes.set(`${p}.self_attn.q_norm.weight`, [hd]);
+      shapes.set(`${p}.self_attn.k_norm.weight`, [hd]);
+    }
+    shapes.set(`${p}.self_attn.o_proj.weight`, [D, H * hd]);
+    shapes.set(`${p}.post_attention_layernorm.weight`, [D]);
+    if (c.moe) {
+      shapes.set(`${p}.block_sparse_moe.gate.weight`, [c.moe.numExperts, D]);
+      for (let e = 0; e < c.moe.numExperts; e++) {
+        shapes.set(`${p}.block_sparse_moe.experts.${e}.w1.weight`, [F, D]);
+        shapes.set(`${p}.block_sparse_moe.experts.${e}.w2.weight`, [D, F]);
+        shapes.set(`${p}.block_sparse_moe.experts.${e}.w3.weight`, [F, D]);
+      }
+    } else {
+      shapes.set(`${p}.mlp.gate_proj.weight`, [F, D]);
+      shapes.set(`${p}.mlp.up_proj.weight`, [F, D]);
+      shapes.set(`${p}.mlp.down_proj.weight`, [D, F]);
+    }
+  }
+  shapes.set('model.norm.weight', [D]);
+  if (!c.tieEmbeddings) shapes.set('lm_head.weight', [c.vocabSize, D]);
+  return shapes;
+}
+
+export type Params = Record<string, Tensor>;
+
+export interface ForwardOutput {
+  logits: Tensor; // [B, T, V]
+  auxLoss?: Tensor; // [] MoE load-balancing loss (mixtral)
+}
+
+/** Linear layer with an HF weight [out, in]: x @ W^T (+ b). */
+function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  const y = x.matmul(weight.T);
+  return bias ? y.add(bias) : y;
+}
+
+function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
+  const variance = x.square().mean(-1, true);
+  return x.mul(variance.add(eps).rsqrt()).mul(weight);
+}
+
+/** cos and sin tables [T, hd] for rotate-half RoPE at positions 0..T-1. */
+function ropeTables(c: ModelConfig, T: Tensor['shape'][number], dtype: DType): { cos: Tensor; sin: Tensor } {
+  const half = c.headDim / 2;
+  const invFreq = Array.from({ length: half }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / c.headDim));
+  const positions = arange(T).cast(dtype).unsqueeze(-1); // [T, 1]
+  const freqs = positions.mul(constant(invFreq, [half], dtype)); // [T, hd/2]
+  const emb = concat([freqs, freqs], -1); // [T, hd]
+  return { cos: emb.cos(), sin: emb.sin() };
+}
+
+function rotateHalf(x: Tensor): Tensor {
+  const half = (x.shape[x.rank - 1] as number) / 2;
+  return concat([x.slice(-1, half, 2 * half).neg(), x.slice(-1, 0, half)], -1);
+}
+
+function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+  return x.mul(cos).add(rotateHalf(x).mul(sin));
+}
+
+function attention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: { cos: Tensor; sin: Tensor }, causalMask: Tensor): Tensor {
+  const [B, T] = x.shape;
+  const H = c.numHeads, K = c.numKvHeads, G = H / K, hd = c.headDim;
+  const bias = (name: string) => (c.qkvBias ? p[`${prefix}.${name}.bias`] : undefined);
+  let q = linear(x, p[`${prefix}.q_proj.weight`]!, bias('q_proj')).reshape([B!, T!, H, hd]); // [B, T, H, hd]
+  let k = linear(x, p[`${prefix}.k_proj.weight`]!, bias('k_proj')).reshape([B!, T!, K, hd]); // [B, T, K, hd]
+  const v = linear(x, p[`${prefix}.v_proj.weight`]!, bias('v_proj')).reshape([B!, T!, K, hd]);
+  if (c.qkNorm) {
+    q = rmsNorm(q, p[`${prefix}.q_norm.weight`]!, c.rmsNormEps);
+    k = rmsNorm(k, p[`${prefix}.k_norm.weight`]!, c.rmsNormEps);
+  }
+  // GQA without repeating k/v: query heads grouped as [B, K, G, T, hd] against k/v [B, K, 1, T, hd].
+  const qg = applyRope(q.reshape([B!, T!, K, G, hd]).transpose([0, 2, 3, 1, 4]), rope.cos, rope.sin); // [B, K, G, T, hd]
+  const kg = applyRope(k.transpose([0, 2, 1, 3]).unsqueeze(2), rope.cos, rope.sin); // [B, K, 1, T, hd]
+  const vg = v.transpose([0, 2, 1, 3]).unsqueeze(2); // [B, K, 1, T, hd]
+  const scores = qg.matmul(kg.T).mul(1 / Math.sqrt(hd)); // [B, K, G, T, T]
+  const probs = where(causalMask, scalar(-1e30, x.dtype), scores).softmax(-1);
+  const out = probs.matmul(vg).transpose([0, 3, 1, 2, 4]).reshape([B!, T!, H * hd]); // [B, T, H*hd]
+  return linear(out, p[`${prefix}.o_proj.weight`]!);
+}
+
+function denseMlp(p: Params, prefix: string, x: Tensor): Tensor {
+  const gate = linear(x, p[`${prefix}.gate_proj.weight`]!).silu();
+  const up = linear(x, p[`${prefix}.up_proj.weight`]!);
+  return linear(gate.mul(up), p[`${prefix}.down_proj.weight`]!);
+}
+
+/**
+ * Mixtral sparse MoE. Every expert runs on every token and the outputs are combined with the
+ * (mostly zero) routing weights: exact, and the fastest form for the few-expert models that fit
+ * on a CPU; a token-dispatching kernel is the upgrade for large expert counts.
+ */
+function moeBlock(c: ModelConfig, p: Params, prefix: string, x: Tensor): { out: Tensor; routerLogits: Tensor } {
+  const { numExperts: E, topK } = c.moe!;
+  const [B, T, D] = x.shape;
+  const tokens = x.reshape([-1, D!]); // [N, D]
+  const routerLogits = linear(tokens, p[`${prefix}.gate.weight`]!); // [N, E]
+  const routing = routerLogits.softmax(-1);
+  const chosen = routing.topkIndices(topK); // [N, k]
+  const topWeights = routing.gatherElements(chosen, -1); // [N, k]
+  const normalised = topWeights.div(topWeights.sum(-1, true));
+  const oneHot = where(chosen.unsqueeze(-1).equal(arange(E)), scalar(1, x.dtype), 0); // [N, k, E]
+  const dense = oneHot.mul(normalised.unsqueeze(-1)).sum(1); // [N, E]
+  const stack = (w: string) => concat(Array.from({ length: E }, (_, e) => p[`${prefix}.experts.${e}.${w}.weight`]!.unsqueeze(0)), 0); // [E, out, in]
+  const h = tokens.unsqueeze(0); // [1, N, D]
+  const act = h.matmul(stack('w1').T).silu().mul(h.matmul(stack('w3').T)); // [E, N, F]
+  const expertOut = act.matmul(stack('w2').T); // [E, N, D]
+  const out = expertOut.mul(dense.T.unsqueeze(-1)).sum(0); // [N, D]
+  return { out: out.reshape([B!, T!, D!]), routerLogits };
+}
+
+/**
+ * HF load_balancing_loss_func (no padding mask): over all layers' router decisions, the fraction
+ * of tokens routed to each expert (per top-k slot) times the mean router probability, × E.
+ */
+function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[]): Tensor {
+  const { numExperts: E, topK } = c.moe!;
+  let tokensPerExpert: Tensor | undefined; // [k, E], summed over layers and tokens
+  let probPerExpert: Tensor | undefined; // [E]
+  for (const logits of routerLogits) {
+    const routing = logits.softmax(-1); // [N, E]
+    const chosen = routing.topkIndices(topK);
+    const mask = where(chosen.unsqueeze(-1).equal(arange(E)), scalar(1, logits.dtype), 0); // [N, k, E]
+    tokensPerExpert = tokensPerExpert ? tokensPerExpert.add(mask.sum(0)) : mask.sum(0);
+    probPerExpert = probPerExpert ? probPerExpert.add(routing.sum(0)) : routing.sum(0);
+  }
+  const count = sizeOf(routerLogits[0]!.shape[0]!, routerLogits[0]!.dtype).mul(routerLogits.length); // L * N
+  return tokensPerExpert!.mul(probPerExpert!.unsqueeze(0)).sum().mul(E).div(count.square());
+}
+
+/** Logits for int64 `tokens` [B, T] at positions 0..T-1. */
+export function forward(c: ModelConfig, p: Params, tokens: Tensor): ForwardOutput {
+  const embed = p['model.embed_tokens.weight']!;
+  const dtype = embed.dtype;
+  const T = tokens.shape[1]!;
+  let x = embed.gather(tokens); // [B, T, D]
+  const rope = ropeTables(c, T, dtype);
+  const rows = arange(T).unsqueeze(-1);
+  const causalMask = arange(T).unsqueeze(0).greater(rows); // [T, T], true above the diagonal
+  const routerLogits: Tensor[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const prefix = `model.layers.${i}`;
+    const h = rmsNorm(x, p[`${prefix}.input_layernorm.weight`]!, c.rmsNormEps);
+    x = x.add(attention(c, p, `${prefix}.self_attn`, h, rope, causalMask));
+    const h2 = rmsNorm(x, p[`${prefix}.post_attention_layernorm.weight`]!, c.rmsNormEps);
+    if (c.moe) {
+      const { out, routerLogits: r } = moeBlock(c, p, `${prefix}.block_sparse_moe`, h2);
+      routerLogits.push(r);
+      x = x.add(out);
+    } else {
+      x = x.add(denseMlp(p, `${prefix}.mlp`, h2));
+    }
+  }
+  x = rmsNorm(x, p['model.norm.weight']!, c.rmsNormEps);
+  const head = c.tieEmbeddings ? embed : p['lm_head.weight']!;
+  const logits = linear(x, head); // [B, T, V]
+  return { logits, auxLoss: c.moe ? loadBalancingLoss(c, routerLogits) : undefined };
+}

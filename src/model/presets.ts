@@ -1,0 +1,50 @@
+// Built-in model presets and fresh initialisation (HF's: N(0, 0.02) for matrices and
+// embeddings, ones for norms, zeros for biases).
+import { RingrlError } from '../errors.ts';
+import { normal, rng } from '../util/random.ts';
+import type { ModelConfig } from './config.ts';
+import type { Weights } from './checkpoint.ts';
+import { parameterShapes } from './llama.ts';
+
+const base = { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositions: 2048, tieEmbeddings: false, qkvBias: false, qkNorm: false } as const;
+
+export const presets: Record<string, { description: string; config: ModelConfig }> = {
+  tiny: {
+    description: 'for tests: 2 layers, d_model 32, vocab 64',
+    config: { ...base, modelType: 'llama', vocabSize: 64, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8 },
+  },
+  'tiny-moe': {
+    description: 'for tests: 2 layers, d_model 32, 4 experts top-2, vocab 64',
+    config: { ...base, modelType: 'mixtral', vocabSize: 64, hiddenSize: 32, intermediateSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, moe: { numExperts: 4, topK: 2, auxLossCoef: 0.02 } },
+  },
+  small: {
+    description: 'the demo model: 4 layers, d_model 128, vocab 64 (dense)',
+    config: { ...base, modelType: 'llama', vocabSize: 64, hiddenSize: 128, intermediateSize: 512, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 32 },
+  },
+  'small-moe': {
+    description: 'a small MoE: 4 layers, d_model 128, 4 experts top-2, vocab 64',
+    config: { ...base, modelType: 'mixtral', vocabSize: 64, hiddenSize: 128, intermediateSize: 256, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 32, moe: { numExperts: 4, topK: 2, auxLossCoef: 0.02 } },
+  },
+  bench: {
+    description: 'the training benchmark model: 4 layers, d_model 256, 4 heads, d_ff 1024, vocab 64',
+    config: { ...base, modelType: 'llama', vocabSize: 64, hiddenSize: 256, intermediateSize: 1024, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 64 },
+  },
+};
+
+export function presetConfig(name: string, overrides: Partial<ModelConfig> = {}): ModelConfig {
+  const preset = presets[name];
+  if (!preset) throw new RingrlError(`unknown preset '${name}'; expected one of ${Object.keys(presets).join(', ')}`);
+  return { ...preset.config, ...overrides };
+}
+
+export function initWeights(config: ModelConfig, seed = 0, std = 0.02): Weights {
+  const gauss = normal(rng(seed));
+  const weights: Weights = new Map();
+  for (const [name, shape] of parameterShapes(config)) {
+    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    if (name.endsWith('norm.weight')) data.fill(1);
+    else if (!name.endsWith('.bias')) for (let i = 0; i < data.length; i++) data[i] = gauss() * std;
+    weights.set(name, data);
+  }
+  return weights;
+}

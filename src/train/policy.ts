@@ -1,0 +1,177 @@
+// A trainable policy: a model config, its float32 weights on the host, and the compiled graphs
+// that score sequences and compute loss gradients. Weights are graph inputs, so the optimizer
+// updates them in place and the next run sees the new values without recompiling.
+import { type DType, type Tensor, grad, input } from '../graph/index.ts';
+import { type HostTensor, type RuntimeOptions, compileCached } from '../runtime/index.ts';
+import { RingrlError } from '../errors.ts';
+import type { ModelConfig } from '../model/config.ts';
+import { type Weights, loadModelDir, saveModelDir } from '../model/checkpoint.ts';
+import { type Params, forward, parameterShapes } from '../model/llama.ts';
+import { initWeights, presetConfig } from '../model/presets.ts';
+import { type TokenStats, nextTokenStats } from './logprobs.ts';
+
+/**
+ * A loss over per-token statistics. Extra inputs are per-token ([B, T], aligned with targets)
+ * or scalars; `build` returns the scalar to differentiate and any metrics to report.
+ * `key` must name everything `build` depends on (it keys the compiled-graph cache).
+ */
+export interface LossSpec {
+  key: string;
+  tokenInputs: string[];
+  scalarInputs: string[];
+  build(stats: TokenStats & { auxLoss?: Tensor }, inputs: Record<string, Tensor>): { loss: Tensor; metrics?: Record<string, Tensor> };
+}
+
+/** A right-padded batch: inputs/targets [B, T] and the mask of real target positions. */
+export interface PackedBatch {
+  B: number;
+  T: number;
+  inputs: BigInt64Array;
+  targets: BigInt64Array;
+  mask: Float32Array;
+  lengths: number[]; // targets per sequence (sequence length - 1)
+}
+
+export function packSequences(sequences: readonly (readonly number[])[], vocabSize: number): PackedBatch {
+  if (sequences.length === 0) throw new RingrlError('batch is empty; expected at least one sequence');
+  const lengths = sequences.map((s, i) => {
+    if (s.length < 2) throw new RingrlError(`sequence ${i}: has ${s.length} token(s); expected at least 2 to score`);
+    return s.length - 1;
+  });
+  const B = sequences.length;
+  const T = Math.max(...lengths);
+  const inputs = new BigInt64Array(B * T);
+  const targets = new BigInt64Array(B * T);
+  const mask = new Float32Array(B * T);
+  sequences.forEach((s, b) => {
+    s.forEach((tok, t) => {
+      if (!Number.isInteger(tok) || tok < 0 || tok >= vocabSize) throw new RingrlError(`sequence ${b}, token ${t}: id ${tok} is out of the vocabulary [0, ${vocabSize})`);
+    });
+    for (let t = 0; t < s.length - 1; t++) {
+      inputs[b * T + t] = BigInt(s[t]!);
+      targets[b * T + t] = BigInt(s[t + 1]!);
+      mask[b * T + t] = 1;
+    }
+  });
+  return { B, T, inputs, targets, mask, lengths };
+}
+
+/** Split a flat [B, T] array into per-sequence rows of their real lengths. */
+export function unpackRows(data: ArrayLike<number>, batch: PackedBatch): number[][] {
+  return batch.lengths.map((len, b) => Array.from({ length: len }, (_, t) => data[b * batch.T + t]!));
+}
+
+export class Policy {
+  readonly paramShapes: Map<string, number[]>;
+  private readonly signature: string;
+
+  constructor(readonly config: ModelConfig, readonly weights: Weights, readonly runtime: RuntimeOptions = {}) {
+    this.paramShapes = parameterShapes(config);
+    this.signature = JSON.stringify(config);
+    for (const [name, shape] of this.paramShapes) {
+      const w = weights.get(name);
+      const n = shape.reduce((a, b) => a * b, 1);
+      if (!w || w.length !== n) throw new Error(`Policy: weight '${name}' missing or not of shape [${shape.join(', ')}]`);
+    }
+  }
+
+  static load(dir: string, runtime?: RuntimeOptions): Policy {
+    const { config, weights } = loadModelDir(dir);
+    return new Policy(config, weights, runtime);
+  }
+
+  static fromPreset(name: string, seed = 0, runtime?: RuntimeOptions): Policy {
+    const config = presetConfig(name);
+    return new Policy(config, initWeights(config, seed), runtime);
+  }
+
+  save(dir: string): void {
+    saveModelDir(dir, this.config, this.weights);
+  }
+
+  get numParameters(): number {
+    let n = 0;
+    for (const w of this.weights.values()) n += w.length;
+    return n;
+  }
+
+  private traceParams(dtype: DType = 'float32'): { params: Params; list: Tensor[] } {
+    const params: Params = {};
+    for (const [name, shape] of this.paramShapes) params[name] = input(name, dtype, shape);
+    return { params, list: Object.values(params) };
+  }
+
+  private weightFeeds(): Record<string, HostTensor> {
+    const feeds: Record<string, HostTensor> = {};
+    for (const [name, shape] of this.paramShapes) feeds[name] = { dtype: 'float32', data: this.weights.get(name)!, dims: shape };
+    return feeds;
+  }
+
+  private batchFeeds(batch: PackedBatch): Record<string, HostTensor> {
+    const dims = [batch.B, batch.T];
+    return { inputs: { dtype: 'int64', data: batch.inputs, dims }, targets: { dtype: 'int64', data: batch.targets, dims } };
+  }
+
+  private traceModel() {
+    const { params, list } = this.traceParams();
+    const inputs = input('inputs', 'int64', ['B', 'T']);
+    const targets = input('targets', 'int64', ['B', 'T']);
+    const invTemperature = input('inv_temperature', 'float32', []);
+    const { logits, auxLoss } = forward(this.config, params, inputs);
+    const stats = nextTokenStats(logits, targets, invTemperature);
+    return { params, list, graphInputs: [...list, inputs, targets, invTemperature], stats, auxLoss };
+  }
+
+  /** log p(token[t] | token[<t]) and the entropy at each position t >= 1, per sequence. */
+  async score(sequences: readonly (readonly number[])[], temperature = 1): Promise<{ logprobs: number[][]; entropy: number[][] }> {
+    if (!(temperature > 0)) throw new RingrlError(`temperature must be > 0 to score, got ${temperature}`);
+    const compiled = await compileCached(`score:${this.signature}`, () => {
+      const { graphInputs, stats } = this.traceModel();
+      return { inputs: graphInputs, outputs: { logprobs: stats.logprobs, entropy: stats.entropy } };
+    }, this.runtime);
+    const batch = packSequences(sequences, this.config.vocabSize);
+    const out = await compiled.run({ ...this.weightFeeds(), ...this.batchFeeds(batch), inv_temperature: scalarFeed(1 / temperature) });
+    return { logprobs: unpackRows(out.logprobs!.data as Float32Array, batch), entropy: unpackRows(out.entropy!.data as Float32Array, batch) };
+  }
+
+  /**
+   * The loss and its gradient with respect to every parameter for one (micro-)batch.
+   * Losses should be sums scaled by a caller-fed normaliser so micro-batch gradients add up.
+   */
+  async lossAndGrads(spec: LossSpec, batch: PackedBatch, tokenFeeds: Record<string, Float32Array>, scalarFeeds: Record<string, number>, temperature = 1): Promise<{ loss: number; metrics: Record<string, number>; grads: Map<string, Float32Array> }> {
+    const compiled = await compileCached(`loss:${spec.key}:${this.signature}`, () => {
+      const { list, graphInputs, stats, auxLoss } = this.traceModel();
+      const extra: Record<string, Tensor> = {};
+      for (const name of spec.tokenInputs) extra[name] = input(name, 'float32', ['B', 'T']);
+      for (const name of spec.scalarInputs) extra[name] = input(name, 'float32', []);
+      const { loss, metrics = {} } = spec.build({ ...stats, auxLoss }, extra);
+      const grads = grad(loss, list);
+      const outputs: Record<string, Tensor> = { loss };
+      for (const [name, t] of Object.entries(metrics)) outputs[`metric:${name}`] = t;
+      list.forEach((p, i) => (outputs[`grad:${p.attrs.name}`] = grads[i]!));
+      return { inputs: [...graphInputs, ...Object.values(extra)], outputs };
+    }, this.runtime);
+    const feeds: Record<string, HostTensor> = { ...this.weightFeeds(), ...this.batchFeeds(batch), inv_temperature: scalarFeed(1 / temperature) };
+    for (const name of spec.tokenInputs) {
+      const data = tokenFeeds[name];
+      if (!data || data.length !== batch.B * batch.T) throw new Error(`lossAndGrads: token input '${name}' needs ${batch.B * batch.T} values`);
+      feeds[name] = { dtype: 'float32', data, dims: [batch.B, batch.T] };
+    }
+    for (const name of spec.scalarInputs) {
+      if (scalarFeeds[name] === undefined) throw new Error(`lossAndGrads: scalar input '${name}' missing`);
+      feeds[name] = scalarFeed(scalarFeeds[name]);
+    }
+    const out = await compiled.run(feeds);
+    const grads = new Map<string, Float32Array>();
+    const metrics: Record<string, number> = {};
+    for (const [name, t] of Object.entries(out)) {
+      if (name.startsWith('grad:')) grads.set(name.slice(5), t.data as Float32Array);
+      else if (name.startsWith('metric:')) metrics[name.slice(7)] = Number(t.data[0]);
+    }
+    return { loss: Number(out.loss!.data[0]), metrics, grads };
+  }
+}
+
+function scalarFeed(value: number): HostTensor {
+  return { dtype: 'float32', data: Float32Array.of(value), dims: [] };
+}
