@@ -1,0 +1,293 @@
+# ringrl Python zygote: a warm interpreter that forks one child per run.
+#
+# Started by src/reward/sandbox/python.ts (inside bubblewrap when available, as PID 1 of its own
+# PID namespace). It reads one JSON request per line on stdin and answers one JSON line on stdout.
+# Each child: fresh working directory, rlimits (CPU, address space, processes, file size, open
+# files, no core), scrubbed environment (inherited from bwrap --clearenv), stdin from a memfd,
+# stdout/stderr through capped pipes. After each run every other process in the namespace is
+# killed (kill(-1) from PID 1 reaches all of them, including children that called setsid) and the
+# writable places (/work, /tmp, /dev/shm) are emptied, so no run sees another run's files.
+# The zygote is non-dumpable, so a child cannot open /proc/1/fd and forge answers, and as PID 1
+# it receives no signal from inside the namespace that it has not asked for.
+import base64, builtins, ctypes, gc, io, json, os, resource, select, shutil, signal, sys, time, traceback
+# Warm imports: a child pays nothing for these.
+import bisect, collections, copy, datetime, decimal, fractions, functools, heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: F401
+
+PID1 = os.getpid() == 1
+WORKROOT = sys.argv[1] if len(sys.argv) > 1 else '/work'
+SCRATCH = ['/tmp', '/dev/shm'] if PID1 else []
+
+try:
+    ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
+except Exception:
+    pass
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+CTL_IN = os.dup(0)
+CTL_OUT = os.dup(1)
+_null = os.open('/dev/null', os.O_RDWR)
+for fd in (0, 1, 2):
+    os.dup2(_null, fd)
+os.close(_null)
+
+
+def send(obj):
+    data = (json.dumps(obj) + '\n').encode()
+    while data:
+        data = data[os.write(CTL_OUT, data):]
+
+
+def wipe(path, keep_root=True):
+    def onerror(func, p, _exc):
+        try:
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+            func(p)
+        except Exception:
+            pass
+    try:
+        names = os.listdir(path)
+    except Exception:
+        return
+    for name in names:
+        p = os.path.join(path, name)
+        try:
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p, onerror=onerror)
+            else:
+                os.unlink(p)
+        except Exception:
+            pass
+    if not keep_root:
+        try:
+            os.rmdir(path)
+        except Exception:
+            pass
+
+
+def safe_path(root, name):
+    p = os.path.normpath(os.path.join(root, name))
+    if not p.startswith(root + '/'):
+        raise ValueError('file name escapes the working directory: ' + name)
+    return p
+
+
+def child(req, rundir, stdin_fd, out_w, err_w):
+    rc = 1
+    try:
+        os.setsid()
+        os.dup2(stdin_fd, 0)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        # Only the fds that are open (closerange over 65536 numbers costs ~7 ms here).
+        for name in os.listdir('/proc/self/fd'):
+            if int(name) > 2:
+                try:
+                    os.close(int(name))
+                except OSError:
+                    pass
+        os.chdir(rundir)
+        os.umask(0o077)
+        lim = req['limits']
+        cpu = max(1, int((lim['cpu_ms'] + 999) // 1000))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        mem = lim['memory_mb'] * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+        resource.setrlimit(resource.RLIMIT_NPROC, (lim['processes'], lim['processes']))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (lim['file_bytes'], lim['file_bytes']))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        random.seed()
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, 'r', closefd=False), encoding='utf-8')
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), encoding='utf-8')
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, 'w', closefd=False), encoding='utf-8', errors='backslashreplace', line_buffering=True)
+        sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+        filename = os.path.join(rundir, 'main.py')
+        sys.argv = [filename]
+        sys.path.insert(0, rundir)
+        source = req['code'] + ('\n' + req['epilogue'] if req.get('epilogue') else '')
+        scope = {'__name__': '__main__', '__file__': filename, '__builtins__': builtins}
+        req = None  # the request (and its epilogue) is not left lying around for the program
+        try:
+            exec(compile(source, filename, 'exec'), scope)
+            rc = 0
+        except SystemExit as e:
+            if e.code is None:
+                rc = 0
+            elif isinstance(e.code, int):
+                rc = e.code & 0xFF
+            else:
+                print(e.code, file=sys.stderr)
+                rc = 1
+        except BaseException as e:
+            # Skip the zygote's own frame so the traceback reads like `python3 main.py`.
+            traceback.print_exception(type(e), e, e.__traceback__.tb_next if e.__traceback__ else None)
+            rc = 1
+    except BaseException:
+        try:
+            traceback.print_exc()
+        except BaseException:
+            pass
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:
+                pass
+        os._exit(rc)
+
+
+def kill_rest(pid):
+    if PID1:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def reap_all():
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+
+
+def run(req, n):
+    lim = req['limits']
+    cap = lim['output_bytes']
+    if PID1:
+        rundir = os.path.join(WORKROOT, 'run')
+    else:
+        rundir = os.path.join(WORKROOT, 'run-%d-%d' % (os.getpid(), n))
+    os.mkdir(rundir, 0o700)
+    with open(os.path.join(rundir, 'main.py'), 'w') as f:
+        f.write(req['code'])
+    for name, b64 in (req.get('files') or {}).items():
+        p = safe_path(rundir, name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, 'wb') as f:
+            f.write(base64.b64decode(b64))
+    stdin_fd = os.memfd_create('stdin')
+    data = (req.get('stdin') or '').encode()
+    while data:
+        data = data[os.write(stdin_fd, data):]
+    os.lseek(stdin_fd, 0, 0)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        child(req, rundir, stdin_fd, out_w, err_w)
+    os.close(out_w)
+    os.close(err_w)
+    os.close(stdin_fd)
+    pidfd = os.pidfd_open(pid)
+    bufs = {out_r: bytearray(), err_r: bytearray()}
+    open_fds = {out_r, err_r}
+    deadline = start + lim['wall_ms'] / 1000.0
+    timed_out = output_exceeded = False
+    status = None
+    rusage = None
+    while status is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            break
+        ready, _, _ = select.select(list(open_fds) + [pidfd], [], [], remaining)
+        for fd in ready:
+            if fd == pidfd:
+                _, status, rusage = os.wait4(pid, 0)
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                open_fds.discard(fd)
+                continue
+            bufs[fd] += chunk
+            if len(bufs[fd]) > cap:
+                output_exceeded = True
+        if output_exceeded:
+            break
+    # The main program is done (or over a limit): nothing else from this run may live on.
+    kill_rest(pid)
+    if status is None:
+        _, status, rusage = os.wait4(pid, 0)
+    wall_ms = (time.monotonic() - start) * 1000.0
+    # Drain what grandchildren wrote before they were killed; their pipe ends are closed now.
+    while open_fds:
+        ready, _, _ = select.select(list(open_fds), [], [], 0.5)
+        if not ready:
+            break
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if not chunk or len(bufs[fd]) > cap:
+                open_fds.discard(fd)
+            else:
+                bufs[fd] += chunk
+    if PID1:
+        reap_all()
+    for fd in (out_r, err_r, pidfd):
+        os.close(fd)
+    files = {}
+    for name in req.get('fetch_files') or []:
+        try:
+            p = safe_path(rundir, name)
+            if os.path.isfile(p) and os.path.getsize(p) <= 1 << 20:
+                with open(p, 'rb') as f:
+                    files[name] = base64.b64encode(f.read()).decode()
+        except Exception:
+            pass
+    wipe(rundir, keep_root=False)
+    for d in SCRATCH:
+        wipe(d)
+    out = bytes(bufs[out_r][:cap]).decode('utf-8', 'replace')
+    err = bytes(bufs[err_r][:cap]).decode('utf-8', 'replace')
+    return {
+        'id': req['id'],
+        'exit_code': os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        'signal': os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        'timed_out': timed_out,
+        'output_exceeded': output_exceeded,
+        'wall_ms': wall_ms,
+        'cpu_ms': (rusage.ru_utime + rusage.ru_stime) * 1000.0 if rusage else None,
+        'stdout': out,
+        'stderr': err,
+        'files': files,
+    }
+
+
+def main():
+    # Freeze the warm heap: the garbage collector in a child then never walks (and copies) it.
+    gc.collect()
+    gc.freeze()
+    send({'ready': True, 'pid1': PID1})
+    ctl = io.open(CTL_IN, 'rb', buffering=1 << 16)
+    n = 0
+    for line in ctl:
+        n += 1
+        try:
+            req = json.loads(line)
+        except Exception as e:
+            send({'id': None, 'error': 'bad request: %s' % e})
+            continue
+        try:
+            send(run(req, n))
+        except Exception as e:
+            send({'id': req.get('id'), 'error': '%s: %s' % (type(e).__name__, e)})
+            if PID1:
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                reap_all()
+
+
+main()
