@@ -1,5 +1,7 @@
 // The registry of CLI commands, in the order `ringrl --help` lists them.
 import type { Command } from './command.ts';
 import { demoCommand } from './demo.ts';
+import { initCommand } from './init.ts';
+import { logprobsCommand } from './logprobs.ts';
 
-export const commands: Command[] = [demoCommand];
+export const commands: Command[] = [demoCommand, initCommand, logprobsCommand];

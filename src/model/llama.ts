@@ -56,9 +56,13 @@ export interface ForwardOutput {
   auxLoss?: Tensor; // [] MoE load-balancing loss (mixtral)
 }
 
-/** Linear layer with an HF weight [out, in]: x @ W^T (+ b). */
+/**
+ * Linear layer with an HF weight [out, in]: x @ W^T (+ b). Tokens are flattened to one matrix
+ * first so the weight gradient is a single GEMM, not a batch of products summed afterwards.
+ */
 function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
-  const y = x.matmul(weight.T);
+  const [out, inFeatures] = weight.shape;
+  const y = x.reshape([-1, inFeatures!]).matmul(weight.T).reshape([...x.shape.slice(0, -1), out!]);
   return bias ? y.add(bias) : y;
 }
 
@@ -67,26 +71,41 @@ function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
   return x.mul(variance.add(eps).rsqrt()).mul(weight);
 }
 
+interface Rope {
+  cos: Tensor; // [T, hd]
+  sin: Tensor; // [T, hd]
+  rotate: Tensor; // [hd, hd]
+}
+
 /** cos and sin tables [T, hd] for rotate-half RoPE at positions 0..T-1. */
-function ropeTables(c: ModelConfig, T: Tensor['shape'][number], dtype: DType): { cos: Tensor; sin: Tensor } {
+function ropeTables(c: ModelConfig, T: Tensor['shape'][number], dtype: DType): Rope {
   const half = c.headDim / 2;
   const invFreq = Array.from({ length: half }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / c.headDim));
   const positions = arange(T).cast(dtype).unsqueeze(-1); // [T, 1]
   const freqs = positions.mul(constant(invFreq, [half], dtype)); // [T, hd/2]
   const emb = concat([freqs, freqs], -1); // [T, hd]
-  return { cos: emb.cos(), sin: emb.sin() };
+  return { cos: emb.cos(), sin: emb.sin(), rotate: rotateHalfMatrix(c.headDim, dtype) };
 }
 
-function rotateHalf(x: Tensor): Tensor {
-  const half = (x.shape[x.rank - 1] as number) / 2;
-  return concat([x.slice(-1, half, 2 * half).neg(), x.slice(-1, 0, half)], -1);
+/**
+ * rotate_half(x) = cat(-x[..., hd/2:], x[..., :hd/2]) as a product with a signed permutation
+ * matrix: one small matmul (forward and backward) instead of two slices, a negation and a concat.
+ */
+function rotateHalfMatrix(hd: number, dtype: DType): Tensor {
+  const half = hd / 2;
+  const m = new Array<number>(hd * hd).fill(0);
+  for (let j = 0; j < half; j++) {
+    m[(j + half) * hd + j] = -1; // out[j] = -x[j + half]
+    m[j * hd + j + half] = 1; // out[j + half] = x[j]
+  }
+  return constant(m, [hd, hd], dtype);
 }
 
-function applyRope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
-  return x.mul(cos).add(rotateHalf(x).mul(sin));
+function applyRope(x: Tensor, rope: Rope): Tensor {
+  return x.mul(rope.cos).add(x.matmul(rope.rotate).mul(rope.sin));
 }
 
-function attention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: { cos: Tensor; sin: Tensor }, causalMask: Tensor): Tensor {
+function attention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope, maskBias: Tensor): Tensor {
   const [B, T] = x.shape;
   const H = c.numHeads, K = c.numKvHeads, G = H / K, hd = c.headDim;
   const bias = (name: string) => (c.qkvBias ? p[`${prefix}.${name}.bias`] : undefined);
@@ -98,11 +117,12 @@ function attention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: {
     k = rmsNorm(k, p[`${prefix}.k_norm.weight`]!, c.rmsNormEps);
   }
   // GQA without repeating k/v: query heads grouped as [B, K, G, T, hd] against k/v [B, K, 1, T, hd].
-  const qg = applyRope(q.reshape([B!, T!, K, G, hd]).transpose([0, 2, 3, 1, 4]), rope.cos, rope.sin); // [B, K, G, T, hd]
-  const kg = applyRope(k.transpose([0, 2, 1, 3]).unsqueeze(2), rope.cos, rope.sin); // [B, K, 1, T, hd]
+  // The 1/sqrt(hd) scale is folded into q: [.., T, hd] is smaller than the [.., T, T] scores.
+  const qg = applyRope(q.reshape([B!, T!, K, G, hd]).transpose([0, 2, 3, 1, 4]), rope).mul(1 / Math.sqrt(hd)); // [B, K, G, T, hd]
+  const kg = applyRope(k.transpose([0, 2, 1, 3]).unsqueeze(2), rope); // [B, K, 1, T, hd]
   const vg = v.transpose([0, 2, 1, 3]).unsqueeze(2); // [B, K, 1, T, hd]
-  const scores = qg.matmul(kg.T).mul(1 / Math.sqrt(hd)); // [B, K, G, T, T]
-  const probs = where(causalMask, scalar(-1e30, x.dtype), scores).softmax(-1);
+  const scores = qg.matmul(kg.T); // [B, K, G, T, T]
+  const probs = scores.add(maskBias).softmax(-1);
   const out = probs.matmul(vg).transpose([0, 3, 1, 2, 4]).reshape([B!, T!, H * hd]); // [B, T, H*hd]
   return linear(out, p[`${prefix}.o_proj.weight`]!);
 }
@@ -138,38 +158,48 @@ function moeBlock(c: ModelConfig, p: Params, prefix: string, x: Tensor): { out: 
 }
 
 /**
- * HF load_balancing_loss_func (no padding mask): over all layers' router decisions, the fraction
- * of tokens routed to each expert (per top-k slot) times the mean router probability, × E.
+ * HF load_balancing_loss_func: over all layers' router decisions, the fraction of tokens routed
+ * to each expert (per top-k slot) times the mean router probability, × E. With a token mask
+ * (HF's attention_mask branch) padding tokens are left out of both means.
  */
-function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[]): Tensor {
+function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[], tokenMask?: Tensor): Tensor {
   const { numExperts: E, topK } = c.moe!;
+  const weight = tokenMask?.reshape([-1, 1]); // [N, 1]
   let tokensPerExpert: Tensor | undefined; // [k, E], summed over layers and tokens
   let probPerExpert: Tensor | undefined; // [E]
   for (const logits of routerLogits) {
     const routing = logits.softmax(-1); // [N, E]
     const chosen = routing.topkIndices(topK);
     const mask = where(chosen.unsqueeze(-1).equal(arange(E)), scalar(1, logits.dtype), 0); // [N, k, E]
-    tokensPerExpert = tokensPerExpert ? tokensPerExpert.add(mask.sum(0)) : mask.sum(0);
-    probPerExpert = probPerExpert ? probPerExpert.add(routing.sum(0)) : routing.sum(0);
+    const routed = weight ? mask.mul(weight.unsqueeze(-1)).sum(0) : mask.sum(0);
+    const probs = weight ? routing.mul(weight).sum(0) : routing.sum(0);
+    tokensPerExpert = tokensPerExpert ? tokensPerExpert.add(routed) : routed;
+    probPerExpert = probPerExpert ? probPerExpert.add(probs) : probs;
   }
-  const count = sizeOf(routerLogits[0]!.shape[0]!, routerLogits[0]!.dtype).mul(routerLogits.length); // L * N
+  const tokens = weight ? weight.sum() : sizeOf(routerLogits[0]!.shape[0]!, routerLogits[0]!.dtype);
+  const count = tokens.mul(routerLogits.length); // L * (real) N
   return tokensPerExpert!.mul(probPerExpert!.unsqueeze(0)).sum().mul(E).div(count.square());
 }
 
-/** Logits for int64 `tokens` [B, T] at positions 0..T-1. */
-export function forward(c: ModelConfig, p: Params, tokens: Tensor): ForwardOutput {
+/**
+ * Logits for int64 `tokens` [B, T] at positions 0..T-1. Batches are right-padded: causal
+ * attention keeps padding from reaching real tokens; `tokenMask` [B, T] (1 = real token) keeps
+ * it out of the MoE load-balancing loss.
+ */
+export function forward(c: ModelConfig, p: Params, tokens: Tensor, tokenMask?: Tensor): ForwardOutput {
   const embed = p['model.embed_tokens.weight']!;
   const dtype = embed.dtype;
   const T = tokens.shape[1]!;
   let x = embed.gather(tokens); // [B, T, D]
   const rope = ropeTables(c, T, dtype);
-  const rows = arange(T).unsqueeze(-1);
-  const causalMask = arange(T).unsqueeze(0).greater(rows); // [T, T], true above the diagonal
+  // Additive causal mask [T, T]: a large negative above the diagonal (its gradient is the identity).
+  const future = arange(T).unsqueeze(0).greater(arange(T).unsqueeze(-1));
+  const maskBias = where(future, scalar(-1e30, dtype), 0);
   const routerLogits: Tensor[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const prefix = `model.layers.${i}`;
     const h = rmsNorm(x, p[`${prefix}.input_layernorm.weight`]!, c.rmsNormEps);
-    x = x.add(attention(c, p, `${prefix}.self_attn`, h, rope, causalMask));
+    x = x.add(attention(c, p, `${prefix}.self_attn`, h, rope, maskBias));
     const h2 = rmsNorm(x, p[`${prefix}.post_attention_layernorm.weight`]!, c.rmsNormEps);
     if (c.moe) {
       const { out, routerLogits: r } = moeBlock(c, p, `${prefix}.block_sparse_moe`, h2);
@@ -182,5 +212,5 @@ export function forward(c: ModelConfig, p: Params, tokens: Tensor): ForwardOutpu
   x = rmsNorm(x, p['model.norm.weight']!, c.rmsNormEps);
   const head = c.tieEmbeddings ? embed : p['lm_head.weight']!;
   const logits = linear(x, head); // [B, T, V]
-  return { logits, auxLoss: c.moe ? loadBalancingLoss(c, routerLogits) : undefined };
+  return { logits, auxLoss: c.moe ? loadBalancingLoss(c, routerLogits, tokenMask) : undefined };
 }

@@ -1,6 +1,7 @@
 // Per-token log-probabilities and entropies as graph functions.
-// Like nanoGPT's (x, y): the model reads `inputs` = tokens[:, :-1] and is scored on
-// `targets` = tokens[:, 1:], both [B, T], so every length stays one symbolic dim.
+// The model reads whole sequences `inputs` [B, T]; `targets` [B, T] holds the next token at each
+// position (tokens shifted left by one, the last position padded and masked out), so both share
+// one symbolic length and the forward sees every token, as Hugging Face's does.
 import type { Tensor } from '../graph/index.ts';
 
 export interface TokenStats {

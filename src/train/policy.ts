@@ -22,13 +22,18 @@ export interface LossSpec {
   build(stats: TokenStats & { auxLoss?: Tensor }, inputs: Record<string, Tensor>): { loss: Tensor; metrics?: Record<string, Tensor> };
 }
 
-/** A right-padded batch: inputs/targets [B, T] and the mask of real target positions. */
+/**
+ * A right-padded batch of whole sequences: inputs [B, T] (T = longest sequence), targets
+ * [B, T] (inputs shifted left by one), `mask` of positions with a real target and
+ * `tokenMask` of real tokens.
+ */
 export interface PackedBatch {
   B: number;
   T: number;
   inputs: BigInt64Array;
   targets: BigInt64Array;
   mask: Float32Array;
+  tokenMask: Float32Array;
   lengths: number[]; // targets per sequence (sequence length - 1)
 }
 
@@ -39,21 +44,25 @@ export function packSequences(sequences: readonly (readonly number[])[], vocabSi
     return s.length - 1;
   });
   const B = sequences.length;
-  const T = Math.max(...lengths);
+  const T = Math.max(...lengths) + 1;
   const inputs = new BigInt64Array(B * T);
   const targets = new BigInt64Array(B * T);
   const mask = new Float32Array(B * T);
+  const tokenMask = new Float32Array(B * T);
   sequences.forEach((s, b) => {
     s.forEach((tok, t) => {
       if (!Number.isInteger(tok) || tok < 0 || tok >= vocabSize) throw new RingrlError(`sequence ${b}, token ${t}: id ${tok} is out of the vocabulary [0, ${vocabSize})`);
     });
-    for (let t = 0; t < s.length - 1; t++) {
+    for (let t = 0; t < s.length; t++) {
       inputs[b * T + t] = BigInt(s[t]!);
-      targets[b * T + t] = BigInt(s[t + 1]!);
-      mask[b * T + t] = 1;
+      tokenMask[b * T + t] = 1;
+      if (t + 1 < s.length) {
+        targets[b * T + t] = BigInt(s[t + 1]!);
+        mask[b * T + t] = 1;
+      }
     }
   });
-  return { B, T, inputs, targets, mask, lengths };
+  return { B, T, inputs, targets, mask, tokenMask, lengths };
 }
 
 /** Split a flat [B, T] array into per-sequence rows of their real lengths. */
@@ -109,7 +118,11 @@ export class Policy {
 
   private batchFeeds(batch: PackedBatch): Record<string, HostTensor> {
     const dims = [batch.B, batch.T];
-    return { inputs: { dtype: 'int64', data: batch.inputs, dims }, targets: { dtype: 'int64', data: batch.targets, dims } };
+    return {
+      inputs: { dtype: 'int64', data: batch.inputs, dims },
+      targets: { dtype: 'int64', data: batch.targets, dims },
+      ...(this.config.moe ? { token_mask: { dtype: 'float32', data: batch.tokenMask, dims } } : {}),
+    };
   }
 
   private traceModel() {
@@ -117,9 +130,10 @@ export class Policy {
     const inputs = input('inputs', 'int64', ['B', 'T']);
     const targets = input('targets', 'int64', ['B', 'T']);
     const invTemperature = input('inv_temperature', 'float32', []);
-    const { logits, auxLoss } = forward(this.config, params, inputs);
+    const tokenMask = this.config.moe ? input('token_mask', 'float32', ['B', 'T']) : undefined;
+    const { logits, auxLoss } = forward(this.config, params, inputs, tokenMask);
     const stats = nextTokenStats(logits, targets, invTemperature);
-    return { params, list, graphInputs: [...list, inputs, targets, invTemperature], stats, auxLoss };
+    return { params, list, graphInputs: [...list, inputs, targets, invTemperature, ...(tokenMask ? [tokenMask] : [])], stats, auxLoss };
   }
 
   /** log p(token[t] | token[<t]) and the entropy at each position t >= 1, per sequence. */
