@@ -1,7 +1,9 @@
 // The registry of CLI commands, in the order `ringrl --help` lists them.
 import type { Command } from './command.ts';
 import { demoCommand } from './demo.ts';
+import { sandboxCommand } from './sandbox.ts';
+import { rewardCommand } from './reward.ts';
 import { initCommand } from './init.ts';
 import { logprobsCommand } from './logprobs.ts';
 
-export const commands: Command[] = [demoCommand, initCommand, logprobsCommand];
+export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, sandboxCommand, rewardCommand];

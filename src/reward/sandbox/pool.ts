@@ -57,7 +57,7 @@ export class ProcessSandbox implements CodeSandbox {
   private readonly mounts: SandboxMounts;
   private readonly python = pythonPath();
   private readonly node = nodePath();
-  private readonly pythonWorkers: number;
+  readonly pythonWorkers: number;
   private readonly nodeSpares: number;
   private readonly zygotes = new Set<PythonZygote>();
   private readonly idle: PythonZygote[] = [];
