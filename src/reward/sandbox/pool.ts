@@ -158,6 +158,7 @@ export class ProcessSandbox implements CodeSandbox {
         return [await z.run(req, limits), false];
       } finally {
         z.kill();
+        await z.exited;
       }
     }
     const z = await this.acquire();

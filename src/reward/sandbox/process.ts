@@ -65,6 +65,8 @@ let nextId = 1;
 export class PythonZygote {
   readonly proc: ChildProcess;
   readonly ready: Promise<void>;
+  /** Resolves when the zygote process (and with it its namespace) is gone. */
+  readonly exited: Promise<void>;
   dead = false;
   private pending: { id: number; resolve: (r: RawRun) => void; timer: NodeJS.Timeout } | null = null;
   private stderrTail = '';
@@ -81,6 +83,10 @@ export class PythonZygote {
       markFailed = reject;
     });
     this.ready.catch(() => {});
+    this.exited = new Promise((resolve) => {
+      this.proc.on('exit', () => resolve());
+      this.proc.on('error', () => resolve());
+    });
     this.proc.stderr!.on('data', (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-2000);
     });

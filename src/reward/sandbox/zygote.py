@@ -165,10 +165,11 @@ def run(req, n):
     lim = req['limits']
     cap = lim['output_bytes']
     if PID1:
-        rundir = os.path.join(WORKROOT, 'run')
+        # The sandbox's own /work is the working directory: its parent, /, is read-only.
+        rundir = WORKROOT
     else:
         rundir = os.path.join(WORKROOT, 'run-%d-%d' % (os.getpid(), n))
-    os.mkdir(rundir, 0o700)
+        os.mkdir(rundir, 0o700)
     with open(os.path.join(rundir, 'main.py'), 'w') as f:
         f.write(req['code'])
     for name, b64 in (req.get('files') or {}).items():
@@ -245,7 +246,14 @@ def run(req, n):
                     files[name] = base64.b64encode(f.read()).decode()
         except Exception:
             pass
-    wipe(rundir, keep_root=False)
+    # A program may have chmod-ed the shared places; restore them before wiping.
+    for d, mode in ((WORKROOT, 0o755), ('/tmp', 0o1777), ('/dev/shm', 0o1777)):
+        if PID1 or d == WORKROOT:
+            try:
+                os.chmod(d, mode)
+            except OSError:
+                pass
+    wipe(rundir, keep_root=PID1)
     for d in SCRATCH:
         wipe(d)
     out = bytes(bufs[out_r][:cap]).decode('utf-8', 'replace')
