@@ -135,6 +135,8 @@ class Config:
         self.num_attention_heads = int(d["num_attention_heads"])
         self.num_key_value_heads = int(d.get("num_key_value_heads") or self.num_attention_heads)
         hd = d.get("head_dim")
+        if not hd and mt == "qwen3":
+            hd = 128  # Qwen3Config's default head_dim (real Qwen3 configs always set it)
         self.head_dim = int(hd) if hd else self.hidden_size // self.num_attention_heads
         default_eps = 1e-5 if mt == "mixtral" else 1e-6
         self.rms_norm_eps = float(d.get("rms_norm_eps", default_eps))
