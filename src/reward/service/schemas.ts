@@ -73,7 +73,10 @@ export type MathBody = z.infer<typeof mathSchema>;
 export function formatIssue(error: z.ZodError, root = 'body'): string {
   const issue = error.issues[0]!;
   const path = [root, ...issue.path.map(String)].join('.');
-  return `${path}: ${issue.message.replace(/^Invalid input: /, '')}`;
+  // A bad record key (a file name) carries the reason one level down.
+  const inner = issue.code === 'invalid_key' ? (issue as unknown as { issues?: { message: string }[] }).issues?.[0]?.message : undefined;
+  const message = inner ? `bad key: ${inner}` : issue.message;
+  return `${path}: ${message.replace(/^Invalid input: /, '')}`;
 }
 
 export function toLimits(l: z.infer<typeof limitsSchema> | undefined): Partial<Limits> {
