@@ -1,0 +1,13 @@
+// The ringrl library entry: `import { ... } from 'ringrl'`.
+// Each area adds its public API here, one line per module.
+export * as graph from './graph/index.ts';
+export { CompiledGraph, compileCached, configureRuntime, type HostTensor, type RuntimeOptions } from './runtime/index.ts';
+export { type ModelConfig, parseModelConfig, readModelConfig } from './model/config.ts';
+export { loadModelDir, saveModelDir, type Weights } from './model/checkpoint.ts';
+export { forward, parameterShapes } from './model/llama.ts';
+export { presets, presetConfig, initWeights } from './model/presets.ts';
+export { Policy, packSequences, unpackRows, type LossSpec, type PackedBatch } from './train/policy.ts';
+export { maskedCrossEntropy } from './train/sft.ts';
+export { AdamW, GradAccumulator, adamWDefaults, type AdamWConfig } from './train/optimizer.ts';
+export * from './engine/types.ts';
+export { RingrlError } from './errors.ts';
