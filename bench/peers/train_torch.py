@@ -33,7 +33,22 @@ import statistics
 import sys
 import time
 
-import torch
+
+def _threads_from_argv(argv, default=2):
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--threads="):
+            return a.split("=", 1)[1]
+    return str(default)
+
+
+# BLAS thread pools (OpenBLAS, MKL, OpenMP) read these when torch loads: pin them to
+# --threads so that the whole step, matmuls included, uses exactly that many threads.
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_v] = _threads_from_argv(sys.argv[1:])
+
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hf_reference as ref  # noqa: E402
@@ -63,6 +78,18 @@ def hf_config_from(d):
         "attention_bias": False,
         "hidden_act": "silu",
     }
+
+
+def blas_in_use():
+    """Which BLAS library this process mapped (Debian's torch links libblas.so.3, whose
+    alternative is the slow reference BLAS unless e.g. libopenblas0-pthread is installed)."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "/libblas" in line or "/libmkl" in line}
+    except OSError:
+        return None
+    real = sorted({os.path.realpath(p) for p in paths if p.startswith("/")})
+    return ",".join(real) or None
 
 
 def main():
@@ -131,6 +158,7 @@ def main():
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "torch": torch.__version__,
         "threads": a.threads,
+        "blas": blas_in_use(),
         "batch": a.batch,
         "seq": a.seq,
         "steps": a.steps,
