@@ -72,18 +72,21 @@ function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
 }
 
 interface Rope {
-  cos: Tensor; // [T, hd]
-  sin: Tensor; // [T, hd]
+  cos: Tensor; // broadcastable against [B, K, G, T, hd]
+  sin: Tensor;
   rotate: Tensor; // [hd, hd]
 }
 
-/** cos and sin tables [T, hd] for rotate-half RoPE at positions 0..T-1. */
-function ropeTables(c: ModelConfig, T: Tensor['shape'][number], dtype: DType): Rope {
+/**
+ * cos and sin tables for rotate-half RoPE at int64 `positions` (any shape P): [...P, hd], then
+ * reshaped to `broadcastShape` so they line up with [B, K, G, T, hd] queries.
+ */
+function ropeTables(c: ModelConfig, positions: Tensor, dtype: DType, broadcastShape?: Tensor['shape']): Rope {
   const half = c.headDim / 2;
   const invFreq = Array.from({ length: half }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / c.headDim));
-  const positions = arange(T).cast(dtype).unsqueeze(-1); // [T, 1]
-  const freqs = positions.mul(constant(invFreq, [half], dtype)); // [T, hd/2]
-  const emb = concat([freqs, freqs], -1); // [T, hd]
+  const freqs = positions.cast(dtype).unsqueeze(-1).mul(constant(invFreq, [half], dtype)); // [...P, hd/2]
+  let emb = concat([freqs, freqs], -1); // [...P, hd]
+  if (broadcastShape) emb = emb.reshape(broadcastShape);
   return { cos: emb.cos(), sin: emb.sin(), rotate: rotateHalfMatrix(c.headDim, dtype) };
 }
 
@@ -105,7 +108,18 @@ function applyRope(x: Tensor, rope: Rope): Tensor {
   return x.mul(rope.cos).add(x.matmul(rope.rotate).mul(rope.sin));
 }
 
-function attention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope, maskBias: Tensor): Tensor {
+/** Keys and values of one layer, after RoPE: [B, K, S, hd] each (what a KV cache holds). */
+export interface LayerCache {
+  k: Tensor;
+  v: Tensor;
+}
+
+/**
+ * Project x [B, T, D] to queries grouped for GQA [B, K, G, T, hd] (RoPE applied, pre-scaled by
+ * 1/sqrt(hd), which is cheaper on [.., T, hd] than on the [.., T, S] scores) and keys/values
+ * [B, K, T, hd]. GQA never repeats k/v: the G query heads of a group broadcast against one kv head.
+ */
+function projectQkv(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope): { q: Tensor; kv: LayerCache } {
   const [B, T] = x.shape;
   const H = c.numHeads, K = c.numKvHeads, G = H / K, hd = c.headDim;
   const bias = (name: string) => (c.qkvBias ? p[`${prefix}.${name}.bias`] : undefined);
@@ -116,15 +130,40 @@ function attention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: R
     q = rmsNorm(q, p[`${prefix}.q_norm.weight`]!, c.rmsNormEps);
     k = rmsNorm(k, p[`${prefix}.k_norm.weight`]!, c.rmsNormEps);
   }
-  // GQA without repeating k/v: query heads grouped as [B, K, G, T, hd] against k/v [B, K, 1, T, hd].
-  // The 1/sqrt(hd) scale is folded into q: [.., T, hd] is smaller than the [.., T, T] scores.
   const qg = applyRope(q.reshape([B!, T!, K, G, hd]).transpose([0, 2, 3, 1, 4]), rope).mul(1 / Math.sqrt(hd)); // [B, K, G, T, hd]
-  const kg = applyRope(k.transpose([0, 2, 1, 3]).unsqueeze(2), rope); // [B, K, 1, T, hd]
-  const vg = v.transpose([0, 2, 1, 3]).unsqueeze(2); // [B, K, 1, T, hd]
-  const scores = qg.matmul(kg.T); // [B, K, G, T, T]
+  const kr = applyRope(k.transpose([0, 2, 1, 3]).unsqueeze(2), rope).squeeze(2); // [B, K, T, hd]
+  return { q: qg, kv: { k: kr, v: v.transpose([0, 2, 1, 3]) } };
+}
+
+/** Merge heads [B, K, G, T, hd] → [B, T, H*hd] and apply the output projection. */
+function outputProjection(c: ModelConfig, p: Params, prefix: string, out: Tensor): Tensor {
+  const [B, , , T] = out.shape;
+  return linear(out.transpose([0, 3, 1, 2, 4]).reshape([B!, T!, c.numHeads * c.headDim]), p[`${prefix}.o_proj.weight`]!);
+}
+
+/** Causal self-attention over the sequence itself (training and prefill). */
+function causalAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope, maskBias: Tensor): { out: Tensor; kv: LayerCache } {
+  const { q, kv } = projectQkv(c, p, prefix, x, rope);
+  const scores = q.matmul(kv.k.unsqueeze(2).T); // [B, K, G, T, T]
   const probs = scores.add(maskBias).softmax(-1);
-  const out = probs.matmul(vg).transpose([0, 3, 1, 2, 4]).reshape([B!, T!, H * hd]); // [B, T, H*hd]
-  return linear(out, p[`${prefix}.o_proj.weight`]!);
+  return { out: outputProjection(c, p, prefix, probs.matmul(kv.v.unsqueeze(2))), kv };
+}
+
+/**
+ * One new token per sequence against its cached keys/values. The softmax over [past, self] is
+ * written out (shared max, two exponentials) so the cache is never concatenated with the new
+ * entry: that copy would move the whole cache every step.
+ */
+function cachedAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope, past: LayerCache, pastBias: Tensor): { out: Tensor; kv: LayerCache } {
+  const { q, kv } = projectQkv(c, p, prefix, x, rope); // q [B, K, G, 1, hd], kv [B, K, 1, hd]
+  const pastScores = q.matmul(past.k.unsqueeze(2).T).add(pastBias); // [B, K, G, 1, S]
+  const selfScore = q.mul(kv.k.unsqueeze(2)).sum(-1, true); // [B, K, G, 1, 1]
+  const max = pastScores.max(-1, true).maximum(selfScore).detach();
+  const pastWeights = pastScores.sub(max).exp();
+  const selfWeight = selfScore.sub(max).exp();
+  const denominator = pastWeights.sum(-1, true).add(selfWeight);
+  const mixed = pastWeights.matmul(past.v.unsqueeze(2)).add(selfWeight.mul(kv.v.unsqueeze(2))); // [B, K, G, 1, hd]
+  return { out: outputProjection(c, p, prefix, mixed.div(denominator)), kv };
 }
 
 function denseMlp(p: Params, prefix: string, x: Tensor): Tensor {
@@ -181,36 +220,86 @@ function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[], tokenMask?: T
   return tokensPerExpert!.mul(probPerExpert!.unsqueeze(0)).sum().mul(E).div(count.square());
 }
 
+type AttentionFn = (layer: number, prefix: string, h: Tensor) => { out: Tensor; kv: LayerCache };
+
+/** Embedding, the decoder layers (with the given attention), final norm and LM head. */
+function decoder(c: ModelConfig, p: Params, tokens: Tensor, attend: AttentionFn, tokenMask?: Tensor): ForwardOutput & { cache: LayerCache[]; hidden: Tensor } {
+  const embed = p['model.embed_tokens.weight']!;
+  let x = embed.gather(tokens); // [B, T, D]
+  const routerLogits: Tensor[] = [];
+  const cache: LayerCache[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const prefix = `model.layers.${i}`;
+    const h = rmsNorm(x, p[`${prefix}.input_layernorm.weight`]!, c.rmsNormEps);
+    const { out, kv } = attend(i, `${prefix}.self_attn`, h);
+    cache.push(kv);
+    x = x.add(out);
+    const h2 = rmsNorm(x, p[`${prefix}.post_attention_layernorm.weight`]!, c.rmsNormEps);
+    if (c.moe) {
+      const { out: moeOut, routerLogits: r } = moeBlock(c, p, `${prefix}.block_sparse_moe`, h2);
+      routerLogits.push(r);
+      x = x.add(moeOut);
+    } else {
+      x = x.add(denseMlp(p, `${prefix}.mlp`, h2));
+    }
+  }
+  const hidden = rmsNorm(x, p['model.norm.weight']!, c.rmsNormEps); // [B, T, D]
+  const logits = linear(hidden, lmHead(c, p)); // [B, T, V]
+  return { logits, hidden, cache, auxLoss: c.moe ? loadBalancingLoss(c, routerLogits, tokenMask) : undefined };
+}
+
+function lmHead(c: ModelConfig, p: Params): Tensor {
+  return c.tieEmbeddings ? p['model.embed_tokens.weight']! : p['lm_head.weight']!;
+}
+
+/** Additive causal mask [T, T]: a large negative above the diagonal (its gradient is the identity). */
+function causalBias(T: Tensor['shape'][number], dtype: DType): Tensor {
+  const future = arange(T).unsqueeze(0).greater(arange(T).unsqueeze(-1));
+  return where(future, scalar(-1e30, dtype), 0);
+}
+
 /**
  * Logits for int64 `tokens` [B, T] at positions 0..T-1. Batches are right-padded: causal
  * attention keeps padding from reaching real tokens; `tokenMask` [B, T] (1 = real token) keeps
  * it out of the MoE load-balancing loss.
  */
 export function forward(c: ModelConfig, p: Params, tokens: Tensor, tokenMask?: Tensor): ForwardOutput {
-  const embed = p['model.embed_tokens.weight']!;
-  const dtype = embed.dtype;
+  const dtype = p['model.embed_tokens.weight']!.dtype;
   const T = tokens.shape[1]!;
-  let x = embed.gather(tokens); // [B, T, D]
-  const rope = ropeTables(c, T, dtype);
-  // Additive causal mask [T, T]: a large negative above the diagonal (its gradient is the identity).
-  const future = arange(T).unsqueeze(0).greater(arange(T).unsqueeze(-1));
-  const maskBias = where(future, scalar(-1e30, dtype), 0);
-  const routerLogits: Tensor[] = [];
-  for (let i = 0; i < c.numLayers; i++) {
-    const prefix = `model.layers.${i}`;
-    const h = rmsNorm(x, p[`${prefix}.input_layernorm.weight`]!, c.rmsNormEps);
-    x = x.add(attention(c, p, `${prefix}.self_attn`, h, rope, maskBias));
-    const h2 = rmsNorm(x, p[`${prefix}.post_attention_layernorm.weight`]!, c.rmsNormEps);
-    if (c.moe) {
-      const { out, routerLogits: r } = moeBlock(c, p, `${prefix}.block_sparse_moe`, h2);
-      routerLogits.push(r);
-      x = x.add(out);
-    } else {
-      x = x.add(denseMlp(p, `${prefix}.mlp`, h2));
-    }
-  }
-  x = rmsNorm(x, p['model.norm.weight']!, c.rmsNormEps);
-  const head = c.tieEmbeddings ? embed : p['lm_head.weight']!;
-  const logits = linear(x, head); // [B, T, V]
-  return { logits, auxLoss: c.moe ? loadBalancingLoss(c, routerLogits, tokenMask) : undefined };
+  const rope = ropeTables(c, arange(T), dtype);
+  const mask = causalBias(T, dtype);
+  const { logits, auxLoss } = decoder(c, p, tokens, (_i, prefix, h) => causalAttention(c, p, prefix, h, rope, mask), tokenMask);
+  return { logits, auxLoss };
+}
+
+/**
+ * Prefill right-padded prompts [B, T]: the keys/values of every position (padding included;
+ * the engine tracks real lengths) and the logits at each row's last real token `lastIndex` [B].
+ */
+export function prefill(c: ModelConfig, p: Params, tokens: Tensor, lastIndex: Tensor): { logits: Tensor; cache: LayerCache[] } {
+  const dtype = p['model.embed_tokens.weight']!.dtype;
+  const [B, T] = tokens.shape;
+  const rope = ropeTables(c, arange(T!), dtype);
+  const mask = causalBias(T!, dtype);
+  const attend: AttentionFn = (_i, prefix, h) => causalAttention(c, p, prefix, h, rope, mask);
+  const { hidden, cache } = decoder(c, p, tokens, attend);
+  const D = c.hiddenSize;
+  const at = lastIndex.reshape([B!, 1, 1]).expand([B!, 1, D]);
+  const last = hidden.gatherElements(at, 1).reshape([B!, D]); // [B, D]
+  return { logits: linear(last, lmHead(c, p)), cache };
+}
+
+/**
+ * One decode step: `tokens` [B, 1] at `positions` [B] against the cache `past` ([B, K, S, hd]
+ * per layer) whose valid entries are marked by `pastMask` [B, S] (1 = valid). Returns the
+ * logits [B, V] and the new keys/values [B, K, 1, hd] per layer for the caller to append.
+ */
+export function decodeStep(c: ModelConfig, p: Params, tokens: Tensor, positions: Tensor, past: LayerCache[], pastMask: Tensor): { logits: Tensor; cache: LayerCache[] } {
+  const dtype = p['model.embed_tokens.weight']!.dtype;
+  const [B, S] = pastMask.shape;
+  const rope = ropeTables(c, positions, dtype, [B!, 1, 1, 1, c.headDim]);
+  const pastBias = where(pastMask.greater(0.5), scalar(0, dtype), -1e30).reshape([B!, 1, 1, 1, S!]);
+  const attend: AttentionFn = (i, prefix, h) => cachedAttention(c, p, prefix, h, rope, past[i]!, pastBias);
+  const { logits, cache } = decoder(c, p, tokens, attend);
+  return { logits: logits.reshape([B!, c.vocabSize]), cache };
 }
