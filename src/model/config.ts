@@ -45,7 +45,8 @@ export interface ModelConfig {
   ropeTheta: number;
   maxPositions: number;
   tieEmbeddings: boolean;
-  qkvBias: boolean; // qwen2 always; llama when attention_bias
+  qkvBias: boolean; // qwen2 always; llama and qwen3 when attention_bias
+  oBias: boolean; // llama and qwen3 when attention_bias (qwen2 never)
   qkNorm: boolean; // qwen3
   moe?: { numExperts: number; topK: number; auxLossCoef: number };
 }
@@ -66,7 +67,8 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
   if (c.num_attention_heads % numKvHeads !== 0) {
     throw new RingrlError(`${file}: field 'num_key_value_heads' (${numKvHeads}) must divide num_attention_heads (${c.num_attention_heads})`);
   }
-  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
+  // HF's Qwen3Config defaults head_dim to 128; the others derive it from hidden_size / heads.
+  const headDim = c.head_dim ?? (c.model_type === 'qwen3' ? 128 : c.hidden_size / c.num_attention_heads);
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
     throw new RingrlError(`${file}: head dim ${headDim} (hidden_size / num_attention_heads, or head_dim) must be an even integer`);
   }
@@ -91,6 +93,7 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
     maxPositions: c.max_position_embeddings,
     tieEmbeddings: c.tie_word_embeddings,
     qkvBias: modelType === 'qwen2' || c.attention_bias,
+    oBias: modelType !== 'qwen2' && c.attention_bias,
     qkNorm: modelType === 'qwen3',
     moe,
   };
@@ -129,7 +132,7 @@ export function toHfConfig(c: ModelConfig): Record<string, unknown> {
     rope_theta: c.ropeTheta,
     max_position_embeddings: c.maxPositions,
     tie_word_embeddings: c.tieEmbeddings,
-    attention_bias: c.modelType === 'llama' ? c.qkvBias : false,
+    attention_bias: c.modelType === 'qwen2' ? false : c.oBias,
     ...(c.moe ? { num_local_experts: c.moe.numExperts, num_experts_per_tok: c.moe.topK, router_aux_loss_coef: c.moe.auxLossCoef } : {}),
     torch_dtype: 'float32',
   };

@@ -30,6 +30,7 @@ export function parameterShapes(c: ModelConfig): Map<string, number[]> {
       shapes.set(`${p}.self_attn.k_norm.weight`, [hd]);
     }
     shapes.set(`${p}.self_attn.o_proj.weight`, [D, H * hd]);
+    if (c.oBias) shapes.set(`${p}.self_attn.o_proj.bias`, [D]);
     shapes.set(`${p}.post_attention_layernorm.weight`, [D]);
     if (c.moe) {
       shapes.set(`${p}.block_sparse_moe.gate.weight`, [c.moe.numExperts, D]);
@@ -138,7 +139,8 @@ function projectQkv(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: 
 /** Merge heads [B, K, G, T, hd] → [B, T, H*hd] and apply the output projection. */
 function outputProjection(c: ModelConfig, p: Params, prefix: string, out: Tensor): Tensor {
   const [B, , , T] = out.shape;
-  return linear(out.transpose([0, 3, 1, 2, 4]).reshape([B!, T!, c.numHeads * c.headDim]), p[`${prefix}.o_proj.weight`]!);
+  const merged = out.transpose([0, 3, 1, 2, 4]).reshape([B!, T!, c.numHeads * c.headDim]);
+  return linear(merged, p[`${prefix}.o_proj.weight`]!, c.oBias ? p[`${prefix}.o_proj.bias`] : undefined);
 }
 
 /** Causal self-attention over the sequence itself (training and prefill). */

@@ -6,7 +6,7 @@ import type { ModelConfig } from './config.ts';
 import type { Weights } from './checkpoint.ts';
 import { parameterShapes } from './llama.ts';
 
-const base = { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositions: 2048, tieEmbeddings: false, qkvBias: false, qkNorm: false } as const;
+const base = { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositions: 2048, tieEmbeddings: false, qkvBias: false, oBias: false, qkNorm: false } as const;
 
 export const presets: Record<string, { description: string; config: ModelConfig }> = {
   tiny: {

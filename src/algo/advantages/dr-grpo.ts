@@ -1,0 +1,8 @@
+// Dr. GRPO (Liu et al., "Understanding R1-Zero-Like Training"): A_i = r_i - mean(r), without the
+// std division that up-weights near-unanimous groups.
+import { type AdvantageEstimator, mean } from './types.ts';
+
+export const drGrpo: AdvantageEstimator = (rewards) => {
+  const mu = mean(rewards);
+  return rewards.map((r) => r - mu);
+};

@@ -1,0 +1,84 @@
+// Advantages from per-sample rewards and group ids (GRPO-style: a group is the samples of one
+// prompt), broadcast to every response token. Estimators are registered by name.
+import { z } from 'zod';
+import { RingrlError } from '../../errors.ts';
+import { parseConfig } from '../config-error.ts';
+import { drGrpo } from './dr-grpo.ts';
+import { grpo } from './grpo.ts';
+import { rloo } from './rloo.ts';
+import type { AdvantageEstimator } from './types.ts';
+
+export const advantageEstimators = { grpo, dr_grpo: drGrpo, rloo } satisfies Record<string, AdvantageEstimator>;
+export type AdvantageEstimatorName = keyof typeof advantageEstimators;
+
+export const advantageSchema = z.strictObject({
+  estimator: z.enum(Object.keys(advantageEstimators) as [AdvantageEstimatorName, ...AdvantageEstimatorName[]]).default('grpo').describe('grpo: (r - mean) / (std + epsilon); dr_grpo: r - mean; rloo: r - mean of the others'),
+  epsilon: z.number().positive().default(1e-6).describe('added to the group std (grpo) so a zero-variance group divides by epsilon, not 0'),
+});
+export type AdvantageConfigInput = z.input<typeof advantageSchema>;
+export type AdvantageConfig = z.output<typeof advantageSchema>;
+
+export interface AdvantageInput {
+  rewards: readonly number[];
+  /** Samples with the same id form one group. */
+  groupIds: readonly (string | number)[];
+  /** Per-sample response mask; when given, advantages are broadcast to its tokens. */
+  responseMask?: readonly (readonly number[])[];
+}
+
+export interface AdvantageResult {
+  /** One advantage per sample. */
+  advantages: number[];
+  /** The sample's advantage at each response token (mask 1), 0 elsewhere; [] rows without a mask. */
+  tokenAdvantages: number[][];
+  /** advantage/mean|std (over response tokens when a mask is given), reward/mean, reward/zero_std_group_frac. */
+  metrics: Record<string, number>;
+}
+
+export function computeAdvantages(input: AdvantageInput, configInput: AdvantageConfigInput = {}): AdvantageResult {
+  const config = parseConfig(advantageSchema, configInput, 'advantage config');
+  const { rewards, groupIds, responseMask } = input;
+  if (groupIds.length !== rewards.length) throw new RingrlError(`advantages: groupIds has ${groupIds.length} entries, rewards has ${rewards.length}`);
+  if (responseMask && responseMask.length !== rewards.length) throw new RingrlError(`advantages: responseMask has ${responseMask.length} rows, rewards has ${rewards.length}`);
+  rewards.forEach((r, i) => {
+    if (!Number.isFinite(r)) throw new RingrlError(`advantages: rewards[${i}] is ${r}; expected a finite number`);
+  });
+
+  const groups = new Map<string | number, number[]>();
+  groupIds.forEach((id, i) => groups.set(id, [...(groups.get(id) ?? []), i]));
+  const advantages = new Array<number>(rewards.length).fill(0);
+  const estimate = advantageEstimators[config.estimator];
+  let zeroStd = 0;
+  for (const members of groups.values()) {
+    const groupRewards = members.map((i) => rewards[i]!);
+    if (groupRewards.every((r) => r === groupRewards[0])) zeroStd++;
+    estimate(groupRewards, config).forEach((a, j) => (advantages[members[j]!] = a));
+  }
+
+  const tokenAdvantages = responseMask ? broadcastToTokens(advantages, responseMask) : advantages.map(() => []);
+  const counted = responseMask ? tokenAdvantages.flatMap((row, i) => row.filter((_, t) => responseMask[i]![t]! > 0)) : advantages;
+  return {
+    advantages,
+    tokenAdvantages,
+    metrics: {
+      'advantage/mean': meanOf(counted),
+      'advantage/std': stdOf(counted),
+      'reward/mean': meanOf(rewards),
+      'reward/zero_std_group_frac': groups.size > 0 ? zeroStd / groups.size : 0,
+    },
+  };
+}
+
+/** Each sample's advantage at its response tokens (mask > 0), 0 at the others. */
+export function broadcastToTokens(advantages: readonly number[], responseMask: readonly (readonly number[])[]): number[][] {
+  return responseMask.map((row, i) => row.map((m) => (m > 0 ? advantages[i]! : 0)));
+}
+
+function meanOf(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+function stdOf(xs: readonly number[]): number {
+  const mu = meanOf(xs);
+  return xs.length ? Math.sqrt(xs.reduce((a, x) => a + (x - mu) ** 2, 0) / xs.length) : 0;
+}

@@ -1,0 +1,124 @@
+// One policy-gradient update of a Policy: the graph policy loss over micro-batches, gradients
+// summed, one AdamW step. The aggregation weights and metric scale are computed over the whole
+// step first, so the result does not depend on the micro-batch size.
+import { RingrlError } from '../errors.ts';
+import { GradAccumulator, type AdamW } from '../train/optimizer.ts';
+import { type PackedBatch, type Policy, packSequences } from '../train/policy.ts';
+import { aggregationWeights } from './aggregation/index.ts';
+import { type PolicyLossConfig, type PolicyLossConfigInput, parsePolicyLossConfig } from './config.ts';
+import { policyLossSpec } from './loss/graph.ts';
+import { combineMetrics, finishPolicyMetrics } from './loss/metrics.ts';
+
+export interface PolicyStepSample {
+  prompt: number[];
+  response: number[];
+  /** Per response token: log pi_infer from the rollout engine. */
+  rolloutLogprobs: number[];
+  /** Per response token. */
+  advantages: number[];
+  /** Per response token, 1 = train on it (default: all 1). */
+  responseMask?: number[];
+  /** log pi_train(theta_old) per response token; recomputed here when missing (unless bypass). */
+  oldLogprobs?: number[];
+  /** log pi_ref per response token (kl.coef > 0). */
+  refLogprobs?: number[];
+}
+
+export interface PolicyStepOptions {
+  /** Sampling temperature the log-probs are computed at (default 1). */
+  temperature?: number;
+  /** Sequences per forward/backward (default: all at once). */
+  microBatchSize?: number;
+  /** Learning-rate override for this step (schedules). */
+  lr?: number;
+}
+
+/** log-probs of each response token under `policy` (the recompute of log pi_train(theta_old)). */
+export async function responseLogprobs(policy: Policy, samples: readonly Pick<PolicyStepSample, 'prompt' | 'response'>[], options: PolicyStepOptions = {}): Promise<number[][]> {
+  const out: number[][] = [];
+  for (const chunk of chunks(samples, options.microBatchSize)) {
+    const { logprobs } = await policy.score(chunk.map((s) => [...s.prompt, ...s.response]), options.temperature ?? 1);
+    chunk.forEach((s, i) => out.push(logprobs[i]!.slice(s.prompt.length - 1)));
+  }
+  return out;
+}
+
+export async function policyGradientStep(
+  policy: Policy,
+  optimizer: AdamW,
+  samples: readonly PolicyStepSample[],
+  configInput: PolicyLossConfigInput | PolicyLossConfig = {},
+  options: PolicyStepOptions = {},
+): Promise<{ loss: number; metrics: Record<string, number> }> {
+  const config = parsePolicyLossConfig(configInput);
+  if (samples.length === 0) throw new RingrlError('policy step: no samples');
+  samples.forEach((s, i) => checkSample(s, i, config));
+  const needOld = !config.bypass && samples.some((s) => !s.oldLogprobs);
+  const recomputed = needOld ? await responseLogprobs(policy, samples, options) : [];
+  const rows = samples.map((s, i) => ({ ...s, oldLogprobs: s.oldLogprobs ?? recomputed[i], responseMask: s.responseMask ?? s.response.map(() => 1) }));
+
+  const masks = rows.map((s) => s.responseMask);
+  const weights = aggregationWeights(masks, config);
+  const tokens = masks.reduce((a, row) => a + row.filter((m) => m > 0).length, 0);
+  const spec = policyLossSpec(config);
+  const accumulator = new GradAccumulator();
+  const parts: Record<string, number>[] = [];
+  let loss = 0;
+  let offset = 0;
+  for (const chunk of chunks(rows, options.microBatchSize)) {
+    const batch = packSequences(chunk.map((s) => [...s.prompt, ...s.response]), policy.config.vocabSize);
+    const feeds = tokenFeeds(batch, chunk, weights.slice(offset, offset + chunk.length), spec.tokenInputs);
+    offset += chunk.length;
+    const out = await policy.lossAndGrads(spec, batch, feeds, { metric_scale: tokens > 0 ? 1 / tokens : 0 }, options.temperature ?? 1);
+    loss += out.loss;
+    parts.push(out.metrics);
+    accumulator.add(out.grads);
+  }
+  const { gradNorm } = optimizer.update(policy.weights, accumulator.sums, options.lr);
+  return { loss, metrics: { ...finishPolicyMetrics(combineMetrics(parts)), 'grad/norm': gradNorm } };
+}
+
+type Row = PolicyStepSample & { oldLogprobs?: number[]; responseMask: number[] };
+
+/** Per-response-token values placed at the [B, T] positions that score them (token j of a
+ * response after a prompt of P tokens is scored at position P - 1 + j). */
+function tokenFeeds(batch: PackedBatch, rows: readonly Row[], weights: readonly number[][], names: readonly string[]): Record<string, Float32Array> {
+  const sources: Record<string, (row: Row, i: number) => readonly number[]> = {
+    rollout_logprobs: (r) => r.rolloutLogprobs,
+    old_logprobs: (r) => r.oldLogprobs!,
+    ref_logprobs: (r) => r.refLogprobs!,
+    advantages: (r) => r.advantages,
+    response_mask: (r) => r.responseMask,
+    loss_weight: (_, i) => weights[i]!,
+  };
+  const feeds: Record<string, Float32Array> = {};
+  for (const name of names) {
+    const data = new Float32Array(batch.B * batch.T);
+    rows.forEach((row, b) => {
+      const values = sources[name]!(row, b);
+      const start = b * batch.T + row.prompt.length - 1;
+      for (let j = 0; j < row.response.length; j++) data[start + j] = values[j]!;
+    });
+    feeds[name] = data;
+  }
+  return feeds;
+}
+
+function checkSample(s: PolicyStepSample, i: number, config: PolicyLossConfig): void {
+  if (s.prompt.length < 1) throw new RingrlError(`policy step: sample ${i}: prompt is empty; expected at least one token`);
+  const perToken: [keyof PolicyStepSample, boolean][] = [['rolloutLogprobs', true], ['advantages', true], ['responseMask', false], ['oldLogprobs', false], ['refLogprobs', config.kl.coef > 0]];
+  for (const [name, required] of perToken) {
+    const values = s[name] as number[] | undefined;
+    if (values === undefined) {
+      if (required) throw new RingrlError(`policy step: sample ${i}: ${name} is required${name === 'refLogprobs' ? ' when kl.coef > 0' : ''}`);
+    } else if (values.length !== s.response.length) {
+      throw new RingrlError(`policy step: sample ${i}: ${name} has ${values.length} values for ${s.response.length} response tokens`);
+    }
+  }
+}
+
+function chunks<T>(items: readonly T[], size = items.length): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += Math.max(1, size)) out.push(items.slice(i, i + Math.max(1, size)));
+  return out;
+}

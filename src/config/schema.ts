@@ -1,0 +1,153 @@
+// The ringrl config schema: every knob, its type, range, default and one-sentence description.
+// docs/config.md is generated from this file (`npm run docs`; a test fails when it is stale),
+// so a field's `.describe()` text IS its documentation. Keys are snake_case, as written in YAML.
+//
+// Conventions (a test enforces the first two):
+// - every field has a `.describe()`; every section is a `z.strictObject` (unknown keys are errors);
+// - every field has a default, so an empty config is a valid config (the demo's);
+// - a section is `section({...}, 'description')`, which makes it optional in the input and
+//   fills its defaults.
+//
+// Extending: add fields to the section that owns them. The `rl` and `rollout` sections are
+// placeholders that accept no keys yet — see the comments there.
+import { z } from 'zod';
+import { presets } from '../model/presets.ts';
+import { adamWDefaults } from '../train/optimizer.ts';
+
+/** A config section: unknown keys rejected, optional in the input, defaults filled in. */
+export function section<T extends z.ZodRawShape>(shape: T, description: string) {
+  // `{}` is a valid input because every field has a default (a test holds this); TypeScript
+  // cannot see that through the generic shape.
+  return z.strictObject(shape).prefault({} as never).describe(description);
+}
+
+const presetNames = Object.keys(presets) as [string, ...string[]];
+
+/** Built-in reasoning tasks (src/data/tasks). Keep in step with the task registry there. */
+export const taskNames = ['arithmetic', 'countdown'] as const;
+
+/** AdamW settings; defaults are the trainer's (`adamWDefaults` in src/train/optimizer.ts). */
+export function optimizerSection(defaults: Partial<typeof adamWDefaults> = {}) {
+  const d = { ...adamWDefaults, ...defaults };
+  return section(
+    {
+      lr: z.number().positive().max(1).default(d.lr).describe('Peak learning rate (AdamW).'),
+      beta1: z.number().min(0).lt(1).default(d.beta1).describe('AdamW first-moment decay.'),
+      beta2: z.number().min(0).lt(1).default(d.beta2).describe('AdamW second-moment decay.'),
+      eps: z.number().positive().default(d.eps).describe('AdamW denominator epsilon.'),
+      weight_decay: z.number().min(0).default(d.weightDecay).describe('Decoupled weight decay; norm gains and biases are not decayed.'),
+      max_grad_norm: z.number().min(0).default(d.maxGradNorm).describe('Clip the global gradient L2 norm to this; 0 turns clipping off.'),
+      warmup_steps: z.int().min(0).default(0).describe('Linear learning-rate warmup from 0 over this many optimizer steps.'),
+      schedule: z.enum(['constant', 'cosine']).default('constant').describe('Learning-rate schedule after warmup: constant, or cosine decay to lr × min_lr_ratio at the last step.'),
+      min_lr_ratio: z.number().min(0).max(1).default(0.1).describe('Final learning rate as a fraction of lr (cosine schedule only).'),
+    },
+    'AdamW optimizer and learning-rate schedule.',
+  );
+}
+
+const model = z
+  .strictObject({
+    dir: z.string().min(1).optional().describe('Hugging Face model directory (config.json + model.safetensors) to load. Set this or preset, not both.'),
+    preset: z.enum(presetNames).optional().describe(`Built-in architecture to initialise from scratch when dir is not set (default: small).`),
+    init_seed: z.int().min(0).default(0).describe('Seed for the fresh initialisation of a preset model.'),
+  })
+  .superRefine((m, ctx) => {
+    if (m.dir !== undefined && m.preset !== undefined) ctx.addIssue({ code: 'custom', path: ['preset'], message: 'set model.dir or model.preset, not both' });
+  })
+  .transform((m) => ({ dir: m.dir ?? null, preset: m.dir === undefined ? (m.preset ?? 'small') : null, init_seed: m.init_seed }))
+  .prefault({})
+  .describe('The policy model: a model directory, or a built-in preset initialised from scratch.');
+
+const data = z
+  .strictObject({
+    task: z.enum(taskNames).optional().describe(`Built-in reasoning task generating train and test problems when train_file is not set (default: arithmetic).`),
+    difficulty: z.int().min(1).max(10).default(3).describe('Task difficulty knob, 1 (easiest) to 10; what it scales is task-specific (see docs/tasks.md).'),
+    num_train: z.int().min(1).default(20000).describe('Problems generated for training (built-in task).'),
+    num_test: z.int().min(1).default(500).describe('Held-out problems generated for evaluation (built-in task); never overlaps the training split.'),
+    train_file: z.string().min(1).optional().describe('Training data file (.jsonl or .parquet) instead of a built-in task.'),
+    test_file: z.string().min(1).optional().describe('Held-out evaluation data file (.jsonl or .parquet).'),
+    prompt_field: z.string().min(1).default('prompt').describe('Field holding the prompt text in data files.'),
+    messages_field: z.string().min(1).default('messages').describe('Field holding a chat message list (used when prompt_field is absent from a row).'),
+    answer_field: z.string().min(1).default('answer').describe('Field holding the gold answer (ground truth) in data files.'),
+    response_field: z.string().min(1).default('response').describe('Field holding the target response for SFT in data files.'),
+    seed: z.int().min(0).default(0).describe('Seed for task generation and data shuffling.'),
+  })
+  .superRefine((d, ctx) => {
+    if (d.train_file !== undefined && d.task !== undefined) ctx.addIssue({ code: 'custom', path: ['task'], message: 'set data.task or data.train_file, not both' });
+  })
+  .transform(({ task, train_file, test_file, ...rest }) => ({
+    task: train_file === undefined ? (task ?? 'arithmetic') : null,
+    train_file: train_file ?? null,
+    test_file: test_file ?? null,
+    ...rest,
+  }))
+  .prefault({})
+  .describe('Training and evaluation data: a built-in reasoning task, or JSONL/Parquet files.');
+
+const sft = section(
+  {
+    steps: z.int().min(1).default(1000).describe('Optimizer steps.'),
+    batch_size: z.int().min(1).default(32).describe('Sequences per optimizer step.'),
+    max_seq_len: z.int().min(8).default(512).describe('Longest packed row in tokens; longer examples are truncated.'),
+    pack: z.boolean().default(true).describe('Pack several short examples into one row (attention does not cross example boundaries).'),
+    eval_every: z.int().min(0).default(200).describe('Evaluate on held-out problems every this many steps; 0 = only at the end.'),
+    optimizer: optimizerSection(),
+  },
+  'Supervised fine-tuning on teacher chain-of-thought (ringrl sft): prompt-masked next-token loss.',
+);
+
+const evalSection = section(
+  {
+    num_problems: z.int().min(1).default(200).describe('Held-out problems to evaluate.'),
+    k: z.int().min(1).default(1).describe('Samples per problem (pass@k and avg@k).'),
+    temperature: z.number().min(0).default(0).describe('Sampling temperature; 0 = greedy (use > 0 when k > 1).'),
+    top_p: z.number().gt(0).max(1).default(1).describe('Nucleus sampling: keep the smallest set of tokens whose probability reaches top_p; 1 = off.'),
+    max_new_tokens: z.int().min(1).default(512).describe('Generated tokens per sample at most.'),
+  },
+  'Evaluation (ringrl eval and periodic held-out evals): accuracy, pass@k, avg@k, response lengths.',
+);
+
+const runtime = section(
+  {
+    threads: z.int().min(0).default(0).describe('Intra-op threads for ONNX Runtime; 0 = all cores.'),
+    execution_providers: z.array(z.string().min(1)).default([]).describe("ONNX Runtime execution providers in preference order (e.g. ['cuda']); cpu is always the fallback."),
+  },
+  'Compute runtime.',
+);
+
+const run = section(
+  {
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'a run name: letters, digits, ".", "_", "-", not starting with "." or "-"')
+      .optional()
+      .describe('Run name: the run directory is <dir>/<name>. Default: <command>-<UTC date and time>.'),
+    dir: z.string().min(1).default('runs').describe('Parent directory of run directories.'),
+    seed: z.int().min(0).default(0).describe('Master seed for sampling, shuffling and anything else random in the run.'),
+    checkpoint_every: z.int().min(0).default(200).describe('Write checkpoints/<step>/ every this many steps; 0 = only at the end.'),
+    keep_checkpoints: z.int().min(0).default(3).describe('Keep the newest this many checkpoints; 0 = keep all.'),
+    samples_per_step: z.int().min(0).default(4).describe('Trajectories per step appended to samples.jsonl (for the report).'),
+  },
+  'The run directory (runs/<name>/: config.yaml, metrics.jsonl, samples.jsonl, checkpoints/, report.html).',
+);
+
+// ── rl: the RL loop's own knobs (steps, group size, ...) and the policy-loss algorithm.
+// Placeholder until the RL loop lands. The algorithm configs live with their code in src/algo
+// (one small module per algorithm, a tagged union on `name` with vetted defaults); plug the
+// union in here, e.g. `algorithm: algorithmConfig.prefault({ name: 'icepop' })`, with a
+// `.describe()` on every field. Until then the section accepts no keys.
+const rl = section({}, 'Reinforcement learning (ringrl rl): the loop and the policy-loss algorithm (IcePop, TIS, GRPO). Fields arrive with the RL loop.');
+
+// ── rollout: the rollout scheduler (C3PO++: token budget Φ, inference pool Ω, retention σ; the
+// synchronous and bounded-staleness baselines) and sampling. Placeholder until the scheduler
+// lands; add its fields here. Until then the section accepts no keys.
+const rollout = section({}, 'Rollout scheduling (C3PO++ and baselines) and sampling. Fields arrive with the C3PO++ scheduler.');
+
+export const configSchema = z
+  .strictObject({ model, data, sft, eval: evalSection, rl, rollout, runtime, run })
+  .describe('The ringrl config.');
+
+/** The config as a user writes it (every key optional). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** The resolved config: every default filled in. */
+export type Config = z.output<typeof configSchema>;

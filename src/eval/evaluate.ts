@@ -1,0 +1,126 @@
+// Evaluation: generate k responses per problem with the local KV-cached engine, verify them and
+// summarise accuracy, pass@k, avg@k and response lengths.
+//
+// Definitions (docs/eval.md): accuracy = greedy (temperature 0) single-sample accuracy;
+// avg@k = mean correctness over the k samples of each problem, averaged over problems;
+// pass@k = fraction of problems with at least one correct sample among k. With k = 1 and
+// temperature 0 all three are the same number and only one generation pass runs.
+import { createLocalEngine } from '../engine/local.ts';
+import { generateAll, type GenerationRequest } from '../engine/types.ts';
+import type { ModelConfig } from '../model/config.ts';
+import type { Weights } from '../model/checkpoint.ts';
+import type { RuntimeOptions } from '../runtime/index.ts';
+import type { TextTokenizer } from '../tokenizer/index.ts';
+import { type Example, encodePrompt } from '../data/example.ts';
+import { lengthStats } from '../data/tasks/index.ts';
+import type { Verifier } from './verifiers.ts';
+
+export interface EvalOptions {
+  /** Samples per problem for pass@k / avg@k. */
+  k: number;
+  /** Sampling temperature for the k samples (the accuracy pass is always greedy). */
+  temperature: number;
+  topP?: number;
+  maxNewTokens: number;
+  /** Sequences decoded concurrently. */
+  capacity?: number;
+  seed?: number;
+  runtime?: RuntimeOptions;
+  /** Called after each finished generation pass chunk with (done, total) samples. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface EvalSample {
+  source: string;
+  sample: number;
+  response: string;
+  reward: number;
+  reason: string;
+  tokens: number;
+  finishReason: string | null;
+}
+
+export interface EvalResult {
+  problems: number;
+  k: number;
+  temperature: number;
+  accuracy: number;
+  passAtK: number;
+  avgAtK: number;
+  responseLength: { mean: number; p50: number; p90: number; max: number };
+  /** Fraction of samples that hit max_new_tokens without EOS. */
+  truncated: number;
+  samples: EvalSample[];
+  seconds: number;
+}
+
+export async function evaluate(config: ModelConfig, weights: Weights, tokenizer: TextTokenizer, examples: Example[], verify: Verifier, options: EvalOptions): Promise<EvalResult> {
+  const start = performance.now();
+  const engine = await createLocalEngine(config, weights, { capacity: options.capacity ?? 64, seed: options.seed ?? 0, ...(options.runtime ? { runtime: options.runtime } : {}) });
+  const prompts = examples.map((ex) => encodePrompt(tokenizer, ex.prompt));
+  const maxNewTokens = (i: number) => Math.max(1, Math.min(options.maxNewTokens, config.maxPositions - prompts[i]!.length));
+  const total = examples.length * (options.k + (options.k === 1 && options.temperature === 0 ? 0 : 1));
+  let done = 0;
+
+  const run = async (sampled: boolean): Promise<EvalSample[][]> => {
+    const requests: GenerationRequest[] = [];
+    examples.forEach((_, i) => {
+      for (let s = 0; s < (sampled ? options.k : 1); s++) {
+        requests.push({
+          id: `${i}:${s}`,
+          prompt: prompts[i]!,
+          params: { temperature: sampled ? options.temperature : 0, topP: options.topP ?? 1, maxNewTokens: maxNewTokens(i), stopTokens: [tokenizer.eos], seed: (options.seed ?? 0) * 1_000_003 + i * 97 + s },
+        });
+      }
+    });
+    // Submit in chunks so progress can be reported; the engine batches each chunk continuously.
+    const chunk = Math.max(1, (options.capacity ?? 64) * 4);
+    const out: EvalSample[][] = examples.map(() => []);
+    for (let at = 0; at < requests.length; at += chunk) {
+      const part = requests.slice(at, at + chunk);
+      for (const seq of await generateAll(engine, part)) {
+        const [i, s] = seq.id.split(':').map(Number) as [number, number];
+        const tokens = seq.tokens.at(-1) === tokenizer.eos ? seq.tokens.slice(0, -1) : seq.tokens;
+        const response = tokenizer.decode(tokens, { skipSpecial: true });
+        const verdict = verify(response, examples[i]!.answer);
+        out[i]!.push({ source: examples[i]!.source, sample: s, response, reward: verdict.reward, reason: verdict.reason, tokens: seq.tokens.length, finishReason: seq.finishReason });
+      }
+      done += part.length;
+      options.onProgress?.(done, total);
+    }
+    return out;
+  };
+
+  const greedy = await run(false);
+  const sampled = options.k === 1 && options.temperature === 0 ? greedy : await run(true);
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const samples = sampled.flat();
+  return {
+    problems: examples.length,
+    k: options.k,
+    temperature: options.temperature,
+    accuracy: mean(greedy.map((g) => (g[0]!.reward > 0 ? 1 : 0))),
+    passAtK: mean(sampled.map((ss) => (ss.some((s) => s.reward > 0) ? 1 : 0))),
+    avgAtK: mean(sampled.map((ss) => mean(ss.map((s) => (s.reward > 0 ? 1 : 0))))),
+    responseLength: lengthStats(samples.map((s) => s.tokens)),
+    truncated: mean(samples.map((s) => (s.finishReason === 'length' ? 1 : 0))),
+    samples: greedy === sampled ? samples : [...greedy.flat(), ...samples],
+    seconds: (performance.now() - start) / 1000,
+  };
+}
+
+/** The summary as a fixed-width table (what `ringrl eval` prints). */
+export function formatEvalTable(r: EvalResult, title: string): string {
+  const rows: [string, string][] = [
+    ['problems', String(r.problems)],
+    ['accuracy (greedy)', `${(100 * r.accuracy).toFixed(1)}%`],
+    [`pass@${r.k} (T=${r.temperature})`, `${(100 * r.passAtK).toFixed(1)}%`],
+    [`avg@${r.k} (T=${r.temperature})`, `${(100 * r.avgAtK).toFixed(1)}%`],
+    ['response tokens mean', r.responseLength.mean.toFixed(1)],
+    ['response tokens p50/p90/max', `${r.responseLength.p50} / ${r.responseLength.p90} / ${r.responseLength.max}`],
+    ['truncated (no EOS)', `${(100 * r.truncated).toFixed(1)}%`],
+    ['seconds', r.seconds.toFixed(1)],
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return [title, ...rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`)].join('\n');
+}

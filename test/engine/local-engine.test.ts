@@ -1,0 +1,212 @@
+// The local engine against the trainer and against independent computations: log-prob parity,
+// behaviour log-probs of truncated sampling, continuous batching, pause/update/resume, seeds,
+// greedy decoding, reduced precision and bad input.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { input, type Tensor } from '../../src/graph/index.ts';
+import { CompiledGraph } from '../../src/runtime/index.ts';
+import { loadModelDir, type Weights } from '../../src/model/checkpoint.ts';
+import type { ModelConfig } from '../../src/model/config.ts';
+import { forward, parameterShapes } from '../../src/model/llama.ts';
+import { LocalEngine } from '../../src/engine/local.ts';
+import { type GenerationRequest, type SamplingParams, generateAll } from '../../src/engine/types.ts';
+import { Policy } from '../../src/train/policy.ts';
+import { initWeights } from '../../src/model/presets.ts';
+
+const fixtures = join(import.meta.dirname, '..', 'fixtures', 'models');
+
+async function engineFor(config: ModelConfig, weights: Weights, opts: ConstructorParameters<typeof LocalEngine>[1] = {}): Promise<LocalEngine> {
+  const engine = new LocalEngine(config, { runtime: { threads: 1 }, ...opts });
+  await engine.updateWeights(weights, 0);
+  return engine;
+}
+
+/** Full next-token logits [T][V] of one sequence, from the training forward (independent of the engine). */
+async function fullLogits(config: ModelConfig, weights: Weights, tokens: number[]): Promise<number[][]> {
+  const params: Record<string, Tensor> = {};
+  for (const [name, shape] of parameterShapes(config)) params[name] = input(name, 'float32', shape);
+  const ids = input('ids', 'int64', ['B', 'T']);
+  const graph = await CompiledGraph.create([...Object.values(params), ids], { logits: forward(config, params, ids).logits }, { threads: 1 });
+  const feeds: Parameters<typeof graph.run>[0] = { ids: { dtype: 'int64', data: BigInt64Array.from(tokens.map(BigInt)), dims: [1, tokens.length] } };
+  for (const [name, shape] of parameterShapes(config)) feeds[name] = { dtype: 'float32', data: weights.get(name)!, dims: shape };
+  const flat = (await graph.run(feeds)).logits!.data as Float32Array;
+  const V = config.vocabSize;
+  return Array.from({ length: tokens.length }, (_, t) => Array.from(flat.subarray(t * V, (t + 1) * V)));
+}
+
+/** log q(token) for q = softmax(logits / T) truncated to top-k then top-p, renormalised — written from the definition. */
+function truncatedLogprob(logits: number[], token: number, p: SamplingParams): { logq: number; kept: Set<number> } {
+  const scaled = logits.map((l) => l / p.temperature);
+  const max = Math.max(...scaled);
+  const z = scaled.reduce((a, l) => a + Math.exp(l - max), 0);
+  const probs = scaled.map((l) => Math.exp(l - max) / z);
+  const order = probs.map((_, i) => i).sort((a, b) => probs[b]! - probs[a]!);
+  const kept = new Set<number>();
+  let mass = 0;
+  for (const [rank, i] of order.entries()) {
+    if (p.topK && rank >= p.topK) break;
+    if (p.topP !== undefined && mass >= p.topP) break;
+    kept.add(i);
+    mass += probs[i]!;
+  }
+  return { logq: Math.log(probs[token]! / mass), kept };
+}
+
+for (const modelType of ['llama', 'qwen2', 'qwen3', 'mixtral']) {
+  test(`${modelType}: engine policy log-probs equal the trainer's recompute (≤ 1e-5); behaviour log-probs equal the truncated distribution`, async () => {
+    const { config, weights } = loadModelDir(join(fixtures, modelType));
+    const engine = await engineFor(config, weights, { capacity: 3 });
+    const settings: SamplingParams[] = [
+      { temperature: 1, maxNewTokens: 12 },
+      { temperature: 0.7, topK: 5, maxNewTokens: 9 },
+      { temperature: 1.3, topP: 0.8, maxNewTokens: 15 },
+      { temperature: 1, topK: 8, topP: 0.6, maxNewTokens: 7 },
+    ];
+    const requests = settings.map((params, i) => ({ id: String(i), prompt: [1 + i, 7, 3, 30 - i].slice(0, 2 + i), params: { ...params, seed: 40 + i } }));
+    const results = await generateAll(engine, requests);
+    const policy = new Policy(config, weights, { threads: 1 });
+    for (const [i, r] of results.entries()) {
+      const params = requests[i]!.params;
+      assert.equal(r.tokens.length, params.maxNewTokens);
+      const full = [...r.prompt, ...r.tokens];
+      const { logprobs } = await policy.score([full], params.temperature);
+      const recompute = logprobs[0]!.slice(r.prompt.length - 1);
+      r.policyLogprobs.forEach((lp, t) => assert.ok(Math.abs(lp - recompute[t]!) <= 1e-5, `seq ${i} token ${t}: engine ${lp} vs trainer ${recompute[t]}`));
+      const logits = await fullLogits(config, weights, full);
+      r.tokens.forEach((token, t) => {
+        const { logq, kept } = truncatedLogprob(logits[r.prompt.length - 1 + t]!, token, params);
+        assert.ok(kept.has(token), `seq ${i} token ${t}: sampled ${token} outside the truncated set`);
+        assert.ok(Math.abs(r.behaviorLogprobs[t]! - logq) <= 1e-5, `seq ${i} token ${t}: behaviour ${r.behaviorLogprobs[t]} vs ${logq}`);
+      });
+    }
+  });
+}
+
+test('continuous batching: decode steps match immediate slot refilling, far below static batches', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'llama'));
+  const capacity = 4;
+  const lengths = [40, 3, 5, 2, 38, 4, 6, 3, 2, 35, 5, 4];
+  const engine = await engineFor(config, weights, { capacity, prefillBatch: capacity });
+  const requests = lengths.map((n, i) => ({ id: String(i), prompt: [1, 2], params: { temperature: 1, maxNewTokens: n, seed: i } }));
+  const results = await generateAll(engine, requests);
+  assert.deepEqual(results.map((r) => r.tokens.length), lengths);
+  // Immediate refilling, simulated: free slots take the next sequences before every step. A
+  // sequence of n tokens needs n - 1 decode steps (its first token comes from the prefill).
+  let steps = 0;
+  const queue = lengths.map((n) => n - 1);
+  let running: number[] = [];
+  while (queue.length || running.length) {
+    while (running.length < capacity && queue.length) {
+      const remaining = queue.shift()!;
+      if (remaining > 0) running.push(remaining);
+    }
+    if (!running.length) continue;
+    running = running.map((r) => r - 1).filter((r) => r > 0);
+    steps++;
+  }
+  const staticBatches = Array.from({ length: Math.ceil(lengths.length / capacity) }, (_, b) => Math.max(...lengths.slice(b * capacity, (b + 1) * capacity)) - 1).reduce((a, b) => a + b);
+  const actual = engine.stats().decodeSteps;
+  assert.equal(actual, steps, `decode steps ${actual} vs ideal refilling ${steps}`);
+  assert.ok(actual < 0.6 * staticBatches, `decode steps ${actual} vs static batching ${staticBatches}`);
+});
+
+test('pause, update weights, resume: versions switch at the pause and resumed log-probs match the new weights', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'qwen3'));
+  const engine = await engineFor(config, weights, { capacity: 2 });
+  const requests: GenerationRequest[] = [0, 1, 2].map((i) => ({ id: String(i), prompt: [3, 4 + i], params: { temperature: 1, maxNewTokens: 20, seed: i } }));
+  engine.submit(requests);
+  for (let s = 0; s < 5; s++) await engine.step();
+  const partial = await engine.pause();
+  assert.equal(partial.length, 3);
+  assert.ok(!engine.busy());
+  const cut = new Map(partial.map((p) => [p.id, p.tokens.length]));
+  assert.ok(partial.some((p) => p.tokens.length > 0) && partial.every((p) => p.finishReason === null));
+  const updated = initWeights(config, 99, 0.1);
+  await engine.updateWeights(updated, 1);
+  const resumed = await generateAll(engine, requests.map((r) => ({ ...r, resumeFrom: partial.find((p) => p.id === r.id) })));
+  const oldPolicy = new Policy(config, weights, { threads: 1 });
+  const newPolicy = new Policy(config, updated, { threads: 1 });
+  for (const r of resumed) {
+    const k = cut.get(r.id)!;
+    assert.equal(r.tokens.length, 20);
+    assert.deepEqual(r.versions, [...Array(k).fill(0), ...Array(20 - k).fill(1)], `versions of ${r.id}`);
+    const full = [...r.prompt, ...r.tokens];
+    const before = (await oldPolicy.score([full])).logprobs[0]!.slice(1);
+    const after = (await newPolicy.score([full])).logprobs[0]!.slice(1);
+    r.policyLogprobs.forEach((lp, t) => {
+      const expected = t < k ? before[t]! : after[t]!;
+      assert.ok(Math.abs(lp - expected) <= 1e-5, `${r.id} token ${t} (v${r.versions[t]}): ${lp} vs ${expected}`);
+    });
+  }
+});
+
+test('updating weights while sequences decode is refused (pause first)', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'llama'));
+  const engine = await engineFor(config, weights);
+  engine.submit([{ id: 'a', prompt: [1], params: { temperature: 1, maxNewTokens: 10 } }]);
+  await engine.step();
+  await assert.rejects(engine.updateWeights(weights, 1), /pause\(\) first/);
+});
+
+test('seeded sampling is reproducible and independent of batch composition; temperature 0 is greedy', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'mixtral'));
+  const params = { temperature: 1, maxNewTokens: 12, seed: 7 };
+  const alone = await generateAll(await engineFor(config, weights), [{ id: 'x', prompt: [5, 6], params }]);
+  const crowd = await generateAll(await engineFor(config, weights, { capacity: 2 }), [
+    { id: 'y', prompt: [9, 9, 9, 1], params: { ...params, seed: 8 } },
+    { id: 'x', prompt: [5, 6], params },
+    { id: 'z', prompt: [2], params: { ...params, seed: 9, maxNewTokens: 3 } },
+  ]);
+  assert.deepEqual(crowd[1]!.tokens, alone[0]!.tokens);
+  const other = await generateAll(await engineFor(config, weights), [{ id: 'x', prompt: [5, 6], params: { ...params, seed: 8 } }]);
+  assert.notDeepEqual(other[0]!.tokens, alone[0]!.tokens);
+
+  const [greedy] = await generateAll(await engineFor(config, weights), [{ id: 'g', prompt: [5, 6], params: { temperature: 0, maxNewTokens: 8 } }]);
+  assert.deepEqual(greedy!.behaviorLogprobs, Array(8).fill(0));
+  const logits = await fullLogits(config, weights, [5, 6, ...greedy!.tokens]);
+  greedy!.tokens.forEach((token, t) => {
+    const row = logits[1 + t]!;
+    assert.equal(token, row.indexOf(Math.max(...row)), `greedy token ${t} is the argmax`);
+  });
+});
+
+test('stop tokens end a sequence with finish_reason stop and keep the stop token', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'llama'));
+  const [free] = await generateAll(await engineFor(config, weights), [{ id: 'a', prompt: [1, 2], params: { temperature: 1, maxNewTokens: 30, seed: 3 } }]);
+  const stop = free!.tokens[4]!;
+  const [stopped] = await generateAll(await engineFor(config, weights), [{ id: 'a', prompt: [1, 2], params: { temperature: 1, maxNewTokens: 30, seed: 3, stopTokens: [stop] } }]);
+  assert.equal(stopped!.finishReason, 'stop');
+  assert.equal(stopped!.tokens.at(-1), stop);
+  assert.deepEqual(stopped!.tokens, free!.tokens.slice(0, stopped!.tokens.length));
+});
+
+test('reduced precision: fp8 and int8 rollouts differ from the fp32 trainer; fp32 does not', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'qwen2'));
+  const policy = new Policy(config, weights, { threads: 1 });
+  const gap: Record<string, number> = {};
+  for (const precision of ['fp32', 'bf16', 'fp8', 'int8'] as const) {
+    const results = await generateAll(await engineFor(config, weights, { precision }), [0, 1, 2].map((i) => ({ id: String(i), prompt: [i + 1, 4], params: { temperature: 1, maxNewTokens: 16, seed: i } })));
+    const scored = await policy.score(results.map((r) => [...r.prompt, ...r.tokens]));
+    gap[precision] = Math.max(...results.flatMap((r, i) => r.policyLogprobs.map((lp, t) => Math.abs(lp - scored.logprobs[i]![t + 1]!))));
+  }
+  assert.ok(gap.fp32! < 1e-5, `fp32 gap ${gap.fp32}`);
+  for (const p of ['bf16', 'fp8', 'int8']) assert.ok(gap[p]! > 1e-4, `${p} gap ${gap[p]} should be a real mismatch`);
+  assert.ok(gap.fp8! > gap.bf16!, `fp8 (${gap.fp8}) is coarser than bf16 (${gap.bf16})`);
+});
+
+test('bad requests are one-line errors naming the request and the field', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'llama'));
+  const engine = await engineFor(config, weights);
+  const base = { temperature: 1, maxNewTokens: 4 };
+  const cases: [GenerationRequest, RegExp][] = [
+    [{ id: 'p0', prompt: [1, 32], params: base }, /request 'p0': prompt\[1\] = 32 is outside the vocabulary \[0, 32\)/],
+    [{ id: 'p1', prompt: Array(200).fill(1), params: base }, /request 'p1': prompt of 200 tokens .* does not fit the model's context of 128/],
+    [{ id: 'p2', prompt: [1], params: { ...base, topP: 1.5 } }, /request 'p2': top_p must be in \(0, 1\], got 1\.5/],
+    [{ id: 'p3', prompt: [1], params: { ...base, topP: 0 } }, /request 'p3': top_p must be in \(0, 1\], got 0/],
+    [{ id: 'p4', prompt: [1], params: { ...base, temperature: -0.5 } }, /request 'p4': temperature must be a number >= 0, got -0\.5/],
+    [{ id: 'p5', prompt: [], params: base }, /request 'p5': prompt must be a non-empty array/],
+  ];
+  for (const [request, pattern] of cases) assert.throws(() => engine.submit([request]), pattern);
+  assert.ok(!engine.busy(), 'rejected requests are not queued');
+});
