@@ -10,5 +10,6 @@ export { Policy, packSequences, unpackRows, type LossSpec, type PackedBatch } fr
 export { maskedCrossEntropy } from './train/sft.ts';
 export { AdamW, GradAccumulator, adamWDefaults, type AdamWConfig } from './train/optimizer.ts';
 export * from './engine/types.ts';
+export * from './algo/index.ts';
 export { RingrlError } from './errors.ts';
 export { loadConfig, configFromFlags, configFlags, formatConfig, readConfigFile, configSchema, type Config, type ConfigInput } from './config/index.ts';
