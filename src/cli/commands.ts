@@ -5,6 +5,7 @@ import { sandboxCommand } from './sandbox.ts';
 import { rewardCommand } from './reward.ts';
 import { initCommand } from './init.ts';
 import { logprobsCommand } from './logprobs.ts';
+import { generateCommand } from './generate.ts';
 import { configCommand } from './config.ts';
 
-export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, sandboxCommand, rewardCommand, configCommand];
+export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, generateCommand, sandboxCommand, rewardCommand, configCommand];
