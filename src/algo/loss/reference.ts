@@ -59,13 +59,13 @@ export function computePolicyLoss(batch: PolicyLossBatch, configInput: PolicyLos
       add('kl/ref', k.value);
       tokenLoss += config.kl.coef * k.value;
       tokenGrad += config.kl.coef * k.grad;
-      add('loss/kl', a * config.kl.coef * k.value);
+      if (config.kl.coef > 0) add('loss/kl', a * config.kl.coef * k.value);
     }
     if (entropy) {
       const h = entropy[i]![t]!;
       tokenLoss -= config.entropy.coef * h;
       add('entropy/mean', h);
-      add('loss/entropy', -a * config.entropy.coef * h);
+      if (config.entropy.coef > 0) add('loss/entropy', -a * config.entropy.coef * h);
     }
     loss += a * tokenLoss;
     gradLogprobs[i]![t] = a * tokenGrad;
