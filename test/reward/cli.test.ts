@@ -11,22 +11,15 @@ const bin = join(import.meta.dirname, '../../bin/ringrl.js');
 const dir = mkdtempSync(join(tmpdir(), 'ringrl-cli-'));
 const ringrl = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
 
-test('reward math prints one JSON line per input line', () => {
+test('reward math prints one JSON line per input line, and names file:line for a bad one', () => {
   const input = join(dir, 'in.jsonl');
-  writeFileSync(input, ['{"completion": "so \\\\boxed{\\\\frac{1}{2}}", "answer": "0.5"}', '', '{"completion": "the answer is 500", "answer": 5}'].join('\n'));
+  writeFileSync(input, ['{"completion": "so \\\\boxed{\\\\frac{1}{2}}", "answer": "0.5"}', '', '{"completion": "the answer is 500", "answer": 5}', '{"answer": "1"}'].join('\n'));
   const r = ringrl('reward', 'math', '--input', input);
-  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.status, 2);
+  assert.equal(r.stderr.trim(), `${input}:4: "completion" must be a string, got nothing`);
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(lines.map((l) => [l.reward, l.extracted]), [[1, '\\frac{1}{2}'], [0, '500']]);
   assert.ok(lines.every((l) => typeof l.reason === 'string'));
-});
-
-test('reward math names file:line for a bad line', () => {
-  const input = join(dir, 'bad.jsonl');
-  writeFileSync(input, '{"completion": "x", "answer": "1"}\n{"answer": "1"}\n');
-  const r = ringrl('reward', 'math', '--input', input);
-  assert.equal(r.status, 2);
-  assert.equal(r.stderr.trim(), `${input}:2: "completion" must be a string, got nothing`);
 });
 
 test('sandbox run prints status, exit code, output and wall time', () => {
