@@ -106,11 +106,19 @@ def child(req, rundir, stdin_fd, out_w, err_w):
         filename = os.path.join(rundir, 'main.py')
         sys.argv = [filename]
         sys.path.insert(0, rundir)
-        source = req['code'] + ('\n' + req['epilogue'] if req.get('epilogue') else '')
+        code, epilogue = req['code'], req.get('epilogue')
+        # The request dict is shared with the caller's frame: empty it before the program runs.
+        req.clear()
         scope = {'__name__': '__main__', '__file__': filename, '__builtins__': builtins}
-        req = None  # the request (and its epilogue) is not left lying around for the program
         try:
-            exec(compile(source, filename, 'exec'), scope)
+            program = compile(code, filename, 'exec')
+            # The tests are a separate code object, so the program's own constants do not hold
+            # the tests' nonce.
+            tests = compile(epilogue, '<tests>', 'exec') if epilogue else None
+            code = epilogue = None
+            exec(program, scope)
+            if tests is not None:
+                exec(tests, scope)
             rc = 0
         except SystemExit as e:
             if e.code is None:
