@@ -13,3 +13,5 @@ export * from './engine/types.ts';
 export * from './algo/index.ts';
 export { RingrlError } from './errors.ts';
 export { loadConfig, configFromFlags, configFlags, formatConfig, readConfigFile, configSchema, type Config, type ConfigInput } from './config/index.ts';
+export { RunDir, runPath, writeReport, metricCatalog, type MetricsRow, type SampleRow } from './report/index.ts';
+export { createUi, uiFlags, type Ui, type Progress } from './cli/ui.ts';

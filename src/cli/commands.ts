@@ -7,5 +7,6 @@ import { initCommand } from './init.ts';
 import { logprobsCommand } from './logprobs.ts';
 import { generateCommand } from './generate.ts';
 import { configCommand } from './config.ts';
+import { reportCommand } from './report.ts';
 
-export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, generateCommand, sandboxCommand, rewardCommand, configCommand];
+export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, generateCommand, sandboxCommand, rewardCommand, configCommand, reportCommand];
