@@ -10,8 +10,14 @@ import { aggregationWeights } from '../aggregation/index.ts';
 import { type PolicyLossConfig, parsePolicyLossConfig } from '../config.ts';
 import { corrections } from '../corrections/index.ts';
 import { klEstimators, mismatchKl } from './kl.ts';
-import { finishPolicyMetrics } from './metrics.ts';
+import { finishPolicyMetrics, maskedEntropyPartial } from './metrics.ts';
 import type { PolicyLossBatch, PolicyLossConfigInput, PolicyLossResult } from './types.ts';
+
+/** Metrics reported even for a batch without response tokens (as 0). */
+const alwaysLogged = [
+  'mismatch/kl', 'mismatch/logp_diff_mean', 'icepop/masked_low_frac', 'icepop/masked_high_frac', 'tis/clipped_frac',
+  'ppo/clip_frac_low', 'ppo/clip_frac_high', 'ppo/ratio_mean',
+];
 
 export function computePolicyLoss(batch: PolicyLossBatch, configInput: PolicyLossConfigInput | PolicyLossConfig = {}): PolicyLossResult {
   const config = parsePolicyLossConfig(configInput);
@@ -28,8 +34,12 @@ export function computePolicyLoss(batch: PolicyLossBatch, configInput: PolicyLos
 
   let loss = 0;
   let tokens = 0;
-  const sums: Record<string, number> = {};
-  const add = (name: string, value: number) => (sums[name] = (sums[name] ?? 0) + value);
+  // Per-token metrics are summed and divided by the token count at the end; loss terms are
+  // already aggregated (weighted by a_t).
+  const perToken: Record<string, number> = Object.fromEntries(alwaysLogged.map((name) => [name, 0]));
+  const lossTerms: Record<string, number> = { 'loss/policy': 0 };
+  const add = (name: string, value: number) => (perToken[name] = (perToken[name] ?? 0) + value);
+  const addLoss = (name: string, value: number) => (lossTerms[name] = (lossTerms[name] ?? 0) + value);
   let logpDiffMax = 0;
   let maskedEntropy = 0;
   const gradLogprobs = logprobs.map((row) => row.map(() => 0));
@@ -53,19 +63,19 @@ export function computePolicyLoss(batch: PolicyLossBatch, configInput: PolicyLos
     const dSurrogate = clippedHigh || clippedLow ? 0 : r * A;
     let tokenLoss = -w * surrogate;
     let tokenGrad = -w * dSurrogate;
-    add('loss/policy', -a * w * surrogate);
+    addLoss('loss/policy', -a * w * surrogate);
     if (refLogprobs) {
       const k = kl.host(logp, refLogprobs[i]![t]!);
       add('kl/ref', k.value);
       tokenLoss += config.kl.coef * k.value;
       tokenGrad += config.kl.coef * k.grad;
-      if (config.kl.coef > 0) add('loss/kl', a * config.kl.coef * k.value);
+      if (config.kl.coef > 0) addLoss('loss/kl', a * config.kl.coef * k.value);
     }
     if (entropy) {
       const h = entropy[i]![t]!;
       tokenLoss -= config.entropy.coef * h;
       add('entropy/mean', h);
-      if (config.entropy.coef > 0) add('loss/entropy', -a * config.entropy.coef * h);
+      if (config.entropy.coef > 0) addLoss('loss/entropy', -a * config.entropy.coef * h);
     }
     loss += a * tokenLoss;
     gradLogprobs[i]![t] = a * tokenGrad;
@@ -86,12 +96,9 @@ export function computePolicyLoss(batch: PolicyLossBatch, configInput: PolicyLos
     add('ppo/ratio_mean', r);
   }));
 
-  const metrics: Record<string, number> = {};
-  const loses = new Set(['loss/policy', 'loss/kl', 'loss/entropy']);
-  for (const [name, value] of Object.entries(sums)) metrics[name] = loses.has(name) ? value : tokens > 0 ? value / tokens : 0;
-  for (const name of ['mismatch/kl', 'mismatch/logp_diff_mean', 'icepop/masked_low_frac', 'icepop/masked_high_frac', 'tis/clipped_frac', 'ppo/clip_frac_low', 'ppo/clip_frac_high', 'ppo/ratio_mean', 'loss/policy']) metrics[name] ??= 0;
-  metrics['mismatch/logp_diff_max'] = logpDiffMax;
-  if (entropy) metrics['partial/icepop_masked_entropy'] = tokens > 0 ? maskedEntropy / tokens : 0;
+  const metrics: Record<string, number> = { ...lossTerms, 'mismatch/logp_diff_max': logpDiffMax };
+  for (const [name, value] of Object.entries(perToken)) metrics[name] = tokens > 0 ? value / tokens : 0;
+  if (entropy) metrics[maskedEntropyPartial] = tokens > 0 ? maskedEntropy / tokens : 0;
   return { loss, gradLogprobs, tokenWeights, metrics: finishPolicyMetrics(metrics) };
 }
 
