@@ -51,9 +51,9 @@ function randomBatch(seed: number): Required<Omit<PolicyLossBatch, 'lossWeights'
   };
 }
 
-const dense = (rows: number[][]) => f64(rows.flat(), [B, T]);
+const dense = (rows: number[][]) => f64(rows.flat(), [rows.length, rows[0]!.length]);
 
-async function runGraph(compiled: CompiledGraph, names: string[], batch: ReturnType<typeof randomBatch>, configInput: PolicyLossConfigInput) {
+async function runGraph(compiled: CompiledGraph, names: string[], batch: Required<Omit<PolicyLossBatch, 'lossWeights'>>, configInput: PolicyLossConfigInput) {
   const config = parsePolicyLossConfig(configInput);
   const tokens = batch.mask.flat().filter((m) => m > 0).length;
   const sources: Record<string, number[][]> = {
@@ -147,4 +147,27 @@ test('tiny model: IcePop equals the uncorrected loss with advantages scaled by M
   const masked = await run({ correction: 'icepop' }, { rollout_logprobs: allOut, advantages });
   assert.equal(masked.loss, 0);
   for (const [name, g] of masked.grads) assert.ok(g.every((x) => x === 0), `${name}: every gradient entry exactly 0`);
+});
+
+test('graph edge cases match the reference: k exactly at alpha and beta, all tokens masked by IcePop, all masked by the response mask', async () => {
+  const ln = Math.log;
+  const config = { correction: 'icepop', aggregation: 'token-mean' } as const;
+  const { spec, compiled } = await compileLoss(config);
+  const zeros = [[0, 0, 0, 0], [0, 0, 0, 0]];
+  const edges = {
+    logprobs: [[0.1, -0.1, 0, 0], [0, 0, 0, 0]], oldLogprobs: zeros, refLogprobs: zeros, entropy: [[1, 2, 3, 4], [5, 6, 7, 8]],
+    rolloutLogprobs: [[-ln(0.5), -ln(5), -(ln(0.5) - 1e-12), -(ln(5) + 1e-12)], [3, -3, 0, 0]],
+    advantages: [[1, -1, 1, 1], [2, 2, 0, 0]], mask: [[1, 1, 1, 1], [1, 1, 0, 0]],
+  };
+  const allMaskedByResponse = { ...edges, mask: [[0, 0, 0, 0], [0, 0, 0, 0]] };
+  for (const [what, batch] of [['band edges and out-of-band row', edges], ['response mask all 0', allMaskedByResponse]] as const) {
+    const reference = computePolicyLoss(batch, config);
+    const graph = await runGraph(compiled, spec.tokenInputs, batch, config);
+    assert.ok(Number.isFinite(graph.loss) && Math.abs(graph.loss - reference.loss) <= 1e-12, `${what}: loss ${graph.loss} vs ${reference.loss}`);
+    assert.ok(maxAbsDiff(graph.dLogprobs, reference.gradLogprobs.flat()) <= 1e-12, `${what}: gradients ${graph.dLogprobs} vs ${reference.gradLogprobs.flat()}`);
+  }
+  const graph = await runGraph(compiled, spec.tokenInputs, edges, config);
+  // In-band edges: -a * w * A * r with a = 1/6, w = 0.5 and 5; just outside the band and the whole second row: exactly 0.
+  assert.ok(Math.abs(graph.dLogprobs[0]! - (-0.5 * Math.exp(0.1)) / 6) <= 1e-12 && Math.abs(graph.dLogprobs[1]! - (5 * Math.exp(-0.1)) / 6) <= 1e-12, `edge gradients ${graph.dLogprobs.slice(0, 2)}`);
+  assert.deepEqual(graph.dLogprobs.slice(2), [0, 0, 0, 0, 0, 0]);
 });
