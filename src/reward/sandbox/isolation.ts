@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { IsolationLevel } from './types.ts';
+import { RingrlError } from '../../errors.ts';
 
 export const NOBODY = 65534;
 
@@ -117,5 +118,6 @@ export function nodePath(): string {
 /** Directories to bind read-only so an interpreter outside /usr is visible in the sandbox. */
 export function bindsFor(interpreter: string): string[] {
   if (interpreter.startsWith('/usr/') || !interpreter.startsWith('/')) return [];
+  if (!existsSync(interpreter)) throw new RingrlError(`sandbox: interpreter ${interpreter} does not exist (set RINGRL_SANDBOX_PYTHON / RINGRL_SANDBOX_NODE to an installed one)`);
   return [dirname(dirname(realpathSync(interpreter)))];
 }

@@ -61,7 +61,7 @@ export class ProcessSandbox implements CodeSandbox {
   private readonly nodeSpares: number;
   private readonly zygotes = new Set<PythonZygote>();
   private readonly idle: PythonZygote[] = [];
-  private readonly waiters: ((z: PythonZygote) => void)[] = [];
+  private readonly waiters: { resolve: (z: PythonZygote) => void; reject: (e: Error) => void }[] = [];
   private readonly spares: NodeRunner[] = [];
   private closed = false;
 
@@ -134,7 +134,7 @@ export class ProcessSandbox implements CodeSandbox {
       if (!z.dead) return Promise.resolve(z);
     }
     if (this.zygotes.size < this.pythonWorkers) return Promise.resolve(this.startZygote());
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   private release(z: PythonZygote): void {
@@ -143,11 +143,11 @@ export class ProcessSandbox implements CodeSandbox {
       this.zygotes.delete(z);
       // Keep the pool at size: whoever waits gets a fresh zygote.
       const waiter = this.waiters.shift();
-      if (waiter) waiter(this.startZygote());
+      if (waiter) waiter.resolve(this.startZygote());
       return;
     }
     const waiter = this.waiters.shift();
-    if (waiter) waiter(z);
+    if (waiter) waiter.resolve(z);
     else this.idle.push(z);
   }
 
@@ -162,7 +162,7 @@ export class ProcessSandbox implements CodeSandbox {
       }
     }
     const z = await this.acquire();
-    const warm = await Promise.race([z.ready.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
+    const warm = await Promise.race([z.ready.then(() => true, () => false), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
     try {
       const raw = await z.run(req, limits);
       return [raw, warm];
@@ -207,6 +207,6 @@ export class ProcessSandbox implements CodeSandbox {
     this.closed = true;
     for (const z of this.zygotes) z.kill();
     for (const s of this.spares.splice(0)) s.dispose();
-    for (const w of this.waiters.splice(0)) w(new PythonZygote(this.plan, this.mounts, this.python));
+    for (const w of this.waiters.splice(0)) w.reject(new RingrlError('sandbox: closed while the run was waiting for a worker'));
   }
 }
