@@ -17,5 +17,5 @@ node bin/ringrl.js report "$run_dir" --out "$html" --quiet >/dev/null
 # the page must render from the file alone (its CSP also forbids fetches).
 "$browser" --headless --disable-gpu --no-sandbox --no-first-run --hide-scrollbars \
   --host-resolver-rules="MAP * ~NOTFOUND" --proxy-server="http://127.0.0.1:9" \
-  --virtual-time-budget=5000 --window-size="${size/x/,}" --screenshot="$out" "file://$html" 2>/dev/null >/dev/null
+  --virtual-time-budget=1000 --window-size="${size/x/,}" --screenshot="$out" "file://$html" 2>/dev/null >/dev/null
 echo "wrote $out from $html"

@@ -15,7 +15,8 @@
 //   plain  stderr is a file or pipe: a progress line every `plainIntervalS` seconds and at the end
 //   quiet  --quiet: no progress or info; warnings, errors and results only
 //   jsonl  --jsonl: stdout gets one JSON object per event ({"event": "progress"|"info"|"warning"|
-//          "result", ...}); nothing else is written to stdout
+//          "result", ...}; progress every `plainIntervalS` seconds and when done); nothing else
+//          is written to stdout or stderr
 // Progress and info go to stderr in the human modes, so stdout holds only results.
 import { inspect } from 'node:util';
 import { UsageError } from './command.ts';
