@@ -49,7 +49,7 @@ test('several bad keys are reported together on one line', () => {
 });
 
 test('bad shaping config', () => {
-  assert.match(message(() => parseShapingConfig({ overlongPenalty: { buffer: 50 }, maxResponseLength: 20 })), /^batch shaping config: overlongPenalty\.buffer: must be at most maxResponseLength \(20\), got 50$/);
-  assert.match(message(() => parseShapingConfig({ maxResponseLength: 0 })), /maxResponseLength: .*\(got 0\)/);
+  assert.match(message(() => parseShapingConfig({ overlong_penalty: { buffer: 50 }, max_response_length: 20 })), /^batch shaping config: overlong_penalty\.buffer: must be at most max_response_length \(20\), got 50$/);
+  assert.match(message(() => parseShapingConfig({ max_response_length: 0 })), /max_response_length: .*\(got 0\)/);
   assert.match(message(() => parseShapingConfig({ truncated: 'drop' })), /truncated: .*\(got "drop"\)/);
 });

@@ -5,20 +5,20 @@ import assert from 'node:assert/strict';
 import { DynamicSampler, type RlSample, computeAdvantages, filterInformativeGroups, overlongPenalty, parseShapingConfig, shapeBatch } from '../../src/index.ts';
 
 test('overlong penalty: 0 up to L_max - L_cache, linear to -factor at L_max, -factor beyond', () => {
-  const config = parseShapingConfig({ maxResponseLength: 20, overlongPenalty: { buffer: 8, factor: 1 } });
+  const config = parseShapingConfig({ max_response_length: 20, overlong_penalty: { buffer: 8, factor: 1 } });
   assert.deepEqual([0, 12, 13, 16, 20, 21, 100].map((n) => overlongPenalty(n, config)), [0, 0, -1 / 8, -0.5, -1, -1, -1]);
-  const half = parseShapingConfig({ maxResponseLength: 20, overlongPenalty: { buffer: 4, factor: 0.5 } });
+  const half = parseShapingConfig({ max_response_length: 20, overlong_penalty: { buffer: 4, factor: 0.5 } });
   assert.equal(overlongPenalty(18, half), -0.25);
-  assert.equal(overlongPenalty(1000, parseShapingConfig({ maxResponseLength: 20 })), 0, 'buffer 0 turns the penalty off');
+  assert.equal(overlongPenalty(1000, parseShapingConfig({ max_response_length: 20 })), 0, 'buffer 0 turns the penalty off');
 });
 
 const sample = (groupId: number, length: number, reward: number, finishReason: RlSample['finishReason'] = 'stop'): RlSample => ({
   groupId, prompt: [1, 2], response: Array.from({ length }, (_, i) => 3 + i), rolloutLogprobs: Array.from({ length }, () => -1), reward, finishReason,
 });
 
-test('shapeBatch: responses cut at maxResponseLength, penalised by their produced length, truncated ones masked under truncated: mask', () => {
+test('shapeBatch: responses cut at max_response_length, penalised by their produced length, truncated ones masked under truncated: mask', () => {
   const input = [sample(0, 4, 1), sample(0, 7, 1), sample(0, 12, 1)];
-  const config = { maxResponseLength: 8, overlongPenalty: { buffer: 4, factor: 1 }, truncated: 'mask' } as const;
+  const config = { max_response_length: 8, overlong_penalty: { buffer: 4, factor: 1 }, truncated: 'mask' } as const;
   const { samples, responseMasks, metrics } = shapeBatch(input, config);
   assert.deepEqual(samples.map((s) => s.response.length), [4, 7, 8]);
   assert.deepEqual(samples.map((s) => s.rolloutLogprobs.length), [4, 7, 8]);
@@ -57,6 +57,6 @@ test('dynamic sampling: groups whose rewards all agree are dropped; the sampler 
   const capped = new DynamicSampler<{ id: number; rewards: number[] }>(2, 2);
   capped.offer([g(0, [1, 1])]);
   capped.offer([g(1, [1, 0])]);
-  assert.ok(capped.exhausted && capped.needed === 1, 'after maxRounds the step trains on what it has');
+  assert.ok(capped.exhausted && capped.needed === 1, 'after max_rounds the step trains on what it has');
   assert.equal(capped.take().groups.length, 1);
 });

@@ -23,7 +23,7 @@ export function shapeBatch<S extends RlSample>(input: readonly S[], configInput:
   const samples = input.map((original) => {
     // The penalty sees the length the model produced, before the cut.
     const penalty = overlongPenalty(original.response.length, config);
-    const sample = capResponseLength(original, config.maxResponseLength);
+    const sample = capResponseLength(original, config.max_response_length);
     if (sample.finishReason === 'length') truncated++;
     penaltySum += penalty;
     return { ...sample, reward: sample.reward + penalty };
