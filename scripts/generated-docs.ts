@@ -1,6 +1,8 @@
 // The generated docs, as {path: text}: shared by scripts/gen-docs.ts and the staleness test.
 import { configMarkdown } from '../src/config/docs.ts';
+import { readFileSync } from 'node:fs';
 import { commands } from '../src/cli/commands.ts';
+import { metricCatalog } from '../src/report/metrics.ts';
 
 export function cliMarkdown(): string {
   const out = [
@@ -19,6 +21,16 @@ export function cliMarkdown(): string {
   return out.join('\n');
 }
 
+/** docs/report.md is hand-written except the metric table between its markers. */
+export function reportMarkdown(current = readFileSync(new URL('../docs/report.md', import.meta.url), 'utf8')): string {
+  const begin = current.indexOf('<!-- metrics:begin');
+  const end = current.indexOf('<!-- metrics:end -->');
+  if (begin < 0 || end < 0) throw new Error('docs/report.md: the metrics:begin / metrics:end markers are missing');
+  const head = current.slice(0, current.indexOf('\n', begin) + 1);
+  const rows = Object.entries(metricCatalog).map(([name, m]) => `| \`${name}\` | ${m.description.replace(/\|/g, "\\|")}${m.unit ? ` (${m.unit})` : ''} |`);
+  return head + ['| name | meaning |', '|---|---|', ...rows].join('\n') + '\n' + current.slice(end);
+}
+
 export function generatedDocs(): Record<string, string> {
-  return { 'docs/config.md': configMarkdown(), 'docs/cli.md': cliMarkdown() };
+  return { 'docs/config.md': configMarkdown(), 'docs/cli.md': cliMarkdown(), 'docs/report.md': reportMarkdown() };
 }

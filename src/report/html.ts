@@ -106,14 +106,14 @@ function summaryTable(rows: readonly MetricsRow[], charts: Chart[]): string {
   return `<table class="summary"><thead><tr><th>metric</th><th>first</th><th>last</th><th>min</th><th>max</th><th>points</th></tr></thead><tbody>${lines.join('')}</tbody></table>`;
 }
 
-const TEXT_FIELDS = ['prompt', 'response', 'completion', 'text', 'answer', 'ground_truth', 'expected'];
+const TEXT_FIELDS = ['prompt', 'response', 'completion', 'text'];
 
 function sampleCard(sample: SampleRow): string {
   const meta: string[] = [];
   const texts: string[] = [];
   for (const [key, value] of Object.entries(sample)) {
     if (key === 'step') continue;
-    if (typeof value === 'string' && (TEXT_FIELDS.includes(key) || value.length > 60)) {
+    if (typeof value === 'string' && (TEXT_FIELDS.includes(key) || value.length > 60 || value.includes('\n'))) {
       texts.push(`<div class="field"><div class="label">${escapeHtml(key)}</div><pre>${escapeHtml(value)}</pre></div>`);
     } else if (Array.isArray(value)) {
       meta.push(`<span><b>${escapeHtml(key)}</b> [${value.length}]</span>`);
