@@ -3,14 +3,15 @@
 // bad value came from (file:line or the --set), the key path and what was expected, e.g.
 //   configs/demo.yaml:7: sft.optimizer.lr: expected a number > 0, got -1
 // Merge rules: mappings merge key by key; lists and scalars replace; a `null` value removes the
-// key (so a later layer can unset what an earlier one set, restoring the default).
+// key (so a later layer can unset what an earlier one set, restoring the default); a layer that
+// sets one of a group of `alternatives` (model.dir / model.preset, ...) drops the others.
 // Relative paths inside a config (model.dir, data.train_file, ...) are relative to the
 // working directory, not to the config file.
 import { readFileSync } from 'node:fs';
 import { Document, LineCounter, parseDocument, isMap, isScalar, parse as parseYaml, stringify } from 'yaml';
 import type { z } from 'zod';
 import { RingrlError } from '../errors.ts';
-import { configSchema, type Config, type ConfigInput } from './schema.ts';
+import { alternatives, configSchema, type Config, type ConfigInput } from './schema.ts';
 import { describeSchema, type SchemaNode } from './describe.ts';
 
 type Path = (string | number)[];
@@ -131,7 +132,17 @@ function merge(layers: Layer[]): { values: Plain; origin: Map<string, Layer> } {
       else target[key] = value;
     }
   };
-  for (const layer of layers) apply(values, layer.values, [], layer);
+  for (const layer of layers) {
+    for (const group of alternatives) {
+      if (!group.some((key) => valueAt(layer.values, key.split('.')) != null)) continue;
+      for (const key of group) {
+        const path = key.split('.');
+        const parent = valueAt(values, path.slice(0, -1));
+        if (isPlainObject(parent)) delete parent[path.at(-1)!];
+      }
+    }
+    apply(values, layer.values, [], layer);
+  }
   return { values, origin };
 }
 

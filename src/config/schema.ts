@@ -45,6 +45,16 @@ export function optimizerSection(defaults: Partial<typeof adamWDefaults> = {}) {
   );
 }
 
+/**
+ * Keys that are alternatives to each other: a layer (file or --set) that sets one of them drops
+ * the others set by earlier layers, so `--set model.dir=X` works on top of a config with a preset.
+ * Setting both in the same layer is an error.
+ */
+export const alternatives: readonly (readonly string[])[] = [
+  ['model.dir', 'model.preset'],
+  ['data.train_file', 'data.task'],
+];
+
 const model = z
   .strictObject({
     dir: z.string().min(1).optional().describe('Hugging Face model directory (config.json + model.safetensors) to load. Set this or preset, not both.'),
@@ -91,6 +101,7 @@ const sft = section(
     max_seq_len: z.int().min(8).default(512).describe('Longest packed row in tokens; longer examples are truncated.'),
     pack: z.boolean().default(true).describe('Pack several short examples into one row (attention does not cross example boundaries).'),
     eval_every: z.int().min(0).default(200).describe('Evaluate on held-out problems every this many steps; 0 = only at the end.'),
+    micro_batch_tokens: z.int().min(64).default(8192).describe('Tokens per forward/backward pass; a step accumulates gradients over as many as it needs. Lower it to save memory; the result does not change.'),
     optimizer: optimizerSection(),
   },
   'Supervised fine-tuning on teacher chain-of-thought (ringrl sft): prompt-masked next-token loss.',

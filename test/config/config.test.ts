@@ -55,10 +55,12 @@ test('files merge left to right, --set wins, null restores the default', () => {
   assert.deepEqual(config.runtime.execution_providers, ['webgpu'], 'lists replace, not concatenate');
   assert.equal(config.model.dir, 'some/dir');
   assert.equal(config.model.preset, null, 'a model dir means no preset');
-  // A file that sets a preset, overridden by a --set of the dir, must unset the preset explicitly.
-  const p = yamlFile('p.yaml', 'model:\n  preset: tiny\n');
-  assert.match(errorOf(() => loadConfig({ files: [p], sets: ['model.dir=m'] })), /model\.preset: set model\.dir or model\.preset, not both/);
-  assert.equal(loadConfig({ files: [p], sets: ['model.dir=m', 'model.preset=null'] }).model.dir, 'm');
+  // A later layer that sets one of two alternatives replaces the other; one layer may not set both.
+  const p = yamlFile('p.yaml', 'model:\n  preset: tiny\ndata:\n  train_file: t.jsonl\n');
+  const swapped = loadConfig({ files: [p], sets: ['model.dir=m', 'data.task=countdown'] });
+  assert.deepEqual([swapped.model.dir, swapped.model.preset, swapped.data.task, swapped.data.train_file], ['m', null, 'countdown', null]);
+  const both = yamlFile('both.yaml', 'model:\n  preset: tiny\n  dir: m\n');
+  assert.equal(errorOf(() => loadConfig({ files: [both] })), `${both}:2: model.preset: set model.dir or model.preset, not both`);
 });
 
 test('the resolved config round-trips through formatConfig', () => {
@@ -78,7 +80,9 @@ test('--set parses values as YAML and rejects malformed keys', () => {
 
 test('unknown key: one line naming file:line, the key path and a suggestion', () => {
   const f = yamlFile('unknown.yaml', 'model:\n  preset: tiny\nsft:\n  steps: 5\n  optimizr:\n    lr: 0.1\n');
-  assert.equal(errorOf(() => loadConfig({ files: [f] })), `${f}:5: sft.optimizr: unknown key (did you mean 'optimizer'?); expected one of: steps, batch_size, max_seq_len, pack, eval_every, optimizer`);
+  const message = errorOf(() => loadConfig({ files: [f] }));
+  assert.ok(message.startsWith(`${f}:5: sft.optimizr: unknown key (did you mean 'optimizer'?); expected one of: steps, batch_size, `), message);
+  assert.match(message, /, optimizer$/);
   assert.match(errorOf(() => loadConfig({ sets: ['trainer.lr=1'] })), /^--set trainer\.lr=1: trainer: unknown key; expected one of: model, data, sft, eval, rl, rollout, runtime, run$/);
   assert.match(errorOf(() => loadConfig({ sets: ['rl.algorithm=icepop'] })), /rl\.algorithm: unknown key; expected one of: \(none yet\)/);
 });
