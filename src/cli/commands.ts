@@ -7,6 +7,8 @@ import { initCommand } from './init.ts';
 import { logprobsCommand } from './logprobs.ts';
 import { generateCommand } from './generate.ts';
 import { configCommand } from './config.ts';
+import { sftCommand } from './sft.ts';
+import { evalCommand } from './eval.ts';
 import { reportCommand } from './report.ts';
 
-export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, generateCommand, sandboxCommand, rewardCommand, configCommand, reportCommand];
+export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, generateCommand, sftCommand, evalCommand, sandboxCommand, rewardCommand, configCommand, reportCommand];

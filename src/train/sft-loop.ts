@@ -8,7 +8,7 @@
 // step whatever the packing). Checkpoints go to checkpoints/<step>/ (model dir + tokenizer +
 // optimizer/ + trainer_state.json), written to a temporary directory and renamed into place, so
 // a crash never leaves a half-written checkpoint where resume would pick it up.
-import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingrlError } from '../errors.ts';
 import { Policy } from './policy.ts';
@@ -21,6 +21,7 @@ import { type PackedRow, packRows, rowsToBatch } from '../data/packing.ts';
 import type { ExampleSource } from '../data/source.ts';
 import { type EvalResult, evaluate } from '../eval/evaluate.ts';
 import type { Verifier } from '../eval/verifiers.ts';
+import type { RunDir } from '../report/index.ts';
 
 export interface ScheduleConfig {
   warmupSteps: number;
@@ -68,16 +69,6 @@ interface TrainerState {
   source: string;
 }
 
-/** Step numbers of the complete checkpoints in a run dir, ascending. */
-export function listCheckpoints(runDir: string): number[] {
-  const dir = join(runDir, 'checkpoints');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((name) => /^\d+$/.test(name))
-    .map(Number)
-    .sort((a, b) => a - b);
-}
-
 /** Load a checkpoint's trainer state, naming the file on any problem. */
 function readTrainerState(dir: string): TrainerState {
   const path = join(dir, 'trainer_state.json');
@@ -95,7 +86,7 @@ function readTrainerState(dir: string): TrainerState {
 }
 
 export interface SftRun {
-  runDir: string;
+  run: RunDir;
   /** Model dir to start from (ignored when resuming). */
   modelDir: string;
   /** Continue from the newest checkpoint in runDir/checkpoints. */
@@ -106,17 +97,17 @@ export interface SftRun {
 }
 
 export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: EvalResult | null; step: number }> {
-  const { runDir, source, options: o } = run;
+  const { run: runDir, source, options: o } = run;
   const emit = run.onEvent ?? (() => {});
-  const checkpoints = listCheckpoints(runDir);
-  if (checkpoints.length > 0 && !run.resume) throw new RingrlError(`${runDir}: has checkpoints (newest ${checkpoints.at(-1)}); pass --resume to continue it, or choose a new run directory`);
+  const latest = runDir.latestCheckpoint();
+  if (latest && !run.resume) throw new RingrlError(`${runDir.path}: has checkpoints (newest ${latest.step}); resume it (ringrl sft --resume ${runDir.path}) or choose a new run directory`);
   let policy: Policy;
   let optimizer: AdamW;
   let tokenizer: TextTokenizer;
   let step = 0;
   let resumedFrom: string | null = null;
-  if (run.resume && checkpoints.length > 0) {
-    resumedFrom = join(runDir, 'checkpoints', String(checkpoints.at(-1)));
+  if (run.resume && latest) {
+    resumedFrom = latest.dir;
     const state = readTrainerState(resumedFrom);
     policy = Policy.load(resumedFrom, o.runtime);
     tokenizer = loadTokenizer(resumedFrom);
@@ -130,35 +121,31 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
     optimizer = new AdamW(pickAdamW(o.optimizer));
   }
   if (tokenizer.vocabSize > policy.config.vocabSize) throw new RingrlError(`${run.modelDir}: tokenizer has ${tokenizer.vocabSize} ids but the model's vocab_size is ${policy.config.vocabSize}`);
-  mkdirSync(runDir, { recursive: true });
   const tokenizerDir = resumedFrom ?? run.modelDir;
-  const metricsPath = join(runDir, 'metrics.jsonl');
-  const samplesPath = join(runDir, 'samples.jsonl');
   const maxSeqLen = Math.min(o.maxSeqLen, policy.config.maxPositions);
   emit({ type: 'start', step, resumedFrom, parameters: policy.numParameters, source: source.description });
 
   const runEval = async (): Promise<EvalResult> => {
     const result = await evaluate(policy.config, policy.weights, tokenizer, o.eval.examples, o.eval.verify, { k: 1, temperature: 0, maxNewTokens: o.eval.maxNewTokens, ...(o.runtime ? { runtime: o.runtime } : {}) });
-    appendFileSync(metricsPath, JSON.stringify({ step, 'eval/accuracy': result.accuracy, 'eval/response_length/mean': result.responseLength.mean, 'eval/response_length/p90': result.responseLength.p90, 'eval/truncated_frac': result.truncated, 'time/eval_s': result.seconds }) + '\n');
-    for (const s of result.samples.slice(0, o.samplesPerEval)) appendFileSync(samplesPath, JSON.stringify({ step, kind: 'eval', ...s }) + '\n');
+    runDir.logMetrics(step, { 'eval/accuracy': result.accuracy, 'eval/response_length/mean': result.responseLength.mean, 'eval/response_length/p90': result.responseLength.p90, 'eval/response_length/max': result.responseLength.max, 'eval/truncated_frac': result.truncated, 'time/eval_s': result.seconds });
+    runDir.logSamples(step, result.samples.slice(0, o.samplesPerEval).map((s) => ({ kind: 'eval', ...s })));
     emit({ type: 'eval', step, result });
     return result;
   };
 
-  const save = () => {
-    const dir = join(runDir, 'checkpoints', String(step));
-    const tmp = join(runDir, 'checkpoints', `.tmp-${step}`);
-    rmSync(tmp, { recursive: true, force: true });
-    policy.save(tmp);
-    for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json']) {
-      if (existsSync(join(tokenizerDir, f))) cpSync(join(tokenizerDir, f), join(tmp, f));
-    }
-    optimizer.save(join(tmp, 'optimizer'));
-    writeFileSync(join(tmp, 'trainer_state.json'), JSON.stringify({ step, cursor: source.cursor, source: source.description } satisfies TrainerState, null, 2) + '\n');
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-    const all = listCheckpoints(runDir);
-    if (o.keepCheckpoints > 0) for (const old of all.slice(0, Math.max(0, all.length - o.keepCheckpoints))) rmSync(join(runDir, 'checkpoints', String(old)), { recursive: true, force: true });
+  const save = async () => {
+    const dir = await runDir.saveCheckpoint(
+      step,
+      (tmp) => {
+        policy.save(tmp);
+        for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json']) {
+          if (existsSync(join(tokenizerDir, f))) cpSync(join(tokenizerDir, f), join(tmp, f));
+        }
+        optimizer.save(join(tmp, 'optimizer'));
+        writeFileSync(join(tmp, 'trainer_state.json'), JSON.stringify({ step, cursor: source.cursor, source: source.description } satisfies TrainerState, null, 2) + '\n');
+      },
+      o.keepCheckpoints,
+    );
     emit({ type: 'checkpoint', step, dir });
   };
 
@@ -195,11 +182,11 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
     accumulator.clear();
     step++;
     const seconds = (performance.now() - t0) / 1000;
-    appendFileSync(metricsPath, JSON.stringify({ step, 'sft/loss': loss, 'grad/norm': gradNorm, 'optim/lr': lr, 'sft/tokens': tokens, 'sft/target_tokens': targets, 'sft/truncated': truncated, 'time/train_s': seconds, 'sft/tokens_per_s': tokens / seconds }) + '\n');
+    runDir.logMetrics(step, { 'sft/loss': loss, 'grad/norm': gradNorm, 'optim/lr': lr, 'sft/tokens': tokens, 'sft/target_tokens': targets, 'sft/truncated': truncated, 'time/train_s': seconds, 'sft/tokens_per_s': tokens / seconds });
     emit({ type: 'step', step, steps: o.steps, loss, gradNorm, lr, tokens, targets, seconds, elapsed: (performance.now() - started) / 1000, truncated });
     const last = step === o.steps;
     if (last || (o.evalEvery > 0 && step % o.evalEvery === 0)) lastEval = await runEval();
-    if (last || (o.checkpointEvery > 0 && step % o.checkpointEvery === 0)) save();
+    if (last || (o.checkpointEvery > 0 && step % o.checkpointEvery === 0)) await save();
   }
   return { policy, lastEval, step };
 }

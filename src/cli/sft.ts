@@ -1,0 +1,144 @@
+// `ringrl sft`: supervised fine-tuning on teacher chain-of-thought, configured like every command
+// (defaults < --config files < --set), with plain flags as shorthands for the common keys.
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { type Command, UsageError, parseFlags } from './command.ts';
+import { createUi, uiFlags, uiFlagsHelp } from './ui.ts';
+import { type Config, configFlags, loadConfig } from '../config/index.ts';
+import { RunDir, runPath } from '../report/index.ts';
+import { configureRuntime } from '../runtime/index.ts';
+import { initWeights, presetConfig } from '../model/presets.ts';
+import { saveModelDir } from '../model/checkpoint.ts';
+import { builtinVocabSize, writeTokenizer } from '../tokenizer/index.ts';
+import { testExamplesFor, trainSourceFor } from '../data/index.ts';
+import { getVerifier } from '../eval/verifiers.ts';
+import { runSft } from '../train/sft-loop.ts';
+
+/** Shorthand flags and the config key each one sets (shared with `ringrl eval`). */
+export const shorthandFlags = {
+  model: 'model.dir',
+  task: 'data.task',
+  difficulty: 'data.difficulty',
+  data: 'data.train_file',
+  'test-data': 'data.test_file',
+  steps: 'sft.steps',
+  threads: 'runtime.threads',
+  seed: 'run.seed',
+} as const;
+
+const STRING_KEYS = new Set(['model.dir', 'data.task', 'data.train_file', 'data.test_file']);
+
+/** `--set` text for a shorthand: paths and names quoted (so `--data yes.jsonl` stays a string), numbers as YAML. */
+export function setText(key: string, value: string): string {
+  return `${key}=${STRING_KEYS.has(key) ? JSON.stringify(value) : value}`;
+}
+
+/** `--flag value` shorthands → `--set key=value`, after the user's own --set (so flags win). */
+export function shorthandSets(values: Record<string, unknown>, which: readonly (keyof typeof shorthandFlags)[]): string[] {
+  return which.filter((f) => typeof values[f] === 'string').map((f) => setText(shorthandFlags[f], values[f] as string));
+}
+
+const HELP = `usage: ringrl sft [--config FILE]... [--set KEY.PATH=VALUE]... [--out RUN_DIR | --resume RUN_DIR]
+                  [--model DIR] [--task NAME [--difficulty N] | --data FILE] [--test-data FILE]
+                  [--steps N] [--threads N] [--seed N]
+${uiFlagsHelp}
+
+Supervised fine-tuning with a prompt-masked next-token loss on packed rows, AdamW with warmup
+and schedule, held-out evaluation (greedy generation, verified) every sft.eval_every steps and at
+the end, checkpoints every run.checkpoint_every steps. Without model.dir a fresh model.preset
+model with the char tokenizer is initialised into RUN_DIR/base-model. Config keys: docs/config.md
+(sections model, data, sft, eval, run, runtime); the loop: docs/sft.md.
+
+The run directory (default runs/sft-<time>, or run.dir/run.name, or --out) gets config.yaml,
+metrics.jsonl, samples.jsonl (eval completions) and checkpoints/<step>/ (a model dir with
+tokenizer, optimizer/ and trainer_state.json). --resume RUN_DIR continues from its newest
+checkpoint with its config.yaml (flags and --set apply on top, e.g. more --steps).
+
+shorthands: --model (model.dir) --task (data.task) --difficulty (data.difficulty)
+            --data (data.train_file) --test-data (data.test_file) --steps (sft.steps)
+            --threads (runtime.threads) --seed (run.seed)
+
+examples:
+  ringrl sft --task arithmetic --difficulty 2 --steps 400 --out runs/arith-sft
+  ringrl init --preset small --tokenizer char --out models/small && ringrl sft --model models/small --task countdown
+  ringrl sft --data train.jsonl --test-data test.jsonl --model models/qwen --set sft.optimizer.lr=1e-5
+  ringrl sft --resume runs/arith-sft --steps 800`;
+
+export const sftCommand: Command = {
+  name: 'sft',
+  summary: 'supervised fine-tuning on teacher chain-of-thought (tasks or JSONL/Parquet), with held-out eval',
+  help: HELP,
+  async run(argv) {
+    const flagNames = Object.keys(shorthandFlags) as (keyof typeof shorthandFlags)[];
+    const { values, positionals } = parseFlags('sft', argv, {
+      ...configFlags,
+      ...uiFlags,
+      out: { type: 'string' },
+      resume: { type: 'string' },
+      ...Object.fromEntries(flagNames.map((f) => [f, { type: 'string' } as const])),
+    });
+    if (positionals.length) throw new UsageError(`ringrl sft: unexpected argument '${positionals[0]}' (see ringrl sft --help)`);
+    if (values.out && values.resume) throw new UsageError('ringrl sft: give --out (a new run) or --resume (an existing one), not both');
+    const ui = createUi(values);
+    const resumeDir = values.resume;
+    if (resumeDir !== undefined && !existsSync(join(resumeDir, 'config.yaml'))) throw new UsageError(`ringrl sft: --resume ${resumeDir}: no config.yaml there; expected a run directory written by ringrl sft`);
+    const config: Config = loadConfig({
+      files: [...(resumeDir ? [join(resumeDir, 'config.yaml')] : []), ...(values.config ?? [])],
+      sets: [...(values.set ?? []), ...shorthandSets(values, flagNames)],
+    });
+    if (config.runtime.threads > 0 || config.runtime.execution_providers.length) configureRuntime({ ...(config.runtime.threads > 0 ? { threads: config.runtime.threads } : {}), executionProviders: config.runtime.execution_providers });
+
+    const run = resumeDir ? RunDir.open(resumeDir) : RunDir.create(values.out ?? runPath(config, 'sft'), config);
+    if (resumeDir) run.writeConfig(config);
+    let modelDir = config.model.dir;
+    if (!modelDir) {
+      // From scratch: a preset sized to the char tokenizer, written once into the run dir.
+      modelDir = join(run.path, 'base-model');
+      if (!existsSync(join(modelDir, 'model.safetensors'))) {
+        const modelConfig = presetConfig(config.model.preset!, { vocabSize: builtinVocabSize('char') });
+        saveModelDir(modelDir, modelConfig, initWeights(modelConfig, config.model.init_seed));
+        writeTokenizer(modelDir, 'char');
+      }
+    }
+    const source = await trainSourceFor(config.data);
+    const examples = await testExamplesFor(config.data, config.eval.num_problems);
+    const verify = getVerifier(config.data.task ?? 'math');
+    const o = config.sft.optimizer;
+    ui.info(`run dir ${run.path}`);
+    const bar = ui.progress('sft', { total: config.sft.steps, unit: 'step' });
+    let evalLine = '';
+    const result = await runSft({
+      run,
+      modelDir,
+      resume: resumeDir !== undefined,
+      source,
+      options: {
+        steps: config.sft.steps,
+        batchSize: config.sft.batch_size,
+        maxSeqLen: config.sft.max_seq_len,
+        pack: config.sft.pack,
+        microBatchTokens: 8192,
+        optimizer: { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, maxGradNorm: o.max_grad_norm, warmupSteps: o.warmup_steps, schedule: o.schedule, minLrRatio: o.min_lr_ratio },
+        evalEvery: config.sft.eval_every,
+        checkpointEvery: config.run.checkpoint_every,
+        keepCheckpoints: config.run.keep_checkpoints,
+        eval: { examples, verify, maxNewTokens: config.eval.max_new_tokens },
+        samplesPerEval: config.run.samples_per_step,
+      },
+      onEvent(e) {
+        if (e.type === 'start') ui.info(`${e.resumedFrom ? `resuming from ${e.resumedFrom} at step ${e.step}` : `training ${modelDir}`} (${(e.parameters / 1e6).toFixed(2)}M parameters) on ${e.source}; held-out: ${examples.length} problems`);
+        else if (e.type === 'step') bar.update(e.step, { loss: e.loss, 'tok/s': Math.round(e.tokens / e.seconds), lr: e.lr, ...(evalLine ? { 'held-out': evalLine } : {}) });
+        else if (e.type === 'eval') {
+          evalLine = `${(100 * e.result.accuracy).toFixed(1)}%`;
+          ui.info(`step ${e.step}: held-out accuracy ${evalLine} (${e.result.problems} problems, response tokens p50 ${e.result.responseLength.p50} max ${e.result.responseLength.max}, ${e.result.seconds.toFixed(0)}s)`);
+        } else if (e.type === 'checkpoint') ui.info(`checkpoint ${e.dir}`);
+      },
+    });
+    bar.done({ 'held-out': evalLine });
+    const checkpoint = run.latestCheckpoint();
+    ui.result(
+      { run_dir: run.path, steps: result.step, accuracy: result.lastEval?.accuracy ?? null, checkpoint: checkpoint?.dir ?? null },
+      `sft done: ${result.step} steps, held-out accuracy ${result.lastEval ? `${(100 * result.lastEval.accuracy).toFixed(1)}%` : 'n/a'}; checkpoint ${checkpoint?.dir ?? 'none'}`,
+    );
+  },
+};
