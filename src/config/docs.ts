@@ -2,7 +2,7 @@
 // fails when the committed file differs, so the reference cannot drift from the code).
 import { stringify } from 'yaml';
 import { sections, typeInWords, type SchemaNode } from './describe.ts';
-import { configSchema } from './schema.ts';
+import { alternatives, configSchema } from './schema.ts';
 
 function defaultInWords(node: SchemaNode): string {
   if (!('default' in node)) {
@@ -25,6 +25,8 @@ export function configMarkdown(): string {
     '`--config FILE` (repeatable; later files override earlier ones) and `--set key.path=value`',
     '(repeatable; applied last; the value is parsed as YAML, so `--set sft.steps=500` is a number).',
     'Mappings merge key by key; lists and scalars replace; `null` removes a key (restoring its default).',
+    `Alternatives: a file or --set that sets one of ${alternatives.map((g) => g.map((k) => '`' + k + '`').join(' / ')).join(', ')} drops the other`,
+    'set by an earlier layer (so `--set model.dir=DIR` works on top of a config naming a preset).',
     'Unknown keys, wrong types and out-of-range values stop the command with one line naming the file,',
     'line and key path, e.g. `configs/demo.yaml:7: sft.optimizer.lr: expected a number > 0, got -1`.',
     'Relative paths are relative to the working directory.',

@@ -11,6 +11,8 @@ import { buildCharts } from '../../src/report/html.ts';
 import { RunDir } from '../../src/report/rundir.ts';
 import { reportCommand } from '../../src/cli/report.ts';
 import { runCommand } from '../config/run-cli.ts';
+import { writeSyntheticRun } from '../../scripts/synthetic-run.ts';
+import { readConfigFile } from '../../src/config/index.ts';
 
 const fixture = 'test/report/fixtures/synthetic-run';
 const work = mkdtempSync(join(tmpdir(), 'ringrl-report-'));
@@ -73,6 +75,16 @@ test('a damaged metrics.jsonl still gives a report that lists what was skipped',
   assert.match(result.err, /warning: .*metrics\.jsonl:303: ignored a torn last line/);
   const html = readFileSync(join(run, 'report.html'), 'utf8');
   assert.match(html, /Damaged lines were skipped/);
+});
+
+test('the synthetic-run generator writes a run the report and the config loader accept', () => {
+  const run = join(work, 'generated');
+  writeSyntheticRun(run, 60, 7);
+  assert.equal(readConfigFile(join(run, 'config.yaml')).run.name, 'synthetic-run');
+  const summary = writeReport(run);
+  assert.equal(summary.rows, 60);
+  assert.equal(summary.samples, 4);
+  assert.equal(summary.warnings.length, 0);
 });
 
 test('ringrl report: --jsonl result, empty run, bad arguments', async () => {
