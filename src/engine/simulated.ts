@@ -1,0 +1,110 @@
+// A simulated rollout engine: the real engine interface over a virtual clock, so the real
+// scheduler code can be run at cluster scale (thousands of slots, 64K-token tails) in seconds.
+//
+// Cost model: a decode step costs `stepFixedMs + stepPerSeqMs × active` (GPUs: nearly flat in the
+// batch; a CPU: nearly linear), a prefill `prefillPerTokenMs` per token (resumed sequences pay it
+// again for prompt + generated tokens: no stale KV cache). Each sequence's length is drawn once
+// from a lognormal keyed by its id, so a paused and resumed sequence ends where it would have.
+import type { EngineStats, GeneratedSequence, GenerationRequest, RolloutEngine } from './types.ts';
+import { normal, rng } from '../util/random.ts';
+
+export interface StepCostModel {
+  stepFixedMs: number;
+  stepPerSeqMs: number;
+  prefillPerTokenMs: number;
+}
+
+export interface LengthModel {
+  /** Median response length in tokens. */
+  median: number;
+  /** Lognormal σ: 1 gives a long tail (p99 ≈ 10× median). */
+  sigma: number;
+}
+
+export interface SimulatedEngineOptions {
+  capacity: number;
+  cost: StepCostModel;
+  lengths: LengthModel;
+  seed?: number;
+}
+
+interface Slot {
+  request: GenerationRequest;
+  seq: GeneratedSequence;
+  target: number;
+}
+
+export class SimulatedEngine implements RolloutEngine {
+  version = 0;
+  private waiting: GenerationRequest[] = [];
+  private active: Slot[] = [];
+  private counters = { decodeSteps: 0, generatedTokens: 0, busySeconds: 0 };
+
+  constructor(private readonly options: SimulatedEngineOptions) {}
+
+  /** The length this sequence would reach (before max_new_tokens) — a pure function of its id. */
+  targetLength(id: string): number {
+    let h = this.options.seed ?? 0;
+    for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+    const z = normal(rng(h))();
+    return Math.max(1, Math.round(this.options.lengths.median * Math.exp(this.options.lengths.sigma * z)));
+  }
+
+  submit(requests: GenerationRequest[]): void {
+    this.waiting.push(...requests);
+  }
+
+  busy(): boolean {
+    return this.active.length > 0 || this.waiting.length > 0;
+  }
+
+  async step(): Promise<GeneratedSequence[]> {
+    const { capacity, cost } = this.options;
+    let ms = 0;
+    while (this.waiting.length && this.active.length < capacity) {
+      const r = this.waiting.shift()!;
+      const seq: GeneratedSequence = r.resumeFrom
+        ? { ...r.resumeFrom, tokens: [...r.resumeFrom.tokens], behaviorLogprobs: [...r.resumeFrom.behaviorLogprobs], policyLogprobs: [...r.resumeFrom.policyLogprobs], versions: [...r.resumeFrom.versions], finishReason: null }
+        : { id: r.id, prompt: r.prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null };
+      ms += cost.prefillPerTokenMs * (r.prompt.length + seq.tokens.length);
+      this.active.push({ request: r, seq, target: Math.min(this.targetLength(r.id), r.params.maxNewTokens) });
+    }
+    const finished: GeneratedSequence[] = [];
+    if (this.active.length) {
+      ms += cost.stepFixedMs + cost.stepPerSeqMs * this.active.length;
+      this.counters.decodeSteps++;
+      for (const slot of this.active) {
+        slot.seq.tokens.push(1);
+        slot.seq.behaviorLogprobs.push(0);
+        slot.seq.policyLogprobs.push(0);
+        slot.seq.versions.push(this.version);
+        this.counters.generatedTokens++;
+        if (slot.seq.tokens.length >= slot.target) {
+          slot.seq.finishReason = slot.target < slot.request.params.maxNewTokens ? 'stop' : 'length';
+          finished.push(slot.seq);
+        }
+      }
+      this.active = this.active.filter((s) => !s.seq.finishReason);
+    }
+    this.counters.busySeconds += ms / 1000;
+    return finished;
+  }
+
+  async pause(): Promise<GeneratedSequence[]> {
+    const partial = [
+      ...this.active.map((s) => s.seq),
+      ...this.waiting.map((r) => r.resumeFrom ?? { id: r.id, prompt: r.prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null }),
+    ];
+    this.active = [];
+    this.waiting = [];
+    return partial;
+  }
+
+  async updateWeights(_weights: Map<string, Float32Array>, version: number): Promise<void> {
+    this.version = version;
+  }
+
+  stats(): EngineStats {
+    return { active: this.active.length, waiting: this.waiting.length, capacity: this.options.capacity, ...this.counters };
+  }
+}

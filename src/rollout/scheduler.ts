@@ -1,0 +1,268 @@
+// Rollout scheduling: C3PO++ and the two baselines behind one loop, so all three run identical
+// work through the same engine interface.
+//
+// One iteration (DESIGN.md, Algorithm C3PO++):
+//   drop pool members whose retention > σ                         (c3po)
+//   resume paused members under the current weights
+//   until finished tokens C ≥ Φ: top the pool up to Ω with whole new groups, step the engine
+//   sync: drain everything still in flight (classic on-policy loop; continuous batching inside)
+//   c3po / async: pause what is unfinished; it resumes next iteration under the new weights
+//   hand over every group whose members have all ended (finished or dropped)
+// After the trainer publishes version v+1, `policyUpdated` raises the retention of paused members.
+//
+// What the paper leaves open, decided here: groups stay whole (a group is trained on only when all
+// G members have ended; advantages over survivors; < 2 survivors → discarded); C counts response
+// tokens of trajectories as they finish; async (AReaL-style bounded staleness η) carries partials
+// like c3po but never drops from the pool, and instead drops members whose first token is more
+// than η versions older than the policy being trained when their group completes.
+import { RingrlError } from '../errors.ts';
+import type { GeneratedSequence, RolloutEngine } from '../engine/types.ts';
+import type { Group, IterationStats, Prompt, PromptSource, RolloutBatch, RolloutConfig, SchedulerState, Trajectory } from './types.ts';
+
+type MemberStatus = 'active' | 'paused' | 'finished' | 'dropped';
+
+interface Member {
+  sampleIndex: number;
+  seed: number;
+  status: MemberStatus;
+  seq: GeneratedSequence;
+  retention: number;
+}
+
+interface GroupState {
+  id: string;
+  prompt: Prompt;
+  members: Member[];
+}
+
+export function validateRolloutConfig(c: RolloutConfig, maxNewTokens = c.sampling.maxNewTokens): void {
+  const fail = (key: string, msg: string) => {
+    throw new RingrlError(`rollout.${key}: ${msg}`);
+  };
+  if (!['c3po', 'sync', 'async'].includes(c.mode)) fail('mode', `expected c3po, sync or async, got '${c.mode}'`);
+  if (!Number.isInteger(c.groupSize) || c.groupSize < 1) fail('group_size', `expected an integer >= 1, got ${c.groupSize}`);
+  if (!Number.isInteger(c.poolCapacity) || c.poolCapacity < c.groupSize) fail('pool_capacity', `expected an integer >= group_size (${c.groupSize}), got ${c.poolCapacity}`);
+  if (!(c.tokenBudget > 0)) fail('token_budget', `expected > 0, got ${c.tokenBudget}`);
+  if (c.tokenBudget < maxNewTokens) fail('token_budget', `${c.tokenBudget} is smaller than one response's max length (${maxNewTokens}); expected at least that`);
+  if (!Number.isInteger(c.retention) || c.retention < 0) fail('retention', `expected an integer >= 0, got ${c.retention}`);
+  if (!Number.isInteger(c.staleness) || c.staleness < 0) fail('staleness', `expected an integer >= 0, got ${c.staleness}`);
+}
+
+export class RolloutScheduler {
+  private groups = new Map<string, GroupState>();
+  private version = 0;
+  private nextGroup = 0;
+
+  constructor(
+    private readonly engine: RolloutEngine,
+    private readonly prompts: PromptSource,
+    readonly config: RolloutConfig,
+    private readonly seed = 0,
+  ) {
+    validateRolloutConfig(config);
+  }
+
+  /** Members unfinished between iterations (the partial rollouts C3PO++ carries). */
+  get pooled(): number {
+    return this.members().filter((m) => m.status === 'paused').length;
+  }
+
+  /** Call after the engine received weights `version`: paused members now span one more update. */
+  policyUpdated(version: number): void {
+    if (version <= this.version) return;
+    for (const m of this.members()) if (m.status === 'paused') m.retention += version - this.version;
+    this.version = version;
+  }
+
+  async collect(): Promise<RolloutBatch> {
+    const { mode, tokenBudget, retention } = this.config;
+    const start = this.engine.stats();
+    this.dropped = [];
+    this.discarded = [];
+    if (mode === 'c3po') this.dropStale(retention);
+    this.resumePaused();
+    let finishedTokens = 0;
+    let occupied = 0, steps = 0;
+    const step = async () => {
+      const finished = await this.engine.step();
+      for (const seq of finished) finishedTokens += this.markFinished(seq);
+      occupied += this.engine.stats().active + finished.length; // rows decoded in this step
+      steps++;
+    };
+    while (finishedTokens < tokenBudget) {
+      this.topUp();
+      if (!this.engine.busy()) throw new Error('rollout: the pool is empty but the token budget is not reached');
+      await step();
+    }
+    if (mode === 'sync') while (this.engine.busy()) await step();
+    else for (const seq of await this.engine.pause()) this.markPaused(seq);
+    const groups = this.takeCompleted();
+    const end = this.engine.stats();
+    const seconds = end.busySeconds - start.busySeconds;
+    const generated = end.generatedTokens - start.generatedTokens;
+    const kept = groups.flatMap((g) => g.members.filter((m) => m.finishReason !== 'dropped'));
+    const stats: IterationStats = {
+      'rollout/finished_tokens': finishedTokens,
+      'rollout/generated_tokens': generated,
+      'rollout/tokens_per_s': seconds > 0 ? generated / seconds : 0,
+      'rollout/pool_occupancy': steps ? occupied / steps / this.config.poolCapacity : 0,
+      'rollout/decode_steps': end.decodeSteps - start.decodeSteps,
+      'time/rollout_s': seconds,
+      'c3po/retained': this.pooled,
+      'c3po/dropped': this.dropped.length,
+      'c3po/dropped_len_mean': mean(this.dropped),
+      'c3po/kept_len_mean': mean(kept.map((t) => t.response.length)),
+      'c3po/groups': groups.length,
+      'c3po/groups_discarded': this.discarded.length,
+    };
+    return { groups, discarded: this.discarded, stats };
+  }
+
+  /** Response lengths of members dropped this iteration, and groups discarded for < 2 survivors. */
+  private dropped: number[] = [];
+  private discarded: Group[] = [];
+
+  // ---- pool mechanics -----------------------------------------------------------------------
+
+  private members(): Member[] {
+    return [...this.groups.values()].flatMap((g) => g.members);
+  }
+
+  private inFlight(): number {
+    return this.members().filter((m) => m.status === 'active').length;
+  }
+
+  /** Open new groups while a whole group still fits in the pool. */
+  private topUp(): void {
+    const { poolCapacity, groupSize, sampling } = this.config;
+    while (this.inFlight() + groupSize <= poolCapacity) {
+      const prompt = this.prompts.next();
+      const id = `g${this.nextGroup++}`;
+      const members: Member[] = Array.from({ length: groupSize }, (_, i) => ({
+        sampleIndex: i,
+        seed: mixSeed(this.seed, this.nextGroup, i),
+        status: 'active',
+        retention: 0,
+        seq: { id: `${id}/${i}`, prompt: prompt.tokens, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null },
+      }));
+      this.groups.set(id, { id, prompt, members });
+      this.engine.submit(members.map((m) => ({ id: m.seq.id, prompt: prompt.tokens, params: { ...sampling, seed: m.seed } })));
+    }
+  }
+
+  private resumePaused(): void {
+    const requests = [];
+    for (const g of this.groups.values()) {
+      for (const m of g.members) {
+        if (m.status !== 'paused') continue;
+        m.status = 'active';
+        requests.push({ id: m.seq.id, prompt: g.prompt.tokens, params: { ...this.config.sampling, seed: m.seed }, resumeFrom: m.seq });
+      }
+    }
+    if (requests.length) this.engine.submit(requests);
+  }
+
+  private member(seqId: string): Member {
+    const [groupId, index] = seqId.split('/');
+    const m = this.groups.get(groupId!)?.members[Number(index)];
+    if (!m) throw new Error(`rollout: the engine returned unknown sequence '${seqId}'`);
+    return m;
+  }
+
+  private markFinished(seq: GeneratedSequence): number {
+    const m = this.member(seq.id);
+    m.seq = seq;
+    m.status = 'finished';
+    return seq.tokens.length;
+  }
+
+  private markPaused(seq: GeneratedSequence): void {
+    const m = this.member(seq.id);
+    m.seq = seq;
+    m.status = 'paused';
+  }
+
+  private drop(m: Member): void {
+    m.status = 'dropped';
+    this.dropped.push(m.seq.tokens.length);
+  }
+
+  private dropStale(sigma: number): void {
+    for (const m of this.members()) if (m.status === 'paused' && m.retention > sigma) this.drop(m);
+  }
+
+  /** Remove groups whose members have all ended; return those with enough survivors to train on. */
+  private takeCompleted(): Group[] {
+    const out: Group[] = [];
+    const { mode, staleness, groupSize } = this.config;
+    for (const [id, g] of this.groups) {
+      if (!g.members.every((m) => m.status === 'finished' || m.status === 'dropped')) continue;
+      this.groups.delete(id);
+      if (mode === 'async') {
+        for (const m of g.members) if (m.status === 'finished' && (m.seq.versions[0] ?? this.version) < this.version - staleness) this.drop(m);
+      }
+      const group = { id, prompt: g.prompt, members: g.members.map((m) => toTrajectory(g, m)) };
+      const survivors = g.members.filter((m) => m.status === 'finished').length;
+      if (survivors < Math.min(2, groupSize)) this.discarded.push(group);
+      else out.push(group);
+    }
+    return out;
+  }
+
+  // ---- checkpointing ------------------------------------------------------------------------
+
+  state(): SchedulerState {
+    if (this.inFlight() > 0) throw new Error('rollout: state() while sequences are in flight; checkpoint between iterations');
+    return {
+      version: this.version,
+      cursor: this.prompts.cursor(),
+      nextGroup: this.nextGroup,
+      groups: [...this.groups.values()].map((g) => ({
+        id: g.id,
+        prompt: g.prompt,
+        members: g.members.map((m) => ({ ...toTrajectory(g, m), seed: m.seed, partial: m.status === 'paused' ? m.seq : null })),
+      })),
+    };
+  }
+
+  restore(state: SchedulerState): void {
+    this.version = state.version;
+    this.nextGroup = state.nextGroup;
+    this.prompts.seek(state.cursor);
+    this.groups = new Map(state.groups.map((g) => [g.id, {
+      id: g.id,
+      prompt: g.prompt,
+      members: g.members.map((t) => ({
+        sampleIndex: t.sampleIndex,
+        seed: t.seed,
+        retention: t.retention,
+        status: t.partial ? 'paused' : t.finishReason === 'dropped' ? 'dropped' : 'finished',
+        seq: t.partial ?? { id: `${g.id}/${t.sampleIndex}`, prompt: t.prompt, tokens: t.response, behaviorLogprobs: t.behaviorLogprobs, policyLogprobs: t.policyLogprobs, versions: t.versions, finishReason: t.finishReason === 'dropped' ? null : t.finishReason },
+      })),
+    }]));
+  }
+}
+
+function toTrajectory(g: GroupState, m: Member): Trajectory {
+  return {
+    promptId: g.prompt.id,
+    groupId: g.id,
+    sampleIndex: m.sampleIndex,
+    prompt: g.prompt.tokens,
+    response: m.seq.tokens,
+    behaviorLogprobs: m.seq.behaviorLogprobs,
+    policyLogprobs: m.seq.policyLogprobs,
+    versions: m.seq.versions,
+    finishReason: m.status === 'dropped' ? 'dropped' : m.seq.finishReason ?? 'length',
+    retention: m.retention,
+    meta: g.prompt.meta,
+  };
+}
+
+function mixSeed(seed: number, group: number, sample: number): number {
+  return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(group, 0x85ebca6b) ^ Math.imul(sample + 1, 0xc2b2ae35)) >>> 0;
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
