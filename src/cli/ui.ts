@@ -20,6 +20,7 @@
 // Progress and info go to stderr in the human modes, so stdout holds only results.
 import { inspect } from 'node:util';
 import { UsageError } from './command.ts';
+import { formatDuration, formatNumber } from '../report/format.ts';
 
 /** parseFlags options for the shared output flags. */
 export const uiFlags = {
@@ -86,21 +87,7 @@ export function createUi(flags: { quiet?: boolean | undefined; jsonl?: boolean |
   };
 }
 
-/** 1h02m, 3m05s, 12.3s */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 1 : 0)}s`;
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(r).padStart(2, '0')}s`;
-}
-
-function formatFigure(value: number | string): string {
-  if (typeof value === 'string') return value;
-  if (Number.isInteger(value)) return String(value);
-  const a = Math.abs(value);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? value.toExponential(2) : String(+value.toPrecision(4));
-}
+export { formatDuration };
 
 const REDRAW_MS = 100;
 const RATE_WINDOW = 20; // updates kept for the rate (and so the ETA) estimate
@@ -173,7 +160,7 @@ class ProgressLine implements Progress {
     const bar = this.mode === 'tty' ? `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ` : '';
     const unit = this.unit ? ` ${this.unit}${this.total === 1 ? '' : 's'}` : '';
     const time = final ? `in ${formatDuration(elapsed)}` : `${formatDuration(elapsed)} elapsed, ${Number.isFinite(eta) ? formatDuration(eta) : '?'} left`;
-    const figs = Object.entries(figures).map(([k, v]) => `${k} ${formatFigure(v)}`).join('  ');
+    const figs = Object.entries(figures).map(([k, v]) => `${k} ${typeof v === 'string' ? v : formatNumber(v)}`).join('  ');
     let line = `${this.label} ${bar}${(fraction * 100).toFixed(0).padStart(3)}% ${done}/${this.total}${unit}  ${time}${figs ? '  ' + figs : ''}`;
     if (this.mode === 'tty') {
       const columns = this.stderr.columns ?? 120;

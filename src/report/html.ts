@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chartKey, metricCatalog, sectionOrder } from './metrics.ts';
+import { formatDuration, formatNumber as fmt } from './format.ts';
 import type { MetricsRow, SampleRow } from './rundir.ts';
 
 export interface ReportInput {
@@ -66,12 +67,6 @@ function escapeHtml(text: string): string {
 /** JSON that is safe inside a <script> element. */
 function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-}
-
-function fmt(v: number | null | undefined): string {
-  if (v === null || v === undefined) return '—';
-  if (v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6)) return v.toExponential(2);
-  return String(+v.toPrecision(4));
 }
 
 /** Metrics shown as big numbers at the top when present. */
@@ -229,7 +224,7 @@ export function renderReport(input: ReportInput): string {
 <style>${css}</style><style>${STYLE}</style>
 </head><body>
 <h1>${escapeHtml(input.title)}</h1>
-<div class="sub"><code>${escapeHtml(input.runPath)}</code> · ${span} · ${input.metrics.length} metric rows · ${charts.length} charts · ${input.samples.length} samples · ${duration ? `${(duration / 60).toFixed(1)} min wall` : ''} · checkpoints: ${input.checkpoints.length ? input.checkpoints.join(', ') : 'none'} · generated ${input.generatedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC</div>
+<div class="sub"><code>${escapeHtml(input.runPath)}</code> · ${span} · ${input.metrics.length} metric rows · ${charts.length} charts · ${input.samples.length} samples · ${duration ? `${formatDuration(duration)} wall` : ''} · checkpoints: ${input.checkpoints.length ? input.checkpoints.join(', ') : 'none'} · generated ${input.generatedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC</div>
 ${input.warnings.length ? `<div class="warnings"><b>Damaged lines were skipped:</b><ul>${input.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></div>` : ''}
 <div class="controls">smoothing (EMA) <input id="smoothing" type="range" min="0" max="0.99" step="0.01" value="0"> <span id="smoothing-value">0.00</span> · drag on a chart to zoom, double-click to reset · sections: ${sections.map((s) => `<a href="#section-${escapeHtml(s)}">${escapeHtml(s)}</a>`).join(' ')}</div>
 ${headline(charts)}
