@@ -14,6 +14,11 @@ export function cliMarkdown(): string {
     '(only results and errors) and `--jsonl` (one JSON object per line on stdout, for scripts);',
     'progress bars are drawn on a terminal and become periodic plain lines otherwise.',
     '',
+    'For command authors: spread `uiFlags` (src/cli/ui.ts) and `configFlags` (src/config/index.ts) into',
+    '`parseFlags` options; `createUi(values)` gives `progress(label, { total, unit })`, `info`, `warn` and',
+    '`result(value, human)`; `configFromFlags(values)` gives the validated config. Paste `uiFlagsHelp` into',
+    'the help text, and end it with `examples:`. After changing a help text, run `npm run docs`.',
+    '',
     ...commands.map((c) => `- [\`ringrl ${c.name}\`](#ringrl-${c.name}) — ${c.summary}`),
     '',
   ];

@@ -92,8 +92,9 @@ function summaryTable(rows: readonly MetricsRow[], charts: Chart[]): string {
     c.series.map((s, i) => {
       const values = c.ys[i]!.filter((v): v is number => v !== null);
       const last = values.at(-1);
-      const min = values.length ? Math.min(...values) : undefined;
-      const max = values.length ? Math.max(...values) : undefined;
+      // reduce, not Math.min(...values): spreading 100k+ values overflows the call stack.
+      const min = values.length ? values.reduce((a, b) => Math.min(a, b)) : undefined;
+      const max = values.length ? values.reduce((a, b) => Math.max(a, b)) : undefined;
       return `<tr><td title="${escapeHtml(s.description)}"><code>${escapeHtml(s.name)}</code></td><td>${fmt(values[0])}</td><td><b>${fmt(last)}</b></td><td>${fmt(min)}</td><td>${fmt(max)}</td><td>${values.length}</td></tr>`;
     }),
   );
@@ -202,7 +203,7 @@ export function renderReport(input: ReportInput): string {
   const { js, css } = uplotAssets();
   const steps = input.metrics.map((r) => r.step);
   const times = input.metrics.map((r) => r.wall_time).filter((t): t is number => typeof t === 'number');
-  const duration = times.length > 1 ? Math.max(...times) - Math.min(...times) : 0;
+  const duration = times.length > 1 ? times.reduce((a, b) => Math.max(a, b)) - times.reduce((a, b) => Math.min(a, b)) : 0;
   const samples = input.samples.slice(-input.maxSamples).reverse();
   const sections = [...new Set(charts.map((c) => c.section))];
   // One grid for all charts (no half-empty rows); the first chart of a section carries its anchor.
@@ -215,7 +216,7 @@ export function renderReport(input: ReportInput): string {
         .join('')}</div>`
     : '';
   const ordered = charts;
-  const span = steps.length ? `steps ${Math.min(...steps)}–${Math.max(...steps)}` : 'no steps';
+  const span = steps.length ? `steps ${steps[0]}–${steps.at(-1)}` : 'no steps'; // rows are sorted by step
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
