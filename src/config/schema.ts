@@ -13,6 +13,10 @@
 import { z } from 'zod';
 import { presets } from '../model/presets.ts';
 import { adamWDefaults } from '../train/optimizer.ts';
+import { policyLossSchema } from '../algo/config.ts';
+import { advantageSchema } from '../algo/advantages/index.ts';
+import { shapingSchema } from '../algo/shaping/config.ts';
+import { precisions } from '../engine/precision.ts';
 
 /** A config section: unknown keys rejected, optional in the input, defaults filled in. */
 export function section<T extends z.ZodRawShape>(shape: T, description: string) {
@@ -142,17 +146,41 @@ const run = section(
   'The run directory (runs/<name>/: config.yaml, metrics.jsonl, samples.jsonl, checkpoints/, report.html).',
 );
 
-// ── rl: the RL loop's own knobs (steps, group size, ...) and the policy-loss algorithm.
-// Placeholder until the RL loop lands. The algorithm configs live with their code in src/algo
-// (one small module per algorithm, a tagged union on `name` with vetted defaults); plug the
-// union in here, e.g. `algorithm: algorithmConfig.prefault({ name: 'icepop' })`, with a
-// `.describe()` on every field. Until then the section accepts no keys.
-const rl = section({}, 'Reinforcement learning (ringrl rl): the loop and the policy-loss algorithm (IcePop, TIS, GRPO). Fields arrive with the RL loop.');
+// ── rl: the RL loop (ringrl rl, the demo) and its algorithm. The policy loss, advantage and
+// batch-shaping schemas live with their code in src/algo and are embedded here as they are.
+const rl = section(
+  {
+    steps: z.int().min(1).default(30).describe('RL steps (optimizer updates; each publishes a new policy version to the engine).'),
+    micro_batch_size: z.int().min(1).default(16).describe('Sequences per forward/backward pass in the trainer; gradients accumulate over the step, so the result does not depend on it.'),
+    eval_every: z.int().min(0).default(0).describe('Evaluate on held-out problems every this many steps (and always before the first and after the last); 0 = only before and after.'),
+    optimizer: optimizerSection({ lr: 1e-4, weightDecay: 0.01 }),
+    loss: policyLossSchema.prefault({}).describe('The policy loss: PPO/GRPO clipping with the IcePop / TIS / no mismatch correction and the aggregation (docs/algorithms.md).'),
+    advantage: advantageSchema.prefault({}).describe('Advantage estimator over each group of samples of one prompt.'),
+    shaping: shapingSchema.prefault({}).describe('Batch shaping: response-length cap, DAPO overlong penalty, dynamic sampling.'),
+  },
+  'Reinforcement learning (ringrl rl): the loop and the policy-loss algorithm (IcePop, TIS, GRPO).',
+);
 
-// ── rollout: the rollout scheduler (C3PO++: token budget Φ, inference pool Ω, retention σ; the
-// synchronous and bounded-staleness baselines) and sampling. Placeholder until the scheduler
-// lands; add its fields here. Until then the section accepts no keys.
-const rollout = section({}, 'Rollout scheduling (C3PO++ and baselines) and sampling. Fields arrive with the C3PO++ scheduler.');
+// ── rollout: the scheduler (C3PO++ and its baselines), the engine and sampling.
+const rollout = section(
+  {
+    mode: z.enum(['c3po', 'sync', 'async']).default('c3po').describe('c3po: token budget per step, unfinished rollouts carried across updates (dropped after retention steps); sync: every started rollout finishes under the policy that started it; async: carried like c3po, but members more than staleness versions old are dropped when their group completes.'),
+    token_budget: z.int().min(1).default(4096).describe('Φ: response tokens of finished trajectories that end a rollout phase. Must be at least max_new_tokens.'),
+    pool_capacity: z.int().min(1).default(64).describe('Ω_infer: sequences decoding concurrently (the engine batch).'),
+    retention: z.int().min(0).default(2).describe('σ (c3po): a partial rollout that has spanned more than this many policy updates is dropped.'),
+    staleness: z.int().min(0).default(2).describe('η (async): members whose first token is more than this many versions old are dropped.'),
+    group_size: z.int().min(1).default(8).describe('G: samples per prompt (a GRPO group, trained on only when all members have ended). Needs >= 2 for group advantages.'),
+    temperature: z.number().gt(0).default(1).describe('Sampling temperature (the trainer recomputes log-probs at the same temperature).'),
+    top_p: z.number().gt(0).max(1).default(1).describe('Nucleus sampling mass; 1 = off.'),
+    top_k: z.int().min(0).default(0).describe('Keep the k most probable tokens; 0 = off.'),
+    max_new_tokens: z.int().min(1).default(256).describe('Response tokens at most; longer responses end with finish_reason length.'),
+    precision: z.enum(precisions).default('fp32').describe('Rollout weight precision (the trainer stays fp32): bf16, fp8 (e4m3, per-channel scale), fp8-tensor (per-tensor scale) or int8 (per-channel) make the train/inference mismatch real.'),
+  },
+  'Rollout scheduling (C3PO++ and baselines), the rollout engine and sampling.',
+).superRefine((r, ctx) => {
+  if (r.token_budget < r.max_new_tokens) ctx.addIssue({ code: 'custom', path: ['token_budget'], message: `must be at least max_new_tokens (${r.max_new_tokens}): a budget smaller than one response's max length, got ${r.token_budget}` });
+  if (r.pool_capacity < r.group_size) ctx.addIssue({ code: 'custom', path: ['pool_capacity'], message: `must be at least group_size (${r.group_size}): groups enter the pool whole, got ${r.pool_capacity}` });
+});
 
 export const configSchema = z
   .strictObject({ model, data, sft, eval: evalSection, rl, rollout, runtime, run })

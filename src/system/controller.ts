@@ -1,0 +1,132 @@
+// The single controller: one RL step is
+//   scheduler (C3PO++ rollouts) → rewards → advantages → trainer (policy loss, AdamW)
+//   → weight publish to the engine (version v+1) → the scheduler resumes partial rollouts under it.
+// Placement is colocated: the phases alternate on the same cores, each timed (`time/*_s`).
+// The controller moves handles and small records; tensors stay with the engine and the trainer.
+import type { AdvantageConfig, PolicyLossConfig, ShapingConfig } from '../algo/index.ts';
+import { computeAdvantages, policyGradientStep, shapeBatch } from '../algo/index.ts';
+import type { RolloutEngine } from '../engine/types.ts';
+import type { RolloutScheduler } from '../rollout/scheduler.ts';
+import type { Group, Trajectory } from '../rollout/types.ts';
+import type { AdamW } from '../train/optimizer.ts';
+import type { Policy } from '../train/policy.ts';
+
+export type RewardFn = (trajectory: Trajectory) => { reward: number; breakdown?: Record<string, number> } | Promise<{ reward: number; breakdown?: Record<string, number> }>;
+
+export interface RlStepConfig {
+  loss: PolicyLossConfig;
+  advantage: AdvantageConfig;
+  shaping: ShapingConfig;
+  /** Sampling temperature; the trainer recomputes log-probs at the same temperature. */
+  temperature: number;
+  /** Sequences per forward/backward pass in the trainer. */
+  microBatchSize: number;
+  /** Learning rate for step `step` (schedules); default: the optimizer's. */
+  lr?: (step: number) => number;
+}
+
+export interface RlStepResult {
+  step: number;
+  metrics: Record<string, number>;
+  /** Every trajectory that ended this step (trained on or not), with rewards. */
+  trajectories: Trajectory[];
+}
+
+export class RlController {
+  /** The policy version the engine decodes with (= optimizer steps taken). */
+  version = 0;
+
+  constructor(
+    readonly policy: Policy,
+    readonly optimizer: AdamW,
+    readonly engine: RolloutEngine,
+    readonly scheduler: RolloutScheduler,
+    readonly reward: RewardFn,
+    readonly config: RlStepConfig,
+  ) {}
+
+  /** Continue from a checkpoint taken after `version` updates (weights already loaded). */
+  async resumeAt(version: number): Promise<void> {
+    this.version = version;
+    await this.engine.updateWeights(this.policy.weights, version);
+  }
+
+  async step(): Promise<RlStepResult> {
+    const timer = phaseTimer();
+    const batch = await this.scheduler.collect();
+    timer.lap('time/rollout_s');
+
+    const trajectories = [...batch.groups, ...batch.discarded].flatMap((g) => g.members);
+    for (const t of trajectories) {
+      if (t.finishReason === 'dropped') continue;
+      const { reward, breakdown } = await this.reward(t);
+      t.reward = reward;
+      t.rewardBreakdown = breakdown;
+    }
+    timer.lap('time/reward_s');
+
+    const metrics: Record<string, number> = { ...batch.stats };
+    const trained = survivors(batch.groups);
+    if (trained.length > 0) Object.assign(metrics, await this.train(trained, this.version));
+    timer.lap('time/train_s');
+
+    // Publish: the engine gets v+1 (it is paused or drained between iterations, never mid-step).
+    if (trained.length > 0) {
+      this.version++;
+      await this.engine.updateWeights(this.policy.weights, this.version);
+      this.scheduler.policyUpdated(this.version);
+    }
+    timer.lap('time/sync_s');
+
+    const rewarded = trajectories.filter((t) => t.finishReason !== 'dropped');
+    const lengths = rewarded.map((t) => t.response.length);
+    Object.assign(metrics, timer.laps, {
+      'time/step_s': timer.total(),
+      'reward/mean': mean(rewarded.map((t) => t.reward ?? 0)),
+      'response_length/mean': mean(lengths),
+      'response_length/max': lengths.length ? Math.max(...lengths) : 0,
+      'response_length/truncated_frac': mean(rewarded.map((t) => (t.finishReason === 'length' ? 1 : 0))),
+      'train/samples': trained.length,
+      'policy/version': this.version,
+    });
+    return { step: this.version, metrics, trajectories };
+  }
+
+  private async train(samples: Trajectory[], step: number): Promise<Record<string, number>> {
+    const { loss, advantage, shaping, temperature, microBatchSize, lr } = this.config;
+    const shaped = shapeBatch(samples.map((t) => ({
+      groupId: t.groupId, prompt: t.prompt, response: t.response, rolloutLogprobs: t.policyLogprobs,
+      reward: t.reward ?? 0, finishReason: t.finishReason,
+    })), shaping);
+    const adv = computeAdvantages({ rewards: shaped.samples.map((s) => s.reward), groupIds: shaped.samples.map((s) => s.groupId), responseMask: shaped.responseMasks }, advantage);
+    const result = await policyGradientStep(this.policy, this.optimizer, shaped.samples.map((s, i) => ({
+      prompt: s.prompt, response: s.response, rolloutLogprobs: s.rolloutLogprobs,
+      advantages: adv.tokenAdvantages[i]!, responseMask: shaped.responseMasks[i]!,
+    })), loss, { temperature, microBatchSize, lr: lr?.(step) });
+    return { ...shaped.metrics, ...adv.metrics, ...result.metrics, 'loss/policy': result.loss };
+  }
+}
+
+/** The members of trainable groups that finished (dropped members are not trained on). */
+function survivors(groups: Group[]): Trajectory[] {
+  return groups.flatMap((g) => g.members.filter((m) => m.finishReason !== 'dropped'));
+}
+
+function phaseTimer() {
+  const start = performance.now();
+  let last = start;
+  const laps: Record<string, number> = {};
+  return {
+    laps,
+    lap(name: string) {
+      const now = performance.now();
+      laps[name] = (now - last) / 1000;
+      last = now;
+    },
+    total: () => (performance.now() - start) / 1000,
+  };
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
