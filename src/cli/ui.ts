@@ -49,7 +49,7 @@ export interface UiOptions {
 export interface Progress {
   /** Set how much is done (absolute, in `unit`s) and the figures to show beside the bar. */
   update(done: number, figures?: Figures): void;
-  /** Finish: print the final line (every mode but quiet) with total time. */
+  /** Finish: print the final line (every mode but quiet) with the total time and the last `done` (all of it if never updated). */
   done(figures?: Figures): void;
 }
 
@@ -69,16 +69,19 @@ export function createUi(flags: { quiet?: boolean | undefined; jsonl?: boolean |
   const mode: UiMode = options.mode ?? (flags.jsonl ? 'jsonl' : flags.quiet ? 'quiet' : stderr.isTTY ? 'tty' : 'plain');
   const now = options.now ?? Date.now;
   const jsonLine = (event: string, body: Record<string, unknown>) => stdout.write(JSON.stringify({ event, ...body }) + '\n');
+  // On a terminal a message must not land on the progress line: clear it, print, redraw it.
+  let active: ProgressLine | undefined;
+  const line = (text: string) => stderr.write(mode === 'tty' && active?.shown ? `\r\x1b[2K${text}\n${active.shown}` : text + '\n');
   return {
     mode,
-    progress: (label, { total, unit = '' }) => new ProgressLine(label, total, unit, mode, stderr, jsonLine, now, (options.plainIntervalS ?? 10) * 1000),
+    progress: (label, { total, unit = '' }) => (active = new ProgressLine(label, total, unit, mode, stderr, jsonLine, now, (options.plainIntervalS ?? 10) * 1000)),
     info(message) {
       if (mode === 'jsonl') jsonLine('info', { message });
-      else if (mode !== 'quiet') stderr.write(message + '\n');
+      else if (mode !== 'quiet') line(message);
     },
     warn(message) {
       if (mode === 'jsonl') jsonLine('warning', { message });
-      else stderr.write(`warning: ${message}\n`);
+      else line(`warning: ${message}`);
     },
     result(value, human) {
       if (mode === 'jsonl') jsonLine('result', value);
@@ -96,6 +99,8 @@ class ProgressLine implements Progress {
   private readonly start: number;
   private readonly history: [number, number][] = []; // [time ms, done]
   private lastDraw = -Infinity;
+  /** The progress line now on a terminal (cleared when finished): what to redraw after a message. */
+  shown = '';
   private finished = false;
 
   constructor(
@@ -143,7 +148,7 @@ class ProgressLine implements Progress {
   done(figures: Figures = {}): void {
     if (this.finished) return;
     this.finished = true;
-    const done = this.history.at(-1)![1] > 0 ? Math.max(this.history.at(-1)![1], 0) : this.total;
+    const done = this.history.length > 1 ? this.history.at(-1)![1] : this.total;
     const elapsed = (this.now() - this.start) / 1000;
     if (this.mode === 'quiet') return;
     if (this.mode === 'jsonl') {
@@ -166,6 +171,7 @@ class ProgressLine implements Progress {
       const columns = this.stderr.columns ?? 120;
       if (line.length > columns - 1) line = line.slice(0, columns - 2) + '…';
       this.stderr.write(`\r\x1b[2K${line}${final ? '\n' : ''}`);
+      this.shown = final ? '' : line;
     } else {
       this.stderr.write(line + '\n');
     }

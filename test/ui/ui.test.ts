@@ -58,6 +58,24 @@ test('TTY: one line redrawn in place with bar, percent, ETA and figures; stdout 
   assert.equal(s.stdout.text, '');
 });
 
+test('TTY: a message during progress clears the bar, prints on its own line, and redraws the bar', () => {
+  const s = setup({}, true);
+  const bar = s.ui.progress('sft', { total: 4 });
+  s.advance(1000);
+  bar.update(1);
+  s.ui.info('step 1: held-out accuracy 3%');
+  s.ui.warn('slow disk');
+  s.advance(1000);
+  bar.update(4);
+  bar.done();
+  s.ui.info('done');
+  const frame = 'sft [██████░░░░░░░░░░░░░░░░░░]  25% 1/4  1.0s elapsed, 3.0s left';
+  assert.equal(
+    s.stderr.text,
+    `\r\x1b[2K${frame}` + `\r\x1b[2Kstep 1: held-out accuracy 3%\n${frame}` + `\r\x1b[2Kwarning: slow disk\n${frame}` + '\r\x1b[2Ksft [████████████████████████] 100% 4/4  2.0s elapsed, 0.0s left' + '\r\x1b[2Ksft [████████████████████████] 100% 4/4  in 2.0s\n' + 'done\n',
+  );
+});
+
 test('TTY: lines are cut to the terminal width; redraws are throttled', () => {
   const s = setup({}, true, 40);
   const bar = s.ui.progress('eval', { total: 1000 });
