@@ -117,7 +117,7 @@ export const sftCommand: Command = {
         batchSize: config.sft.batch_size,
         maxSeqLen: config.sft.max_seq_len,
         pack: config.sft.pack,
-        microBatchTokens: 8192,
+        microBatchTokens: config.sft.micro_batch_tokens,
         optimizer: { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, maxGradNorm: o.max_grad_norm, warmupSteps: o.warmup_steps, schedule: o.schedule, minLrRatio: o.min_lr_ratio },
         evalEvery: config.sft.eval_every,
         checkpointEvery: config.run.checkpoint_every,

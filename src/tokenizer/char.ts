@@ -43,6 +43,7 @@ export function charTokenizerFiles(): { tokenizer: object; config: object } {
     add_bos_token: false,
     add_eos_token: false,
     model_max_length: 2048,
+    clean_up_tokenization_spaces: false,
     chat_template: CHAR_CHAT_TEMPLATE,
     ringrl_tokenizer: 'char',
   };

@@ -20,6 +20,7 @@ export function parseResponse(text: string): ParsedResponse {
   if (body.indexOf('<think>', 1) >= 0 && body.indexOf('<think>', 1) < close) return { ok: false, reason: 'nested <think>', answer: null };
   const after = body.slice(close + '</think>'.length).trim();
   if (!after.startsWith('\\boxed{')) {
+    if (after.startsWith('\\boxed')) return { ok: false, reason: 'malformed \\boxed (expected \\boxed{...})', answer: null };
     return { ok: false, reason: after.includes('\\boxed') ? 'text between </think> and \\boxed{}' : 'missing \\boxed{} after </think>', answer: null };
   }
   let depth = 0;

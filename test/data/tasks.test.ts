@@ -1,0 +1,135 @@
+// Built-in tasks: verifiers on hand-written right and wrong answers, teacher responses that
+// verify, disjoint train/test splits, determinism, and the long tail of reasoning lengths.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { arithmetic, countdown, getTask, lengthStats, taskProblems } from '../../src/data/tasks/index.ts';
+import { evaluateExpression } from '../../src/data/tasks/countdown.ts';
+import { splitOf } from '../../src/data/tasks/format.ts';
+
+const A = '47*3'; // 141
+const ok = (answer: string) => `<think>\n7*3+0=21\n</think>\n\\boxed{${answer}}`;
+
+test('arithmetic verifier: right answers', () => {
+  for (const response of [ok('141'), `  ${ok('141')}\n`, '<think>x</think>\\boxed{141}', '<think></think> \\boxed{ 141 }']) {
+    const v = arithmetic.verify(response, '141');
+    assert.equal(v.reward, 1, `${JSON.stringify(response)}: ${v.reason}`);
+    assert.equal(v.extracted, '141');
+  }
+  assert.equal(arithmetic.verify(ok('-5'), '-5').reward, 1);
+  void A;
+});
+
+test('arithmetic verifier: wrong answers, each with its reason', () => {
+  const cases: [string, RegExp][] = [
+    [ok('142'), /wrong answer 142 \(expected 141\)/],
+    [ok('14 1'), /not an integer/],
+    [ok('141.0'), /not an integer/],
+    [ok('1,41'), /not an integer/],
+    [ok('x'), /not an integer/],
+    ['7*3=21\n</think>\n\\boxed{141}', /missing <think>/], // missing <think>
+    ['\\boxed{141}', /missing <think>/],
+    ['<think>\n7*3=21\n\\boxed{141}', /missing <\/think>/],
+    ['<think>\n7*3=21\n</think>\n', /missing \\boxed/],
+    ['<think>a</think>\n\\boxed{141', /malformed \\boxed\{ \(unbalanced/], // malformed box
+    ['<think>a</think>\n\\boxed141', /malformed \\boxed \(expected/],
+    ['<think>a</think>\n\\boxed{}', /empty \\boxed/],
+    ['<think>a</think>\n\\boxed{141} and that is final', /extra text after \\boxed/], // extra text
+    ['<think>a</think>\nso \\boxed{141}', /text between <\/think> and \\boxed/],
+    ['<think>a</think>\n\\boxed{141}\\boxed{141}', /extra text after/],
+    ['<think>a <think> b</think>\\boxed{141}', /nested <think>/],
+    ['', /missing <think>/],
+  ];
+  for (const [response, reason] of cases) {
+    const v = arithmetic.verify(response, '141');
+    assert.equal(v.reward, 0, `should be wrong: ${JSON.stringify(response)}`);
+    assert.match(v.reason, reason, JSON.stringify(response));
+  }
+});
+
+const gt = JSON.stringify({ numbers: [3, 7, 25], target: 46 });
+const cd = (expr: string) => `<think>\n3*7=21 [25 21]\n 25+21=46 !\n</think>\n\\boxed{${expr}}`;
+
+test('countdown verifier: right answers (any expression of the right value using each number once)', () => {
+  for (const expr of ['3*7+25', '25+3*7', '(3*7)+25', '25 + 7 × 3', '7*3+25', '25+7\\times 3']) {
+    const v = countdown.verify(cd(expr), gt);
+    assert.equal(v.reward, 1, `${expr}: ${v.reason}`);
+  }
+  // Fractions in between are fine when the result is exact.
+  assert.equal(countdown.verify(cd('(7-3/3)*2'), JSON.stringify({ numbers: [7, 3, 3, 2], target: 12 })).reward, 1);
+});
+
+test('countdown verifier: wrong answers, each with its reason', () => {
+  const cases: [string, RegExp][] = [
+    [cd('3*7+24'), /uses \[3,7,24\]; expected each of \[3,7,25\]/],
+    [cd('3*7'), /uses \[3,7\]/], // a number unused
+    [cd('3*7+25+3'), /uses \[3,3,7,25\]/], // a number twice
+    [cd('25+7+3'), /evaluates to 35, not 46/],
+    [cd('25/7+3'), /evaluates to 46\/7, not 46/],
+    [cd('3*(7+25'), /invalid expression: expected '\)'/],
+    [cd('3**7+25'), /invalid expression/],
+    [cd('3*7+25='), /invalid expression/],
+    [cd('46'), /uses \[46\]/],
+    ['3*7+25=46 \\boxed{3*7+25}', /missing <think>/],
+    ['<think>3*7+25</think>\\boxed{3*7+25', /malformed \\boxed/],
+    ['<think>3*7+25</think>\\boxed{3*7+25}.', /extra text after/],
+    ['<think>3*7+25</think>', /missing \\boxed/],
+  ];
+  for (const [response, reason] of cases) {
+    const v = countdown.verify(response, gt);
+    assert.equal(v.reward, 0, `should be wrong: ${response}`);
+    assert.match(v.reason, reason, response);
+  }
+});
+
+test('countdown expression evaluator is exact', () => {
+  assert.deepEqual(evaluateExpression('1/3+1/3+1/3'), { value: [1n, 1n], numbers: [1, 3, 1, 3, 1, 3] });
+  assert.ok('error' in evaluateExpression('5/(3-3)'));
+  assert.ok('error' in evaluateExpression(''));
+});
+
+for (const name of ['arithmetic', 'countdown']) {
+  const task = getTask(name);
+  test(`${name}: every teacher response verifies, at every difficulty`, () => {
+    for (let d = 1; d <= task.maxDifficulty; d++) {
+      for (const p of taskProblems(name, 60, { split: 'train', difficulty: d, seed: 3 })) {
+        const v = task.verify(p.response, p.answer);
+        assert.equal(v.reward, 1, `${p.id} (difficulty ${d}): ${v.reason}\n${p.response}`);
+        assert.ok(p.response.startsWith('<think>\n'));
+      }
+    }
+  });
+
+  test(`${name}: train and test never overlap, and the stream is deterministic in the seed`, () => {
+    const d = task.defaultDifficulty;
+    const train = taskProblems(name, 1500, { split: 'train', difficulty: d, seed: 1 });
+    const test_ = taskProblems(name, 300, { split: 'test', difficulty: d, seed: 2 });
+    const trainIds = new Set(train.map((p) => p.id));
+    assert.equal(test_.filter((p) => trainIds.has(p.id)).length, 0);
+    assert.ok(train.every((p) => splitOf(name, p.id) === 'train'));
+    assert.ok(test_.every((p) => splitOf(name, p.id) === 'test'));
+    assert.deepEqual(taskProblems(name, 20, { split: 'train', difficulty: d, seed: 1 }), train.slice(0, 20));
+    assert.notDeepEqual(taskProblems(name, 20, { split: 'train', difficulty: d, seed: 9 }).map((p) => p.id), train.slice(0, 20).map((p) => p.id));
+    // Offsets address the same stream (what resuming relies on).
+    assert.deepEqual(taskProblems(name, 5, { split: 'train', difficulty: d, seed: 1, offset: 10 }), train.slice(10, 15));
+  });
+
+  test(`${name}: reasoning lengths have a long tail (max >= 3x median)`, () => {
+    const lengths = taskProblems(name, 1000, { split: 'train', difficulty: task.defaultDifficulty, seed: 0 }).map((p) => p.response.length);
+    const s = lengthStats(lengths);
+    assert.ok(s.max >= 3 * s.p50, `p50 ${s.p50}, p90 ${s.p90}, max ${s.max}`);
+    assert.ok(s.p90 > 1.5 * s.p50, `p50 ${s.p50}, p90 ${s.p90}`);
+  });
+}
+
+test('difficulty out of range and unknown task are one-line errors', () => {
+  assert.throws(() => taskProblems('arithmetic', 1, { split: 'train', difficulty: 7 }), /^RingrlError: task arithmetic: difficulty must be an integer in \[1, 6\], got 7$/);
+  assert.throws(() => getTask('sudoku'), /unknown task 'sudoku'; expected one of arithmetic, countdown/);
+});
+
+test('arithmetic teacher: the scratchpad works digit by digit', () => {
+  const p = arithmetic.generate(0, { difficulty: 1, split: 'train', seed: 0 });
+  assert.match(p.prompt, /^\d+[+*]\d+=\n$/);
+  const [a, op, b] = p.id.split(/([+*])/);
+  const expected = op === '+' ? BigInt(a!) + BigInt(b!) : BigInt(a!) * BigInt(b!);
+  assert.equal(p.answer, expected.toString());
+});
