@@ -6,9 +6,10 @@ import { rewardCommand } from './reward.ts';
 import { initCommand } from './init.ts';
 import { logprobsCommand } from './logprobs.ts';
 import { generateCommand } from './generate.ts';
+import { rlCommand } from './rl.ts';
 import { configCommand } from './config.ts';
+import { reportCommand } from './report.ts';
 import { sftCommand } from './sft.ts';
 import { evalCommand } from './eval.ts';
-import { reportCommand } from './report.ts';
 
-export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, generateCommand, sftCommand, evalCommand, sandboxCommand, rewardCommand, configCommand, reportCommand];
+export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, generateCommand, sftCommand, rlCommand, evalCommand, sandboxCommand, rewardCommand, configCommand, reportCommand];

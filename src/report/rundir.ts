@@ -139,6 +139,22 @@ export class RunDir {
     return [...byStep.values()].sort((a, b) => a.step - b.step);
   }
 
+  /**
+   * Forget metrics and samples logged after `step` (atomic rewrite). A run resumed from the
+   * checkpoint of `step` calls this first, so steps re-run after a crash are not logged twice.
+   */
+  truncateAfter(step: number): void {
+    for (const path of [this.metricsPath, this.samplesPath]) {
+      if (!existsSync(path)) continue;
+      const { rows } = readJsonl<{ step?: number }>(path, this.warn);
+      const kept = rows.filter((r) => typeof r.step === 'number' && r.step <= step);
+      if (kept.length === rows.length) continue;
+      const tmp = `${path}.tmp-${process.pid}`;
+      writeFileSync(tmp, kept.map((r) => JSON.stringify(r) + '\n').join(''));
+      renameSync(tmp, path);
+    }
+  }
+
   readSamples(): SampleRow[] {
     return readJsonl<SampleRow>(this.samplesPath, this.warn).rows;
   }

@@ -1,0 +1,156 @@
+// A whole RL run from a resolved config: model + tokenizer, prompts and verifier, the rollout
+// engine and C3PO++ scheduler, the controller, held-out evals, the run directory and crash-safe
+// checkpoints that hold everything needed to continue exactly (weights, optimizer moments, the
+// scheduler pool with its partial rollouts, the data cursor). Randomness is counter-based per
+// sequence (engine) and per stream position (data), so no RNG state needs saving beyond those.
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/index.ts';
+import { type Example, type ExampleSource, encodePrompt } from '../data/index.ts';
+import { LocalEngine } from '../engine/local.ts';
+import { RingrlError } from '../errors.ts';
+import { type EvalResult, evaluate } from '../eval/evaluate.ts';
+import type { Verifier } from '../eval/verifiers.ts';
+import type { RunDir } from '../report/index.ts';
+import { RolloutScheduler } from '../rollout/scheduler.ts';
+import type { PromptSource, RolloutConfig, SchedulerState } from '../rollout/types.ts';
+import type { RuntimeOptions } from '../runtime/index.ts';
+import { type TextTokenizer, loadTokenizer } from '../tokenizer/index.ts';
+import { AdamW } from '../train/optimizer.ts';
+import { Policy } from '../train/policy.ts';
+import { learningRate } from '../train/sft-loop.ts';
+import { RlController, type RlStepResult } from './controller.ts';
+
+export type RlEvent =
+  | { type: 'start'; step: number; resumedFrom: string | null; parameters: number }
+  | { type: 'eval'; step: number; result: EvalResult }
+  | { type: 'step'; step: number; steps: number; metrics: Record<string, number> }
+  | { type: 'checkpoint'; step: number; dir: string };
+
+export interface RlRun {
+  run: RunDir;
+  config: Config;
+  /** Model dir to start from (ignored when resuming). */
+  modelDir: string;
+  resume: boolean;
+  source: ExampleSource;
+  evalExamples: Example[];
+  verify: Verifier;
+  runtime?: RuntimeOptions;
+  onEvent?: (event: RlEvent) => void;
+}
+
+interface RlState {
+  step: number;
+  scheduler: SchedulerState;
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
+
+/** The scheduler's view of an example stream: prompt ids plus the answer for the verifier. */
+function promptSource(source: ExampleSource, tokenizer: TextTokenizer): PromptSource {
+  return {
+    next: () => {
+      const ex = source.next();
+      return { id: ex.source, tokens: encodePrompt(tokenizer, ex.prompt), meta: { answer: ex.answer } };
+    },
+    cursor: () => source.cursor,
+    seek: (cursor) => void (source.cursor = cursor),
+  };
+}
+
+export function rolloutConfigFrom(config: Config, stopToken: number): RolloutConfig {
+  const r = config.rollout;
+  return {
+    mode: r.mode, tokenBudget: r.token_budget, poolCapacity: r.pool_capacity, retention: r.retention, staleness: r.staleness, groupSize: r.group_size,
+    sampling: { temperature: r.temperature, topP: r.top_p, topK: r.top_k, maxNewTokens: r.max_new_tokens, stopTokens: [stopToken] },
+  };
+}
+
+export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: EvalResult | null; after: EvalResult | null; step: number }> {
+  const { run, config } = spec;
+  const emit = spec.onEvent ?? (() => {});
+  const latest = run.latestCheckpoint();
+  if (latest && !spec.resume) throw new RingrlError(`${run.path}: has checkpoints (newest ${latest.step}); resume it (ringrl rl --resume ${run.path}) or choose a new run directory`);
+  const from = spec.resume && latest ? latest.dir : spec.modelDir;
+  const policy = Policy.load(from, spec.runtime);
+  const tokenizer = loadTokenizer(from);
+  if (tokenizer.vocabSize > policy.config.vocabSize) throw new RingrlError(`${from}: tokenizer has ${tokenizer.vocabSize} ids but the model's vocab_size is ${policy.config.vocabSize}; the checkpoint and tokenizer do not belong together`);
+  const o = config.rl.optimizer;
+  const adamW = { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, maxGradNorm: o.max_grad_norm };
+  const optimizer = spec.resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
+  optimizer.config = adamW;
+
+  const rollout = rolloutConfigFrom(config, tokenizer.eos);
+  const engine = new LocalEngine(policy.config, { capacity: config.rollout.pool_capacity, precision: config.rollout.precision, seed: config.run.seed, runtime: spec.runtime });
+  const scheduler = new RolloutScheduler(engine, promptSource(spec.source, tokenizer), rollout, config.run.seed);
+  const reward = (answer: unknown, response: number[]) => spec.verify(tokenizer.decode(response, { skipSpecial: true }), String(answer));
+  const controller = new RlController(policy, optimizer, engine, scheduler, (t) => {
+    const verdict = reward(t.meta?.answer, t.response);
+    return { reward: verdict.reward, breakdown: { correct: verdict.reward } };
+  }, {
+    loss: config.rl.loss, advantage: config.rl.advantage, shaping: config.rl.shaping, temperature: config.rollout.temperature,
+    microBatchSize: config.rl.micro_batch_size,
+    lr: (step) => learningRate(step, config.rl.steps, { ...adamW, warmupSteps: o.warmup_steps, schedule: o.schedule, minLrRatio: o.min_lr_ratio }),
+  });
+
+  let step = 0;
+  if (spec.resume && latest) {
+    const state = readRlState(join(latest.dir, 'rl_state.json'));
+    step = state.step;
+    scheduler.restore(state.scheduler);
+    run.truncateAfter(step);
+  }
+  await controller.resumeAt(step);
+  emit({ type: 'start', step, resumedFrom: spec.resume && latest ? latest.dir : null, parameters: policy.numParameters });
+
+  const runEval = async (): Promise<EvalResult> => {
+    const e = config.eval;
+    const result = await evaluate(policy.config, policy.weights, tokenizer, spec.evalExamples, spec.verify, { k: e.k, temperature: e.temperature, topP: e.top_p, maxNewTokens: e.max_new_tokens, ...(spec.runtime ? { runtime: spec.runtime } : {}) });
+    run.logMetrics(step, { 'eval/accuracy': result.accuracy, 'eval/response_length/mean': result.responseLength.mean, 'eval/response_length/max': result.responseLength.max, 'time/eval_s': result.seconds });
+    emit({ type: 'eval', step, result });
+    return result;
+  };
+
+  const save = async () => {
+    const dir = await run.saveCheckpoint(step, (tmp) => {
+      policy.save(tmp);
+      for (const f of TOKENIZER_FILES) if (existsSync(join(from, f))) cpSync(join(from, f), join(tmp, f));
+      optimizer.save(join(tmp, 'optimizer'));
+      writeFileSync(join(tmp, 'rl_state.json'), JSON.stringify({ step, scheduler: scheduler.state() } satisfies RlState) + '\n');
+    }, config.run.keep_checkpoints);
+    emit({ type: 'checkpoint', step, dir });
+  };
+
+  const before = step === 0 ? await runEval() : null;
+  let after: EvalResult | null = null;
+  while (step < config.rl.steps) {
+    const result: RlStepResult = await controller.step();
+    if (result.step === step) throw new RingrlError(`rl step ${step + 1}: no group finished within the token budget (rollout.token_budget ${config.rollout.token_budget}); raise it`);
+    step = result.step;
+    run.logMetrics(step, result.metrics);
+    run.logSamples(step, result.trajectories.slice(0, config.run.samples_per_step).map((t) => ({
+      kind: 'rollout', prompt: tokenizer.decode(t.prompt, { skipSpecial: true }), response: tokenizer.decode(t.response, { skipSpecial: true }),
+      reward: t.reward ?? null, finish_reason: t.finishReason, retention: t.retention, versions: [t.versions[0] ?? null, t.versions.at(-1) ?? null],
+    })));
+    emit({ type: 'step', step, steps: config.rl.steps, metrics: result.metrics });
+    const last = step === config.rl.steps;
+    if (last || (config.rl.eval_every > 0 && step % config.rl.eval_every === 0)) after = await runEval();
+    if (last || (config.run.checkpoint_every > 0 && step % config.run.checkpoint_every === 0)) await save();
+  }
+  return { policy, before, after, step };
+}
+
+function readRlState(path: string): RlState {
+  let state: Partial<RlState>;
+  try {
+    state = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new RingrlError(`${path}: ${code === 'ENOENT' ? 'missing' : `malformed JSON (${(error as Error).message})`}; the checkpoint is corrupt (delete it to resume from an earlier one)`);
+  }
+  if (!Number.isInteger(state.step) || state.step! < 0 || !state.scheduler || !Array.isArray(state.scheduler.groups)) {
+    throw new RingrlError(`${path}: expected {"step": integer >= 0, "scheduler": {...}}; the checkpoint is corrupt`);
+  }
+  return state as RlState;
+}
