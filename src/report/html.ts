@@ -87,6 +87,12 @@ function headline(charts: Chart[]): string {
   return cards.length ? `<div class="cards">${cards.join('')}</div>` : '';
 }
 
+function nonFiniteCell(rows: readonly MetricsRow[], name: string): string {
+  const steps = rows.filter((r) => r[name] === null).map((r) => r.step);
+  if (steps.length === 0) return '<td>0</td>';
+  return `<td class="bad" title="steps ${steps.slice(0, 20).join(', ')}${steps.length > 20 ? ', …' : ''}"><b>${steps.length}</b> (first at step ${steps[0]})</td>`;
+}
+
 function summaryTable(rows: readonly MetricsRow[], charts: Chart[]): string {
   const lines = charts.flatMap((c) =>
     c.series.map((s, i) => {
@@ -95,11 +101,11 @@ function summaryTable(rows: readonly MetricsRow[], charts: Chart[]): string {
       // reduce, not Math.min(...values): spreading 100k+ values overflows the call stack.
       const min = values.length ? values.reduce((a, b) => Math.min(a, b)) : undefined;
       const max = values.length ? values.reduce((a, b) => Math.max(a, b)) : undefined;
-      return `<tr><td title="${escapeHtml(s.description)}"><code>${escapeHtml(s.name)}</code></td><td>${fmt(values[0])}</td><td><b>${fmt(last)}</b></td><td>${fmt(min)}</td><td>${fmt(max)}</td><td>${values.length}</td></tr>`;
+      return `<tr><td title="${escapeHtml(s.description)}"><code>${escapeHtml(s.name)}</code></td><td>${fmt(values[0])}</td><td><b>${fmt(last)}</b></td><td>${fmt(min)}</td><td>${fmt(max)}</td><td>${values.length}</td>${nonFiniteCell(rows, s.name)}</tr>`;
     }),
   );
   if (lines.length === 0) return `<p class="empty">No metrics yet (${rows.length} rows in metrics.jsonl).</p>`;
-  return `<table class="summary"><thead><tr><th>metric</th><th>first</th><th>last</th><th>min</th><th>max</th><th>points</th></tr></thead><tbody>${lines.join('')}</tbody></table>`;
+  return `<table class="summary"><thead><tr><th>metric</th><th>first</th><th>last</th><th>min</th><th>max</th><th>points</th><th title="steps where the value was NaN or ±Infinity (logged as null; the line is drawn across them)">NaN/Inf</th></tr></thead><tbody>${lines.join('')}</tbody></table>`;
 }
 
 const TEXT_FIELDS = ['prompt', 'response', 'completion', 'text'];
@@ -155,7 +161,7 @@ table.summary td:first-child, table.summary th:first-child { text-align: left; }
 .sample .label { color: var(--muted); font-size: 12px; margin-top: 6px; }
 .sample pre, pre.config { white-space: pre-wrap; word-break: break-word; margin: 2px 0; max-height: 260px; overflow: auto; background: var(--bg); border: 1px solid var(--line); border-radius: 4px; padding: 6px; font-size: 12.5px; }
 .warnings { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: 6px 12px; }
-.empty { color: var(--muted); }
+.empty { color: var(--muted); } td.bad { color: #cf222e; }
 .u-title { font-size: 14px !important; font-weight: 600 !important; }
 `;
 

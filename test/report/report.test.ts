@@ -67,7 +67,7 @@ test('report.html is self-contained: inlined chart library, embedded data, CSP w
 test('a damaged metrics.jsonl still gives a report that lists what was skipped', async () => {
   const run = join(work, 'damaged');
   cpSync(fixture, run, { recursive: true });
-  appendFileSync(join(run, 'metrics.jsonl'), 'garbage\n{"step": 301, "reward/mean": 0.7}\n{"step": 302, "rew');
+  appendFileSync(join(run, 'metrics.jsonl'), 'garbage\n{"step": 301, "reward/mean": 0.7, "grad/norm": null}\n{"step": 302, "rew');
   const result = await runCommand(reportCommand, run);
   assert.equal(result.code, 0, result.err);
   assert.match(result.out, /^wrote .*report\.html \(\d+ series in \d+ charts from 301 steps, 24 samples, 2 damaged lines skipped\)$/);
@@ -75,6 +75,7 @@ test('a damaged metrics.jsonl still gives a report that lists what was skipped',
   assert.match(result.err, /warning: .*metrics\.jsonl:303: ignored a torn last line/);
   const html = readFileSync(join(run, 'report.html'), 'utf8');
   assert.match(html, /Damaged lines were skipped/);
+  assert.match(html, /<code>grad\/norm<\/code>.*?<td class="bad" title="steps 301"><b>1<\/b> \(first at step 301\)<\/td>/, 'a NaN step is counted in the summary');
 });
 
 test('the synthetic-run generator writes a run the report and the config loader accept', () => {
