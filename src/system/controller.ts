@@ -7,7 +7,7 @@ import type { AdvantageConfig, PolicyLossConfig, ShapingConfig } from '../algo/i
 import { computeAdvantages, policyGradientStep, shapeBatch } from '../algo/index.ts';
 import type { RolloutEngine } from '../engine/types.ts';
 import type { RolloutScheduler } from '../rollout/scheduler.ts';
-import type { Group, Trajectory } from '../rollout/types.ts';
+import type { Group, RolloutBatch, Trajectory } from '../rollout/types.ts';
 import type { AdamW } from '../train/optimizer.ts';
 import type { Policy } from '../train/policy.ts';
 
@@ -53,7 +53,7 @@ export class RlController {
 
   async step(): Promise<RlStepResult> {
     const timer = phaseTimer();
-    const batch = await this.scheduler.collect();
+    const batch = await this.collectTrainable();
     timer.lap('time/rollout_s');
 
     const trajectories = [...batch.groups, ...batch.discarded].flatMap((g) => g.members);
@@ -92,6 +92,23 @@ export class RlController {
     return { step: this.version, metrics, trajectories };
   }
 
+  /**
+   * Collect until some group can be trained on. A rollout phase can end with no group complete
+   * (the budget was reached while every group still had a member running); C3PO++ then simply
+   * keeps rolling out under the same policy rather than taking an empty update.
+   */
+  private async collectTrainable(maxRounds = 100): Promise<RolloutBatch> {
+    let merged = await this.scheduler.collect();
+    for (let round = 1; merged.groups.length === 0 && round < maxRounds; round++) {
+      const next = await this.scheduler.collect();
+      const stats = { ...next.stats };
+      for (const key of additiveStats) stats[key] += merged.stats[key];
+      stats['rollout/tokens_per_s'] = stats['time/rollout_s'] > 0 ? stats['rollout/generated_tokens'] / stats['time/rollout_s'] : 0;
+      merged = { groups: next.groups, discarded: [...merged.discarded, ...next.discarded], stats };
+    }
+    return merged;
+  }
+
   private async train(samples: Trajectory[], step: number): Promise<Record<string, number>> {
     const { loss, advantage, shaping, temperature, microBatchSize, lr } = this.config;
     const shaped = shapeBatch(samples.map((t) => ({
@@ -106,6 +123,8 @@ export class RlController {
     return { ...shaped.metrics, ...adv.metrics, ...result.metrics, 'loss/policy': result.loss };
   }
 }
+
+const additiveStats = ['rollout/finished_tokens', 'rollout/generated_tokens', 'rollout/decode_steps', 'time/rollout_s', 'c3po/dropped', 'c3po/groups_discarded'] as const;
 
 /** The members of trainable groups that finished (dropped members are not trained on). */
 function survivors(groups: Group[]): Trajectory[] {
