@@ -16,17 +16,17 @@ function fieldOptions(d: DataConfig): DatasetOptions['fields'] {
 
 /** The SFT training stream of a data config. */
 export async function trainSourceFor(d: DataConfig): Promise<ExampleSource> {
-  if (d.task) return taskSource(d.task, { difficulty: d.difficulty, seed: d.seed });
+  if (d.task) return taskSource(d.task, { difficulty: d.difficulty, seed: d.seed, numTrain: d.num_train });
   const file = d.train_file!;
   const examples = await loadDataset(file, { fields: fieldOptions(d), requireResponse: true });
   return listSource(examples, d.seed, file);
 }
 
-/** Held-out examples: `n` test-split problems of the task, or the first `n` rows of test_file. */
+/** Held-out examples: the first `n` (at most data.num_test) test-split problems of the task, or the first `n` rows of test_file. */
 export async function testExamplesFor(d: DataConfig, n: number): Promise<Example[]> {
   if (d.test_file) return loadDataset(d.test_file, { fields: fieldOptions(d), requireAnswer: true, limit: n });
   if (!d.task) throw new RingrlError('data.test_file is required for held-out evaluation when training on data.train_file');
-  return taskProblems(d.task, n, { split: 'test', difficulty: d.difficulty, seed: d.seed }).map((p) => ({ source: `${d.task}/${p.id}`, prompt: p.prompt, answer: p.answer }));
+  return taskProblems(d.task, Math.min(n, d.num_test), { split: 'test', difficulty: d.difficulty, seed: d.seed }).map((p) => ({ source: `${d.task}/${p.id}`, prompt: p.prompt, answer: p.answer }));
 }
 
 export { type Example, encodeExample, encodePrompt } from './example.ts';

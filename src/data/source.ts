@@ -13,15 +13,18 @@ export interface ExampleSource {
   next(): Example;
 }
 
-export function taskSource(name: string, options: { difficulty?: number; seed?: number }): ExampleSource {
+/** Problems 0..numTrain-1 of the task's train split, repeated in epochs (endless when numTrain is omitted). */
+export function taskSource(name: string, options: { difficulty?: number; seed?: number; numTrain?: number }): ExampleSource {
   const task = getTask(name);
   const difficulty = options.difficulty ?? task.defaultDifficulty;
   taskProblems(name, 1, { split: 'train', difficulty, seed: options.seed ?? 0 }); // validates difficulty
   return {
-    description: `task ${name} (difficulty ${difficulty}, train split)`,
+    description: `task ${name} (difficulty ${difficulty}, train split${options.numTrain ? `, ${options.numTrain} problems` : ''})`,
     cursor: 0,
     next() {
-      const p = task.generate(this.cursor++, { difficulty, split: 'train', seed: options.seed ?? 0 });
+      const index = options.numTrain ? this.cursor % options.numTrain : this.cursor;
+      this.cursor++;
+      const p = task.generate(index, { difficulty, split: 'train', seed: options.seed ?? 0 });
       return { source: `${name}/${p.id}`, prompt: p.prompt, answer: p.answer, response: p.response };
     },
   };

@@ -133,3 +133,16 @@ test('arithmetic teacher: the scratchpad works digit by digit', () => {
   const expected = op === '+' ? BigInt(a!) + BigInt(b!) : BigInt(a!) * BigInt(b!);
   assert.equal(p.answer, expected.toString());
 });
+
+test('task source: data.num_train problems repeated in epochs; the cursor resumes the stream', async () => {
+  const { taskSource } = await import('../../src/data/source.ts');
+  const s = taskSource('arithmetic', { difficulty: 2, seed: 4, numTrain: 3 });
+  const ids = Array.from({ length: 7 }, () => s.next().source);
+  assert.deepEqual(ids.slice(3, 6), ids.slice(0, 3));
+  assert.equal(new Set(ids).size, 3);
+  const endless = taskSource('arithmetic', { difficulty: 2, seed: 4 });
+  const first = Array.from({ length: 5 }, () => endless.next().source);
+  const resumed = taskSource('arithmetic', { difficulty: 2, seed: 4 });
+  resumed.cursor = 3;
+  assert.equal(resumed.next().source, first[3]);
+});
