@@ -1,11 +1,67 @@
-import type { Command } from './command.ts';
+// `ringrl demo` (what `npm start` runs): the whole pipeline on built-in defaults —
+// a fresh small model, long-CoT SFT on the arithmetic task, held-out eval, RL with IcePop +
+// C3PO++, eval again, and a report. It is the real commands run in sequence (`ringrl sft`,
+// `ringrl rl`, `ringrl report`) on configs/demo.yaml, so the demo exercises exactly what users run.
+import { existsSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Command, UsageError, parseFlags } from './command.ts';
+import { sftCommand } from './sft.ts';
+import { rlCommand } from './rl.ts';
+import { createUi, uiFlags, uiFlagsHelp } from './ui.ts';
+import { RunDir, writeReport } from '../report/index.ts';
+
+const demoConfig = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'configs', 'demo.yaml');
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'init a small model, SFT, RL with IcePop + C3PO++, report (what `npm start` runs)',
-  help: 'usage: ringrl demo\n\nRuns the end-to-end demo on built-in defaults.\n\nexample:\n  npm start',
-  async run() {
-    console.log('ringrl demo: the end-to-end demo arrives with the RL loop (issue "C3PO++ rollout scheduler, the RL controller loop").');
-    console.log('Available now: `npx ringrl --help` lists the working commands.');
+  summary: 'the end-to-end demo: init a small model, SFT, RL with IcePop + C3PO++, report (npm start)',
+  help: `usage: ringrl demo [--out DIR] [--seed N] [--set KEY.PATH=VALUE]...
+${uiFlagsHelp}
+
+Runs the whole pipeline on configs/demo.yaml: a fresh small model (char tokenizer), long-CoT SFT
+on the built-in arithmetic task, held-out accuracy, RL with IcePop + C3PO++ (rewards from the
+task's verifier), held-out accuracy again, and DIR/report.html. Prints the accuracy before and
+after RL. DIR (default runs/demo) gets sft/ and rl/ run directories; an existing DIR is moved
+aside to DIR-<time> first, so nothing is lost. --set applies to both phases (keys in docs/config.md).
+
+examples:
+  npm start
+  ringrl demo --seed 1 --out runs/demo-seed1
+  ringrl demo --set sft.steps=200 --set rl.steps=10      # a quicker, weaker run`,
+  async run(argv) {
+    const { values, positionals } = parseFlags('demo', argv, { ...uiFlags, out: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true } });
+    if (positionals.length) throw new UsageError(`ringrl demo: unexpected argument '${positionals[0]}' (see ringrl demo --help)`);
+    const ui = createUi(values);
+    const out = values.out ?? join('runs', 'demo');
+    if (existsSync(out)) {
+      const aside = `${out}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      renameSync(out, aside);
+      ui.info(`moved the previous ${out} to ${aside}`);
+    }
+    const shared = ['--config', demoConfig, ...(values.seed ? ['--seed', values.seed] : []), ...(values.set ?? []).flatMap((s) => ['--set', s]), ...(values.quiet ? ['-q'] : []), ...(values.jsonl ? ['--jsonl'] : [])];
+    const started = performance.now();
+
+    ui.info('── 1/3 long-CoT SFT from scratch ──');
+    const sftDir = join(out, 'sft');
+    await sftCommand.run([...shared, '--out', sftDir]);
+    const sftCheckpoint = RunDir.open(sftDir).latestCheckpoint();
+    if (!sftCheckpoint) throw new UsageError(`ringrl demo: SFT wrote no checkpoint in ${sftDir}`);
+
+    ui.info('── 2/3 RL with IcePop + C3PO++ ──');
+    const rlDir = join(out, 'rl');
+    await rlCommand.run([...shared, '--model', sftCheckpoint.dir, '--out', rlDir]);
+
+    ui.info('── 3/3 report ──');
+    const report = writeReport(rlDir, { out: join(out, 'report.html') });
+    const evals = RunDir.open(rlDir).readMetrics().filter((r) => typeof r['eval/accuracy'] === 'number');
+    const before = evals[0]?.['eval/accuracy'] as number | undefined;
+    const after = evals.at(-1)?.['eval/accuracy'] as number | undefined;
+    const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+    const minutes = (performance.now() - started) / 60000;
+    ui.result(
+      { before, after, gain_points: before !== undefined && after !== undefined ? 100 * (after - before) : null, minutes, report: report.path, sft_dir: sftDir, rl_dir: rlDir },
+      `demo done in ${minutes.toFixed(1)} min: held-out accuracy after SFT ${pct(before)} → after RL ${pct(after)}\nreport: ${report.path}`,
+    );
   },
 };
