@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { type Command, UsageError, numberFlag, parseFlags, requireFlag } from './command.ts';
+import { readTokenLists } from './logprobs.ts';
 import { configureRuntime } from '../runtime/index.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { LocalEngine, validateParams } from '../engine/local.ts';
@@ -7,21 +7,6 @@ import { type Precision, precisions } from '../engine/precision.ts';
 import { type GenerationRequest, type SamplingParams, generateAll } from '../engine/types.ts';
 import { Policy } from '../train/policy.ts';
 import { RingrlError } from '../errors.ts';
-
-function readPrompts(path: string): number[][] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `malformed JSON (${(error as Error).message})`}`);
-  }
-  const prompts = (raw as { prompts?: unknown })?.prompts;
-  if (!Array.isArray(prompts) || prompts.length === 0) throw new UsageError(`${path}: expected {"prompts": [[token ids...], ...]} with at least one prompt`);
-  prompts.forEach((p, i) => {
-    if (!Array.isArray(p) || p.length === 0 || !p.every((t) => Number.isInteger(t))) throw new UsageError(`${path}: prompt ${i} must be a non-empty array of integer token ids`);
-  });
-  return prompts as number[][];
-}
 
 export const generateCommand: Command = {
   name: 'generate',
@@ -67,7 +52,7 @@ examples:
       stopTokens: values.stop?.split(',').map(Number),
     };
     const { config, weights } = loadModelDir(requireFlag('generate', values, 'model'));
-    const prompts = readPrompts(file);
+    const prompts = readTokenLists(file, 'prompts', 'prompt');
     const requests: GenerationRequest[] = [];
     prompts.forEach((prompt, i) => {
       const where = `${file}: prompt ${i}`;

@@ -3,20 +3,23 @@ import { type Command, UsageError, numberFlag, parseFlags, requireFlag } from '.
 import { Policy } from '../train/policy.ts';
 import { configureRuntime } from '../runtime/index.ts';
 
-/** Read {"tokens": [[...], ...]} and check its shape, naming the file and the entry. */
-export function readTokenFile(path: string): number[][] {
+/**
+ * Read `{"<field>": [[ids...], ...]}` (token-id lists: sequences to score, prompts to extend) and
+ * check its shape, naming the file and the entry.
+ */
+export function readTokenLists(path: string, field: string, what: string): number[][] {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new UsageError(`${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `malformed JSON (${(error as Error).message})`}`);
   }
-  const tokens = (raw as { tokens?: unknown })?.tokens;
-  if (!Array.isArray(tokens) || tokens.length === 0) throw new UsageError(`${path}: expected {"tokens": [[ids...], ...]} with at least one sequence`);
-  tokens.forEach((seq, i) => {
-    if (!Array.isArray(seq) || !seq.every((t) => Number.isInteger(t))) throw new UsageError(`${path}: tokens[${i}] must be an array of integer token ids`);
+  const lists = (raw as Record<string, unknown> | null)?.[field];
+  if (!Array.isArray(lists) || lists.length === 0) throw new UsageError(`${path}: expected {"${field}": [[ids...], ...]} with at least one ${what}`);
+  lists.forEach((ids, i) => {
+    if (!Array.isArray(ids) || ids.length === 0 || !ids.every((t) => Number.isInteger(t))) throw new UsageError(`${path}: ${field}[${i}] must be a non-empty array of integer token ids`);
   });
-  return tokens as number[][];
+  return lists as number[][];
 }
 
 export const logprobsCommand: Command = {
@@ -36,7 +39,7 @@ example:
     const file = requireFlag('logprobs', values, 'tokens');
     const temperature = numberFlag('logprobs', 'temperature', values.temperature, 1, { min: Number.MIN_VALUE });
     if (values.threads !== undefined) configureRuntime({ threads: numberFlag('logprobs', 'threads', values.threads, 0, { integer: true, min: 1 }) });
-    const sequences = readTokenFile(file);
+    const sequences = readTokenLists(file, 'tokens', 'sequence');
     const policy = Policy.load(model);
     sequences.forEach((s, i) => {
       const bad = s.findIndex((t) => t < 0 || t >= policy.config.vocabSize);

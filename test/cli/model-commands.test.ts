@@ -55,7 +55,7 @@ test('bad flags and inputs are one-line errors with exit code 2', async () => {
   writeFileSync(join(work, 'oov.json'), JSON.stringify({ tokens: [[1, 2], [3, 64]] }));
   cases.push([['logprobs', '--model', model, '--tokens', join(work, 'oov.json')], /oov\.json: tokens\[1\]\[1\] = 64 is outside the model's vocabulary \[0, 64\)/]);
   writeFileSync(join(work, 'shape.json'), JSON.stringify({ tokens: [1, 2, 3] }));
-  cases.push([['logprobs', '--model', model, '--tokens', join(work, 'shape.json')], /shape\.json: tokens\[0\] must be an array of integer token ids/]);
+  cases.push([['logprobs', '--model', model, '--tokens', join(work, 'shape.json')], /shape\.json: tokens\[0\] must be a non-empty array of integer token ids/]);
   for (const [argv, pattern] of cases) {
     const { code, err } = await cli(...argv);
     assert.equal(code, 2, `${argv.join(' ')} → ${err}`);

@@ -4,6 +4,7 @@
 // would teach the policy to produce it.
 import { createHash } from 'node:crypto';
 import type { Split } from './types.ts';
+import { rng } from '../../util/random.ts';
 
 export function teacherResponse(think: string, answer: string): string {
   return `<think>\n${think}</think>\n\\boxed{${answer}}`;
@@ -48,14 +49,7 @@ export function splitOf(task: string, id: string): Split {
 /** A seeded stream keyed by (seed, index): problem i is the same whatever else is drawn. */
 export function problemRng(task: string, seed: number, index: number, attempt: number): () => number {
   const h = createHash('sha256').update(`${task}:${seed}:${index}:${attempt}`).digest();
-  let a = h.readUInt32LE(0);
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return rng(h.readUInt32LE(0));
 }
 
 /** An integer in [lo, hi]. */
