@@ -148,7 +148,7 @@ export class LocalEngine implements RolloutEngine {
       last_index: { dtype: 'int64', data: BigInt64Array.from(contexts, (c) => BigInt(c.length - 1)), dims: [B] },
       ...this.samplerFeeds(requests.map((r, b) => ({ params: r.params, seed: r.params.seed!, index: seqs[b]!.tokens.length }))),
     });
-    this.resizeCache(Math.max(this.cacheSlots, T + 1));
+    this.resizeCache(T + 1);
     const finished: GeneratedSequence[] = [];
     const K = this.config.numKvHeads, hd = this.config.headDim, S = this.cacheSlots;
     requests.forEach((request, b) => {
@@ -173,7 +173,7 @@ export class LocalEngine implements RolloutEngine {
   private async decode(): Promise<GeneratedSequence[]> {
     const B = this.active.length;
     const needed = Math.max(...this.active.map((s) => s.cacheLength)) + 1;
-    if (needed > this.cacheSlots) this.resizeCache(needed);
+    this.resizeCache(needed);
     const S = this.cacheSlots, K = this.config.numKvHeads, hd = this.config.headDim;
     const mask = new Float32Array(B * S);
     this.active.forEach((s, b) => mask.fill(1, b * S, b * S + s.cacheLength));
@@ -241,10 +241,13 @@ export class LocalEngine implements RolloutEngine {
     return finished;
   }
 
-  /** Grow (or, when empty, release) the host KV cache to `slots` positions per row, keeping contents. */
+  /**
+   * Make room for `slots` cached positions per row, keeping contents: grows geometrically (×1.5,
+   * in blocks) only when more is needed; `slots` 0 releases the cache.
+   */
   private resizeCache(slots: number): void {
+    if (slots !== 0 && slots <= this.cacheSlots) return;
     const S = slots === 0 ? 0 : Math.ceil(Math.max(slots, this.cacheSlots * 1.5) / CACHE_BLOCK) * CACHE_BLOCK;
-    if (slots !== 0 && S <= this.cacheSlots) return;
     const K = this.config.numKvHeads, hd = this.config.headDim, old = this.cacheSlots;
     const grow = (prev: Float32Array | undefined) => {
       const next = new Float32Array(this.capacity * K * S * hd);

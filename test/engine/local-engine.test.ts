@@ -210,3 +210,16 @@ test('bad requests are one-line errors naming the request and the field', async 
   for (const [request, pattern] of cases) assert.throws(() => engine.submit([request]), pattern);
   assert.ok(!engine.busy(), 'rejected requests are not queued');
 });
+
+test('a long waiting queue does not grow the KV cache beyond what the longest sequence needs', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'llama'));
+  const engine = await engineFor(config, weights, { capacity: 4, prefillBatch: 2 });
+  const requests = Array.from({ length: 40 }, (_, i) => ({ id: String(i), prompt: [1, 2, 3], params: { temperature: 1, maxNewTokens: 10, seed: i } }));
+  engine.submit(requests);
+  let peak = 0;
+  while (engine.busy()) {
+    await engine.step();
+    peak = Math.max(peak, (engine as unknown as { cacheSlots: number }).cacheSlots);
+  }
+  assert.ok(peak <= 64, `cache grew to ${peak} positions per row for sequences of at most 13 tokens`);
+});
