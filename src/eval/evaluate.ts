@@ -6,7 +6,7 @@
 // pass@k = fraction of problems with at least one correct sample among k. With k = 1 and
 // temperature 0 all three are the same number and only one generation pass runs.
 import { createLocalEngine } from '../engine/local.ts';
-import { generateAll, type GenerationRequest } from '../engine/types.ts';
+import type { GenerationRequest } from '../engine/types.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
@@ -26,7 +26,7 @@ export interface EvalOptions {
   capacity?: number;
   seed?: number;
   runtime?: RuntimeOptions;
-  /** Called after each finished generation pass chunk with (done, total) samples. */
+  /** Called as samples finish, with (done, total). */
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -73,23 +73,22 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
         });
       }
     });
-    // Submit at most `capacity` requests at a time: progress is reported per chunk, and the local
-    // engine's waiting queue (more requests than slots) grew memory without bound when measured
-    // (17 GB in 4 minutes for 200 requests at capacity 64), while chunks of `capacity` stay flat.
-    const chunk = Math.max(1, options.capacity ?? 64);
+    // Everything is submitted at once (continuous batching keeps every slot busy through the
+    // long tail); progress is reported as sequences finish.
     const out: EvalSample[][] = examples.map(() => []);
-    for (let at = 0; at < requests.length; at += chunk) {
-      const part = requests.slice(at, at + chunk);
-      for (const seq of await generateAll(engine, part)) {
+    engine.submit(requests);
+    while (engine.busy()) {
+      const finished = await engine.step();
+      for (const seq of finished) {
         const [i, s] = seq.id.split(':').map(Number) as [number, number];
         const tokens = seq.tokens.at(-1) === tokenizer.eos ? seq.tokens.slice(0, -1) : seq.tokens;
         const response = tokenizer.decode(tokens, { skipSpecial: true });
         const verdict = verify(response, examples[i]!.answer);
         out[i]!.push({ source: examples[i]!.source, sample: s, response, reward: verdict.reward, reason: verdict.reason, tokens: seq.tokens.length, finishReason: seq.finishReason });
       }
-      done += part.length;
-      options.onProgress?.(done, total);
+      if (finished.length) options.onProgress?.((done += finished.length), total);
     }
+    for (const samples of out) samples.sort((a, b) => a.sample - b.sample);
     return out;
   };
 
