@@ -184,6 +184,12 @@ const rollout = section(
 
 export const configSchema = z
   .strictObject({ model, data, sft, eval: evalSection, rl, rollout, runtime, run })
+  .superRefine((c, ctx) => {
+    // Every advantage estimator here (grpo, dr_grpo, rloo) is group-relative: one sample has nothing to compare with.
+    if (c.rollout.group_size < 2) {
+      ctx.addIssue({ code: 'custom', path: ['rollout', 'group_size'], message: `must be at least 2 with rl.advantage.estimator ${c.rl.advantage.estimator} (advantages compare the samples of one prompt), got ${c.rollout.group_size}` });
+    }
+  })
   .describe('The ringrl config.');
 
 /** The config as a user writes it (every key optional). */

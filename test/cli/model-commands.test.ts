@@ -63,3 +63,34 @@ test('bad flags and inputs are one-line errors with exit code 2', async () => {
     assert.match(err, pattern);
   }
 });
+
+test('generate prints one line per sample; --report-mismatch rescoring shows fp8 mismatch; bad prompts name the prompt and field', async () => {
+  writeFileSync(join(work, 'p.json'), JSON.stringify({ prompts: [[1, 2, 3], [7]] }));
+  const run = await cli('generate', '--model', model, '--prompts', join(work, 'p.json'), '--max-new-tokens', '6', '--n', '2', '--precision', 'fp8', '--report-mismatch', '--seed', '4');
+  assert.equal(run.code, 0, run.err);
+  const lines = run.out.split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => [l.prompt_index, l.sample_index]), [[0, 0], [0, 1], [1, 0], [1, 1]]);
+  for (const l of lines) {
+    assert.equal(l.tokens.length, 6);
+    assert.equal(l.finish_reason, 'length');
+    assert.equal(l.trainer_logprobs.length, 6);
+    assert.ok(l.policy_logprobs.some((lp: number, i: number) => Math.abs(lp - l.trainer_logprobs[i]) > 1e-6), 'fp8 rollout log-probs differ from the fp32 trainer');
+  }
+  assert.match(run.err, /mismatch vs fp32 trainer \(fp8 rollout, 24 tokens\): mean \|Δlogp\| [0-9.e+-]+, max \|Δlogp\| [0-9.e+-]+, KL\(π_infer‖π_train\) k3/);
+
+  const bad: [string[], RegExp][] = [
+    [['--top-p', '1.5'], /p\.json: prompt 0: top_p must be in \(0, 1\], got 1\.5/],
+    [['--temperature=-1'], /p\.json: prompt 0: temperature must be a number >= 0, got -1/],
+  ];
+  writeFileSync(join(work, 'oovp.json'), JSON.stringify({ prompts: [[1], [2, 99]] }));
+  writeFileSync(join(work, 'longp.json'), JSON.stringify({ prompts: [Array(3000).fill(1)] }));
+  for (const [flags, pattern] of bad) {
+    const r = await cli('generate', '--model', model, '--prompts', join(work, 'p.json'), '--max-new-tokens', '4', ...flags);
+    assert.equal(r.code, 2);
+    assert.match(r.err, pattern);
+  }
+  const oov = await cli('generate', '--model', model, '--prompts', join(work, 'oovp.json'), '--max-new-tokens', '4');
+  assert.match(oov.err, /oovp\.json: prompt 1: token 1 = 99 is outside the model's vocabulary \[0, 64\)/);
+  const long = await cli('generate', '--model', model, '--prompts', join(work, 'longp.json'), '--max-new-tokens', '4');
+  assert.match(long.err, /longp\.json: prompt 0: 3000 tokens do not fit the model's context of 2048/);
+});
