@@ -21,7 +21,7 @@ export function charVocab(): Map<string, number> {
 }
 
 /** tokenizer.json and tokenizer_config.json contents for the char tokenizer. */
-export function charTokenizerFiles(): { tokenizer: object; config: object } {
+export function charTokenizerFiles(): { tokenizer: { model: { vocab: Record<string, number> } } & Record<string, unknown>; config: Record<string, unknown> } {
   const vocab = charVocab();
   const tokenizer = {
     version: '1.0',

@@ -31,22 +31,23 @@ export interface TextTokenizer {
   applyChatTemplate(messages: ChatMessage[], options?: { addGenerationPrompt?: boolean }): string;
 }
 
-export const TOKENIZER_KINDS = ['char'] as const;
-export type TokenizerKind = (typeof TOKENIZER_KINDS)[number];
+/** Built-in tokenizers by name: the files each writes into a model dir. */
+const builtins = { char: charTokenizerFiles } as const;
+export type TokenizerKind = keyof typeof builtins;
+export const TOKENIZER_KINDS = Object.keys(builtins) as TokenizerKind[];
 
 /** Write a built-in tokenizer's tokenizer.json + tokenizer_config.json into `dir`. */
 export function writeTokenizer(dir: string, kind: TokenizerKind): void {
   mkdirSync(dir, { recursive: true });
-  const { tokenizer, config } = charTokenizerFiles();
+  const { tokenizer, config } = builtins[kind]();
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizer, null, 2) + '\n');
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config, null, 2) + '\n');
-  void kind;
 }
 
-/** The vocabulary size a built-in tokenizer needs. */
+/** The vocabulary size a built-in tokenizer needs (its largest id + 1). */
 export function builtinVocabSize(kind: TokenizerKind): number {
-  void kind;
-  return charVocab().size;
+  const { tokenizer } = builtins[kind]();
+  return Object.keys(tokenizer.model.vocab).length;
 }
 
 function readJson(path: string, what: string): Record<string, unknown> {
@@ -132,7 +133,7 @@ export class CharTokenizer extends BaseTokenizer {
   private readonly unk = this.vocab.get(CHAR_SPECIALS.unk)!;
   private readonly specials = new Set([this.bos, this.eos, this.pad, this.unk]);
 
-  constructor(config: Record<string, unknown> = charTokenizerFiles().config as Record<string, unknown>) {
+  constructor(config: Record<string, unknown> = charTokenizerFiles().config) {
     super(config);
   }
 
