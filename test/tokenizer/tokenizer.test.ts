@@ -112,3 +112,32 @@ test('missing or malformed tokenizer files are one-line errors', () => {
   writeFileSync(join(noTemplate, 'tokenizer_config.json'), JSON.stringify(config));
   assert.throws(() => loadTokenizer(noTemplate).applyChatTemplate([{ role: 'user', content: 'x' }]), /has no chat_template/);
 });
+
+test('ringrl init --tokenizer char sizes the vocabulary to the tokenizer and writes its files', async () => {
+  const { main } = await import('../../src/cli/main.ts');
+  const { readModelConfig } = await import('../../src/model/config.ts');
+  const { existsSync } = await import('node:fs');
+  const log = console.log;
+  console.log = () => {};
+  try {
+    const withChar = join(tmp(), 'm');
+    assert.equal(await main(['init', '--preset', 'tiny', '--tokenizer', 'char', '--out', withChar]), 0);
+    assert.equal(readModelConfig(join(withChar, 'config.json')).vocabSize, builtinVocabSize('char'));
+    assert.equal(loadTokenizer(withChar).vocabSize, builtinVocabSize('char'));
+    const plain = join(tmp(), 'p');
+    assert.equal(await main(['init', '--preset', 'tiny', '--out', plain]), 0);
+    assert.equal(readModelConfig(join(plain, 'config.json')).vocabSize, 64, 'without --tokenizer: the preset as before');
+    assert.equal(existsSync(join(plain, 'tokenizer.json')), false);
+  } finally {
+    console.log = log;
+  }
+  const errors: string[] = [];
+  const err = console.error;
+  console.error = (m: string) => void errors.push(m);
+  try {
+    assert.equal(await main(['init', '--preset', 'tiny', '--tokenizer', 'bpe', '--out', join(tmp(), 'x')]), 2);
+  } finally {
+    console.error = err;
+  }
+  assert.deepEqual(errors, ["ringrl init: --tokenizer 'bpe' is unknown; expected one of char"]);
+});
