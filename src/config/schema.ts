@@ -151,7 +151,9 @@ const run = section(
 const rl = section(
   {
     steps: z.int().min(1).default(30).describe('RL steps (optimizer updates; each publishes a new policy version to the engine).'),
-    micro_batch_size: z.int().min(1).default(16).describe('Sequences per forward/backward pass in the trainer; gradients accumulate over the step, so the result does not depend on it.'),
+    micro_batch_size: z.int().min(1).default(16).describe('Sequences per forward/backward pass in the trainer; gradients accumulate over a mini-batch, so the result does not depend on it.'),
+    mini_batches: z.int().min(1).default(1).describe('Optimizer updates per rollout batch (PPO mini-batches; verl ppo_mini_batch_size = batch / mini_batches). Every update is against the same old policy, so the clipped ratio and IcePop stay meaningful.'),
+    epochs: z.int().min(1).default(1).describe('Passes over each rollout batch (verl ppo_epochs); each pass reshuffles it into mini-batches.'),
     eval_every: z.int().min(0).default(0).describe('Evaluate on held-out problems every this many steps (and always before the first and after the last); 0 = only before and after.'),
     optimizer: optimizerSection({ lr: 1e-4, weightDecay: 0.01 }),
     loss: policyLossSchema.prefault({}).describe('The policy loss: PPO/GRPO clipping with the IcePop / TIS / no mismatch correction and the aggregation (docs/algorithms.md).'),

@@ -4,7 +4,8 @@
 // Placement is colocated: the phases alternate on the same cores, each timed (`time/*_s`).
 // The controller moves handles and small records; tensors stay with the engine and the trainer.
 import type { AdvantageConfig, PolicyLossConfig, ShapingConfig } from '../algo/index.ts';
-import { computeAdvantages, policyGradientStep, shapeBatch } from '../algo/index.ts';
+import { type PolicyStepSample, computeAdvantages, policyGradientStep, responseLogprobs, shapeBatch } from '../algo/index.ts';
+import { rng } from '../util/random.ts';
 import type { RolloutEngine } from '../engine/types.ts';
 import type { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { Group, RolloutBatch, Trajectory } from '../rollout/types.ts';
@@ -21,6 +22,10 @@ export interface RlStepConfig {
   temperature: number;
   /** Sequences per forward/backward pass in the trainer. */
   microBatchSize: number;
+  /** Optimizer updates per rollout batch: the batch is split into this many mini-batches. */
+  miniBatches: number;
+  /** Passes over the rollout batch (each pass reshuffles it into mini-batches). */
+  epochs: number;
   /** Learning rate for step `step` (schedules); default: the optimizer's. */
   lr?: (step: number) => number;
 }
@@ -116,12 +121,38 @@ export class RlController {
       reward: t.reward ?? 0, finishReason: t.finishReason,
     })), shaping);
     const adv = computeAdvantages({ rewards: shaped.samples.map((s) => s.reward), groupIds: shaped.samples.map((s) => s.groupId), responseMask: shaped.responseMasks }, advantage);
-    const result = await policyGradientStep(this.policy, this.optimizer, shaped.samples.map((s, i) => ({
+    const rows: PolicyStepSample[] = shaped.samples.map((s, i) => ({
       prompt: s.prompt, response: s.response, rolloutLogprobs: s.rolloutLogprobs,
       advantages: adv.tokenAdvantages[i]!, responseMask: shaped.responseMasks[i]!,
-    })), loss, { temperature, microBatchSize, lr: lr?.(step) });
+    }));
+    // PPO-style reuse of one rollout batch: `epochs` passes of `miniBatches` optimizer updates,
+    // all against θ_old = the weights that started the step (recomputed once, before any update),
+    // so the clipped ratio and IcePop's k keep their meaning across updates.
+    const { epochs, miniBatches } = this.config;
+    if (!loss.bypass && (epochs > 1 || miniBatches > 1)) {
+      const old = await responseLogprobs(this.policy, rows, { temperature, microBatchSize });
+      rows.forEach((r, i) => (r.oldLogprobs = old[i]));
+    }
+    const size = Math.ceil(rows.length / miniBatches);
+    let result = { loss: 0, metrics: {} as Record<string, number> };
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      const order = epochs > 1 ? shuffledIndices(rows.length, step * 7919 + epoch) : rows.map((_, i) => i);
+      for (let at = 0; at < rows.length; at += size) {
+        result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step) });
+      }
+    }
     return { ...shaped.metrics, ...adv.metrics, ...result.metrics, 'loss/policy': result.loss };
   }
+}
+
+function shuffledIndices(n: number, seed: number): number[] {
+  const random = rng(seed);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
 }
 
 const additiveStats = ['rollout/finished_tokens', 'rollout/generated_tokens', 'rollout/decode_steps', 'time/rollout_s', 'c3po/dropped', 'c3po/groups_discarded'] as const;

@@ -90,7 +90,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
     return { reward: verdict.reward, breakdown: { correct: verdict.reward } };
   }, {
     loss: config.rl.loss, advantage: config.rl.advantage, shaping: config.rl.shaping, temperature: config.rollout.temperature,
-    microBatchSize: config.rl.micro_batch_size,
+    microBatchSize: config.rl.micro_batch_size, miniBatches: config.rl.mini_batches, epochs: config.rl.epochs,
     lr: (step) => learningRate(step, config.rl.steps, { ...adamW, warmupSteps: o.warmup_steps, schedule: o.schedule, minLrRatio: o.min_lr_ratio }),
   });
 
