@@ -153,3 +153,21 @@ test('bad input: non-existent model dir, corrupt checkpoint, dataset errors are 
   assert.equal(r.code, 2);
   assert.ok(oneLine(r.stderr), r.stderr);
 });
+
+test('sft on a dataset file: chat messages through the template, plain prompts, math-verified held-out eval', async () => {
+  const base = tmp();
+  const data = join(base, 'train.jsonl');
+  const rows = [
+    { messages: [{ role: 'user', content: '2+2?' }, { role: 'assistant', content: '<think>2+2=4</think>\\boxed{4}' }], answer: '4' },
+    { prompt: '3+3=', response: '<think>3+3=6</think>\\boxed{6}', ground_truth: 6 },
+  ];
+  writeFileSync(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const run = join(base, 'run');
+  const r = await cli(['sft', '--model', freshModel(), '--data', data, '--test-data', data, '--steps', '2', '--set', 'sft.batch_size=3', '--set', 'eval.max_new_tokens=4', '--set', 'run.samples_per_step=2', '--threads', '2', '--out', run, '--quiet']);
+  assert.equal(r.code, 0, r.stderr);
+  const dir = RunDir.open(run);
+  assert.equal(dir.readMetrics().at(-1)!['eval/accuracy'], 0);
+  assert.deepEqual(dir.readSamples().map((s) => s.source), [`${data}:1`, `${data}:2`]);
+  assert.match(readFileSync(join(run, 'config.yaml'), 'utf8'), /train_file: .*train.jsonl/);
+  assert.equal(JSON.parse(readFileSync(join(run, 'checkpoints', '2', 'trainer_state.json'), 'utf8')).cursor, 6, 'two steps of three examples: the file cycled in epochs');
+});
