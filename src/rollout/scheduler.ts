@@ -52,6 +52,9 @@ export class RolloutScheduler {
   private groups = new Map<string, GroupState>();
   private version = 0;
   private nextGroup = 0;
+  /** Response lengths of members dropped this iteration, and groups discarded for < 2 survivors. */
+  private dropped: number[] = [];
+  private discarded: Group[] = [];
 
   constructor(
     private readonly engine: RolloutEngine,
@@ -117,10 +120,6 @@ export class RolloutScheduler {
     };
     return { groups, discarded: this.discarded, stats };
   }
-
-  /** Response lengths of members dropped this iteration, and groups discarded for < 2 survivors. */
-  private dropped: number[] = [];
-  private discarded: Group[] = [];
 
   // ---- pool mechanics -----------------------------------------------------------------------
 
