@@ -6,7 +6,7 @@ import { type Command, UsageError, parseFlags } from './command.ts';
 import { createUi, uiFlags, uiFlagsHelp } from './ui.ts';
 import { configFlags, loadConfig } from '../config/index.ts';
 import { setText } from './sft.ts';
-import { configureRuntime } from '../runtime/index.ts';
+import { configureRuntimeFrom } from '../runtime/index.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { testExamplesFor } from '../data/index.ts';
@@ -56,7 +56,7 @@ export const evalCommand: Command = {
     // Evaluating a file is not training on one: the config's train/task exclusivity does not apply.
     const config = loadConfig({ files: values.config ?? [], sets: [...(values.set ?? []), ...sets] });
     const ui = createUi(values);
-    if (config.runtime.threads > 0) configureRuntime({ threads: config.runtime.threads });
+    configureRuntimeFrom(config.runtime);
     const modelDir = config.model.dir!;
     const { config: modelConfig, weights } = loadModelDir(modelDir);
     const tokenizer = loadTokenizer(modelDir);

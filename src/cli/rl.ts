@@ -9,7 +9,7 @@ import { type Config, configFlags, loadConfig } from '../config/index.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
 import { getVerifier } from '../eval/verifiers.ts';
 import { RunDir, runPath } from '../report/index.ts';
-import { configureRuntime } from '../runtime/index.ts';
+import { configureRuntimeFrom } from '../runtime/index.ts';
 import { type RlEvent, runRl } from '../system/rl-run.ts';
 
 const shorthands = {
@@ -104,7 +104,7 @@ export const rlCommand: Command = {
     });
     if (!config.model.dir && !resumeDir) throw new UsageError('ringrl rl: model.dir is required (--model DIR): RL starts from a trained checkpoint, e.g. the output of ringrl sft');
     const ui = createUi(values);
-    if (config.runtime.threads > 0 || config.runtime.execution_providers.length) configureRuntime({ ...(config.runtime.threads > 0 ? { threads: config.runtime.threads } : {}), executionProviders: config.runtime.execution_providers });
+    configureRuntimeFrom(config.runtime);
     const run = resumeDir ? RunDir.open(resumeDir) : RunDir.create(values.out ?? runPath(config, 'rl'), config);
     if (resumeDir) run.writeConfig(config);
     const source = await trainSourceFor(config.data);

@@ -6,7 +6,7 @@ import { type Command, UsageError, parseFlags } from './command.ts';
 import { createUi, uiFlags, uiFlagsHelp } from './ui.ts';
 import { type Config, configFlags, loadConfig } from '../config/index.ts';
 import { RunDir, runPath } from '../report/index.ts';
-import { configureRuntime } from '../runtime/index.ts';
+import { configureRuntimeFrom } from '../runtime/index.ts';
 import { initWeights, presetConfig } from '../model/presets.ts';
 import { saveModelDir } from '../model/checkpoint.ts';
 import { builtinVocabSize, writeTokenizer } from '../tokenizer/index.ts';
@@ -86,7 +86,7 @@ export const sftCommand: Command = {
       files: [...(resumeDir ? [join(resumeDir, 'config.yaml')] : []), ...(values.config ?? [])],
       sets: [...(values.set ?? []), ...shorthandSets(values, flagNames)],
     });
-    if (config.runtime.threads > 0 || config.runtime.execution_providers.length) configureRuntime({ ...(config.runtime.threads > 0 ? { threads: config.runtime.threads } : {}), executionProviders: config.runtime.execution_providers });
+    configureRuntimeFrom(config.runtime);
 
     const run = resumeDir ? RunDir.open(resumeDir) : RunDir.create(values.out ?? runPath(config, 'sft'), config);
     if (resumeDir) run.writeConfig(config);

@@ -37,6 +37,11 @@ export function configureRuntime(options: RuntimeOptions): void {
   defaults = { ...defaults, ...options };
 }
 
+/** Apply a config's `runtime` section (threads 0 = ORT's default; cpu is always the fallback). */
+export function configureRuntimeFrom(runtime: { threads: number; execution_providers: string[] }): void {
+  configureRuntime({ ...(runtime.threads > 0 ? { threads: runtime.threads } : {}), executionProviders: runtime.execution_providers });
+}
+
 const ortType: Record<DType, ort.Tensor.Type> = {
   float32: 'float32', float64: 'float64', float16: 'float16', int64: 'int64', int32: 'int32', int8: 'int8', uint8: 'uint8', bool: 'bool',
 };
