@@ -149,7 +149,6 @@ export class LocalEngine implements RolloutEngine {
       ...this.samplerFeeds(requests.map((r, b) => ({ params: r.params, seed: r.params.seed!, index: seqs[b]!.tokens.length }))),
     });
     this.resizeCache(T + 1);
-    const finished: GeneratedSequence[] = [];
     const K = this.config.numKvHeads, hd = this.config.headDim, S = this.cacheSlots;
     requests.forEach((request, b) => {
       const row = this.active.length;
@@ -167,7 +166,7 @@ export class LocalEngine implements RolloutEngine {
       this.active.push(slot);
       if (!request.resumeFrom?.tokens.length) this.accept(slot, out, b);
     });
-    return this.retireFinished(finished);
+    return this.retireFinished();
   }
 
   private async decode(): Promise<GeneratedSequence[]> {
@@ -203,7 +202,7 @@ export class LocalEngine implements RolloutEngine {
       this.accept(slot, out, b);
     });
     this.counters.decodeSteps++;
-    return this.retireFinished([]);
+    return this.retireFinished();
   }
 
   /** Record row b's sampled token and decide whether the sequence is done. */
@@ -222,7 +221,8 @@ export class LocalEngine implements RolloutEngine {
   }
 
   /** Remove finished rows (the last row moves into each freed one) and return their sequences. */
-  private retireFinished(finished: GeneratedSequence[]): GeneratedSequence[] {
+  private retireFinished(): GeneratedSequence[] {
+    const finished: GeneratedSequence[] = [];
     for (let row = this.active.length - 1; row >= 0; row--) {
       if (!this.active[row]!.seq.finishReason) continue;
       finished.push(this.active[row]!.seq);

@@ -31,10 +31,6 @@ function fromProduct({ coef, names }: Product): Dim {
   return [...(coef === 1 ? [] : [String(coef)]), ...names].join('*');
 }
 
-export function isSymbolic(dim: Dim): dim is string {
-  return typeof dim === 'string';
-}
-
 /** The names a dim is built from ('4*B*T' → ['B', 'T']). */
 export function dimNames(dim: Dim): string[] {
   return toProduct(dim).names;
@@ -111,10 +107,6 @@ export function normaliseAxis(axis: number, rank: number, op: string): number {
   const a = axis < 0 ? axis + rank : axis;
   if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(`${op}: axis ${axis} is out of range for rank ${rank}`);
   return a;
-}
-
-export function numel(shape: Shape): Dim {
-  return dimProduct(shape);
 }
 
 /** Shape errors name the op, the operands and their shapes. */
