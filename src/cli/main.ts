@@ -12,6 +12,10 @@ function usage(): string {
     '',
     'commands:',
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'demo, sft, rl, eval and report also take:',
+    '  --quiet, -q   only results, warnings and errors (no progress)',
+    '  --jsonl       one JSON object per line on stdout: progress, info, warning and result events',
   ].join('\n');
 }
 

@@ -77,6 +77,12 @@ const data = z
     task: z.enum(taskNames).optional().describe(`Built-in reasoning task generating train and test problems when train_file is not set (default: arithmetic).`),
     difficulty: z.int().min(1).max(10).default(3).describe('Task difficulty knob, 1 (easiest) to 10; what it scales is task-specific (see docs/tasks.md).'),
     num_train: z.int().min(1).default(20000).describe('Problems generated for training (built-in task).'),
+    no_think_fraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .describe('Built-in task SFT data: fraction of problems whose teacher answers without a scratchpad (<think></think> then the answer), as hybrid-thinking SFT data mixes both modes.'),
     num_test: z.int().min(1).default(500).describe('Held-out problems generated for evaluation (built-in task); never overlaps the training split.'),
     train_file: z.string().min(1).optional().describe('Training data file (.jsonl or .parquet) instead of a built-in task.'),
     test_file: z.string().min(1).optional().describe('Held-out evaluation data file (.jsonl or .parquet).'),
@@ -176,6 +182,7 @@ const rollout = section(
     top_p: z.number().gt(0).max(1).default(1).describe('Nucleus sampling mass; 1 = off.'),
     top_k: z.int().min(0).default(0).describe('Keep the k most probable tokens; 0 = off.'),
     max_new_tokens: z.int().min(1).default(256).describe('Response tokens at most; longer responses end with finish_reason length.'),
+    paused_kv: z.enum(['recompute', 'keep']).default('recompute').describe('How a paused rollout resumes after a weight update: recompute re-prefills it under the new weights (exact, as verl/AReaL do); keep continues from its cached keys and values (no re-prefill; PipelineRL-style stale KV, a mismatch IcePop bounds), faster where prefill costs about what decode did, as on a CPU.'),
     precision: z.enum(precisions).default('fp32').describe('Rollout weight precision (the trainer stays fp32): bf16, fp8 (e4m3, per-channel scale), fp8-tensor (per-tensor scale) or int8 (per-channel) make the train/inference mismatch real.'),
   },
   'Rollout scheduling (C3PO++ and baselines), the rollout engine and sampling.',

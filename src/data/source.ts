@@ -3,6 +3,7 @@
 // checkpoint needs to continue with exactly the examples that would have come next.
 import { RingrlError } from '../errors.ts';
 import { getTask, taskProblems } from './tasks/index.ts';
+import { problemRng, teacherResponse } from './tasks/format.ts';
 import type { Example } from './example.ts';
 import { shuffled } from './shuffle.ts';
 
@@ -13,19 +14,36 @@ export interface ExampleSource {
   next(): Example;
 }
 
+export interface TaskSourceOptions {
+  difficulty?: number;
+  seed?: number;
+  numTrain?: number;
+  /**
+   * Fraction of problems whose teacher response skips the scratchpad (`<think>\n</think>` then
+   * the answer), as hybrid-thinking SFT data mixes thinking and non-thinking answers. Which
+   * problems is fixed by (seed, index), so every epoch sees the same mix.
+   */
+  noThinkFraction?: number;
+}
+
 /** Problems 0..numTrain-1 of the task's train split, repeated in epochs (endless when numTrain is omitted). */
-export function taskSource(name: string, options: { difficulty?: number; seed?: number; numTrain?: number }): ExampleSource {
+export function taskSource(name: string, options: TaskSourceOptions): ExampleSource {
   const task = getTask(name);
   const difficulty = options.difficulty ?? task.defaultDifficulty;
   taskProblems(name, 1, { split: 'train', difficulty, seed: options.seed ?? 0 }); // validates difficulty
+  const seed = options.seed ?? 0;
+  const noThink = options.noThinkFraction ?? 0;
+  const mix = noThink > 0 ? `, ${Math.round(noThink * 100)}% answered without thinking` : '';
   return {
-    description: `task ${name} (difficulty ${difficulty}, train split${options.numTrain ? `, ${options.numTrain} problems` : ''})`,
+    description: `task ${name} (difficulty ${difficulty}, train split${options.numTrain ? `, ${options.numTrain} problems` : ''}${mix})`,
     cursor: 0,
     next() {
       const index = options.numTrain ? this.cursor % options.numTrain : this.cursor;
       this.cursor++;
-      const p = task.generate(index, { difficulty, split: 'train', seed: options.seed ?? 0 });
-      return { source: `${name}/${p.id}`, prompt: p.prompt, answer: p.answer, response: p.response };
+      const p = task.generate(index, { difficulty, split: 'train', seed });
+      const skipsThinking = noThink > 0 && problemRng(`${name}:no-think`, seed, index, 0)() < noThink;
+      const response = skipsThinking ? teacherResponse('', p.answer) : p.response;
+      return { source: `${name}/${p.id}`, prompt: p.prompt, answer: p.answer, response };
     },
   };
 }

@@ -24,6 +24,15 @@ export interface LocalEngineOptions {
   prefillBatch?: number;
   /** Seed for requests that bring none. Default 0. */
   seed?: number;
+  /**
+   * Keep a paused sequence's keys and values until it is resubmitted (`resumeFrom`), so it resumes
+   * without re-prefilling, across a weight update too: the tokens after the update attend to keys
+   * and values computed under the old weights (PipelineRL's in-flight update). That is cheaper
+   * where prefill costs about what decode did (a CPU), and adds a train/rollout mismatch that the
+   * trainer's recompute sees and IcePop bounds. Default false: resumed sequences are re-prefilled
+   * under the current weights, so every token's log-prob is exactly the new policy's.
+   */
+  keepPausedCache?: boolean;
   runtime?: RuntimeOptions;
 }
 
@@ -55,8 +64,9 @@ export class LocalEngine implements RolloutEngine {
   private cacheK: Float32Array[] = [];
   private cacheV: Float32Array[] = [];
   private cacheSlots = 0; // S: cached positions per row
+  private parked = false; // every active row is paused with its cache kept (keepPausedCache) until the next step
   private submitted = 0;
-  private counters = { decodeSteps: 0, generatedTokens: 0, busySeconds: 0 };
+  private counters = { decodeSteps: 0, generatedTokens: 0, prefillTokens: 0, busySeconds: 0 };
 
   constructor(readonly config: ModelConfig, private readonly options: LocalEngineOptions = {}) {
     this.capacity = options.capacity ?? 64;
@@ -68,7 +78,7 @@ export class LocalEngine implements RolloutEngine {
   }
 
   async updateWeights(weights: Weights, version: number): Promise<void> {
-    if (this.active.length > 0) throw new RingrlError(`engine: updateWeights with ${this.active.length} sequences decoding; pause() first so they resume under the new weights`);
+    if (this.active.length > 0 && !this.parked) throw new RingrlError(`engine: updateWeights with ${this.active.length} sequences decoding; pause() first so they resume under the new weights`);
     const engineWeights = quantizeWeights(weights, this.shapes, this.precision);
     const feeds: Record<string, HostTensor> = {};
     for (const [name, shape] of this.shapes) {
@@ -90,16 +100,17 @@ export class LocalEngine implements RolloutEngine {
   }
 
   busy(): boolean {
-    return this.active.length > 0 || this.waiting.length > 0;
+    return (this.active.length > 0 && !this.parked) || this.waiting.length > 0;
   }
 
   stats(): EngineStats {
-    return { active: this.active.length, waiting: this.waiting.length, capacity: this.capacity, ...this.counters };
+    return { active: this.parked ? 0 : this.active.length, waiting: this.waiting.length, capacity: this.capacity, ...this.counters };
   }
 
   async step(): Promise<GeneratedSequence[]> {
     const started = performance.now();
     const finished: GeneratedSequence[] = [];
+    if (this.parked) this.unpark();
     while (this.waiting.length && this.active.length < this.capacity) {
       const take = Math.min(this.capacity - this.active.length, this.options.prefillBatch ?? 8, this.waiting.length);
       finished.push(...(await this.prefill(this.waiting.splice(0, take))));
@@ -111,13 +122,36 @@ export class LocalEngine implements RolloutEngine {
 
   async pause(): Promise<GeneratedSequence[]> {
     const partial = [...this.active.map((s) => s.seq), ...this.waiting.map((r) => r.resumeFrom ?? emptySequence(r))];
-    this.active = [];
     this.waiting = [];
-    this.resizeCache(0);
-    return partial.map((s) => ({ ...s, finishReason: null }));
+    if (this.options.keepPausedCache && this.active.length) this.parked = true;
+    else {
+      this.active = [];
+      this.resizeCache(0);
+    }
+    return partial.map(cloneSequence);
   }
 
   // ---- internals ---------------------------------------------------------------------------
+
+  /**
+   * Before the first step after a pause: a parked row whose sequence was resubmitted (same id, same
+   * tokens) continues from its cache; the others are released, and the resubmission of a released
+   * one is prefilled as usual.
+   */
+  private unpark(): void {
+    const resumed = new Map(this.waiting.filter((r) => r.resumeFrom).map((r) => [r.id, r]));
+    const claimed = new Set<GenerationRequest>();
+    for (let row = this.active.length - 1; row >= 0; row--) {
+      const slot = this.active[row]!;
+      const request = resumed.get(slot.seq.id);
+      if (request && request.resumeFrom!.tokens.length === slot.seq.tokens.length) {
+        claimed.add(request);
+        Object.assign(slot, { request, seq: cloneSequence(request.resumeFrom!), seed: request.params.seed! });
+      } else this.removeRow(row);
+    }
+    this.waiting = this.waiting.filter((r) => !claimed.has(r));
+    this.parked = false;
+  }
 
   private validate(r: GenerationRequest): void {
     const where = `request '${r.id}'`;
@@ -138,6 +172,7 @@ export class LocalEngine implements RolloutEngine {
     });
     const B = requests.length;
     const T = Math.max(...contexts.map((c) => c.length));
+    this.counters.prefillTokens += contexts.reduce((a, c) => a + c.length, 0);
     const tokens = new BigInt64Array(B * T);
     contexts.forEach((c, b) => c.forEach((t, i) => (tokens[b * T + i] = BigInt(t))));
     const seqs = requests.map((r) => (r.resumeFrom ? cloneSequence(r.resumeFrom) : emptySequence(r)));
@@ -172,7 +207,9 @@ export class LocalEngine implements RolloutEngine {
   private async decode(): Promise<GeneratedSequence[]> {
     const B = this.active.length;
     const needed = Math.max(...this.active.map((s) => s.cacheLength)) + 1;
-    this.resizeCache(needed);
+    // Attention reads all S cached positions of every row, so S follows the longest active row
+    // down as well as up (a long sequence that finished must not slow every later step).
+    this.resizeCache(needed, needed * 2 <= this.cacheSlots);
     const S = this.cacheSlots, K = this.config.numKvHeads, hd = this.config.headDim;
     const mask = new Float32Array(B * S);
     this.active.forEach((s, b) => mask.fill(1, b * S, b * S + s.cacheLength));
@@ -226,32 +263,40 @@ export class LocalEngine implements RolloutEngine {
     for (let row = this.active.length - 1; row >= 0; row--) {
       if (!this.active[row]!.seq.finishReason) continue;
       finished.push(this.active[row]!.seq);
-      const last = this.active.length - 1;
-      if (row !== last) {
-        const size = this.config.numKvHeads * this.cacheSlots * this.config.headDim;
-        for (let l = 0; l < this.config.numLayers; l++) {
-          this.cacheK[l]!.copyWithin(row * size, last * size, (last + 1) * size);
-          this.cacheV[l]!.copyWithin(row * size, last * size, (last + 1) * size);
-        }
-        this.active[row] = this.active[last]!;
-      }
-      this.active.pop();
+      this.removeRow(row);
     }
     if (this.active.length === 0 && this.waiting.length === 0) this.resizeCache(0);
     return finished;
   }
 
+  /** Free a row: the last row (cache and slot) moves into it, keeping rows contiguous. */
+  private removeRow(row: number): void {
+    const last = this.active.length - 1;
+    if (row !== last) {
+      const size = this.config.numKvHeads * this.cacheSlots * this.config.headDim;
+      for (let l = 0; l < this.config.numLayers; l++) {
+        this.cacheK[l]!.copyWithin(row * size, last * size, (last + 1) * size);
+        this.cacheV[l]!.copyWithin(row * size, last * size, (last + 1) * size);
+      }
+      this.active[row] = this.active[last]!;
+    }
+    this.active.pop();
+  }
+
   /**
    * Make room for `slots` cached positions per row, keeping contents: grows geometrically (×1.5,
-   * in blocks) only when more is needed; `slots` 0 releases the cache.
+   * in blocks) only when more is needed, or with `shrink` reallocates to 1.5 × `slots` (callers
+   * pass a `slots` that covers every active row); `slots` 0 releases the cache.
    */
-  private resizeCache(slots: number): void {
-    if (slots !== 0 && slots <= this.cacheSlots) return;
-    const S = slots === 0 ? 0 : Math.ceil(Math.max(slots, this.cacheSlots * 1.5) / CACHE_BLOCK) * CACHE_BLOCK;
-    const K = this.config.numKvHeads, hd = this.config.headDim, old = this.cacheSlots;
+  private resizeCache(slots: number, shrink = false): void {
+    if (slots !== 0 && slots <= this.cacheSlots && !shrink) return;
+    const target = slots === 0 ? 0 : shrink ? slots * 1.5 : Math.max(slots, this.cacheSlots * 1.5);
+    const S = Math.ceil(target / CACHE_BLOCK) * CACHE_BLOCK;
+    if (S === this.cacheSlots) return;
+    const K = this.config.numKvHeads, hd = this.config.headDim, old = this.cacheSlots, kept = Math.min(old, S) * hd;
     const grow = (prev: Float32Array | undefined) => {
       const next = new Float32Array(this.capacity * K * S * hd);
-      if (prev && S > 0) for (let r = 0; r < this.active.length * K; r++) next.set(prev.subarray(r * old * hd, (r + 1) * old * hd), r * S * hd);
+      if (prev && S > 0) for (let r = 0; r < this.active.length * K; r++) next.set(prev.subarray(r * old * hd, r * old * hd + kept), r * S * hd);
       return next;
     };
     this.cacheK = Array.from({ length: this.config.numLayers }, (_, l) => grow(this.cacheK[l]));

@@ -3,7 +3,7 @@
 //
 // Cost model: a decode step costs `stepFixedMs + stepPerSeqMs × active` (GPUs: nearly flat in the
 // batch; a CPU: nearly linear), a prefill `prefillPerTokenMs` per token (resumed sequences pay it
-// again for prompt + generated tokens: no stale KV cache). Each sequence's length is drawn once
+// again for prompt + generated tokens, unless keepPausedCache). Each sequence's length is drawn once
 // from a lognormal keyed by its id, so a paused and resumed sequence ends where it would have.
 import type { EngineStats, GeneratedSequence, GenerationRequest, RolloutEngine } from './types.ts';
 import { normal, rng } from '../util/random.ts';
@@ -26,6 +26,8 @@ export interface SimulatedEngineOptions {
   cost: StepCostModel;
   lengths: LengthModel;
   seed?: number;
+  /** Resumed sequences keep their cache (LocalEngineOptions.keepPausedCache): no re-prefill cost. */
+  keepPausedCache?: boolean;
 }
 
 interface Slot {
@@ -38,7 +40,7 @@ export class SimulatedEngine implements RolloutEngine {
   version = 0;
   private waiting: GenerationRequest[] = [];
   private active: Slot[] = [];
-  private counters = { decodeSteps: 0, generatedTokens: 0, busySeconds: 0 };
+  private counters = { decodeSteps: 0, generatedTokens: 0, prefillTokens: 0, busySeconds: 0 };
 
   constructor(private readonly options: SimulatedEngineOptions) {}
 
@@ -66,7 +68,9 @@ export class SimulatedEngine implements RolloutEngine {
       const seq: GeneratedSequence = r.resumeFrom
         ? { ...r.resumeFrom, tokens: [...r.resumeFrom.tokens], behaviorLogprobs: [...r.resumeFrom.behaviorLogprobs], policyLogprobs: [...r.resumeFrom.policyLogprobs], versions: [...r.resumeFrom.versions], finishReason: null }
         : { id: r.id, prompt: r.prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null };
-      ms += cost.prefillPerTokenMs * (r.prompt.length + seq.tokens.length);
+      const context = r.resumeFrom && this.options.keepPausedCache ? 0 : r.prompt.length + seq.tokens.length;
+      this.counters.prefillTokens += context;
+      ms += cost.prefillPerTokenMs * context;
       this.active.push({ request: r, seq, target: Math.min(this.targetLength(r.id), r.params.maxNewTokens) });
     }
     const finished: GeneratedSequence[] = [];

@@ -54,6 +54,8 @@ export interface EngineStats {
   decodeSteps: number;
   /** Tokens generated since creation. */
   generatedTokens: number;
+  /** Context tokens prefilled since creation (prompts, and the re-prefill of resumed sequences). */
+  prefillTokens: number;
   /** Wall-clock seconds spent in prefill and decode since creation. */
   busySeconds: number;
 }

@@ -27,6 +27,7 @@ export const metricCatalog: Record<string, MetricInfo> = {
   'optim/lr': { description: 'learning rate' },
   'rollout/tokens_per_s': { description: 'generated tokens per second', unit: 'tokens/s' },
   'rollout/pool_occupancy': { description: 'mean fraction of the inference pool in use (C3PO++ Ω_infer)' },
+  'rollout/prefill_tokens': { description: 'context tokens prefilled: prompts, plus resumed partial rollouts unless rollout.paused_kv is keep' },
   'c3po/retained': { description: 'partial rollouts carried over to the next policy version' },
   'c3po/dropped': { description: 'partial rollouts dropped for exceeding the retention threshold σ' },
   'sft/loss': { description: 'SFT masked next-token cross-entropy', unit: 'nats/token' },

@@ -110,6 +110,7 @@ export class RolloutScheduler {
       'rollout/tokens_per_s': seconds > 0 ? generated / seconds : 0,
       'rollout/pool_occupancy': steps ? occupied / steps / this.config.poolCapacity : 0,
       'rollout/decode_steps': end.decodeSteps - start.decodeSteps,
+      'rollout/prefill_tokens': end.prefillTokens - start.prefillTokens,
       'time/rollout_s': seconds,
       'c3po/retained': this.pooled,
       'c3po/dropped': this.dropped.length,

@@ -64,6 +64,7 @@ export interface IterationStats {
   'rollout/tokens_per_s': number;
   'rollout/pool_occupancy': number;
   'rollout/decode_steps': number;
+  'rollout/prefill_tokens': number;
   'time/rollout_s': number;
   'c3po/retained': number;
   'c3po/dropped': number;

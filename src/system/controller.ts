@@ -134,15 +134,26 @@ export class RlController {
       rows.forEach((r, i) => (r.oldLogprobs = old[i]));
     }
     const size = Math.ceil(rows.length / miniBatches);
-    let result = { loss: 0, metrics: {} as Record<string, number> };
+    const updates: Record<string, number>[] = [];
     for (let epoch = 0; epoch < epochs; epoch++) {
       const order = epochs > 1 ? shuffledIndices(rows.length, step * 7919 + epoch) : rows.map((_, i) => i);
       for (let at = 0; at < rows.length; at += size) {
-        result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step) });
+        const result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step) });
+        updates.push({ ...result.metrics, 'loss/policy': result.loss });
       }
     }
-    return { ...shaped.metrics, ...adv.metrics, ...result.metrics, 'loss/policy': result.loss };
+    return { ...shaped.metrics, ...adv.metrics, ...combineUpdates(updates) };
   }
+}
+
+/** One step's metrics over its optimizer updates: the mean, or the max for `*_max` metrics. */
+function combineUpdates(updates: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of Object.keys(updates[0] ?? {})) {
+    const values = updates.map((u) => u[key]!);
+    out[key] = key.endsWith('_max') ? Math.max(...values) : values.reduce((a, b) => a + b, 0) / values.length;
+  }
+  return out;
 }
 
 function shuffledIndices(n: number, seed: number): number[] {
@@ -155,7 +166,7 @@ function shuffledIndices(n: number, seed: number): number[] {
   return order;
 }
 
-const additiveStats = ['rollout/finished_tokens', 'rollout/generated_tokens', 'rollout/decode_steps', 'time/rollout_s', 'c3po/dropped', 'c3po/groups_discarded'] as const;
+const additiveStats = ['rollout/finished_tokens', 'rollout/generated_tokens', 'rollout/decode_steps', 'rollout/prefill_tokens', 'time/rollout_s', 'c3po/dropped', 'c3po/groups_discarded'] as const;
 
 /** The members of trainable groups that finished (dropped members are not trained on). */
 function survivors(groups: Group[]): Trajectory[] {

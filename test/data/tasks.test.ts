@@ -146,3 +146,23 @@ test('task source: data.num_train problems repeated in epochs; the cursor resume
   resumed.cursor = 3;
   assert.equal(resumed.next().source, first[3]);
 });
+
+test('task source: data.no_think_fraction answers that share of problems without a scratchpad, the same ones every epoch', async () => {
+  const { taskSource } = await import('../../src/data/source.ts');
+  const s = taskSource('arithmetic', { difficulty: 2, seed: 4, numTrain: 400, noThinkFraction: 0.7 });
+  const first = Array.from({ length: 400 }, () => s.next());
+  const direct = first.filter((e) => e.response!.startsWith('<think>\n</think>\n'));
+  assert.ok(Math.abs(direct.length / 400 - 0.7) < 0.07, `${direct.length} of 400 answered directly`);
+  for (const e of direct) {
+    assert.equal(e.response, `<think>\n</think>\n\\boxed{${e.answer}}`);
+    assert.equal(arithmetic.verify(e.response!, e.answer).reward, 1);
+  }
+  const again = Array.from({ length: 400 }, () => s.next().response);
+  assert.deepEqual(again, first.map((e) => e.response));
+  const thinking = taskSource('arithmetic', { difficulty: 2, seed: 4, numTrain: 400 });
+  first.forEach((e) => {
+    const full = thinking.next();
+    assert.equal(full.source, e.source);
+    if (!direct.includes(e)) assert.equal(e.response, full.response);
+  });
+});

@@ -141,6 +141,56 @@ test('pause, update weights, resume: versions switch at the pause and resumed lo
   }
 });
 
+test('keepPausedCache: resumed rows continue from their cache (no re-prefill); unclaimed rows are released', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'llama'));
+  const requests: GenerationRequest[] = [0, 1, 2, 3].map((i) => ({ id: String(i), prompt: [3, 4 + i, 5], params: { temperature: 1, maxNewTokens: 16, seed: i } }));
+  const reference = await generateAll(await engineFor(config, weights, { capacity: 3 }), requests);
+
+  // Same weights across the pause (a version bump only): resuming must reproduce an uninterrupted run exactly.
+  const engine = await engineFor(config, weights, { capacity: 3, keepPausedCache: true });
+  engine.submit(requests);
+  for (let s = 0; s < 6; s++) await engine.step();
+  const partial = await engine.pause();
+  assert.ok(!engine.busy() && engine.stats().active === 0, 'parked rows are not busy');
+  await engine.updateWeights(weights, 1); // allowed: nothing decodes while parked
+  const prefilled = engine.stats().prefillTokens;
+  const resumed = await generateAll(engine, requests.map((r) => ({ ...r, resumeFrom: partial.find((p) => p.id === r.id) })));
+  const waitingAtPause = partial.filter((p) => p.tokens.length === 0);
+  const expectedPrefill = waitingAtPause.reduce((a, p) => a + p.prompt.length, 0);
+  assert.equal(engine.stats().prefillTokens - prefilled, expectedPrefill, 'only never-started sequences are prefilled');
+  resumed.forEach((r, i) => {
+    assert.deepEqual(r.tokens, reference[i]!.tokens, `tokens of ${r.id}`);
+    r.policyLogprobs.forEach((lp, t) => assert.ok(Math.abs(lp - reference[i]!.policyLogprobs[t]!) <= 1e-5, `${r.id} token ${t}`));
+  });
+
+  // New weights: tokens after the cut carry the new version and differ from a recompute under the new
+  // weights only through the stale keys/values; a sequence not resubmitted is released, not resumed.
+  const engine2 = await engineFor(config, weights, { capacity: 3, keepPausedCache: true });
+  engine2.submit(requests.slice(0, 3));
+  for (let s = 0; s < 6; s++) await engine2.step();
+  const partial2 = await engine2.pause();
+  const updated = initWeights(config, 99, 0.1);
+  await engine2.updateWeights(updated, 1);
+  const kept = requests.slice(1, 3).map((r) => ({ ...r, resumeFrom: partial2.find((p) => p.id === r.id) }));
+  const done = await generateAll(engine2, kept);
+  assert.equal(engine2.stats().active + engine2.stats().waiting, 0);
+  assert.deepEqual(done.map((d) => d.id), ['1', '2']);
+  const newPolicy = new Policy(config, updated, { threads: 1 });
+  const recompute = await engineFor(config, updated, { capacity: 3 });
+  for (const d of done) {
+    const k = partial2.find((p) => p.id === d.id)!.tokens.length;
+    assert.ok(k > 0 && k < 16);
+    assert.deepEqual(d.versions, [...Array(k).fill(0), ...Array(16 - k).fill(1)]);
+    const exact = (await newPolicy.score([[...d.prompt, ...d.tokens]])).logprobs[0]!.slice(d.prompt.length - 1);
+    const gap = d.policyLogprobs.slice(k).map((lp, t) => Math.abs(lp - exact[k + t]!));
+    assert.ok(Math.max(...gap) > 1e-4, 'stale keys/values change the log-probs after the cut');
+    // The recompute engine, resumed from the same cut, does match the new weights exactly.
+    const [exactResume] = await generateAll(recompute, [{ ...requests[Number(d.id)]!, resumeFrom: partial2.find((p) => p.id === d.id) }]);
+    const full = (await newPolicy.score([[...d.prompt, ...exactResume!.tokens]])).logprobs[0]!.slice(d.prompt.length - 1);
+    exactResume!.policyLogprobs.slice(k).forEach((lp, t) => assert.ok(Math.abs(lp - full[k + t]!) <= 1e-5));
+  }
+});
+
 test('updating weights while sequences decode is refused (pause first)', async () => {
   const { config, weights } = loadModelDir(join(fixtures, 'llama'));
   const engine = await engineFor(config, weights);
@@ -222,4 +272,25 @@ test('a long waiting queue does not grow the KV cache beyond what the longest se
     peak = Math.max(peak, (engine as unknown as { cacheSlots: number }).cacheSlots);
   }
   assert.ok(peak <= 64, `cache grew to ${peak} positions per row for sequences of at most 13 tokens`);
+});
+
+test('the KV cache shrinks back once the longest sequence has finished (attention reads every cached position)', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'llama'));
+  const engine = await engineFor(config, weights, { capacity: 4 });
+  const slots = () => (engine as unknown as { cacheSlots: number }).cacheSlots;
+  const long = { id: 'long', prompt: Array(100).fill(3), params: { temperature: 1, maxNewTokens: 2, seed: 1 } };
+  const short = Array.from({ length: 3 }, (_, i) => ({ id: `s${i}`, prompt: [1, 2, 3], params: { temperature: 1, maxNewTokens: 30, seed: i } }));
+  engine.submit([long, ...short]);
+  const done = new Map<string, number[]>();
+  for (const s of await engine.step()) done.set(s.id, s.tokens);
+  assert.ok(slots() >= 101, `the cache holds the 100-token prompt (${slots()})`);
+  const reference = await generateAll(await engineFor(config, weights, { capacity: 4 }), short);
+  let smallest = Infinity;
+  while (engine.busy()) {
+    for (const s of await engine.step()) done.set(s.id, s.tokens);
+    if (engine.busy()) smallest = Math.min(smallest, slots());
+  }
+  assert.ok(done.get('long')!.length === 2 && smallest <= 64, `the short sequences kept ${smallest} positions per row after the long one finished`);
+  assert.equal(slots(), 0, 'released when idle');
+  short.forEach((r, i) => assert.deepEqual(done.get(r.id), reference[i]!.tokens, `${r.id} is unchanged by the shrink`));
 });
