@@ -23,7 +23,8 @@ Runs the whole pipeline on configs/demo.yaml: a fresh small model (char tokenize
 on the built-in arithmetic task, held-out accuracy, RL with IcePop + C3PO++ (rewards from the
 task's verifier), held-out accuracy again, and DIR/report.html. Prints the accuracy before and
 after RL. DIR (default runs/demo) gets sft/ and rl/ run directories; an existing DIR is moved
-aside to DIR-<time> first, so nothing is lost. --set applies to both phases (keys in docs/config.md).
+aside to DIR-<time> first, so nothing is lost. --seed N seeds the model's initialisation and all
+sampling (default 0); --set applies to both phases (keys in docs/config.md).
 
 examples:
   npm start
@@ -39,7 +40,9 @@ examples:
       renameSync(out, aside);
       ui.info(`moved the previous ${out} to ${aside}`);
     }
-    const shared = ['--config', demoConfig, ...(values.seed ? ['--seed', values.seed] : []), ...(values.set ?? []).flatMap((s) => ['--set', s]), ...(values.quiet ? ['-q'] : []), ...(values.jsonl ? ['--jsonl'] : [])];
+    // --seed varies the whole run: the fresh model's initialisation and every sampling seed.
+    const seed = values.seed ? ['--seed', values.seed, '--set', `model.init_seed=${values.seed}`] : [];
+    const shared = ['--config', demoConfig, ...seed, ...(values.set ?? []).flatMap((s) => ['--set', s]), ...(values.quiet ? ['-q'] : []), ...(values.jsonl ? ['--jsonl'] : [])];
     const started = performance.now();
 
     ui.info('── 1/3 long-CoT SFT from scratch ──');
