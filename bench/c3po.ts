@@ -13,7 +13,7 @@
 // (`rollout.paused_kv: recompute`, exact; what GPU systems do, where prefill is cheap) and with
 // their KV cache kept across the update (`keep`; on a CPU a re-prefill costs about what decoding
 // the tokens did). The headline ratio is the better of the two, and both are printed.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,35 +26,54 @@ import { RunDir } from '../src/report/index.ts';
 import { RolloutScheduler } from '../src/rollout/scheduler.ts';
 import type { PromptSource, RolloutMode } from '../src/rollout/types.ts';
 import { runRl } from '../src/system/rl-run.ts';
+import { sftCommand } from '../src/cli/sft.ts';
 import { Policy } from '../src/train/policy.ts';
 import { record } from './record.ts';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, steps: { type: 'string', default: '8' }, threads: { type: 'string', default: '2' }, difficulty: { type: 'string', default: '4' } } });
+const { values } = parseArgs({ options: { model: { type: 'string' }, steps: { type: 'string', default: '8' }, threads: { type: 'string', default: '2' } } });
 const steps = Number(values.steps), threads = Number(values.threads);
-// The workload: the demo's SFT model on arithmetic prompts of difficulty 4, whose long
-// multiplications give a long length tail (the teacher's p50 87, max 814 tokens), with room for it.
-const workload = [`data.difficulty=${values.difficulty}`, 'rollout.max_new_tokens=1024', 'rollout.token_budget=4096', 'rollout.pool_capacity=64', 'eval.max_new_tokens=1024'];
-const model = values.model ?? RunDir.open(join('runs', 'demo', 'sft')).latestCheckpoint()?.dir;
-if (!model) {
-  console.error('bench c3po: needs an SFT checkpoint whose responses have a long length tail: pass --model DIR, or run `npm start` first (it writes runs/demo/sft)');
-  process.exit(2);
-}
 const runtime = { threads };
+const demoConfig = join(import.meta.dirname, '..', 'configs', 'demo.yaml');
+
+// The workload: arithmetic of difficulty 5, whose long multiplications give a long length tail
+// (teacher responses p50 87, p90 281, max 1421 tokens), rolled out by a small model SFT'd on it.
+// The model is trained once (`ringrl sft`, a few minutes) and kept in runs/bench-c3po/sft.
+const sftSets = ['data.difficulty=5', 'sft.max_seq_len=1536', 'sft.eval_every=0', 'eval.num_problems=100', 'eval.max_new_tokens=1536'];
+const workload = ['data.difficulty=5', 'rollout.max_new_tokens=1536', 'rollout.token_budget=4096', 'rollout.pool_capacity=64', 'rollout.retention=4', 'eval.max_new_tokens=1536'];
+
+async function workloadModel(): Promise<string> {
+  if (values.model) return values.model;
+  const dir = join('runs', 'bench-c3po', 'sft');
+  const trained = existsSync(dir) ? RunDir.open(dir).latestCheckpoint() : undefined;
+  if (trained) return trained.dir;
+  console.log(`bench c3po: training the workload's model once into ${dir} (ringrl sft on arithmetic difficulty 5)`);
+  if (existsSync(dir)) renameSync(dir, `${dir}-incomplete-${Date.now()}`);
+  await sftCommand.run(['--config', demoConfig, ...sftSets.flatMap((s) => ['--set', s]), '--threads', String(threads), '--out', dir]);
+  return RunDir.open(dir).latestCheckpoint()!.dir;
+}
+const model = await workloadModel();
 
 // ── 1. the engine's step-cost model: decode-step time against the number of active sequences ──
-async function measureCostModel(): Promise<StepCostModel> {
-  const policy = Policy.load(model!, runtime);
-  const points: [number, number][] = [];
-  for (const batch of [1, 8, 16, 32, 64]) {
-    const engine = new LocalEngine(policy.config, { capacity: batch, prefillBatch: batch, runtime });
-    await engine.updateWeights(policy.weights, 0);
-    engine.submit(Array.from({ length: batch }, (_, i) => ({ id: String(i), prompt: [1, 2, 3, 4], params: { temperature: 1, maxNewTokens: 40, seed: i } })));
-    await engine.step(); // prefill + first decode, untimed
+const policy = Policy.load(model, runtime);
+
+/** Median decode-step time (robust to a noisy neighbour) with `batch` rows of `context` cached tokens. */
+async function stepMs(batch: number, context: number): Promise<number> {
+  const engine = new LocalEngine(policy.config, { capacity: batch, prefillBatch: batch, runtime });
+  await engine.updateWeights(policy.weights, 0);
+  engine.submit(Array.from({ length: batch }, (_, i) => ({ id: String(i), prompt: Array(context).fill(5), params: { temperature: 1, maxNewTokens: 40, seed: i, stopTokens: [] } })));
+  await engine.step(); // prefill + first decode, untimed
+  const times: number[] = [];
+  while (times.length < 30 && engine.busy()) {
     const t0 = performance.now();
-    let n = 0;
-    for (; n < 20 && engine.busy(); n++) await engine.step();
-    points.push([batch, (performance.now() - t0) / n]);
+    await engine.step();
+    times.push(performance.now() - t0);
   }
+  return times.sort((x, y) => x - y)[times.length >> 1]!;
+}
+
+async function measureCostModel(): Promise<StepCostModel> {
+  const points: [number, number][] = [];
+  for (const batch of [1, 8, 16, 32, 64]) points.push([batch, await stepMs(batch, 4)]);
   const mx = points.reduce((a, [x]) => a + x, 0) / points.length;
   const my = points.reduce((a, [, y]) => a + y, 0) / points.length;
   const slope = points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
@@ -77,12 +96,15 @@ interface Arm { prefillPerStep: number; rolloutPerStep: number; e2ePerStep: numb
 
 async function arm(mode: RolloutMode, pausedKv: 'recompute' | 'keep' = 'recompute'): Promise<Arm> {
   const config = loadConfig({
-    files: [join(import.meta.dirname, '..', 'configs', 'demo.yaml')],
+    files: [demoConfig],
     sets: [`model.dir=${JSON.stringify(model)}`, `rollout.mode=${mode}`, `rollout.paused_kv=${pausedKv}`, `rl.steps=${steps}`, 'run.checkpoint_every=0', 'eval.num_problems=16', `runtime.threads=${threads}`, ...workload],
   });
   const run = RunDir.create(join(mkdtempSync(join(tmpdir(), `ringrl-c3po-${mode}-`)), 'run'), config);
-  const result = await runRl({ run, config, modelDir: model!, resume: false, source: await trainSourceFor(config.data), evalExamples: await testExamplesFor(config.data, config.eval.num_problems), verify: getVerifier(config.data.task ?? 'arithmetic'), runtime });
-  const rows = run.readMetrics().filter((r) => typeof r['reward/mean'] === 'number');
+  const result = await runRl({ run, config, modelDir: model, resume: false, source: await trainSourceFor(config.data), evalExamples: await testExamplesFor(config.data, config.eval.num_problems), verify: getVerifier(config.data.task ?? 'arithmetic'), runtime });
+  // Steady state: the first step is warm-up (C3PO++ fills its pool with partials trained later),
+  // so it is left out of both arms, as in the simulation below.
+  const all = run.readMetrics().filter((r) => typeof r['reward/mean'] === 'number');
+  const rows = all.slice(1);
   const sum = (key: string) => rows.reduce((a, r) => a + (r[key] as number), 0);
   const trained = rows.reduce((a, r) => a + (r['response_length/mean'] as number) * (r['train/samples'] as number), 0);
   const phi = config.rollout.token_budget;
@@ -122,6 +144,11 @@ async function simulate(mode: RolloutMode, cost: StepCostModel, scale: { pool: n
 }
 
 const cost = await measureCostModel();
+// What the batch model leaves out: every row attends over the longest row's cache, and for a model
+// this small those reads, not the weights, dominate a step. C3PO++'s pool is rich in long partials.
+const longContextMs = await stepMs(64, 512);
+const shortContextMs = cost.stepFixedMs + 64 * cost.stepPerSeqMs;
+console.log(`batch 64 at 512 cached positions: ${longContextMs.toFixed(1)} ms per step (${(longContextMs / shortContextMs).toFixed(1)}× the fitted short-context step)`);
 console.log(`fitted: step ms = ${cost.stepFixedMs.toFixed(2)} + ${cost.stepPerSeqMs.toFixed(3)} × active; prefill ${cost.prefillPerTokenMs.toFixed(3)} ms/token`);
 const recompute = await arm('c3po', 'recompute');
 const keep = await arm('c3po', 'keep');
@@ -147,7 +174,7 @@ record({
   bench: 'c3po', ours: r(c3po.rolloutPerStep), peer: r(sync.rolloutPerStep), ratio: r(rolloutSpeedup), unit: 'rollout s per step (Φ trained tokens), c3po vs sync',
   rollout_speedup: r(rolloutSpeedup), e2e_speedup: r(e2eSpeedup), rollout_speedup_sim: r(simGpu), rollout_speedup_sim_cpu: r(simCpu), rollout_speedup_sim_cpu_keep: r(simCpuKeep),
   rollout_speedup_recompute: r(sync.rolloutPerStep / recompute.rolloutPerStep), rollout_speedup_keep: r(sync.rolloutPerStep / keep.rolloutPerStep), reward_c3po_recompute: r(recompute.reward), reward_c3po_keep: r(keep.reward),
-  step_cost_model: { fixed_ms: r(cost.stepFixedMs), per_seq_ms: r(cost.stepPerSeqMs), prefill_per_token_ms: r(cost.prefillPerTokenMs) },
+  step_cost_model: { fixed_ms: r(cost.stepFixedMs), per_seq_ms: r(cost.stepPerSeqMs), prefill_per_token_ms: r(cost.prefillPerTokenMs), batch64_context512_ms: r(longContextMs) },
   reward_c3po: r(c3po.reward), reward_sync: r(sync.reward), reward_se_c3po: r(c3po.rewardSe), reward_se_sync: r(sync.rewardSe), reward_within_noise: rewardWithinNoise, occupancy_c3po: r(c3po.occupancy), occupancy_sync: r(sync.occupancy),
   e2e_s_c3po: r(c3po.e2ePerStep), e2e_s_sync: r(sync.e2ePerStep), steps, threads, model, workload,
 });
