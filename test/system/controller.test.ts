@@ -10,10 +10,10 @@ import { RlController } from '../../src/system/controller.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
 import { Policy } from '../../src/train/policy.ts';
 
-for (const [mode, miniBatches] of [['c3po', 1], ['sync', 2]] as [RolloutMode, number][]) {
-  test(`${mode} controller (${miniBatches} mini-batch${miniBatches > 1 ? 'es' : ''}): the rewarded first token becomes more likely; versions advance`, async () => {
+for (const [mode, miniBatches, keepPausedCache] of [['c3po', 1, false], ['sync', 2, false], ['c3po', 1, true]] as [RolloutMode, number, boolean][]) {
+  test(`${mode} controller (${miniBatches} mini-batch${miniBatches > 1 ? 'es' : ''}${keepPausedCache ? ', paused KV kept' : ''}): the rewarded first token becomes more likely; versions advance`, async () => {
     const policy = Policy.fromPreset('tiny', 11, { threads: 1 });
-    const engine = new LocalEngine(policy.config, { capacity: 32, runtime: { threads: 1 } });
+    const engine = new LocalEngine(policy.config, { capacity: 32, keepPausedCache, runtime: { threads: 1 } });
     await engine.updateWeights(policy.weights, 0);
     let n = 0;
     const prompts: PromptSource = { next: () => ({ id: `p${n++}`, tokens: [1, 2, 3] }), cursor: () => n, seek: (c) => void (n = c) };
