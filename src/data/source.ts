@@ -30,8 +30,8 @@ export interface TaskSourceOptions {
 export function taskSource(name: string, options: TaskSourceOptions): ExampleSource {
   const task = getTask(name);
   const difficulty = options.difficulty ?? task.defaultDifficulty;
-  taskProblems(name, 1, { split: 'train', difficulty, seed: options.seed ?? 0 }); // validates difficulty
   const seed = options.seed ?? 0;
+  taskProblems(name, 1, { split: 'train', difficulty, seed }); // validates difficulty
   const noThink = options.noThinkFraction ?? 0;
   const mix = noThink > 0 ? `, ${Math.round(noThink * 100)}% answered without thinking` : '';
   return {
