@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { type Command, UsageError, parseFlags } from './command.ts';
 import { createUi, uiFlags, uiFlagsHelp } from './ui.ts';
 import { configFlags, loadConfig } from '../config/index.ts';
-import { setText } from './sft.ts';
+import { shorthandOptions, shorthandSets } from './config-flags.ts';
 import { configureRuntimeFrom } from '../runtime/index.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
@@ -40,21 +40,18 @@ export const evalCommand: Command = {
   summary: 'accuracy, pass@k, avg@k and response lengths on a task or dataset; JSON + table',
   help: HELP,
   async run(argv) {
-    const names = Object.keys(SETS) as (keyof typeof SETS)[];
-    const { values: parsed, positionals } = parseFlags('eval', argv, {
+    const { values, positionals } = parseFlags('eval', argv, {
       ...configFlags,
       ...uiFlags,
       out: { type: 'string' },
       verifier: { type: 'string' },
-      ...Object.fromEntries(names.map((f) => [f, { type: 'string' } as const])),
+      ...shorthandOptions(SETS),
     });
-    const values = parsed as typeof parsed & Partial<Record<keyof typeof SETS, string>>;
     if (positionals.length) throw new UsageError(`ringrl eval: unexpected argument '${positionals[0]}' (see ringrl eval --help)`);
     if (values.model === undefined && !(values.set ?? []).some((s) => s.startsWith('model.dir='))) throw new UsageError('ringrl eval: --model is required (see ringrl eval --help)');
     if (values.task === undefined && values.data === undefined) throw new UsageError('ringrl eval: give --task NAME or --data FILE (see ringrl eval --help)');
-    const sets = names.filter((f) => typeof values[f] === 'string').map((f) => setText(SETS[f], values[f]!));
     // Evaluating a file is not training on one: the config's train/task exclusivity does not apply.
-    const config = loadConfig({ files: values.config ?? [], sets: [...(values.set ?? []), ...sets] });
+    const config = loadConfig({ files: values.config ?? [], sets: [...(values.set ?? []), ...shorthandSets(SETS, values)] });
     const ui = createUi(values);
     configureRuntimeFrom(config.runtime);
     const modelDir = config.model.dir!;

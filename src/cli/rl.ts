@@ -1,14 +1,11 @@
 // `ringrl rl`: reinforcement learning with IcePop + C3PO++ (by default) on verifiable rewards,
 // configured like every command (defaults < --config files < --set < shorthand flags).
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { type Command, UsageError, parseFlags } from './command.ts';
-import { setText } from './sft.ts';
+import { runConfigFromFlags, runDirFromFlags, shorthandOptions, shorthandSets } from './config-flags.ts';
 import { createUi, uiFlags, uiFlagsHelp, type Ui } from './ui.ts';
-import { type Config, configFlags, loadConfig } from '../config/index.ts';
+import { configFlags } from '../config/index.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
 import { getVerifier } from '../eval/verifiers.ts';
-import { RunDir, runPath } from '../report/index.ts';
 import { configureRuntimeFrom } from '../runtime/index.ts';
 import { type RlEvent, runRl } from '../system/rl-run.ts';
 
@@ -54,12 +51,6 @@ examples:
   ringrl rl --config configs/rl.yaml --set rollout.precision=fp8                        # real mismatch
   ringrl rl --resume runs/arith-rl`;
 
-/** Apply shorthand flags as `--set` overrides (after the user's own, so flags win). */
-function shorthandSets(values: Record<string, unknown>): string[] {
-  return (Object.keys(shorthands) as (keyof typeof shorthands)[])
-    .filter((f) => typeof values[f] === 'string')
-    .map((f) => (['mode', 'correction'].includes(f) ? `${shorthands[f]}=${values[f]}` : setText(shorthands[f], values[f] as string)));
-}
 
 /** Progress and event lines shared by `ringrl rl` and the demo. */
 export function rlEventPrinter(ui: Ui, steps: number, label = 'rl'): { onEvent: (e: RlEvent) => void; done: () => void } {
@@ -92,21 +83,15 @@ export const rlCommand: Command = {
       ...uiFlags,
       out: { type: 'string' },
       resume: { type: 'string' },
-      ...Object.fromEntries(Object.keys(shorthands).map((f) => [f, { type: 'string' } as const])),
+      ...shorthandOptions(shorthands),
     });
     if (positionals.length) throw new UsageError(`ringrl rl: unexpected argument '${positionals[0]}' (see ringrl rl --help)`);
-    if (values.out && values.resume) throw new UsageError('ringrl rl: give --out (a new run) or --resume (an existing one), not both');
+    const config = runConfigFromFlags('rl', values, shorthandSets(shorthands, values));
     const resumeDir = values.resume;
-    if (resumeDir !== undefined && !existsSync(join(resumeDir, 'config.yaml'))) throw new UsageError(`ringrl rl: --resume ${resumeDir}: no config.yaml there; expected a run directory written by ringrl rl`);
-    const config: Config = loadConfig({
-      files: [...(resumeDir ? [join(resumeDir, 'config.yaml')] : []), ...(values.config ?? [])],
-      sets: [...(values.set ?? []), ...shorthandSets(values)],
-    });
     if (!config.model.dir && !resumeDir) throw new UsageError('ringrl rl: model.dir is required (--model DIR): RL starts from a trained checkpoint, e.g. the output of ringrl sft');
     const ui = createUi(values);
     configureRuntimeFrom(config.runtime);
-    const run = resumeDir ? RunDir.open(resumeDir) : RunDir.create(values.out ?? runPath(config, 'rl'), config);
-    if (resumeDir) run.writeConfig(config);
+    const run = runDirFromFlags('rl', values, config);
     const source = await trainSourceFor(config.data);
     const evalExamples = await testExamplesFor(config.data, config.eval.num_problems);
     const verify = getVerifier(config.data.task ?? 'math');

@@ -3,9 +3,9 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { type Command, UsageError, parseFlags } from './command.ts';
+import { runConfigFromFlags, runDirFromFlags, shorthandOptions, shorthandSets } from './config-flags.ts';
 import { createUi, uiFlags, uiFlagsHelp } from './ui.ts';
-import { type Config, configFlags, loadConfig } from '../config/index.ts';
-import { RunDir, runPath } from '../report/index.ts';
+import { configFlags } from '../config/index.ts';
 import { configureRuntimeFrom } from '../runtime/index.ts';
 import { initWeights, presetConfig } from '../model/presets.ts';
 import { saveModelDir } from '../model/checkpoint.ts';
@@ -14,8 +14,8 @@ import { testExamplesFor, trainSourceFor } from '../data/index.ts';
 import { getVerifier } from '../eval/verifiers.ts';
 import { runSft } from '../train/sft-loop.ts';
 
-/** Shorthand flags and the config key each one sets (shared with `ringrl eval`). */
-export const shorthandFlags = {
+/** Shorthand flags and the config key each one sets. */
+const shorthands = {
   model: 'model.dir',
   task: 'data.task',
   difficulty: 'data.difficulty',
@@ -26,17 +26,6 @@ export const shorthandFlags = {
   seed: 'run.seed',
 } as const;
 
-const STRING_KEYS = new Set(['model.dir', 'data.task', 'data.train_file', 'data.test_file']);
-
-/** `--set` text for a shorthand: paths and names quoted (so `--data yes.jsonl` stays a string), numbers as YAML. */
-export function setText(key: string, value: string): string {
-  return `${key}=${STRING_KEYS.has(key) ? JSON.stringify(value) : value}`;
-}
-
-/** `--flag value` shorthands → `--set key=value`, after the user's own --set (so flags win). */
-export function shorthandSets(values: Record<string, unknown>, which: readonly (keyof typeof shorthandFlags)[]): string[] {
-  return which.filter((f) => typeof values[f] === 'string').map((f) => setText(shorthandFlags[f], values[f] as string));
-}
 
 const HELP = `usage: ringrl sft [--config FILE]... [--set KEY.PATH=VALUE]... [--out RUN_DIR | --resume RUN_DIR]
                   [--model DIR] [--task NAME [--difficulty N] | --data FILE] [--test-data FILE]
@@ -69,27 +58,18 @@ export const sftCommand: Command = {
   summary: 'supervised fine-tuning on teacher chain-of-thought (tasks or JSONL/Parquet), with held-out eval',
   help: HELP,
   async run(argv) {
-    const flagNames = Object.keys(shorthandFlags) as (keyof typeof shorthandFlags)[];
     const { values, positionals } = parseFlags('sft', argv, {
       ...configFlags,
       ...uiFlags,
       out: { type: 'string' },
       resume: { type: 'string' },
-      ...Object.fromEntries(flagNames.map((f) => [f, { type: 'string' } as const])),
+      ...shorthandOptions(shorthands),
     });
     if (positionals.length) throw new UsageError(`ringrl sft: unexpected argument '${positionals[0]}' (see ringrl sft --help)`);
-    if (values.out && values.resume) throw new UsageError('ringrl sft: give --out (a new run) or --resume (an existing one), not both');
+    const config = runConfigFromFlags('sft', values, shorthandSets(shorthands, values));
     const ui = createUi(values);
-    const resumeDir = values.resume;
-    if (resumeDir !== undefined && !existsSync(join(resumeDir, 'config.yaml'))) throw new UsageError(`ringrl sft: --resume ${resumeDir}: no config.yaml there; expected a run directory written by ringrl sft`);
-    const config: Config = loadConfig({
-      files: [...(resumeDir ? [join(resumeDir, 'config.yaml')] : []), ...(values.config ?? [])],
-      sets: [...(values.set ?? []), ...shorthandSets(values, flagNames)],
-    });
     configureRuntimeFrom(config.runtime);
-
-    const run = resumeDir ? RunDir.open(resumeDir) : RunDir.create(values.out ?? runPath(config, 'sft'), config);
-    if (resumeDir) run.writeConfig(config);
+    const run = runDirFromFlags('sft', values, config);
     let modelDir = config.model.dir;
     if (!modelDir) {
       // From scratch: a preset sized to the char tokenizer, written once into the run dir.
@@ -110,7 +90,7 @@ export const sftCommand: Command = {
     const result = await runSft({
       run,
       modelDir,
-      resume: resumeDir !== undefined,
+      resume: values.resume !== undefined,
       source,
       options: {
         steps: config.sft.steps,
