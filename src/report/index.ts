@@ -8,7 +8,7 @@
 //   writeReport(run.path);                                        // runs/<name>/report.html
 //
 // Resuming: RunDir.open(dir), then run.latestCheckpoint() → { step, dir } | undefined.
-export { RunDir, runPath, type MetricsRow, type SampleRow, type RunDirOptions } from './rundir.ts';
+export { RunDir, readCheckpointJson, runPath, type MetricsRow, type SampleRow, type RunDirOptions } from './rundir.ts';
 export { writeReport, type ReportOptions, type ReportSummary } from './report.ts';
 export { appendJsonl, readJsonl, type Warn } from './jsonl.ts';
 export { metricCatalog, type MetricInfo } from './metrics.ts';

@@ -3,7 +3,7 @@
 // checkpoints that hold everything needed to continue exactly (weights, optimizer moments, the
 // scheduler pool with its partial rollouts, the data cursor). Randomness is counter-based per
 // sequence (engine) and per stream position (data), so no RNG state needs saving beyond those.
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { type Example, type ExampleSource, encodePrompt } from '../data/index.ts';
@@ -11,11 +11,11 @@ import { LocalEngine } from '../engine/local.ts';
 import { RingrlError } from '../errors.ts';
 import { type EvalResult, evaluate } from '../eval/evaluate.ts';
 import type { Verifier } from '../eval/verifiers.ts';
-import type { RunDir } from '../report/index.ts';
+import { type RunDir, readCheckpointJson } from '../report/index.ts';
 import { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { PromptSource, RolloutConfig, SchedulerState } from '../rollout/types.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
-import { type TextTokenizer, loadTokenizer } from '../tokenizer/index.ts';
+import { type TextTokenizer, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
 import { AdamW } from '../train/optimizer.ts';
 import { Policy } from '../train/policy.ts';
 import { learningRate } from '../train/sft-loop.ts';
@@ -44,8 +44,6 @@ interface RlState {
   step: number;
   scheduler: SchedulerState;
 }
-
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
 
 /** The scheduler's view of an example stream: prompt ids plus the answer for the verifier. */
 function promptSource(source: ExampleSource, tokenizer: TextTokenizer): PromptSource {
@@ -115,7 +113,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const save = async () => {
     const dir = await run.saveCheckpoint(step, (tmp) => {
       policy.save(tmp);
-      for (const f of TOKENIZER_FILES) if (existsSync(join(from, f))) cpSync(join(from, f), join(tmp, f));
+      copyTokenizerFiles(from, tmp);
       optimizer.save(join(tmp, 'optimizer'));
       writeFileSync(join(tmp, 'rl_state.json'), JSON.stringify({ step, scheduler: scheduler.state() } satisfies RlState) + '\n');
     }, config.run.keep_checkpoints);
@@ -142,13 +140,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
 }
 
 function readRlState(path: string): RlState {
-  let state: Partial<RlState>;
-  try {
-    state = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new RingrlError(`${path}: ${code === 'ENOENT' ? 'missing' : `malformed JSON (${(error as Error).message})`}; the checkpoint is corrupt (delete it to resume from an earlier one)`);
-  }
+  const state = readCheckpointJson(path) as Partial<RlState>;
   if (!Number.isInteger(state.step) || state.step! < 0 || !state.scheduler || !Array.isArray(state.scheduler.groups)) {
     throw new RingrlError(`${path}: expected {"step": integer >= 0, "scheduler": {...}}; the checkpoint is corrupt`);
   }

@@ -5,7 +5,7 @@
 // dependencies, no network: it takes the parsed JSON) and @huggingface/jinja for chat templates.
 // `@huggingface/transformers` would pull in onnxruntime-web and model-hub fetching we don't use;
 // the Rust `tokenizers` bindings need a native build. Both chosen libraries run offline.
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
@@ -48,6 +48,14 @@ export function writeTokenizer(dir: string, kind: TokenizerKind): void {
 export function builtinVocabSize(kind: TokenizerKind): number {
   const { tokenizer } = builtins[kind]();
   return Object.keys(tokenizer.model.vocab).length;
+}
+
+/** The Hugging Face tokenizer files a model dir may hold. */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
+
+/** Copy a model dir's tokenizer files (those present) into `to`, e.g. a checkpoint, so it loads on its own. */
+export function copyTokenizerFiles(from: string, to: string): void {
+  for (const f of TOKENIZER_FILES) if (existsSync(join(from, f))) cpSync(join(from, f), join(to, f));
 }
 
 function readJson(path: string, what: string): Record<string, unknown> {

@@ -8,20 +8,20 @@
 // step whatever the packing). Checkpoints go to checkpoints/<step>/ (model dir + tokenizer +
 // optimizer/ + trainer_state.json), written to a temporary directory and renamed into place, so
 // a crash never leaves a half-written checkpoint where resume would pick it up.
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingrlError } from '../errors.ts';
 import { Policy } from './policy.ts';
 import { maskedCrossEntropy } from './sft.ts';
 import { AdamW, GradAccumulator, type AdamWConfig } from './optimizer.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
-import { type TextTokenizer, loadTokenizer } from '../tokenizer/index.ts';
+import { type TextTokenizer, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
 import { type Example, encodeExample } from '../data/example.ts';
 import { type PackedRow, packRows, rowsToBatch } from '../data/packing.ts';
 import type { ExampleSource } from '../data/source.ts';
 import { type EvalResult, evaluate } from '../eval/evaluate.ts';
 import type { Verifier } from '../eval/verifiers.ts';
-import type { RunDir } from '../report/index.ts';
+import { type RunDir, readCheckpointJson } from '../report/index.ts';
 
 export interface ScheduleConfig {
   warmupSteps: number;
@@ -72,13 +72,7 @@ interface TrainerState {
 /** Load a checkpoint's trainer state, naming the file on any problem. */
 function readTrainerState(dir: string): TrainerState {
   const path = join(dir, 'trainer_state.json');
-  let state: Partial<TrainerState>;
-  try {
-    state = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new RingrlError(`${path}: ${code === 'ENOENT' ? 'missing' : `malformed JSON (${(error as Error).message})`}; the checkpoint is corrupt (delete it to resume from an earlier one)`);
-  }
+  const state = readCheckpointJson(path) as Partial<TrainerState>;
   for (const key of ['step', 'cursor'] as const) {
     if (!Number.isInteger(state[key]) || state[key]! < 0) throw new RingrlError(`${path}: field '${key}' must be a non-negative integer; the checkpoint is corrupt`);
   }
@@ -138,9 +132,7 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
       step,
       (tmp) => {
         policy.save(tmp);
-        for (const f of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json']) {
-          if (existsSync(join(tokenizerDir, f))) cpSync(join(tokenizerDir, f), join(tmp, f));
-        }
+        copyTokenizerFiles(tokenizerDir, tmp);
         optimizer.save(join(tmp, 'optimizer'));
         writeFileSync(join(tmp, 'trainer_state.json'), JSON.stringify({ step, cursor: source.cursor, source: source.description } satisfies TrainerState, null, 2) + '\n');
       },
