@@ -37,7 +37,7 @@ const demoConfig = join(import.meta.dirname, '..', 'configs', 'demo.yaml');
 
 // The workload: arithmetic of difficulty 5, whose long multiplications give a long length tail
 // (teacher responses p50 87, p90 281, max 1421 tokens), rolled out by a small model SFT'd on it.
-// The model is trained once (`ringrl sft`, a few minutes) and kept in runs/bench-c3po/sft.
+// The model is trained once (`ringrl sft`, about 9 minutes on 2 cores) and kept in runs/bench-c3po/sft.
 const sftSets = ['data.difficulty=5', 'sft.max_seq_len=1536', 'sft.eval_every=0', 'eval.num_problems=100', 'eval.max_new_tokens=1536'];
 const workload = ['data.difficulty=5', 'rollout.max_new_tokens=1536', 'rollout.token_budget=4096', 'rollout.pool_capacity=64', 'rollout.retention=4', 'eval.max_new_tokens=1536'];
 

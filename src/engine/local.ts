@@ -128,7 +128,7 @@ export class LocalEngine implements RolloutEngine {
       this.active = [];
       this.resizeCache(0);
     }
-    return partial.map(cloneSequence);
+    return partial.map((s) => ({ ...s, finishReason: null }));
   }
 
   // ---- internals ---------------------------------------------------------------------------
