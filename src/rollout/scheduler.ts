@@ -16,6 +16,7 @@
 // like c3po but never drops from the pool, and instead drops members whose first token is more
 // than η versions older than the policy being trained when their group completes.
 import { RingrlError } from '../errors.ts';
+import { mean } from '../util/stats.ts';
 import type { GeneratedSequence, RolloutEngine } from '../engine/types.ts';
 import type { Group, IterationStats, Prompt, PromptSource, RolloutBatch, RolloutConfig, SchedulerState, Trajectory } from './types.ts';
 
@@ -263,6 +264,3 @@ function mixSeed(seed: number, group: number, sample: number): number {
   return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(group, 0x85ebca6b) ^ Math.imul(sample + 1, 0xc2b2ae35)) >>> 0;
 }
 
-function mean(xs: number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
-}

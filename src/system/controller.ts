@@ -5,7 +5,8 @@
 // The controller moves handles and small records; tensors stay with the engine and the trainer.
 import type { AdvantageConfig, PolicyLossConfig, ShapingConfig } from '../algo/index.ts';
 import { type PolicyStepSample, computeAdvantages, policyGradientStep, responseLogprobs, shapeBatch } from '../algo/index.ts';
-import { rng } from '../util/random.ts';
+import { shuffled } from '../data/shuffle.ts';
+import { mean } from '../util/stats.ts';
 import type { RolloutEngine } from '../engine/types.ts';
 import type { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { Group, RolloutBatch, Trajectory } from '../rollout/types.ts';
@@ -136,7 +137,7 @@ export class RlController {
     const size = Math.ceil(rows.length / miniBatches);
     const updates: Record<string, number>[] = [];
     for (let epoch = 0; epoch < epochs; epoch++) {
-      const order = epochs > 1 ? shuffledIndices(rows.length, step * 7919 + epoch) : rows.map((_, i) => i);
+      const order = epochs > 1 ? shuffled(rows.map((_, i) => i), step * 7919 + epoch) : rows.map((_, i) => i);
       for (let at = 0; at < rows.length; at += size) {
         const result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step) });
         updates.push({ ...result.metrics, 'loss/policy': result.loss });
@@ -151,20 +152,11 @@ function combineUpdates(updates: Record<string, number>[]): Record<string, numbe
   const out: Record<string, number> = {};
   for (const key of Object.keys(updates[0] ?? {})) {
     const values = updates.map((u) => u[key]!);
-    out[key] = key.endsWith('_max') ? Math.max(...values) : values.reduce((a, b) => a + b, 0) / values.length;
+    out[key] = key.endsWith('_max') ? Math.max(...values) : mean(values);
   }
   return out;
 }
 
-function shuffledIndices(n: number, seed: number): number[] {
-  const random = rng(seed);
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
-}
 
 const additiveStats = ['rollout/finished_tokens', 'rollout/generated_tokens', 'rollout/decode_steps', 'rollout/prefill_tokens', 'time/rollout_s', 'c3po/dropped', 'c3po/groups_discarded'] as const;
 
@@ -188,6 +180,3 @@ function phaseTimer() {
   };
 }
 
-function mean(xs: number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
-}

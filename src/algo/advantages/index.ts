@@ -2,6 +2,7 @@
 // prompt), broadcast to every response token. Estimators are registered by name.
 import { z } from 'zod';
 import { RingrlError } from '../../errors.ts';
+import { mean } from '../../util/stats.ts';
 import { parseConfig } from '../config-error.ts';
 import { drGrpo } from './dr-grpo.ts';
 import { grpo } from './grpo.ts';
@@ -61,9 +62,9 @@ export function computeAdvantages(input: AdvantageInput, configInput: AdvantageC
     advantages,
     tokenAdvantages,
     metrics: {
-      'advantage/mean': meanOf(counted),
+      'advantage/mean': mean(counted),
       'advantage/std': stdOf(counted),
-      'reward/mean': meanOf(rewards),
+      'reward/mean': mean(rewards),
       'reward/zero_std_group_frac': groups.size > 0 ? zeroStd / groups.size : 0,
     },
   };
@@ -74,11 +75,8 @@ export function broadcastToTokens(advantages: readonly number[], responseMask: r
   return responseMask.map((row, i) => row.map((m) => (m > 0 ? advantages[i]! : 0)));
 }
 
-function meanOf(xs: readonly number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
-}
 
 function stdOf(xs: readonly number[]): number {
-  const mu = meanOf(xs);
+  const mu = mean(xs);
   return xs.length ? Math.sqrt(xs.reduce((a, x) => a + (x - mu) ** 2, 0) / xs.length) : 0;
 }
