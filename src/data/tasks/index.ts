@@ -1,4 +1,5 @@
 // The registry of built-in reasoning tasks, by the names configs and the CLI use.
+import { mean } from '../../util/stats.ts';
 import { RingrlError } from '../../errors.ts';
 import type { ReasoningTask, Split, TaskProblem } from './types.ts';
 import { arithmetic } from './arithmetic.ts';
@@ -28,7 +29,7 @@ export function lengthStats(lengths: number[]): { mean: number; p50: number; p90
   if (lengths.length === 0) return { mean: 0, p50: 0, p90: 0, max: 0 };
   const sorted = [...lengths].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return { mean: sorted.reduce((a, b) => a + b, 0) / sorted.length, p50: at(0.5), p90: at(0.9), max: sorted.at(-1)! };
+  return { mean: mean(sorted), p50: at(0.5), p90: at(0.9), max: sorted.at(-1)! };
 }
 
 export type { ReasoningTask, Split, TaskProblem, TaskVerdict, TaskOptions } from './types.ts';
