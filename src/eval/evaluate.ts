@@ -13,6 +13,7 @@ import type { RuntimeOptions } from '../runtime/index.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { type Example, encodePrompt } from '../data/example.ts';
 import { lengthStats } from '../data/tasks/index.ts';
+import { mean } from '../util/stats.ts';
 import type { Verifier } from './verifiers.ts';
 
 export interface EvalOptions {
@@ -94,7 +95,6 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
 
   const greedy = await run(false);
   const sampled = options.k === 1 && options.temperature === 0 ? greedy : await run(true);
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
   const samples = sampled.flat();
   return {
     problems: examples.length,
