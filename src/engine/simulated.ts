@@ -2,8 +2,9 @@
 // scheduler code can be run at cluster scale (thousands of slots, 64K-token tails) in seconds.
 //
 // Cost model: a decode step costs `stepFixedMs + stepPerSeqMs × active` (GPUs: nearly flat in the
-// batch; a CPU: nearly linear), a prefill `prefillPerTokenMs` per token (resumed sequences pay it
-// again for prompt + generated tokens, unless keepPausedCache). Each sequence's length is drawn once
+// batch; a CPU: nearly linear) plus `stepPerCachedMs` per cached position attention reads, a prefill
+// `prefillPerTokenMs` per token (resumed sequences pay it again for prompt + generated tokens,
+// unless keepPausedCache). Each sequence's length is drawn once
 // from a lognormal keyed by its id, so a paused and resumed sequence ends where it would have.
 import type { EngineStats, GeneratedSequence, GenerationRequest, RolloutEngine } from './types.ts';
 import { normal, rng } from '../util/random.ts';
@@ -12,6 +13,13 @@ export interface StepCostModel {
   stepFixedMs: number;
   stepPerSeqMs: number;
   prefillPerTokenMs: number;
+  /** Per cached position attention reads in a decode step (keys and values of every layer); default 0. */
+  stepPerCachedMs?: number;
+  /**
+   * Which positions a step reads: `ragged` each row its own (paged attention, as GPU engines do);
+   * `padded` every row the longest row's (a dense [B, S] cache, as the local engine's).
+   */
+  attention?: 'ragged' | 'padded';
 }
 
 export interface LengthModel {
@@ -75,7 +83,7 @@ export class SimulatedEngine implements RolloutEngine {
     }
     const finished: GeneratedSequence[] = [];
     if (this.active.length) {
-      ms += cost.stepFixedMs + cost.stepPerSeqMs * this.active.length;
+      ms += cost.stepFixedMs + cost.stepPerSeqMs * this.active.length + (cost.stepPerCachedMs ? cost.stepPerCachedMs * this.cachedPositionsRead() : 0);
       this.counters.decodeSteps++;
       for (const slot of this.active) {
         slot.seq.tokens.push(1);
@@ -92,6 +100,11 @@ export class SimulatedEngine implements RolloutEngine {
     }
     this.counters.busySeconds += ms / 1000;
     return finished;
+  }
+
+  private cachedPositionsRead(): number {
+    const lengths = this.active.map((s) => s.request.prompt.length + s.seq.tokens.length);
+    return this.options.cost.attention === 'padded' ? lengths.length * Math.max(...lengths) : lengths.reduce((a, b) => a + b, 0);
   }
 
   async pause(): Promise<GeneratedSequence[]> {

@@ -85,6 +85,24 @@ for (const mode of ['c3po', 'sync', 'async'] as const) {
   });
 }
 
+test("simulated engine: attention reads each row's own cache (ragged) or the longest row's (padded)", async () => {
+  // Rows of 3 and 50 prompt tokens generating 4 and 6 tokens: at step i both read 3+i and 50+i
+  // positions (ragged) or 2 × (50+i) (padded) while both are active, then 50+i for the long one.
+  const busyMs = async (attention: 'ragged' | 'padded') => {
+    const engine = new SimulatedEngine({ capacity: 2, cost: { stepFixedMs: 1, stepPerSeqMs: 0, prefillPerTokenMs: 0, stepPerCachedMs: 0.01, attention }, lengths: { median: 100, sigma: 0 } });
+    engine.submit([
+      { id: 'a', prompt: [1, 2, 3], params: { temperature: 1, maxNewTokens: 4 } },
+      { id: 'b', prompt: Array(50).fill(1), params: { temperature: 1, maxNewTokens: 6 } },
+    ]);
+    while (engine.busy()) await engine.step();
+    return engine.stats().busySeconds * 1000;
+  };
+  const both = [0, 1, 2, 3], alone = [4, 5];
+  const tail = alone.reduce((a, i) => a + 50 + i, 0);
+  assert.ok(Math.abs((await busyMs('ragged')) - (6 + 0.01 * (both.reduce((a, i) => a + 53 + 2 * i, 0) + tail))) < 1e-9);
+  assert.ok(Math.abs((await busyMs('padded')) - (6 + 0.01 * (both.reduce((a, i) => a + 2 * (50 + i), 0) + tail))) < 1e-9);
+});
+
 test('c3po: retention > σ drops exactly the stale partial rollouts; dropped-vs-kept lengths are reported', async () => {
   const engine = simulated(3);
   const scheduler = new RolloutScheduler(engine, counter(), config('c3po', { retention: 1, tokenBudget: 400 }));
