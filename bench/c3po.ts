@@ -1,4 +1,4 @@
-// `npm run bench -- c3po [--model DIR] [--steps N] [--threads N]`
+// `npm run bench -- c3po [--model DIR] [--steps N] [--rounds N] [--threads N]`
 //
 // C3PO++ against the synchronous baseline (every started rollout finishes under the policy that
 // started it; continuous batching inside the iteration) on identical work: same checkpoint, same
@@ -6,10 +6,10 @@
 // IcePop on the real engine. Sync finishes whatever it started, so it trains on more tokens per
 // step than Φ; both arms are therefore compared per trained token (time per step at Φ trained
 // tokens). Then the same scheduler code on the simulated engine: the measured CPU step-cost model
-// (batch term plus the attention reads of a padded cache) at this workload's scale with a
-// lognormal(σ = 1) length tail, the same with ragged attention and with the batch term alone, and a
-// GPU-like regime (step cost nearly flat in the batch, a paper-like tail up to 64K tokens) at
-// cluster scale.
+// (batch term plus the attention reads of the engine's segmented KV cache) at this workload's scale
+// with a lognormal(σ = 1) length tail, the same with one dense cache, with ragged attention and with
+// the batch term alone, and a GPU-like regime (step cost nearly flat in the batch, a paper-like tail
+// up to 64K tokens) at cluster scale.
 //
 // C3PO++ runs twice on the real engine: with paused rollouts re-prefilled under the new weights
 // (`rollout.paused_kv: recompute`, exact; what GPU systems do, where prefill is cheap) and with
@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/index.ts';
 import { testExamplesFor, trainSourceFor } from '../src/data/index.ts';
-import { LocalEngine } from '../src/engine/local.ts';
+import { LocalEngine, defaultKvSegments } from '../src/engine/local.ts';
 import { SimulatedEngine, type StepCostModel } from '../src/engine/simulated.ts';
 import { getVerifier } from '../src/eval/verifiers.ts';
 import { RunDir } from '../src/report/index.ts';
@@ -32,8 +32,8 @@ import { sftCommand } from '../src/cli/sft.ts';
 import { Policy } from '../src/train/policy.ts';
 import { record } from './record.ts';
 
-const { values } = parseArgs({ options: { model: { type: 'string' }, steps: { type: 'string', default: '8' }, threads: { type: 'string', default: '2' } } });
-const steps = Number(values.steps), threads = Number(values.threads);
+const { values } = parseArgs({ options: { model: { type: 'string' }, steps: { type: 'string', default: '6' }, rounds: { type: 'string', default: '2' }, threads: { type: 'string', default: '2' } } });
+const steps = Number(values.steps), rounds = Number(values.rounds), threads = Number(values.threads);
 const runtime = { threads };
 const demoConfig = join(import.meta.dirname, '..', 'configs', 'demo.yaml');
 
@@ -91,36 +91,45 @@ async function measureCostModel(): Promise<StepCostModel> {
     await prefillEngine.step();
     if (i > 0) prefillMs = Math.min(prefillMs, performance.now() - t0);
   }
-  // What the batch term leaves out: attention reads the cache, and every row reads the longest row's
-  // S positions (a dense [B, S] cache). For a model this small those reads, not the weights,
-  // dominate a step at long context, and C3PO++'s pool is rich in long partials.
+  // What the batch term leaves out: attention reads the cache, within each segment of the engine's
+  // cache every row reaching it reads the longest row's positions there. For a model this small
+  // those reads, not the weights, dominate a step at long context, and C3PO++'s pool is rich in
+  // long partials.
   const longContextMs = await stepMs(32, 1000);
   const stepPerCachedMs = (longContextMs - points.find(([b]) => b === 32)![1]) / (32 * (1000 - 4));
   console.log(`engine step-cost model (measured): ${points.map(([b, ms]) => `batch ${b}: ${ms.toFixed(1)} ms`).join(', ')}; batch 32 at 1000 cached positions: ${longContextMs.toFixed(1)} ms`);
-  return { stepFixedMs: Math.max(0, my - slope * mx), stepPerSeqMs: slope, prefillPerTokenMs: prefillMs / 128, stepPerCachedMs, attention: 'padded' };
+  return { stepFixedMs: Math.max(0, my - slope * mx), stepPerSeqMs: slope, prefillPerTokenMs: prefillMs / 128, stepPerCachedMs, attention: 'padded', segments: defaultKvSegments(policy.config.maxPositions) };
 }
 
 // ── 2. both arms on the real engine through the real RL loop ──
 interface Arm { prefillPerStep: number; rolloutPerStep: number; e2ePerStep: number; occupancy: number; reward: number; rewardSe: number; trainedTokens: number; finalAccuracy: number }
+type Row = Record<string, number>;
+type ArmName = 'sync' | 'recompute' | 'keep';
 
-async function arm(mode: RolloutMode, pausedKv: 'recompute' | 'keep' = 'recompute'): Promise<Arm> {
+/** One run of the real RL loop; its per-step metrics past the warm-up step, and the held-out accuracy after. */
+async function runArm(name: ArmName): Promise<{ rows: Row[]; finalAccuracy: number }> {
+  const mode: RolloutMode = name === 'sync' ? 'sync' : 'c3po';
   const config = loadConfig({
     files: [demoConfig],
-    sets: [`model.dir=${JSON.stringify(model)}`, `rollout.mode=${mode}`, `rollout.paused_kv=${pausedKv}`, `rl.steps=${steps}`, 'run.checkpoint_every=0', 'eval.num_problems=16', `runtime.threads=${threads}`, ...workload],
+    sets: [`model.dir=${JSON.stringify(model)}`, `rollout.mode=${mode}`, `rollout.paused_kv=${name === 'keep' ? 'keep' : 'recompute'}`, `rl.steps=${steps}`, 'run.checkpoint_every=0', 'eval.num_problems=16', `runtime.threads=${threads}`, ...workload],
   });
-  const run = RunDir.create(join(mkdtempSync(join(tmpdir(), `ringrl-c3po-${mode}-`)), 'run'), config);
+  const run = RunDir.create(join(mkdtempSync(join(tmpdir(), `ringrl-c3po-${name}-`)), 'run'), config);
   const result = await runRl({ run, config, modelDir: model, resume: false, source: await trainSourceFor(config.data), evalExamples: await testExamplesFor(config.data, config.eval.num_problems), verify: getVerifier(config.data.task ?? 'arithmetic'), runtime });
   // Steady state: the first step is warm-up (C3PO++ fills its pool with partials trained later),
   // so it is left out of both arms, as in the simulation below.
-  const all = run.readMetrics().filter((r) => typeof r['reward/mean'] === 'number');
-  const rows = all.slice(1);
-  const sum = (key: string) => rows.reduce((a, r) => a + (r[key] as number), 0);
-  const trained = rows.reduce((a, r) => a + (r['response_length/mean'] as number) * (r['train/samples'] as number), 0);
-  const phi = config.rollout.token_budget;
-  const perStep = (seconds: number) => (seconds / trained) * phi; // seconds per Φ trained tokens
-  const last = rows.slice(-3);
-  const reward = last.reduce((a, r) => a + (r['reward/mean'] as number) * (r['train/samples'] as number), 0) / last.reduce((a, r) => a + (r['train/samples'] as number), 0);
-  const samples = last.reduce((a, r) => a + (r['train/samples'] as number), 0);
+  const rows = run.readMetrics().filter((r) => typeof r['reward/mean'] === 'number').slice(1) as Row[];
+  return { rows, finalAccuracy: result.after?.accuracy ?? NaN };
+}
+
+/** Per Φ trained tokens over every round; reward and held-out accuracy from the first round (later rounds repeat its seeds). */
+function summarise(runs: { rows: Row[]; finalAccuracy: number }[]): Arm {
+  const rows = runs.flatMap((r) => r.rows);
+  const sum = (key: string) => rows.reduce((a, r) => a + r[key]!, 0);
+  const trained = rows.reduce((a, r) => a + r['response_length/mean']! * r['train/samples']!, 0);
+  const perStep = (seconds: number) => (seconds / trained) * scale.budget; // seconds per Φ trained tokens
+  const last = runs[0]!.rows.slice(-3);
+  const samples = last.reduce((a, r) => a + r['train/samples']!, 0);
+  const reward = last.reduce((a, r) => a + r['reward/mean']! * r['train/samples']!, 0) / samples;
   return {
     prefillPerStep: perStep(sum('rollout/prefill_tokens')),
     rolloutPerStep: perStep(sum('time/rollout_s')),
@@ -129,7 +138,7 @@ async function arm(mode: RolloutMode, pausedKv: 'recompute' | 'keep' = 'recomput
     reward,
     rewardSe: Math.sqrt((reward * (1 - reward)) / samples), // binomial standard error of a 0/1 reward
     trainedTokens: trained / rows.length,
-    finalAccuracy: result.after?.accuracy ?? NaN,
+    finalAccuracy: runs[0]!.finalAccuracy,
   };
 }
 
@@ -159,9 +168,12 @@ const simSpeedup = async (cost: StepCostModel, s: SimScale) => (await simulate('
 
 const cost = await measureCostModel();
 console.log(`fitted: step ms = ${cost.stepFixedMs.toFixed(2)} + ${cost.stepPerSeqMs.toFixed(3)} × active + ${(1000 * cost.stepPerCachedMs!).toFixed(2)} µs × active × longest cached; prefill ${cost.prefillPerTokenMs.toFixed(3)} ms/token`);
-const recompute = await arm('c3po', 'recompute');
-const keep = await arm('c3po', 'keep');
-const sync = await arm('sync');
+// The arms take turns, `rounds` times over: a shared machine's drift then falls on all of them.
+const runs: Record<ArmName, { rows: Row[]; finalAccuracy: number }[]> = { sync: [], recompute: [], keep: [] };
+for (let round = 0; round < rounds; round++) {
+  for (const name of ['sync', 'keep', 'recompute'] as const) runs[name].push(await runArm(name));
+}
+const [sync, keep, recompute] = (['sync', 'keep', 'recompute'] as const).map((name) => summarise(runs[name]));
 const c3po = keep.rolloutPerStep <= recompute.rolloutPerStep ? keep : recompute;
 const rolloutSpeedup = sync.rolloutPerStep / c3po.rolloutPerStep;
 const rewardWithinNoise = Math.abs(c3po.reward - sync.reward) <= 2 * Math.hypot(c3po.rewardSe, sync.rewardSe);
@@ -170,24 +182,26 @@ for (const [name, a] of [['sync', sync], ['c3po++ (paused_kv recompute)', recomp
   console.log(`${name}: rollout ${a.rolloutPerStep.toFixed(2)} s/step, end-to-end ${a.e2ePerStep.toFixed(2)} s/step (per Φ trained tokens), prefilled ${a.prefillPerStep.toFixed(0)} tokens/step, pool occupancy ${(100 * a.occupancy).toFixed(0)}%, trained ${a.trainedTokens.toFixed(0)} tokens/step, reward (last 3 steps) ${a.reward.toFixed(3)} ± ${a.rewardSe.toFixed(3)}, held-out ${(100 * a.finalAccuracy).toFixed(1)}%`);
 }
 // The real workload's scale with a lognormal(σ = 1) tail around the teacher's median (87 tokens;
-// prompts about 16), under three CPU cost models: the engine as built (padded attention), the same
-// with ragged attention (each row reads only its own cache), and the batch term alone.
+// prompts about 16), under four CPU cost models: the engine as built (segmented cache), one dense
+// cache (every row reads the longest row's positions), ragged attention (each row reads only its
+// own), and the batch term alone.
 const cpuScale: SimScale = { ...scale, median: 87, promptLen: 16 };
 const simCpu = await simSpeedup(cost, cpuScale);
+const simCpuDense = await simSpeedup({ ...cost, segments: [] }, cpuScale);
 const simCpuRagged = await simSpeedup({ ...cost, attention: 'ragged' }, cpuScale);
 const simCpuBatchOnly = await simSpeedup({ ...cost, stepPerCachedMs: 0 }, cpuScale);
 const gpu: StepCostModel = { stepFixedMs: 40, stepPerSeqMs: 0.01, prefillPerTokenMs: 0.0005 };
 const gpuScale: SimScale = { pool: 2048, budget: 2048 * 2000 / 2, retention: 2, maxLen: 65536, median: 2000, promptLen: 64 };
 const simGpu = (await simulate('sync', gpu, gpuScale)) / (await simulate('c3po', gpu, gpuScale));
 console.log(`real engine: C3PO++ rollout ${rolloutSpeedup.toFixed(2)}× and end-to-end ${e2eSpeedup.toFixed(2)}× faster than sync (paused_kv ${c3po === keep ? 'keep' : 'recompute'}; recompute ${(sync.rolloutPerStep / recompute.rolloutPerStep).toFixed(2)}×, keep ${(sync.rolloutPerStep / keep.rolloutPerStep).toFixed(2)}×; targets ≥ 1.2× rollout, reward within noise); final reward ${c3po.reward.toFixed(3)} vs ${sync.reward.toFixed(3)}: ${rewardWithinNoise ? 'within' : 'outside'} two standard errors`);
-console.log(`simulated at this workload's scale, measured CPU cost model: ${simCpu.toFixed(2)}× (padded attention, as the engine is); ${simCpuRagged.toFixed(2)}× with ragged attention; ${simCpuBatchOnly.toFixed(2)}× with the batch term alone`);
+console.log(`simulated at this workload's scale, measured CPU cost model: ${simCpu.toFixed(2)}× (segmented KV cache, as the engine is); ${simCpuDense.toFixed(2)}× with one dense cache; ${simCpuRagged.toFixed(2)}× with ragged attention; ${simCpuBatchOnly.toFixed(2)}× with the batch term alone`);
 console.log(`simulated GPU regime (40 ms + 0.01 ms/seq, 2048 slots, median 2K, max 64K): ${simGpu.toFixed(2)}× (target ≥ 2.5×)`);
 const r = (x: number) => Number(x.toFixed(3));
 record({
   bench: 'c3po', ours: r(c3po.rolloutPerStep), peer: r(sync.rolloutPerStep), ratio: r(rolloutSpeedup), unit: 'rollout s per step (Φ trained tokens), c3po vs sync',
-  rollout_speedup: r(rolloutSpeedup), e2e_speedup: r(e2eSpeedup), rollout_speedup_sim: r(simGpu), rollout_speedup_sim_cpu: r(simCpu), rollout_speedup_sim_cpu_ragged: r(simCpuRagged), rollout_speedup_sim_cpu_batch_only: r(simCpuBatchOnly),
+  rollout_speedup: r(rolloutSpeedup), e2e_speedup: r(e2eSpeedup), rollout_speedup_sim: r(simGpu), rollout_speedup_sim_cpu: r(simCpu), rollout_speedup_sim_cpu_dense: r(simCpuDense), rollout_speedup_sim_cpu_ragged: r(simCpuRagged), rollout_speedup_sim_cpu_batch_only: r(simCpuBatchOnly),
   rollout_speedup_recompute: r(sync.rolloutPerStep / recompute.rolloutPerStep), rollout_speedup_keep: r(sync.rolloutPerStep / keep.rolloutPerStep), reward_c3po_recompute: r(recompute.reward), reward_c3po_keep: r(keep.reward),
-  step_cost_model: { fixed_ms: r(cost.stepFixedMs), per_seq_ms: r(cost.stepPerSeqMs), prefill_per_token_ms: r(cost.prefillPerTokenMs), per_cached_position_us: r(1000 * cost.stepPerCachedMs!), attention: 'padded' },
+  step_cost_model: { fixed_ms: r(cost.stepFixedMs), per_seq_ms: r(cost.stepPerSeqMs), prefill_per_token_ms: r(cost.prefillPerTokenMs), per_cached_position_us: r(1000 * cost.stepPerCachedMs!), kv_segments: cost.segments },
   reward_c3po: r(c3po.reward), reward_sync: r(sync.reward), reward_se_c3po: r(c3po.rewardSe), reward_se_sync: r(sync.rewardSe), reward_within_noise: rewardWithinNoise, occupancy_c3po: r(c3po.occupancy), occupancy_sync: r(sync.occupancy),
-  e2e_s_c3po: r(c3po.e2ePerStep), e2e_s_sync: r(sync.e2ePerStep), steps, threads, model, workload,
+  e2e_s_c3po: r(c3po.e2ePerStep), e2e_s_sync: r(sync.e2ePerStep), steps, rounds, threads, model, workload,
 });

@@ -1,16 +1,17 @@
 // The local rollout engine: KV-cached, continuously batched decoding on onnxruntime.
 //
-// Each active sequence owns one row of a host KV cache ([capacity, K, S, hd] per layer, rows
-// 0..active-1 in use, so the rows fed to a step are one contiguous, zero-copy slice). A decode step
-// feeds every active row's newest token and gets back one token per row plus that token's keys and
-// values, which the host appends. A finished row is replaced by the last row (swap-remove) and
+// Each active sequence owns one row of a host KV cache split by position into segments
+// (kv-cache.ts), so a step reads about each row's own length and feeds zero-copy slices. A decode
+// step feeds every active row's newest token and gets back one token per row plus that token's
+// keys and values, which the host appends. A finished row's place is taken by another row and
 // waiting sequences are prefilled into free rows at the next step: continuous batching.
-import { type Tensor, input } from '../graph/index.ts';
+import { type Tensor, input, scalar, where } from '../graph/index.ts';
 import { type CompiledGraph, type HostTensor, type RuntimeOptions, compileCached } from '../runtime/index.ts';
 import { RingrlError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { Weights } from '../model/checkpoint.ts';
-import { type LayerCache, type Params, decodeStep, parameterShapes, prefill } from '../model/llama.ts';
+import { type CacheSegment, type LayerCache, type Params, decodeStep, parameterShapes, prefill } from '../model/llama.ts';
+import { SegmentedKvCache } from './kv-cache.ts';
 import { type Precision, precisions, quantizeWeights } from './precision.ts';
 import { sampleFromLogits, samplerInputs, uniformAt } from './sampling.ts';
 import type { EngineStats, GeneratedSequence, GenerationRequest, RolloutEngine, SamplingParams } from './types.ts';
@@ -33,6 +34,12 @@ export interface LocalEngineOptions {
    * under the current weights, so every token's log-prob is exactly the new policy's.
    */
   keepPausedCache?: boolean;
+  /**
+   * First positions of the KV cache's segments after the first (kv-cache.ts): a row reads only the
+   * segments it reaches. Default 64, 128, 256, … below the model's context; [] is one dense cache
+   * where every row reads the longest row's length.
+   */
+  kvSegments?: number[];
   runtime?: RuntimeOptions;
 }
 
@@ -44,7 +51,15 @@ interface Slot {
   seed: number;
 }
 
-const CACHE_BLOCK = 64;
+/**
+ * Segment starts doubling from 64: a row pads at most to twice its length (to the longest row of
+ * its last segment), and a step pays a few graph nodes per layer for each segment some row reaches.
+ */
+export function defaultKvSegments(maxPositions: number): number[] {
+  const starts: number[] = [];
+  for (let start = 64; start < maxPositions; start *= 2) starts.push(start);
+  return starts;
+}
 
 export async function createLocalEngine(config: ModelConfig, weights: Weights, options: LocalEngineOptions = {}): Promise<RolloutEngine> {
   const engine = new LocalEngine(config, options);
@@ -60,10 +75,8 @@ export class LocalEngine implements RolloutEngine {
   private readonly signature: string;
   private weightFeeds: Record<string, HostTensor> = {};
   private waiting: GenerationRequest[] = [];
-  private active: Slot[] = [];
-  private cacheK: Float32Array[] = [];
-  private cacheV: Float32Array[] = [];
-  private cacheSlots = 0; // S: cached positions per row
+  private readonly cache: SegmentedKvCache<Slot>;
+  private readonly kvSegments: number[];
   private parked = false; // every active row is paused with its cache kept (keepPausedCache) until the next step
   private submitted = 0;
   private counters = { decodeSteps: 0, generatedTokens: 0, prefillTokens: 0, busySeconds: 0 };
@@ -75,6 +88,18 @@ export class LocalEngine implements RolloutEngine {
     if (!precisions.includes(this.precision)) throw new RingrlError(`engine: precision '${this.precision}' is unknown; expected one of ${precisions.join(', ')}`);
     this.shapes = parameterShapes(config);
     this.signature = JSON.stringify(config);
+    this.kvSegments = options.kvSegments ?? defaultKvSegments(config.maxPositions);
+    this.cache = new SegmentedKvCache(config.numLayers, config.numKvHeads, config.headDim, this.capacity, this.kvSegments);
+  }
+
+  /** Active sequences, in cache-row order. */
+  private get active(): Slot[] {
+    return this.cache.rows;
+  }
+
+  /** Allocated cache positions per row, over all segments. */
+  get cacheSlots(): number {
+    return this.cache.slots;
   }
 
   async updateWeights(weights: Weights, version: number): Promise<void> {
@@ -124,10 +149,7 @@ export class LocalEngine implements RolloutEngine {
     const partial = [...this.active.map((s) => s.seq), ...this.waiting.map((r) => r.resumeFrom ?? emptySequence(r))];
     this.waiting = [];
     if (this.options.keepPausedCache && this.active.length) this.parked = true;
-    else {
-      this.active = [];
-      this.resizeCache(0);
-    }
+    else this.cache.clear();
     return partial.map((s) => ({ ...s, finishReason: null }));
   }
 
@@ -147,7 +169,7 @@ export class LocalEngine implements RolloutEngine {
       if (request && request.resumeFrom!.tokens.length === slot.seq.tokens.length) {
         claimed.add(request);
         Object.assign(slot, { request, seq: cloneSequence(request.resumeFrom!), seed: request.params.seed! });
-      } else this.removeRow(row);
+      } else this.cache.remove(row);
     }
     this.waiting = this.waiting.filter((r) => !claimed.has(r));
     this.parked = false;
@@ -183,22 +205,17 @@ export class LocalEngine implements RolloutEngine {
       last_index: { dtype: 'int64', data: BigInt64Array.from(contexts, (c) => BigInt(c.length - 1)), dims: [B] },
       ...this.samplerFeeds(requests.map((r, b) => ({ params: r.params, seed: r.params.seed!, index: seqs[b]!.tokens.length }))),
     });
-    this.resizeCache(T + 1);
-    const K = this.config.numKvHeads, hd = this.config.headDim, S = this.cacheSlots;
+    const K = this.config.numKvHeads, hd = this.config.headDim;
     requests.forEach((request, b) => {
-      const row = this.active.length;
       const length = contexts[b]!.length;
-      for (let l = 0; l < this.config.numLayers; l++) {
-        const k = out[`k${l}`]!.data as Float32Array, v = out[`v${l}`]!.data as Float32Array;
-        for (let h = 0; h < K; h++) {
-          const src = (b * K + h) * T * hd, dst = (row * K + h) * S * hd;
-          this.cacheK[l]!.set(k.subarray(src, src + length * hd), dst);
-          this.cacheV[l]!.set(v.subarray(src, src + length * hd), dst);
-        }
-      }
       const seq = seqs[b]!;
       const slot: Slot = { request, seq, cacheLength: length, pending: seq.tokens.at(-1) ?? -1, seed: request.params.seed! };
-      this.active.push(slot);
+      this.cache.add(slot, (row) => {
+        for (let l = 0; l < this.config.numLayers; l++) {
+          const k = out[`k${l}`]!.data as Float32Array, v = out[`v${l}`]!.data as Float32Array;
+          for (let h = 0; h < K; h++) this.cache.write(row, l, h, 0, length, k, v, (b * K + h) * T * hd);
+        }
+      });
       if (!request.resumeFrom?.tokens.length) this.accept(slot, out, b);
     });
     return this.retireFinished();
@@ -206,38 +223,38 @@ export class LocalEngine implements RolloutEngine {
 
   private async decode(): Promise<GeneratedSequence[]> {
     const B = this.active.length;
-    const needed = Math.max(...this.active.map((s) => s.cacheLength)) + 1;
-    // Attention reads all S cached positions of every row, so S follows the longest active row
-    // down as well as up (a long sequence that finished must not slow every later step).
-    this.resizeCache(needed, needed * 2 <= this.cacheSlots);
-    const S = this.cacheSlots, K = this.config.numKvHeads, hd = this.config.headDim;
-    const mask = new Float32Array(B * S);
-    this.active.forEach((s, b) => mask.fill(1, b * S, b * S + s.cacheLength));
+    const K = this.config.numKvHeads, hd = this.config.headDim;
+    this.cache.fit();
     const feeds: Record<string, HostTensor> = {
       ...this.weightFeeds,
       tokens: { dtype: 'int64', data: BigInt64Array.from(this.active, (s) => BigInt(s.pending)), dims: [B, 1] },
       positions: { dtype: 'int64', data: BigInt64Array.from(this.active, (s) => BigInt(s.cacheLength)), dims: [B] },
-      past_mask: { dtype: 'float32', data: mask, dims: [B, S] },
       ...this.samplerFeeds(this.active.map((s) => ({ params: s.request.params, seed: s.seed, index: s.seq.tokens.length }))),
     };
-    const rowSize = K * S * hd;
-    for (let l = 0; l < this.config.numLayers; l++) {
-      feeds[`past_k${l}`] = { dtype: 'float32', data: this.cacheK[l]!.subarray(0, B * rowSize), dims: [B, K, S, hd] };
-      feeds[`past_v${l}`] = { dtype: 'float32', data: this.cacheV[l]!.subarray(0, B * rowSize), dims: [B, K, S, hd] };
-    }
-    const out = await (await this.decodeGraph()).run(feeds);
+    // Only the segments some row reaches are fed: the rows are ordered by reach, so row 0 reaches furthest.
+    const used = this.cache.reach(this.active[0]!) + 1;
+    this.cache.feeds().slice(0, used).forEach((segment, j) => {
+      const { rows, slots } = segment;
+      feeds[`past_mask${j}`] = { dtype: 'float32', data: segment.mask, dims: [rows, slots] };
+      if (j > 0) feeds[`rows${j}`] = { dtype: 'int64', data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)), dims: [rows] };
+      for (let l = 0; l < this.config.numLayers; l++) {
+        feeds[`past_k${l}_${j}`] = { dtype: 'float32', data: segment.k[l]!, dims: [rows, K, slots, hd] };
+        feeds[`past_v${l}_${j}`] = { dtype: 'float32', data: segment.v[l]!, dims: [rows, K, slots, hd] };
+      }
+    });
+    const out = await (await this.decodeGraph(used)).run(feeds);
+    const grown: Slot[] = []; // rows whose newest position opened a segment: they move up in the cache order
     this.active.forEach((slot, b) => {
       for (let l = 0; l < this.config.numLayers; l++) {
         const k = out[`k${l}`]!.data as Float32Array, v = out[`v${l}`]!.data as Float32Array;
-        for (let h = 0; h < K; h++) {
-          const src = (b * K + h) * hd, dst = ((b * K + h) * S + slot.cacheLength) * hd;
-          this.cacheK[l]!.set(k.subarray(src, src + hd), dst);
-          this.cacheV[l]!.set(v.subarray(src, src + hd), dst);
-        }
+        for (let h = 0; h < K; h++) this.cache.write(b, l, h, slot.cacheLength, 1, k, v, (b * K + h) * hd);
       }
+      const reach = this.cache.reach(slot);
       slot.cacheLength++;
+      if (this.cache.reach(slot) > reach) grown.push(slot);
       this.accept(slot, out, b);
     });
+    for (const slot of grown) this.cache.settle(this.active.indexOf(slot));
     this.counters.decodeSteps++;
     return this.retireFinished();
   }
@@ -263,45 +280,9 @@ export class LocalEngine implements RolloutEngine {
     for (let row = this.active.length - 1; row >= 0; row--) {
       if (!this.active[row]!.seq.finishReason) continue;
       finished.push(this.active[row]!.seq);
-      this.removeRow(row);
+      this.cache.remove(row);
     }
-    if (this.active.length === 0 && this.waiting.length === 0) this.resizeCache(0);
     return finished;
-  }
-
-  /** Free a row: the last row (cache and slot) moves into it, keeping rows contiguous. */
-  private removeRow(row: number): void {
-    const last = this.active.length - 1;
-    if (row !== last) {
-      const size = this.config.numKvHeads * this.cacheSlots * this.config.headDim;
-      for (let l = 0; l < this.config.numLayers; l++) {
-        this.cacheK[l]!.copyWithin(row * size, last * size, (last + 1) * size);
-        this.cacheV[l]!.copyWithin(row * size, last * size, (last + 1) * size);
-      }
-      this.active[row] = this.active[last]!;
-    }
-    this.active.pop();
-  }
-
-  /**
-   * Make room for `slots` cached positions per row, keeping contents: grows geometrically (×1.5,
-   * in blocks) only when more is needed, or with `shrink` reallocates to 1.5 × `slots` (callers
-   * pass a `slots` that covers every active row); `slots` 0 releases the cache.
-   */
-  private resizeCache(slots: number, shrink = false): void {
-    if (slots !== 0 && slots <= this.cacheSlots && !shrink) return;
-    const target = slots === 0 ? 0 : shrink ? slots * 1.5 : Math.max(slots, this.cacheSlots * 1.5);
-    const S = Math.ceil(target / CACHE_BLOCK) * CACHE_BLOCK;
-    if (S === this.cacheSlots) return;
-    const K = this.config.numKvHeads, hd = this.config.headDim, old = this.cacheSlots, kept = Math.min(old, S) * hd;
-    const grow = (prev: Float32Array | undefined) => {
-      const next = new Float32Array(this.capacity * K * S * hd);
-      if (prev && S > 0) for (let r = 0; r < this.active.length * K; r++) next.set(prev.subarray(r * old * hd, r * old * hd + kept), r * S * hd);
-      return next;
-    };
-    this.cacheK = Array.from({ length: this.config.numLayers }, (_, l) => grow(this.cacheK[l]));
-    this.cacheV = Array.from({ length: this.config.numLayers }, (_, l) => grow(this.cacheV[l]));
-    this.cacheSlots = S;
   }
 
   private samplerFeeds(rows: { params: SamplingParams; seed: number; index: number }[]): Record<string, HostTensor> {
@@ -332,21 +313,33 @@ export class LocalEngine implements RolloutEngine {
     }, this.options.runtime);
   }
 
-  private decodeGraph(): Promise<CompiledGraph> {
-    return compileCached(`engine-decode:${this.signature}`, () => {
+  /** The decode graph over the first `segments` cache segments (one graph per count, compiled once). */
+  private decodeGraph(segments: number): Promise<CompiledGraph> {
+    return compileCached(`engine-decode:${this.signature}:${this.kvSegments.slice(0, segments - 1)}`, () => {
       const { params, list } = this.traceParams();
       const K = this.config.numKvHeads, hd = this.config.headDim;
       const tokens = input('tokens', 'int64', ['B', 1]);
       const positions = input('positions', 'int64', ['B']);
-      const pastMask = input('past_mask', 'float32', ['B', 'S']);
-      const past: LayerCache[] = Array.from({ length: this.config.numLayers }, (_, l) => ({
-        k: input(`past_k${l}`, 'float32', ['B', K, 'S', hd]),
-        v: input(`past_v${l}`, 'float32', ['B', K, 'S', hd]),
-      }));
+      const extra: Tensor[] = [];
+      const parts = Array.from({ length: segments }, (_, j) => {
+        const n = j === 0 ? 'B' : `B${j}`, S = `S${j}`;
+        const mask = input(`past_mask${j}`, 'float32', [n, S]);
+        const rows = j === 0 ? undefined : input(`rows${j}`, 'int64', [n]);
+        extra.push(mask, ...(rows ? [rows] : []));
+        return { n, S, rows, bias: where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]) };
+      });
+      const past: CacheSegment[][] = Array.from({ length: this.config.numLayers }, (_, l) =>
+        parts.map(({ n, S, rows, bias }, j) => ({
+          k: input(`past_k${l}_${j}`, 'float32', [n, K, S, hd]),
+          v: input(`past_v${l}_${j}`, 'float32', [n, K, S, hd]),
+          bias,
+          rows,
+        })),
+      );
       const sampler = samplerInputs();
-      const { logits, cache } = decodeStep(this.config, params, tokens, positions, past, pastMask);
-      const pastInputs = past.flatMap((c) => [c.k, c.v]);
-      return { inputs: [...list, tokens, positions, pastMask, ...pastInputs, ...Object.values(sampler)], outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache) } };
+      const { logits, cache } = decodeStep(this.config, params, tokens, positions, past);
+      const pastInputs = past.flatMap((layer) => layer.flatMap((s) => [s.k, s.v]));
+      return { inputs: [...list, tokens, positions, ...extra, ...pastInputs, ...Object.values(sampler)], outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache) } };
     }, this.options.runtime);
   }
 }

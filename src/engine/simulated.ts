@@ -17,9 +17,12 @@ export interface StepCostModel {
   stepPerCachedMs?: number;
   /**
    * Which positions a step reads: `ragged` each row its own (paged attention, as GPU engines do);
-   * `padded` every row the longest row's (a dense [B, S] cache, as the local engine's).
+   * `padded` every row the longest row's (a dense [B, S] cache), or with `segments` the longest
+   * row's within each segment a row reaches (the local engine's segmented cache).
    */
   attention?: 'ragged' | 'padded';
+  /** First positions of the cache segments after the first (LocalEngineOptions.kvSegments). */
+  segments?: number[];
 }
 
 export interface LengthModel {
@@ -104,7 +107,13 @@ export class SimulatedEngine implements RolloutEngine {
 
   private cachedPositionsRead(): number {
     const lengths = this.active.map((s) => s.request.prompt.length + s.seq.tokens.length);
-    return this.options.cost.attention === 'padded' ? lengths.length * Math.max(...lengths) : lengths.reduce((a, b) => a + b, 0);
+    const { attention, segments = [] } = this.options.cost;
+    if (attention !== 'padded') return lengths.reduce((a, b) => a + b, 0);
+    const starts = [0, ...segments], longest = Math.max(...lengths);
+    return starts.reduce((read, start, j) => {
+      const slots = Math.min(starts[j + 1] ?? Infinity, longest) - start;
+      return slots > 0 ? read + lengths.filter((l) => l > start).length * slots : read;
+    }, 0);
   }
 
   async pause(): Promise<GeneratedSequence[]> {

@@ -6,7 +6,7 @@
 // Shape comments: B batch, T sequence, D hidden, H heads, K kv heads, G = H/K, hd head dim,
 // F intermediate, E experts, V vocab, N = B*T tokens.
 
-import { type DType, type Tensor, arange, concat, constant, scalar, sizeOf, where } from '../graph/index.ts';
+import { type DType, type Tensor, arange, concat, constant, scalar, scatterAdd, sizeOf, where } from '../graph/index.ts';
 import type { ModelConfig } from './config.ts';
 
 /** Every parameter of the model with its HF name and shape (the one list that defines them). */
@@ -156,15 +156,42 @@ function causalAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, r
  * written out (shared max, two exponentials) so the cache is never concatenated with the new
  * entry: that copy would move the whole cache every step.
  */
-function cachedAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope, past: LayerCache, pastBias: Tensor): { out: Tensor; kv: LayerCache } {
+/**
+ * One segment of a decode step's KV cache: positions [start, start + S) of the first n rows, keys and
+ * values [n, K, S, hd], `bias` [n, 1, 1, 1, S] (0 where cached, -1e30 elsewhere). `rows` (int64 [n],
+ * 0..n-1) is given for every segment but the first, which covers all B rows; the engine orders rows
+ * so that those reaching a segment are a prefix, and a short row then reads none of the long rows'
+ * segments.
+ */
+export interface CacheSegment extends LayerCache {
+  bias: Tensor;
+  rows?: Tensor;
+}
+
+/**
+ * Attention of one new token per row over its cached segments and itself, with the softmax written
+ * out: a row's maximum and sums are scattered in from the segments it reaches (0 for the others).
+ */
+function cachedAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope, segments: CacheSegment[]): { out: Tensor; kv: LayerCache } {
   const { q, kv } = projectQkv(c, p, prefix, x, rope); // q [B, K, G, 1, hd], kv [B, K, 1, hd]
-  const pastScores = q.matmul(past.k.unsqueeze(2).T).add(pastBias); // [B, K, G, 1, S]
   const selfScore = q.mul(kv.k.unsqueeze(2)).sum(-1, true); // [B, K, G, 1, 1]
-  const max = pastScores.max(-1, true).maximum(selfScore).detach();
-  const pastWeights = pastScores.sub(max).exp();
+  const toRows = (t: Tensor, rows?: Tensor) => (rows ? t.gather(rows) : t);
+  const toAll = (t: Tensor, like: Tensor, rows?: Tensor) => (rows ? scatterAdd(like.shape, rows, t) : t);
+  const parts = segments.map((s) => {
+    const scores = toRows(q, s.rows).matmul(s.k.unsqueeze(2).T).add(s.bias); // [n, K, G, 1, S]
+    return { s, scores, max: scores.max(-1, true) };
+  });
+  let max = selfScore;
+  for (const { s, max: m } of parts) max = max.maximum(selfScore.add(toAll(m.sub(toRows(selfScore, s.rows)).maximum(0), selfScore, s.rows)));
+  max = max.detach();
   const selfWeight = selfScore.sub(max).exp();
-  const denominator = pastWeights.sum(-1, true).add(selfWeight);
-  const mixed = pastWeights.matmul(past.v.unsqueeze(2)).add(selfWeight.mul(kv.v.unsqueeze(2))); // [B, K, G, 1, hd]
+  let denominator = selfWeight;
+  let mixed = selfWeight.mul(kv.v.unsqueeze(2)); // [B, K, G, 1, hd]
+  for (const { s, scores } of parts) {
+    const weights = scores.sub(toRows(max, s.rows)).exp();
+    denominator = denominator.add(toAll(weights.sum(-1, true), denominator, s.rows));
+    mixed = mixed.add(toAll(weights.matmul(s.v.unsqueeze(2)), mixed, s.rows));
+  }
   return { out: outputProjection(c, p, prefix, mixed.div(denominator)), kv };
 }
 
@@ -292,16 +319,15 @@ export function prefill(c: ModelConfig, p: Params, tokens: Tensor, lastIndex: Te
 }
 
 /**
- * One decode step: `tokens` [B, 1] at `positions` [B] against the cache `past` ([B, K, S, hd]
- * per layer) whose valid entries are marked by `pastMask` [B, S] (1 = valid). Returns the
- * logits [B, V] and the new keys/values [B, K, 1, hd] per layer for the caller to append.
+ * One decode step: `tokens` [B, 1] at `positions` [B] against the cache `past` (per layer, its
+ * segments; see CacheSegment). Returns the logits [B, V] and the new keys/values [B, K, 1, hd] per
+ * layer for the caller to append.
  */
-export function decodeStep(c: ModelConfig, p: Params, tokens: Tensor, positions: Tensor, past: LayerCache[], pastMask: Tensor): { logits: Tensor; cache: LayerCache[] } {
+export function decodeStep(c: ModelConfig, p: Params, tokens: Tensor, positions: Tensor, past: CacheSegment[][]): { logits: Tensor; cache: LayerCache[] } {
   const dtype = p['model.embed_tokens.weight']!.dtype;
-  const [B, S] = pastMask.shape;
+  const [B] = tokens.shape;
   const rope = ropeTables(c, positions, dtype, [B!, 1, 1, 1, c.headDim]);
-  const pastBias = where(pastMask.greater(0.5), scalar(0, dtype), -1e30).reshape([B!, 1, 1, 1, S!]);
-  const attend: AttentionFn = (i, prefix, h) => cachedAttention(c, p, prefix, h, rope, past[i]!, pastBias);
+  const attend: AttentionFn = (i, prefix, h) => cachedAttention(c, p, prefix, h, rope, past[i]!);
   const { logits, cache } = decoder(c, p, tokens, attend);
   return { logits: logits.reshape([B!, c.vocabSize]), cache };
 }

@@ -10,7 +10,7 @@ import { loadModelDir, type Weights } from '../../src/model/checkpoint.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
 import { forward, parameterShapes } from '../../src/model/llama.ts';
 import { LocalEngine } from '../../src/engine/local.ts';
-import { type GenerationRequest, type SamplingParams, generateAll } from '../../src/engine/types.ts';
+import { type GeneratedSequence, type GenerationRequest, type SamplingParams, generateAll } from '../../src/engine/types.ts';
 import { Policy } from '../../src/train/policy.ts';
 import { initWeights } from '../../src/model/presets.ts';
 
@@ -53,10 +53,11 @@ function truncatedLogprob(logits: number[], token: number, p: SamplingParams): {
   return { logq: Math.log(probs[token]! / mass), kept };
 }
 
-for (const modelType of ['llama', 'qwen2', 'qwen3', 'mixtral']) {
-  test(`${modelType}: engine policy log-probs equal the trainer's recompute (≤ 1e-5); behaviour log-probs equal the truncated distribution`, async () => {
+// Segment starts of 3 and 7 positions put these sequences' caches across all three segments.
+for (const [modelType, kvSegments] of [['llama'], ['qwen2'], ['qwen3'], ['mixtral'], ['llama', [3, 7]], ['mixtral', [3, 7]]] as [string, number[]?][]) {
+  test(`${modelType}${kvSegments ? ` (KV cache segments at ${kvSegments})` : ''}: engine policy log-probs equal the trainer's recompute (≤ 1e-5); behaviour log-probs equal the truncated distribution`, async () => {
     const { config, weights } = loadModelDir(join(fixtures, modelType));
-    const engine = await engineFor(config, weights, { capacity: 3 });
+    const engine = await engineFor(config, weights, { capacity: 3, kvSegments });
     const settings: SamplingParams[] = [
       { temperature: 1, maxNewTokens: 12 },
       { temperature: 0.7, topK: 5, maxNewTokens: 9 },
@@ -109,6 +110,30 @@ test('continuous batching: decode steps match immediate slot refilling, far belo
   const actual = engine.stats().decodeSteps;
   assert.equal(actual, steps, `decode steps ${actual} vs ideal refilling ${steps}`);
   assert.ok(actual < 0.6 * staticBatches, `decode steps ${actual} vs static batching ${staticBatches}`);
+});
+
+test('a segmented KV cache decodes exactly what a dense one does, through row moves, pauses with kept caches and resumes', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'qwen2'));
+  const lengths = [40, 3, 25, 2, 38, 4, 16, 3, 2, 35, 5, 4];
+  const requests = lengths.map((n, i) => ({ id: String(i), prompt: [1, 2, 3, 4, 5, 6].slice(0, 1 + (i % 6)), params: { temperature: 1, maxNewTokens: n, seed: i } }));
+  const run = async (kvSegments: number[]) => {
+    const engine = await engineFor(config, weights, { capacity: 5, prefillBatch: 2, keepPausedCache: true, kvSegments });
+    engine.submit(requests);
+    for (let s = 0; s < 12; s++) await engine.step();
+    const done = new Map<string, GeneratedSequence>();
+    for (const s of await engine.step()) done.set(s.id, s);
+    const partial = await engine.pause();
+    for (const s of await generateAll(engine, partial.map((p) => ({ ...requests[Number(p.id)]!, resumeFrom: p })))) done.set(s.id, s);
+    return { done, prefilled: engine.stats().prefillTokens };
+  };
+  const dense = await run([]);
+  const segmented = await run([4, 16]);
+  for (const [id, d] of dense.done) {
+    const s = segmented.done.get(id)!;
+    assert.deepEqual(s.tokens, d.tokens, `sequence ${id}: tokens`);
+    s.policyLogprobs.forEach((lp, t) => assert.ok(Math.abs(lp - d.policyLogprobs[t]!) <= 1e-5, `sequence ${id} token ${t}: ${lp} vs ${d.policyLogprobs[t]}`));
+  }
+  assert.equal(segmented.prefilled, dense.prefilled, 'the kept caches resumed without a re-prefill in both');
 });
 
 test('pause, update weights, resume: versions switch at the pause and resumed log-probs match the new weights', async () => {
