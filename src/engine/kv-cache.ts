@@ -38,7 +38,7 @@ export interface SegmentFeed {
 export class SegmentedKvCache<R extends CachedRow> {
   /** The rows in cache order; the caller may change an item's fields but not the array. */
   readonly rows: R[] = [];
-  private segments: Segment[];
+  private readonly segments: Segment[];
   private readonly headSize: number; // K · hd floats per position
 
   /** `starts`: first position of each segment after the first (ascending); [] is one dense cache. */

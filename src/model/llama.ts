@@ -152,11 +152,6 @@ function causalAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, r
 }
 
 /**
- * One new token per sequence against its cached keys/values. The softmax over [past, self] is
- * written out (shared max, two exponentials) so the cache is never concatenated with the new
- * entry: that copy would move the whole cache every step.
- */
-/**
  * One segment of a decode step's KV cache: positions [start, start + S) of the first n rows, keys and
  * values [n, K, S, hd], `bias` [n, 1, 1, 1, S] (0 where cached, -1e30 elsewhere). `rows` (int64 [n],
  * 0..n-1) is given for every segment but the first, which covers all B rows; the engine orders rows
@@ -169,8 +164,10 @@ export interface CacheSegment extends LayerCache {
 }
 
 /**
- * Attention of one new token per row over its cached segments and itself, with the softmax written
- * out: a row's maximum and sums are scattered in from the segments it reaches (0 for the others).
+ * One new token per row against its cached segments and itself. The softmax over [segments, self]
+ * is written out (shared max, one exponential per part) so the cache is never concatenated with the
+ * new entry: that copy would move the whole cache every step. A row's maximum and sums are
+ * scattered in from the segments it reaches (0, the neutral value, for the others).
  */
 function cachedAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope, segments: CacheSegment[]): { out: Tensor; kv: LayerCache } {
   const { q, kv } = projectQkv(c, p, prefix, x, rope); // q [B, K, G, 1, hd], kv [B, K, 1, hd]
