@@ -51,7 +51,6 @@ examples:
   ringrl rl --config configs/rl.yaml --set rollout.precision=fp8                        # real mismatch
   ringrl rl --resume runs/arith-rl`;
 
-
 /** Progress and event lines shared by `ringrl rl` and the demo. */
 export function rlEventPrinter(ui: Ui, steps: number, label = 'rl'): { onEvent: (e: RlEvent) => void; done: () => void } {
   const bar = ui.progress(label, { total: steps, unit: 'step' });

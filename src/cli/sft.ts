@@ -26,7 +26,6 @@ const shorthands = {
   seed: 'run.seed',
 } as const;
 
-
 const HELP = `usage: ringrl sft [--config FILE]... [--set KEY.PATH=VALUE]... [--out RUN_DIR | --resume RUN_DIR]
                   [--model DIR] [--task NAME [--difficulty N] | --data FILE] [--test-data FILE]
                   [--steps N] [--threads N] [--seed N]

@@ -263,4 +263,3 @@ function toTrajectory(g: GroupState, m: Member): Trajectory {
 function mixSeed(seed: number, group: number, sample: number): number {
   return (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(group, 0x85ebca6b) ^ Math.imul(sample + 1, 0xc2b2ae35)) >>> 0;
 }
-

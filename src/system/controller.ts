@@ -157,7 +157,6 @@ function combineUpdates(updates: Record<string, number>[]): Record<string, numbe
   return out;
 }
 
-
 const additiveStats = ['rollout/finished_tokens', 'rollout/generated_tokens', 'rollout/decode_steps', 'rollout/prefill_tokens', 'time/rollout_s', 'c3po/dropped', 'c3po/groups_discarded'] as const;
 
 /** The members of trainable groups that finished (dropped members are not trained on). */
@@ -179,4 +178,3 @@ function phaseTimer() {
     total: () => (performance.now() - start) / 1000,
   };
 }
-

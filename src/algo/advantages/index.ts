@@ -75,7 +75,6 @@ export function broadcastToTokens(advantages: readonly number[], responseMask: r
   return responseMask.map((row, i) => row.map((m) => (m > 0 ? advantages[i]! : 0)));
 }
 
-
 function stdOf(xs: readonly number[]): number {
   const mu = mean(xs);
   return xs.length ? Math.sqrt(xs.reduce((a, x) => a + (x - mu) ** 2, 0) / xs.length) : 0;
