@@ -28,7 +28,7 @@ export interface CachedRow {
 }
 
 export interface SegmentFeed {
-  rows: number; // n: rows 0..n-1 of the cache (at least 1; rows that do not reach it are masked)
+  rows: number; // n: rows 0..n-1 of the cache, those that reach the segment
   slots: number;
   k: Float32Array[]; // per layer, [rows, K, slots, hd], views of the cache
   v: Float32Array[];
@@ -133,21 +133,17 @@ export class SegmentedKvCache<R extends CachedRow> {
   }
 
   /**
-   * Each segment's rows 0..n-1 as zero-copy views, with their masks (call after fit()). A segment no
-   * row reaches is fed as one masked position, so the decode graph keeps one shape.
+   * The segments some row reaches (row 0 reaches furthest), each as rows 0..n-1 of zero-copy views
+   * with their masks; call after fit().
    */
   feeds(): SegmentFeed[] {
-    return this.segments.map((s, j) => {
-      if (s.slots === 0) {
-        const empty = new Float32Array(this.headSize);
-        const layers = Array.from({ length: this.layers }, () => empty);
-        return { rows: 1, slots: 1, k: layers, v: layers, mask: new Float32Array(1) };
-      }
-      const rows = Math.max(1, j === 0 ? this.rows.length : this.firstBelow(j));
+    if (this.rows.length === 0) return [];
+    return this.segments.slice(0, this.reach(this.rows[0]!) + 1).map((s, j) => {
+      const rows = j === 0 ? this.rows.length : this.firstBelow(j);
       const size = rows * this.headSize * s.slots;
       const mask = new Float32Array(rows * s.slots);
       for (let b = 0; b < rows; b++) {
-        const cached = Math.min(s.slots, Math.max(0, (this.rows[b]?.cacheLength ?? 0) - s.start));
+        const cached = Math.min(s.slots, Math.max(0, this.rows[b]!.cacheLength - s.start));
         mask.fill(1, b * s.slots, b * s.slots + cached);
       }
       return { rows, slots: s.slots, k: s.k.map((a) => a.subarray(0, size)), v: s.v.map((a) => a.subarray(0, size)), mask };

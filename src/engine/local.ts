@@ -231,9 +231,8 @@ export class LocalEngine implements RolloutEngine {
       positions: { dtype: 'int64', data: BigInt64Array.from(this.active, (s) => BigInt(s.cacheLength)), dims: [B] },
       ...this.samplerFeeds(this.active.map((s) => ({ params: s.request.params, seed: s.seed, index: s.seq.tokens.length }))),
     };
-    // Only the segments some row reaches are fed: the rows are ordered by reach, so row 0 reaches furthest.
-    const used = this.cache.reach(this.active[0]!) + 1;
-    this.cache.feeds().slice(0, used).forEach((segment, j) => {
+    const segments = this.cache.feeds(); // only those some row reaches
+    segments.forEach((segment, j) => {
       const { rows, slots } = segment;
       feeds[`past_mask${j}`] = { dtype: 'float32', data: segment.mask, dims: [rows, slots] };
       if (j > 0) feeds[`rows${j}`] = { dtype: 'int64', data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)), dims: [rows] };
@@ -242,7 +241,7 @@ export class LocalEngine implements RolloutEngine {
         feeds[`past_v${l}_${j}`] = { dtype: 'float32', data: segment.v[l]!, dims: [rows, K, slots, hd] };
       }
     });
-    const out = await (await this.decodeGraph(used)).run(feeds);
+    const out = await (await this.decodeGraph(segments.length)).run(feeds);
     const grown: Slot[] = []; // rows whose newest position opened a segment: they move up in the cache order
     this.active.forEach((slot, b) => {
       for (let l = 0; l < this.config.numLayers; l++) {
@@ -274,7 +273,7 @@ export class LocalEngine implements RolloutEngine {
     else if (slot.seq.tokens.length >= maxNewTokens || slot.cacheLength + 1 >= this.config.maxPositions) slot.seq.finishReason = 'length';
   }
 
-  /** Remove finished rows (the last row moves into each freed one) and return their sequences. */
+  /** Remove finished rows (the cache refills their places) and return their sequences. */
   private retireFinished(): GeneratedSequence[] {
     const finished: GeneratedSequence[] = [];
     for (let row = this.active.length - 1; row >= 0; row--) {

@@ -24,10 +24,12 @@ function check(cache: SegmentedKvCache<Row>): void {
   const reaches = cache.rows.map((r) => cache.reach(r));
   reaches.forEach((r, i) => assert.ok(i === 0 || reaches[i - 1]! >= r, `rows ordered by reach: ${reaches}`));
   cache.fit();
-  cache.feeds().forEach((feed, j) => {
+  const feeds = cache.feeds();
+  assert.equal(feeds.length, cache.rows.length ? reaches[0]! + 1 : 0, 'the segments some row reaches are fed');
+  feeds.forEach((feed, j) => {
     const reaching = reaches.filter((r) => r >= j).length;
-    assert.equal(feed.rows, Math.max(1, reaching), `segment ${j}: rows fed`);
-    for (let b = 0; b < Math.min(feed.rows, cache.rows.length); b++) {
+    assert.equal(feed.rows, reaching, `segment ${j}: rows fed`);
+    for (let b = 0; b < feed.rows; b++) {
       const row = cache.rows[b]!;
       for (let s = 0; s < feed.slots; s++) {
         const position = STARTS[j]! + s, cached = position < row.cacheLength;
