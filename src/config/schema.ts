@@ -183,11 +183,13 @@ const rollout = section(
     top_k: z.int().min(0).default(0).describe('Keep the k most probable tokens; 0 = off.'),
     max_new_tokens: z.int().min(1).default(256).describe('Response tokens at most; longer responses end with finish_reason length.'),
     paused_kv: z.enum(['recompute', 'keep']).default('recompute').describe('How a paused rollout resumes after a weight update: recompute re-prefills it under the new weights (exact, as verl/AReaL do); keep continues from its cached keys and values (no re-prefill; PipelineRL-style stale KV, a mismatch IcePop bounds), faster where prefill costs about what decode did, as on a CPU.'),
+    kv_segments: z.array(z.int().min(1)).optional().describe('First cache position of each KV-cache segment after the first, ascending: a sequence reads only the segments its length reaches (docs/engine.md). [] = one dense cache. Default: 64, 128, 256, … doubling below the model\'s context.'),
     precision: z.enum(precisions).default('fp32').describe('Rollout weight precision (the trainer stays fp32): bf16, fp8 (e4m3, per-channel scale), fp8-tensor (per-tensor scale) or int8 (per-channel) make the train/inference mismatch real.'),
   },
   'Rollout scheduling (C3PO++ and baselines), the rollout engine and sampling.',
 ).superRefine((r, ctx) => {
   if (r.token_budget < r.max_new_tokens) ctx.addIssue({ code: 'custom', path: ['token_budget'], message: `must be at least max_new_tokens (${r.max_new_tokens}): a budget smaller than one response's max length, got ${r.token_budget}` });
+  if (r.kv_segments?.some((start, i) => i > 0 && start <= r.kv_segments![i - 1]!)) ctx.addIssue({ code: 'custom', path: ['kv_segments'], message: `must be ascending, got [${r.kv_segments.join(', ')}]` });
   if (r.pool_capacity < r.group_size) ctx.addIssue({ code: 'custom', path: ['pool_capacity'], message: `must be at least group_size (${r.group_size}): groups enter the pool whole, got ${r.pool_capacity}` });
 });
 

@@ -80,7 +80,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   optimizer.config = adamW;
 
   const rollout = rolloutConfigFrom(config, tokenizer.eos);
-  const engine = new LocalEngine(policy.config, { capacity: config.rollout.pool_capacity, precision: config.rollout.precision, keepPausedCache: config.rollout.paused_kv === 'keep', seed: config.run.seed, runtime: spec.runtime });
+  const engine = new LocalEngine(policy.config, { capacity: config.rollout.pool_capacity, precision: config.rollout.precision, keepPausedCache: config.rollout.paused_kv === 'keep', kvSegments: config.rollout.kv_segments, seed: config.run.seed, runtime: spec.runtime });
   const scheduler = new RolloutScheduler(engine, promptSource(spec.source, tokenizer), rollout, config.run.seed);
   const reward = (answer: unknown, response: number[]) => spec.verify(tokenizer.decode(response, { skipSpecial: true }), String(answer));
   const controller = new RlController(policy, optimizer, engine, scheduler, (t) => {

@@ -102,6 +102,9 @@ test('out-of-range value: one line naming the key path and the range', () => {
   assert.match(errorOf(() => loadConfig({ sets: ['sft.steps=0'] })), /sft\.steps: expected a whole number >= 1, got 0$/);
   assert.match(errorOf(() => loadConfig({ sets: ['sft.optimizer.beta2=1'] })), /sft\.optimizer\.beta2: expected a number < 1, got 1$/);
   assert.match(errorOf(() => loadConfig({ sets: ['run.name=../escape'] })), /run\.name: expected a run name/);
+  assert.match(errorOf(() => loadConfig({ sets: ['rollout.kv_segments=[64, 64]'] })), /rollout\.kv_segments: must be ascending, got \[64, 64\]$/);
+  assert.match(errorOf(() => loadConfig({ sets: ['rollout.kv_segments=[0]'] })), /rollout\.kv_segments\.0: expected a number >= 1, got 0$/);
+  assert.deepEqual(loadConfig({ sets: ['rollout.kv_segments=[]'] }).rollout.kv_segments, []);
 });
 
 test('several problems: unknown keys first, at most three shown', () => {
