@@ -19,9 +19,10 @@ export const demoCommand: Command = {
   help: `usage: ringrl demo [--out DIR] [--seed N] [--set KEY.PATH=VALUE]...
 ${uiFlagsHelp}
 
-Runs the whole pipeline on configs/demo.yaml: a fresh small model (char tokenizer), long-CoT SFT
-on the built-in arithmetic task, held-out accuracy, RL with IcePop + C3PO++ (rewards from the
-task's verifier), held-out accuracy again, and DIR/report.html. Prints the accuracy before and
+Runs the whole pipeline on configs/demo.yaml: a fresh small model (char tokenizer), hybrid-thinking
+SFT on the built-in arithmetic task (85% of teacher answers direct, 15% worked out in <think>),
+held-out accuracy, RL with IcePop + C3PO++ (rewards from the task's verifier), held-out accuracy
+again, and DIR/report.html. Prints the accuracy and the fraction of answers that think, before and
 after RL. DIR (default runs/demo) gets sft/ and rl/ run directories; an existing DIR is moved
 aside to DIR-<time> first, so nothing is lost. --seed N seeds the model's initialisation and all
 sampling (default 0); --set applies to both phases (keys in docs/config.md).
@@ -45,7 +46,7 @@ examples:
     const shared = ['--config', demoConfig, ...seed, ...(values.set ?? []).flatMap((s) => ['--set', s]), ...(values.quiet ? ['-q'] : []), ...(values.jsonl ? ['--jsonl'] : [])];
     const started = performance.now();
 
-    ui.info('── 1/3 long-CoT SFT from scratch ──');
+    ui.info('── 1/3 hybrid-thinking SFT from scratch ──');
     const sftDir = join(out, 'sft');
     await sftCommand.run([...shared, '--out', sftDir]);
     const sftCheckpoint = RunDir.open(sftDir).latestCheckpoint();
@@ -58,13 +59,13 @@ examples:
     ui.info('── 3/3 report ──');
     const report = writeReport(rlDir, { out: join(out, 'report.html') });
     const evals = RunDir.open(rlDir).readMetrics().filter((r) => typeof r['eval/accuracy'] === 'number');
-    const before = evals[0]?.['eval/accuracy'] as number | undefined;
-    const after = evals.at(-1)?.['eval/accuracy'] as number | undefined;
+    const [before, after] = [evals[0]?.['eval/accuracy'], evals.at(-1)?.['eval/accuracy']] as (number | undefined)[];
+    const [thinkingBefore, thinkingAfter] = [evals[0]?.['eval/thinking_frac'], evals.at(-1)?.['eval/thinking_frac']] as (number | undefined)[];
     const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
     const minutes = (performance.now() - started) / 60000;
     ui.result(
-      { before, after, gain_points: before !== undefined && after !== undefined ? 100 * (after - before) : null, minutes, report: report.path, sft_dir: sftDir, rl_dir: rlDir },
-      `demo done in ${minutes.toFixed(1)} min: held-out accuracy after SFT ${pct(before)} → after RL ${pct(after)}\nreport: ${report.path}`,
+      { before, after, gain_points: before !== undefined && after !== undefined ? 100 * (after - before) : null, thinking_before: thinkingBefore, thinking_after: thinkingAfter, minutes, report: report.path, sft_dir: sftDir, rl_dir: rlDir },
+      `demo done in ${minutes.toFixed(1)} min: held-out accuracy after SFT ${pct(before)} → after RL ${pct(after)} (answers that think: ${pct(thinkingBefore)} → ${pct(thinkingAfter)})\nreport: ${report.path}`,
     );
   },
 };

@@ -12,7 +12,7 @@ import type { Weights } from '../model/checkpoint.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import { type Example, encodePrompt } from '../data/example.ts';
-import { lengthStats } from '../data/tasks/index.ts';
+import { lengthStats, thinks } from '../data/tasks/index.ts';
 import { mean } from '../util/stats.ts';
 import type { Verifier } from './verifiers.ts';
 
@@ -51,6 +51,8 @@ export interface EvalResult {
   responseLength: { mean: number; p50: number; p90: number; max: number };
   /** Fraction of samples that hit max_new_tokens without EOS. */
   truncated: number;
+  /** Fraction of samples whose `<think>` block is not empty (hybrid-thinking models may answer directly). */
+  thinking: number;
   samples: EvalSample[];
   seconds: number;
 }
@@ -105,6 +107,7 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
     avgAtK: mean(sampled.map((ss) => mean(ss.map((s) => (s.reward > 0 ? 1 : 0))))),
     responseLength: lengthStats(samples.map((s) => s.tokens)),
     truncated: mean(samples.map((s) => (s.finishReason === 'length' ? 1 : 0))),
+    thinking: mean(samples.map((s) => (thinks(s.response) ? 1 : 0))),
     samples: greedy === sampled ? samples : [...greedy.flat(), ...samples],
     seconds: (performance.now() - start) / 1000,
   };
@@ -120,6 +123,7 @@ export function formatEvalTable(r: EvalResult, title: string): string {
     ['response tokens mean', r.responseLength.mean.toFixed(1)],
     ['response tokens p50/p90/max', `${r.responseLength.p50} / ${r.responseLength.p90} / ${r.responseLength.max}`],
     ['truncated (no EOS)', `${(100 * r.truncated).toFixed(1)}%`],
+    ['thinking (non-empty <think>)', `${(100 * r.thinking).toFixed(1)}%`],
     ['seconds', r.seconds.toFixed(1)],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));

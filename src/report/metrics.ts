@@ -39,6 +39,7 @@ export const metricCatalog: Record<string, MetricInfo> = {
   'eval/pass@k': { description: 'held-out pass@k' },
   'eval/response_length/mean': { description: 'mean held-out response length', unit: 'tokens' },
   'eval/response_length/p90': { description: '90th percentile held-out response length', unit: 'tokens' },
+  'eval/thinking_frac': { description: 'fraction of held-out responses that think (a non-empty <think> block)' },
   'eval/truncated_frac': { description: 'fraction of held-out responses cut at max_new_tokens' },
   'time/rollout_s': { description: 'time spent generating', unit: 's' },
   'time/reward_s': { description: 'time spent scoring', unit: 's' },

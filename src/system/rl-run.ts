@@ -105,7 +105,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const runEval = async (): Promise<EvalResult> => {
     const e = config.eval;
     const result = await evaluate(policy.config, policy.weights, tokenizer, spec.evalExamples, spec.verify, { k: e.k, temperature: e.temperature, topP: e.top_p, maxNewTokens: e.max_new_tokens, ...(spec.runtime ? { runtime: spec.runtime } : {}) });
-    run.logMetrics(step, { 'eval/accuracy': result.accuracy, 'eval/response_length/mean': result.responseLength.mean, 'eval/response_length/max': result.responseLength.max, 'time/eval_s': result.seconds });
+    run.logMetrics(step, { 'eval/accuracy': result.accuracy, 'eval/response_length/mean': result.responseLength.mean, 'eval/response_length/max': result.responseLength.max, 'eval/thinking_frac': result.thinking, 'time/eval_s': result.seconds });
     emit({ type: 'eval', step, result });
     return result;
   };

@@ -2,7 +2,7 @@
 // verify, disjoint train/test splits, determinism, and the long tail of reasoning lengths.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arithmetic, countdown, getTask, lengthStats, taskProblems } from '../../src/data/tasks/index.ts';
+import { arithmetic, countdown, getTask, lengthStats, taskProblems, thinks } from '../../src/data/tasks/index.ts';
 import { evaluateExpression } from '../../src/data/tasks/countdown.ts';
 import { splitOf } from '../../src/data/tasks/format.ts';
 
@@ -151,7 +151,7 @@ test('task source: data.no_think_fraction answers that share of problems without
   const { taskSource } = await import('../../src/data/source.ts');
   const s = taskSource('arithmetic', { difficulty: 2, seed: 4, numTrain: 400, noThinkFraction: 0.7 });
   const first = Array.from({ length: 400 }, () => s.next());
-  const direct = first.filter((e) => e.response!.startsWith('<think>\n</think>\n'));
+  const direct = first.filter((e) => !thinks(e.response!));
   assert.ok(Math.abs(direct.length / 400 - 0.7) < 0.07, `${direct.length} of 400 answered directly`);
   for (const e of direct) {
     assert.equal(e.response, `<think>\n</think>\n\\boxed{${e.answer}}`);
@@ -165,4 +165,13 @@ test('task source: data.no_think_fraction answers that share of problems without
     assert.equal(full.source, e.source);
     if (!direct.includes(e)) assert.equal(e.response, full.response);
   });
+});
+
+test('thinks: a <think> block with more than whitespace', () => {
+  assert.equal(thinks(ok('141')), true);
+  assert.equal(thinks('<think>\n</think>\n\\boxed{141}'), false);
+  assert.equal(thinks('<think> \n\t</think>\\boxed{1}'), false);
+  assert.equal(thinks('\\boxed{141}'), false, 'no block');
+  assert.equal(thinks('<think>\n7*3+0=21'), true, 'cut before </think>');
+  assert.equal(thinks('<think>\n'), false);
 });

@@ -47,6 +47,7 @@ test('k = 1 at temperature 0: one greedy pass, accuracy = pass@1 = avg@1; an unt
   assert.equal(r.accuracy, 0);
   assert.equal(r.passAtK, 0);
   assert.equal(r.truncated, r.samples.filter((s) => s.finishReason === 'length').length / 5);
+  assert.equal(r.thinking, r.samples.filter((s) => /<think>[^]*\S[^]*/.test(s.response.replace(/<\/think>[^]*/, ''))).length / 5);
 });
 
 test('ringrl eval writes the JSON summary with every sample', async () => {
@@ -61,5 +62,5 @@ test('ringrl eval writes the JSON summary with every sample', async () => {
   assert.equal(json.k, 2);
   assert.equal(json.verifier, 'countdown');
   assert.equal(json.samples.length, 3 + 6);
-  for (const key of ['accuracy', 'passAtK', 'avgAtK', 'responseLength', 'truncated']) assert.ok(key in json, key);
+  for (const key of ['accuracy', 'passAtK', 'avgAtK', 'responseLength', 'truncated', 'thinking']) assert.ok(key in json, key);
 });

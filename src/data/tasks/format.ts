@@ -37,6 +37,13 @@ export function parseResponse(text: string): ParsedResponse {
   return { ok: false, reason: 'malformed \\boxed{ (unbalanced braces)', answer: null };
 }
 
+/** Whether a response thinks: its `<think>` block holds more than whitespace (not `<think>\n</think>`). */
+export function thinks(text: string): boolean {
+  const open = text.indexOf('<think>');
+  const close = text.indexOf('</think>', open);
+  return open >= 0 && text.slice(open + '<think>'.length, close < 0 ? undefined : close).trim() !== '';
+}
+
 /**
  * The partition a problem belongs to, from a hash of its id: 10% of the problem space is test.
  * Train and test are disjoint by construction, for any seeds and sample counts.

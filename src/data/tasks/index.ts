@@ -34,3 +34,4 @@ export function lengthStats(lengths: number[]): { mean: number; p50: number; p90
 
 export type { ReasoningTask, Split, TaskProblem, TaskVerdict, TaskOptions } from './types.ts';
 export { arithmetic, countdown };
+export { thinks } from './format.ts';
