@@ -1,5 +1,5 @@
 // `ringrl demo` (what `npm start` runs): the whole pipeline on built-in defaults —
-// a fresh small model, long-CoT SFT on the arithmetic task, held-out eval, RL with IcePop +
+// a fresh small model, hybrid-thinking SFT on the arithmetic task, held-out eval, RL with IcePop +
 // C3PO++, eval again, and a report. It is the real commands run in sequence (`ringrl sft`,
 // `ringrl rl`, `ringrl report`) on configs/demo.yaml, so the demo exercises exactly what users run.
 import { existsSync, renameSync } from 'node:fs';
