@@ -20,7 +20,7 @@ export const demoCommand: Command = {
 ${uiFlagsHelp}
 
 Runs the whole pipeline on configs/demo.yaml: a fresh small model (char tokenizer), hybrid-thinking
-SFT on the built-in arithmetic task (85% of teacher answers direct, 15% worked out in <think>),
+SFT on the built-in arithmetic task (80% of teacher answers direct, 20% worked out in <think>),
 held-out accuracy, RL with IcePop + C3PO++ (rewards from the task's verifier), held-out accuracy
 again, and DIR/report.html. Prints the accuracy and the fraction of answers that think, before and
 after RL. DIR (default runs/demo) gets sft/ and rl/ run directories; an existing DIR is moved
