@@ -113,6 +113,19 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
   };
 }
 
+/** The summary as the `eval/*` metrics the SFT and RL loops log (names in src/report/metrics.ts). */
+export function evalMetrics(r: EvalResult): Record<string, number> {
+  return {
+    'eval/accuracy': r.accuracy,
+    'eval/response_length/mean': r.responseLength.mean,
+    'eval/response_length/p90': r.responseLength.p90,
+    'eval/response_length/max': r.responseLength.max,
+    'eval/truncated_frac': r.truncated,
+    'eval/thinking_frac': r.thinking,
+    'time/eval_s': r.seconds,
+  };
+}
+
 /** The summary as a fixed-width table (what `ringrl eval` prints). */
 export function formatEvalTable(r: EvalResult, title: string): string {
   const rows: [string, string][] = [

@@ -9,7 +9,7 @@ import type { Config } from '../config/index.ts';
 import { type Example, type ExampleSource, encodePrompt } from '../data/index.ts';
 import { LocalEngine } from '../engine/local.ts';
 import { RingrlError } from '../errors.ts';
-import { type EvalResult, evaluate } from '../eval/evaluate.ts';
+import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
 import type { Verifier } from '../eval/verifiers.ts';
 import { type RunDir, readCheckpointJson } from '../report/index.ts';
 import { RolloutScheduler } from '../rollout/scheduler.ts';
@@ -105,7 +105,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const runEval = async (): Promise<EvalResult> => {
     const e = config.eval;
     const result = await evaluate(policy.config, policy.weights, tokenizer, spec.evalExamples, spec.verify, { k: e.k, temperature: e.temperature, topP: e.top_p, maxNewTokens: e.max_new_tokens, ...(spec.runtime ? { runtime: spec.runtime } : {}) });
-    run.logMetrics(step, { 'eval/accuracy': result.accuracy, 'eval/response_length/mean': result.responseLength.mean, 'eval/response_length/max': result.responseLength.max, 'eval/thinking_frac': result.thinking, 'time/eval_s': result.seconds });
+    run.logMetrics(step, evalMetrics(result));
     emit({ type: 'eval', step, result });
     return result;
   };

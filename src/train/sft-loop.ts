@@ -19,7 +19,7 @@ import { type TextTokenizer, copyTokenizerFiles, loadTokenizer } from '../tokeni
 import { type Example, encodeExample } from '../data/example.ts';
 import { type PackedRow, packRows, rowsToBatch } from '../data/packing.ts';
 import type { ExampleSource } from '../data/source.ts';
-import { type EvalResult, evaluate } from '../eval/evaluate.ts';
+import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
 import type { Verifier } from '../eval/verifiers.ts';
 import { type RunDir, readCheckpointJson } from '../report/index.ts';
 
@@ -121,7 +121,7 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
 
   const runEval = async (): Promise<EvalResult> => {
     const result = await evaluate(policy.config, policy.weights, tokenizer, o.eval.examples, o.eval.verify, { k: 1, temperature: 0, maxNewTokens: o.eval.maxNewTokens, ...(o.runtime ? { runtime: o.runtime } : {}) });
-    runDir.logMetrics(step, { 'eval/accuracy': result.accuracy, 'eval/response_length/mean': result.responseLength.mean, 'eval/response_length/p90': result.responseLength.p90, 'eval/response_length/max': result.responseLength.max, 'eval/truncated_frac': result.truncated, 'eval/thinking_frac': result.thinking, 'time/eval_s': result.seconds });
+    runDir.logMetrics(step, evalMetrics(result));
     runDir.logSamples(step, result.samples.slice(0, o.samplesPerEval).map((s) => ({ kind: 'eval', ...s })));
     emit({ type: 'eval', step, result });
     return result;
