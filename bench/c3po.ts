@@ -44,8 +44,9 @@ const demoConfig = join(import.meta.dirname, '..', 'configs', 'demo.yaml');
 const scale = { pool: 32, budget: 8192, retention: 4, maxLen: 1536 };
 // configs/demo.yaml is the base; the keys the demo tunes for its own purpose are pinned to the
 // pure long-CoT SFT (every teacher answer thinks) and the RL settings these figures were measured with.
-const sftSets = ['data.difficulty=5', 'data.no_think_fraction=0', 'data.num_train=20000', 'sft.steps=260', `sft.max_seq_len=${scale.maxLen}`, 'sft.eval_every=0', 'eval.num_problems=100', `eval.max_new_tokens=${scale.maxLen}`];
-const workload = ['data.difficulty=5', 'data.num_train=20000', 'rl.optimizer.lr=2e-5', 'rl.eval_every=0', `rollout.max_new_tokens=${scale.maxLen}`, `rollout.token_budget=${scale.budget}`, `rollout.pool_capacity=${scale.pool}`, `rollout.retention=${scale.retention}`, `eval.max_new_tokens=${scale.maxLen}`];
+const data = ['data.difficulty=5', 'data.num_train=20000'];
+const sftSets = [...data, 'data.no_think_fraction=0', 'sft.steps=260', `sft.max_seq_len=${scale.maxLen}`, 'sft.eval_every=0', 'eval.num_problems=100', `eval.max_new_tokens=${scale.maxLen}`];
+const workload = [...data, 'rl.optimizer.lr=2e-5', 'rl.eval_every=0', `rollout.max_new_tokens=${scale.maxLen}`, `rollout.token_budget=${scale.budget}`, `rollout.pool_capacity=${scale.pool}`, `rollout.retention=${scale.retention}`, `eval.max_new_tokens=${scale.maxLen}`];
 
 async function workloadModel(): Promise<string> {
   if (values.model) return values.model;
