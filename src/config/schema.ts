@@ -83,6 +83,12 @@ const data = z
       .max(1)
       .default(0)
       .describe('Built-in task SFT data: fraction of problems whose teacher answers without a scratchpad (<think></think> then the answer), as hybrid-thinking SFT data mixes both modes.'),
+    brief_fraction: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0)
+      .describe('Built-in task SFT data: fraction of problems whose teacher writes a brief chain of thought (intermediate results without the work, docs/tasks.md); no_think_fraction + brief_fraction is at most 1.'),
     num_test: z.int().min(1).default(500).describe('Held-out problems generated for evaluation (built-in task); never overlaps the training split.'),
     train_file: z.string().min(1).optional().describe('Training data file (.jsonl or .parquet) instead of a built-in task.'),
     test_file: z.string().min(1).optional().describe('Held-out evaluation data file (.jsonl or .parquet).'),
@@ -94,6 +100,7 @@ const data = z
   })
   .superRefine((d, ctx) => {
     if (d.train_file !== undefined && d.task !== undefined) ctx.addIssue({ code: 'custom', path: ['task'], message: 'set data.task or data.train_file, not both' });
+    if (d.no_think_fraction + d.brief_fraction > 1) ctx.addIssue({ code: 'custom', path: ['brief_fraction'], message: `no_think_fraction + brief_fraction must be at most 1, got ${d.no_think_fraction} + ${d.brief_fraction}` });
   })
   .transform(({ task, train_file, test_file, ...rest }) => ({
     task: train_file === undefined ? (task ?? 'arithmetic') : null,

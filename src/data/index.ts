@@ -16,7 +16,7 @@ function fieldOptions(d: DataConfig): DatasetOptions['fields'] {
 
 /** The SFT training stream of a data config. */
 export async function trainSourceFor(d: DataConfig): Promise<ExampleSource> {
-  if (d.task) return taskSource(d.task, { difficulty: d.difficulty, seed: d.seed, numTrain: d.num_train, noThinkFraction: d.no_think_fraction });
+  if (d.task) return taskSource(d.task, { difficulty: d.difficulty, seed: d.seed, numTrain: d.num_train, noThinkFraction: d.no_think_fraction, briefFraction: d.brief_fraction });
   const file = d.train_file!;
   const examples = await loadDataset(file, { fields: fieldOptions(d), requireResponse: true });
   return listSource(examples, d.seed, file);

@@ -24,6 +24,12 @@ export interface TaskSourceOptions {
    * problems is fixed by (seed, index), so every epoch sees the same mix.
    */
   noThinkFraction?: number;
+  /**
+   * Fraction of problems whose teacher writes the brief chain of thought (`TaskProblem.brief`:
+   * intermediate results, none of the work), as long-CoT SFT data mixes thorough and hasty
+   * reasoning. Drawn after the no-think share: the two add up to at most 1.
+   */
+  briefFraction?: number;
 }
 
 /** Problems 0..numTrain-1 of the task's train split, repeated in epochs (endless when numTrain is omitted). */
@@ -33,7 +39,10 @@ export function taskSource(name: string, options: TaskSourceOptions): ExampleSou
   const seed = options.seed ?? 0;
   taskProblems(name, 1, { split: 'train', difficulty, seed }); // validates difficulty
   const noThink = options.noThinkFraction ?? 0;
-  const mix = noThink > 0 ? `, ${Math.round(noThink * 100)}% answered without thinking` : '';
+  const brief = options.briefFraction ?? 0;
+  if (noThink + brief > 1) throw new RingrlError(`data: no_think_fraction + brief_fraction must be at most 1, got ${noThink} + ${brief}`);
+  const pct = (f: number) => `${Math.round(f * 100)}%`;
+  const mix = (noThink > 0 ? `, ${pct(noThink)} answered without thinking` : '') + (brief > 0 ? `, ${pct(brief)} with a brief chain of thought` : '');
   return {
     description: `task ${name} (difficulty ${difficulty}, train split${options.numTrain ? `, ${options.numTrain} problems` : ''}${mix})`,
     cursor: 0,
@@ -41,8 +50,9 @@ export function taskSource(name: string, options: TaskSourceOptions): ExampleSou
       const index = options.numTrain ? this.cursor % options.numTrain : this.cursor;
       this.cursor++;
       const p = task.generate(index, { difficulty, split: 'train', seed });
-      const skipsThinking = noThink > 0 && problemRng(`${name}:no-think`, seed, index, 0)() < noThink;
-      const response = skipsThinking ? teacherResponse('', p.answer) : p.response;
+      // One draw per problem (the stream's name predates the brief share), so its mode is fixed.
+      const u = noThink + brief > 0 ? problemRng(`${name}:no-think`, seed, index, 0)() : 1;
+      const response = u < noThink ? teacherResponse('', p.answer) : u < noThink + brief ? p.brief : p.response;
       return { source: `${name}/${p.id}`, prompt: p.prompt, answer: p.answer, response };
     },
   };

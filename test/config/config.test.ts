@@ -105,6 +105,7 @@ test('out-of-range value: one line naming the key path and the range', () => {
   assert.match(errorOf(() => loadConfig({ sets: ['rollout.kv_segments=[64, 64]'] })), /rollout\.kv_segments: must be ascending, got \[64, 64\]$/);
   assert.match(errorOf(() => loadConfig({ sets: ['rollout.kv_segments=[0]'] })), /rollout\.kv_segments\.0: expected a number >= 1, got 0$/);
   assert.deepEqual(loadConfig({ sets: ['rollout.kv_segments=[]'] }).rollout.kv_segments, []);
+  assert.match(errorOf(() => loadConfig({ sets: ['data.no_think_fraction=0.6', 'data.brief_fraction=0.5'] })), /data\.brief_fraction: no_think_fraction \+ brief_fraction must be at most 1, got 0\.6 \+ 0\.5$/);
 });
 
 test('several problems: unknown keys first, at most three shown', () => {

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { arithmetic, countdown, getTask, lengthStats, taskProblems, thinks } from '../../src/data/tasks/index.ts';
-import { evaluateExpression } from '../../src/data/tasks/countdown.ts';
+import { evaluateExpression, winningPath } from '../../src/data/tasks/countdown.ts';
+import { arithmeticProblem } from '../../src/data/tasks/arithmetic.ts';
 import { splitOf } from '../../src/data/tasks/format.ts';
 
 const A = '47*3'; // 141
@@ -89,12 +90,15 @@ test('countdown expression evaluator is exact', () => {
 
 for (const name of ['arithmetic', 'countdown']) {
   const task = getTask(name);
-  test(`${name}: every teacher response verifies, at every difficulty`, () => {
+  test(`${name}: every teacher response verifies, worked and brief, at every difficulty`, () => {
     for (let d = 1; d <= task.maxDifficulty; d++) {
       for (const p of taskProblems(name, 60, { split: 'train', difficulty: d, seed: 3 })) {
-        const v = task.verify(p.response, p.answer);
-        assert.equal(v.reward, 1, `${p.id} (difficulty ${d}): ${v.reason}\n${p.response}`);
-        assert.ok(p.response.startsWith('<think>\n'));
+        for (const response of [p.response, p.brief]) {
+          const v = task.verify(response, p.answer);
+          assert.equal(v.reward, 1, `${p.id} (difficulty ${d}): ${v.reason}\n${response}`);
+          assert.ok(thinks(response) && response.startsWith('<think>\n'), response);
+        }
+        assert.ok(p.brief.length < p.response.length || p.brief === p.response, `${p.id}: the brief scratchpad is no longer than the worked one`);
       }
     }
   });
@@ -134,6 +138,22 @@ test('arithmetic teacher: the scratchpad works digit by digit', () => {
   assert.equal(p.answer, expected.toString());
 });
 
+test('arithmetic brief scratchpad: partial products and running sums, opening like the worked one', () => {
+  const brief = arithmetic.generate(0, { difficulty: 1, split: 'train', seed: 0 }).brief;
+  assert.match(brief, /^<think>\n\d+[+*]\d+=\d+\n/);
+  const q = arithmeticProblem(457n, '*', 68n);
+  assert.equal(q.brief, '<think>\n457*8=3656\n457*60=27420\n3656+27420=31076\n</think>\n\\boxed{31076}');
+  assert.ok(q.response.startsWith('<think>\n457*8|0|\n'), 'the two diverge at the token after 457*8');
+  assert.equal(arithmeticProblem(4567n, '+', 890n).brief, '<think>\n4567+890=5457\n</think>\n\\boxed{5457}');
+  assert.equal(arithmeticProblem(12n, '*', 305n).brief, '<think>\n12*5=60\n12*300=3600\n60+3600=3660\n</think>\n\\boxed{3660}', 'a zero digit adds no line');
+});
+
+test('countdown brief scratchpad: the winning path of the search, without the dead ends', () => {
+  assert.deepEqual(winningPath(['6*2=12 [4 12]', ' 12+4=16', ' 12-4=8', '6+4=10 [2 10]', ' 10*2=20', ' 10+2=12 !']), ['6+4=10 [2 10]', ' 10+2=12 !']);
+  const deep = ['9+3=12 [5 2 12]', ' 12+5=17 [2 17]', '  17+2=19', ' 12-5=7 [2 7]', '  7*2=14 !'];
+  assert.deepEqual(winningPath(deep), ['9+3=12 [5 2 12]', ' 12-5=7 [2 7]', '  7*2=14 !']);
+});
+
 test('task source: data.num_train problems repeated in epochs; the cursor resumes the stream', async () => {
   const { taskSource } = await import('../../src/data/source.ts');
   const s = taskSource('arithmetic', { difficulty: 2, seed: 4, numTrain: 3 });
@@ -165,6 +185,23 @@ test('task source: data.no_think_fraction answers that share of problems without
     assert.equal(full.source, e.source);
     if (!direct.includes(e)) assert.equal(e.response, full.response);
   });
+});
+
+test('task source: data.brief_fraction gives that share the brief scratchpad, drawn after the no-think share', async () => {
+  const { taskSource } = await import('../../src/data/source.ts');
+  const problems = taskProblems('arithmetic', 400, { split: 'train', difficulty: 2, seed: 4 });
+  const draw = (briefFraction: number) => {
+    const s = taskSource('arithmetic', { difficulty: 2, seed: 4, numTrain: 400, noThinkFraction: 0.3, briefFraction });
+    return Array.from({ length: 400 }, () => s.next());
+  };
+  const hybrid = draw(0);
+  const mixed = draw(0.5);
+  const count = (pick: (e: (typeof mixed)[number], i: number) => boolean) => mixed.filter(pick).length;
+  assert.equal(count((e, i) => e.response === hybrid[i]!.response && !thinks(e.response!)), count((e) => !thinks(e.response!)), 'the same problems skip thinking as without a brief share');
+  const brief = count((e, i) => e.response === problems[i]!.brief && e.response !== problems[i]!.response);
+  const worked = count((e, i) => e.response === problems[i]!.response && e.response !== problems[i]!.brief);
+  assert.ok(Math.abs(brief / 400 - 0.5) < 0.07 && Math.abs(worked / 400 - 0.2) < 0.06, `${brief} brief, ${worked} worked of 400`);
+  assert.throws(() => taskSource('arithmetic', { noThinkFraction: 0.6, briefFraction: 0.5 }), /^RingrlError: data: no_think_fraction \+ brief_fraction must be at most 1, got 0.6 \+ 0.5$/);
 });
 
 test('thinks: a <think> block with more than whitespace', () => {

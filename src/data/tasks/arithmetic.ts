@@ -90,10 +90,31 @@ export function arithmeticThink(a: bigint, op: '+' | '*', b: bigint): { think: s
   return { think: lines.join('\n') + '\n', answer: total };
 }
 
+/**
+ * The brief scratchpad: the same plan with every digit loop left out, one line per partial
+ * product and per running sum (`457*8=3656`, `457*60=27420`, `3656+27420=31076`). It opens like
+ * the worked one (`457*8|0|` against `457*8=`), so the choice between them is one token.
+ */
+export function arithmeticBriefThink(a: bigint, op: '+' | '*', b: bigint): string {
+  if (op === '+') return `${a}+${b}=${a + b}\n`;
+  const lines: string[] = [];
+  const B = b.toString();
+  let total = 0n;
+  for (let i = 0; i < B.length; i++) {
+    const d = BigInt(B[B.length - 1 - i]!);
+    if (d === 0n && i > 0) continue; // adds nothing
+    const shifted = a * d * 10n ** BigInt(i);
+    lines.push(`${a}*${d}${'0'.repeat(i)}=${shifted}`);
+    if (i > 0) lines.push(`${total}+${shifted}=${total + shifted}`);
+    total += shifted;
+  }
+  return lines.join('\n') + '\n';
+}
+
 export function arithmeticProblem(a: bigint, op: '+' | '*', b: bigint): TaskProblem {
   const id = `${a}${op}${b}`;
   const { think, answer } = arithmeticThink(a, op, b);
-  return { id, prompt: `${id}=\n`, answer, response: teacherResponse(think, answer) };
+  return { id, prompt: `${id}=\n`, answer, response: teacherResponse(think, answer), brief: teacherResponse(arithmeticBriefThink(a, op, b), answer) };
 }
 
 export function verifyArithmetic(response: string, answer: string): TaskVerdict {

@@ -82,6 +82,20 @@ export function countdownSearch(numbers: number[], target: number, maxLines = MA
   return { lines, solution };
 }
 
+/** The lines of a search trace on the way to its solution: the brief scratchpad goes straight there. */
+export function winningPath(lines: string[]): string[] {
+  const path: string[] = [];
+  let depth = Infinity;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const d = lines[i]!.length - lines[i]!.trimStart().length;
+    if (d < depth) {
+      path.unshift(lines[i]!);
+      depth = d;
+    }
+  }
+  return path;
+}
+
 export function countdownPrompt(numbers: number[], target: number): string {
   return `${numbers.join(' ')}->${target}\n`;
 }
@@ -201,7 +215,8 @@ export const countdown: ReasoningTask = {
       const { lines, solution } = countdownSearch(problem.numbers, problem.target);
       if (!solution) continue; // the search ran past MAX_TRACE_LINES: draw another
       const answer = JSON.stringify({ numbers: problem.numbers, target: problem.target });
-      return { id: problem.id, prompt: countdownPrompt(problem.numbers, problem.target), answer, response: teacherResponse(lines.join('\n') + '\n', solution) };
+      const think = (ls: string[]) => ls.join('\n') + '\n';
+      return { id: problem.id, prompt: countdownPrompt(problem.numbers, problem.target), answer, response: teacherResponse(think(lines), solution), brief: teacherResponse(think(winningPath(lines)), solution) };
     }
   },
   verify: verifyCountdown,

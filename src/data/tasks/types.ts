@@ -10,8 +10,14 @@ export interface TaskProblem {
   prompt: string;
   /** Ground truth as a string (what datasets store in `answer` / `ground_truth`). */
   answer: string;
-  /** `<think>…</think>` then `\boxed{…}`: the teacher chain of thought. */
+  /** `<think>…</think>` then `\boxed{…}`: the teacher chain of thought, every step worked out. */
   response: string;
+  /**
+   * The same answer with a brief chain of thought: the intermediate results without the work
+   * that produces them. Shorter, and for a small model far less reliable: SFT data that mixes
+   * both lets RL learn from reward which one pays (`data.brief_fraction`, docs/tasks.md).
+   */
+  brief: string;
 }
 
 export interface TaskVerdict {
