@@ -174,7 +174,11 @@ console.log(`fitted: step ms = ${cost.stepFixedMs.toFixed(2)} + ${cost.stepPerSe
 // The arms take turns, `rounds` times over: a shared machine's drift then falls on all of them.
 const runs: Record<ArmName, { rows: Row[]; finalAccuracy: number }[]> = { sync: [], recompute: [], keep: [] };
 for (let round = 0; round < rounds; round++) {
-  for (const name of ['sync', 'keep', 'recompute'] as const) runs[name].push(await runArm(name));
+  for (const name of ['sync', 'keep', 'recompute'] as const) {
+    const started = performance.now();
+    runs[name].push(await runArm(name));
+    console.log(`round ${round + 1}/${rounds}: ${name} done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  }
 }
 const [sync, keep, recompute] = (['sync', 'keep', 'recompute'] as const).map((name) => summarise(runs[name]));
 const c3po = keep.rolloutPerStep <= recompute.rolloutPerStep ? keep : recompute;

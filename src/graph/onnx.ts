@@ -177,10 +177,18 @@ const emitRules: Record<PrimOp, EmitRule> = {
 
   gather: (_n, ins, e) => e.emit('Gather', ins, { axis: { int: 0 } }),
   gatherElements: (n, ins, e) => e.emit('GatherElements', ins, { axis: { int: n.attrs.axis! } }),
+  // Rows of updates added into rows of zeros (the gradient of gather, e.g. of an embedding).
+  // Not ScatterND: onnxruntime's CPU ScatterND with reduction 'add' runs its updates in parallel
+  // without atomics, so with intra-op threads > 1 updates to a repeated index are lost (a char
+  // model's embedding gradient came out a few % short, and training was not reproducible).
+  // ScatterElements adds exactly; it wants indices of the updates' shape, so the rows are
+  // flattened and each row's index is broadcast along it.
   scatterAdd: (n, [indices, updates], e) => {
     const base = e.emit('ConstantOfShape', [e.shapeTensor(n.shape)], { value: { tensor: { dtype: n.dtype, dims: [1], values: [0] } } });
-    const idx = e.emit('Unsqueeze', [indices!, e.constant([-1], [1], 'int64')]);
-    return e.emit('ScatterND', [base, idx, updates!], { reduction: { string: 'add' } });
+    const rows = e.emit('Reshape', [updates!, e.shapeTensor([-1, ...n.shape.slice(1)])]);
+    const rowIndex = e.emit('Reshape', [indices!, e.constant([-1, ...n.shape.slice(1).map(() => 1)], [n.shape.length], 'int64')]);
+    const idx = e.emit('Expand', [rowIndex, e.emit('Shape', [rows])]);
+    return e.emit('ScatterElements', [base, idx, rows], { axis: { int: 0 }, reduction: { string: 'add' } });
   },
   scatterElementsAdd: (n, [indices, updates], e) => {
     const base = e.emit('ConstantOfShape', [e.shapeTensor(n.shape)], { value: { tensor: { dtype: n.dtype, dims: [1], values: [0] } } });

@@ -2,7 +2,7 @@
 // and shape errors that name the op and both shapes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { arange, input, scalar, sizeOf, where, zeros, exportOnnx } from '../../src/graph/index.ts';
+import { arange, input, scalar, scatterAdd, sizeOf, where, zeros, exportOnnx } from '../../src/graph/index.ts';
 import { CompiledGraph } from '../../src/runtime/index.ts';
 import { f64, i64 } from '../helpers.ts';
 
@@ -60,6 +60,22 @@ test('gather with int64 indices and where with scalar branches', async () => {
   const out = await compiled.run({ table: f64([0, 1, 2, 3, 4, 5], [3, 2]), ids: i64([2, 0, 2], [3]) });
   assert.deepEqual(Array.from(out.rows!.data as Float64Array), [4, 5, 0, 1, 4, 5]);
   assert.deepEqual(Array.from(out.clipped!.data as Float64Array), [2, 2, 0, 1, 2, 2]);
+});
+
+test('scatterAdd sums every update into a repeated index exactly, on several threads (gather\'s gradient)', async () => {
+  // onnxruntime's ScatterND with reduction 'add' loses updates to repeated indices when it runs
+  // on more than one thread; the lowering must not depend on it.
+  const [N, V, D] = [20000, 16, 128];
+  const ids = input('ids', 'int64', [N]);
+  const updates = input('updates', 'float32', [N, D]);
+  const compiled = await CompiledGraph.create([ids, updates], { table: scatterAdd([V, D], ids, updates) }, { threads: 2 });
+  const idx = Array.from({ length: N }, (_, i) => i % V);
+  const out = await compiled.run({ ids: i64(idx, [N]), updates: { dtype: 'float32', data: new Float32Array(N * D).fill(1), dims: [N, D] } });
+  assert.deepEqual([...out.table!.dims], [V, D]);
+  assert.deepEqual([...new Set(out.table!.data as Float32Array)], [N / V], 'every row gets all N/V updates');
+  const rows = input('rows', 'int64', ['B', 'T']);
+  const scalars = await CompiledGraph.create([rows], { counts: scatterAdd([V], rows, rows.cast('float32').mul(0).add(1)) }, { threads: 2 });
+  assert.deepEqual([...new Set((await scalars.run({ rows: i64(idx, [4, N / 4]) })).counts!.data as Float32Array)], [N / V], 'indices of any rank, rows of one element');
 });
 
 test('shape errors name the op and both operands', () => {
