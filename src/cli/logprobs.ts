@@ -24,7 +24,6 @@ export function readTokenLists(path: string, field: string, what: string): numbe
 
 export const logprobsCommand: Command = {
   name: 'logprobs',
-  summary: 'print log p(token[t] | token[<t]) of given token sequences under a model',
   help: `usage: ringrl logprobs --model DIR --tokens FILE.json [--temperature T] [--threads N]
 
 Reads {"tokens": [[ids...], ...]} and prints {"logprobs": [[...], ...]}: for each sequence,

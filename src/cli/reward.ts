@@ -17,7 +17,6 @@ example:
 
 export const rewardCommand: Command = {
   name: 'reward',
-  summary: 'score completions: `reward math` checks answers for mathematical equivalence',
   help: HELP,
   async run(argv) {
     const [sub, ...rest] = argv;

@@ -54,7 +54,6 @@ examples:
 
 export const sftCommand: Command = {
   name: 'sft',
-  summary: 'supervised fine-tuning on teacher chain-of-thought (tasks or JSONL/Parquet), with held-out eval',
   help: HELP,
   async run(argv) {
     const { values, positionals } = parseFlags('sft', argv, {

@@ -93,3 +93,11 @@ test('export rejects inputs that were used but not declared', () => {
   const b = input('b', 'float32', [2]);
   assert.throws(() => exportOnnx([a], { y: a.add(b) }), /graph uses input 'b' that was not declared/);
 });
+
+test('transpose accepts permutations of ten or more axes (checked numerically, not as text)', () => {
+  const dims = Array.from({ length: 11 }, () => 1);
+  const x = input('x', 'float64', dims);
+  const perm = dims.map((_, i) => 10 - i);
+  assert.deepEqual(x.transpose(perm).shape, dims);
+  assert.throws(() => x.transpose([...perm.slice(1), 1]), /not a permutation/);
+});
