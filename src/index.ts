@@ -19,4 +19,4 @@ export * as data from './data/index.ts';
 export { loadTokenizer, writeTokenizer, CharTokenizer, type TextTokenizer, type ChatMessage } from './tokenizer/index.ts';
 export { evaluate, formatEvalTable, type EvalResult, type EvalOptions, type EvalSample } from './eval/evaluate.ts';
 export { getVerifier, verifierNames, type Verifier } from './eval/verifiers.ts';
-export { runSft, learningRate, type SftOptions, type SftEvent } from './train/sft-loop.ts';
+export { runSft, type SftOptions, type SftEvent } from './system/sft-run.ts';

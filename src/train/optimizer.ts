@@ -19,6 +19,30 @@ export interface AdamWConfig {
 
 export const adamWDefaults: AdamWConfig = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1.0 };
 
+/** The learning-rate schedule: linear warmup, then constant or cosine decay. */
+export interface ScheduleConfig {
+  warmupSteps: number;
+  schedule: 'constant' | 'cosine';
+  /** Final lr as a fraction of the peak (cosine). */
+  minLrRatio: number;
+}
+
+/** Everything a training loop needs to build its optimizer and schedule. */
+export type OptimizerConfig = AdamWConfig & ScheduleConfig;
+
+/** The AdamW fields of an optimizer config (what AdamW itself keeps and checkpoints). */
+export function adamWOf(o: AdamWConfig): AdamWConfig {
+  return { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm };
+}
+
+/** The learning rate of optimizer step `step` (0-based) of `steps`. */
+export function learningRate(step: number, steps: number, o: OptimizerConfig): number {
+  if (step < o.warmupSteps) return (o.lr * (step + 1)) / o.warmupSteps;
+  if (o.schedule === 'constant') return o.lr;
+  const progress = Math.min(1, (step - o.warmupSteps) / Math.max(1, steps - o.warmupSteps));
+  return o.lr * (o.minLrRatio + (1 - o.minLrRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
+
 /** Parameters that take no weight decay (norm gains and biases), as in HF and nanoGPT. */
 export function decays(name: string): boolean {
   return !name.endsWith('norm.weight') && !name.endsWith('.bias');

@@ -1,0 +1,58 @@
+// The rooms of src/ form layers: a room imports only rooms in its own layer or below, and rooms
+// never import each other in a cycle. A lower layer that imports a higher one fails here, naming
+// the file and the import.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const layers = [
+  ['graph', 'runtime', 'util', 'errors.ts'],
+  ['model', 'tokenizer'],
+  ['engine', 'data', 'reward'],
+  ['rollout', 'algo', 'train', 'eval'],
+  ['report'],
+  ['config'],
+  ['serve'],
+  ['system'],
+  ['cli'],
+  ['index.ts'],
+];
+const src = resolve(import.meta.dirname, '..', 'src');
+const layerOf = new Map(layers.flatMap((rooms, i) => rooms.map((room) => [room, i] as const)));
+const roomOf = (file: string) => relative(src, file).split('/')[0]!;
+
+/** Every relative import of every source file, static or dynamic, as [file, imported file]. */
+function imports(): [string, string][] {
+  const edges: [string, string][] = [];
+  for (const entry of readdirSync(src, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
+    const file = join(entry.parentPath, entry.name);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*)'(\.{1,2}\/[^']+)'/g)) edges.push([file, resolve(dirname(file), m[1]!)]);
+  }
+  return edges;
+}
+
+test('every room of src/ has a layer', () => {
+  for (const room of readdirSync(src)) assert.ok(layerOf.has(room), `src/${room} is in no layer of test/layering.test.ts`);
+});
+
+test('no room imports a room of a higher layer', () => {
+  const violations = imports()
+    .filter(([from, to]) => layerOf.get(roomOf(to))! > layerOf.get(roomOf(from))!)
+    .map(([from, to]) => `${relative(src, from)} imports ${relative(src, to)}`);
+  assert.deepEqual(violations, []);
+});
+
+test('rooms of one layer do not import each other in a cycle', () => {
+  const deps = new Map<string, Set<string>>();
+  for (const [from, to] of imports()) {
+    const a = roomOf(from), b = roomOf(to);
+    if (a !== b) deps.set(a, (deps.get(a) ?? new Set()).add(b));
+  }
+  const reaches = (a: string, b: string, seen = new Set<string>()): boolean =>
+    [...(deps.get(a) ?? [])].some((c) => c === b || (!seen.has(c) && (seen.add(c), reaches(c, b, seen))));
+  const cycles = [...deps.keys()].filter((room) => reaches(room, room));
+  assert.deepEqual(cycles, [], `rooms on an import cycle: ${cycles.join(', ')}`);
+});
