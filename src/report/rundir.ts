@@ -1,4 +1,4 @@
-// A run directory (DESIGN.md "Run directory"):
+// A run directory (docs/report.md):
 //
 //   runs/<name>/
 //     config.yaml          the resolved config (every default filled in)
@@ -112,7 +112,7 @@ export class RunDir {
   }
 
   /**
-   * Append one step's metrics. Names are DESIGN.md's dotted names (reward/mean, time/train_s, ...);
+   * Append one step's metrics. Names are the dotted names of metrics.ts (reward/mean, time/train_s, ...);
    * NaN and ±Infinity are written as null (JSON has no such numbers) and plotted as gaps.
    */
   logMetrics(step: number, metrics: Record<string, number | null | undefined>): void {

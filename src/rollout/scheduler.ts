@@ -1,7 +1,7 @@
 // Rollout scheduling: C3PO++ and the two baselines behind one loop, so all three run identical
 // work through the same engine interface.
 //
-// One iteration (DESIGN.md, Algorithm C3PO++):
+// One iteration (the paper's Algorithm C3PO++; docs/rl.md says what ringrl decides where it is silent):
 //   drop pool members whose retention > σ                         (c3po)
 //   resume paused members under the current weights
 //   until finished tokens C ≥ Φ: top the pool up to Ω with whole new groups, step the engine

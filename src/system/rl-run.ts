@@ -81,6 +81,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
     loss: config.rl.loss, advantage: config.rl.advantage, shaping: config.rl.shaping, temperature: config.rollout.temperature,
     microBatchSize: config.rl.micro_batch_size, miniBatches: config.rl.mini_batches, epochs: config.rl.epochs,
     lr: (step) => learningRate(step, config.rl.steps, optimizerConfig),
+    seed: config.run.seed,
   });
 
   let step = 0;
