@@ -3,6 +3,7 @@ import { configMarkdown } from '../src/config/docs.ts';
 import { readFileSync } from 'node:fs';
 import { commands } from '../src/cli/commands.ts';
 import { metricCatalog } from '../src/report/metrics.ts';
+import { apiMarkdown } from './api-docs.ts';
 
 export async function cliMarkdown(): Promise<string> {
   const out = [
@@ -37,5 +38,10 @@ export function reportMarkdown(current = readFileSync(new URL('../docs/report.md
 }
 
 export async function generatedDocs(): Promise<Record<string, string>> {
-  return { 'docs/config.md': configMarkdown(), 'docs/cli.md': await cliMarkdown(), 'docs/report.md': reportMarkdown() };
+  return {
+    'docs/config.md': configMarkdown(),
+    'docs/cli.md': await cliMarkdown(),
+    'docs/report.md': reportMarkdown(),
+    'docs/api.md': apiMarkdown(readFileSync(new URL('../docs/api.md', import.meta.url), 'utf8')),
+  };
 }
