@@ -1,6 +1,7 @@
 // The rooms of src/ form layers: a room imports only rooms in its own layer or below, and rooms
 // never import each other in a cycle. A lower layer that imports a higher one fails here, naming
-// the file and the import.
+// the file and the import. Also: the CLI's entry and its light commands start without loading
+// onnxruntime (commands are imported lazily, src/cli/commands.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -55,4 +56,26 @@ test('rooms of one layer do not import each other in a cycle', () => {
     [...(deps.get(a) ?? [])].some((c) => c === b || (!seen.has(c) && (seen.add(c), reaches(c, b, seen))));
   const cycles = [...deps.keys()].filter((room) => reaches(room, room));
   assert.deepEqual(cycles, [], `rooms on an import cycle: ${cycles.join(', ')}`);
+});
+
+/** The files and packages `file` loads at start-up: its static imports, followed transitively (dynamic import() is lazy). */
+function staticClosure(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  if (!file.startsWith(src)) return seen;
+  const text = readFileSync(file, 'utf8');
+  for (const m of text.matchAll(/^(?:import|export)\s(?!type\s)[^;]*?\bfrom\s+'([^']+)'|^import\s+'([^']+)'/gm)) {
+    const spec = (m[1] ?? m[2])!;
+    staticClosure(spec.startsWith('.') ? resolve(dirname(file), spec) : spec, seen);
+  }
+  return seen;
+}
+
+test('ringrl --help and ringrl reward math load neither onnxruntime nor the model code', () => {
+  for (const entry of ['cli/bin.ts', 'cli/reward.ts']) {
+    const loaded = [...staticClosure(join(src, entry))];
+    assert.ok(loaded.length > 2, `${entry}: the import scan found its imports`);
+    assert.deepEqual(loaded.filter((f) => f === 'onnxruntime-node' || f.startsWith(join(src, 'model')) || f.startsWith(join(src, 'runtime'))), [], entry);
+  }
+  assert.ok(staticClosure(join(src, 'cli/generate.ts')).has('onnxruntime-node'), 'the scan does see onnxruntime where it is loaded');
 });
