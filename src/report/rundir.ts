@@ -19,16 +19,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RingrlError } from '../errors.ts';
+import { readJsonFile } from '../util/files.ts';
 import { appendJsonl, fsyncFile, readJsonl, warnToStderr, type Warn } from './jsonl.ts';
 
 /** A checkpoint's JSON state file (trainer_state.json, rl_state.json), naming the file on any problem. */
 export function readCheckpointJson(path: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new RingrlError(`${path}: ${code === 'ENOENT' ? 'missing' : `malformed JSON (${(error as Error).message})`}; the checkpoint is corrupt (delete it to resume from an earlier one)`);
-  }
+  return readJsonFile(path, 'the state ringrl wrote there; the checkpoint is corrupt (delete it to resume from an earlier one)') as Record<string, unknown>;
 }
 
 /** A metrics row: the step, when it was logged, and dotted metric names to numbers. */

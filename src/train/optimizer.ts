@@ -1,9 +1,10 @@
 // AdamW on host Float32Arrays with decoupled weight decay, global grad-norm clipping and
 // gradient accumulation. Host-side because it measured fast enough (a few ms for millions of
 // parameters) and keeps the optimizer state out of every compiled graph.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingrlError } from '../errors.ts';
+import { readJsonFile } from '../util/files.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 
@@ -128,12 +129,7 @@ export class AdamW {
   static load(dir: string, weights: Weights): AdamW {
     const jsonPath = join(dir, 'optimizer.json');
     if (!existsSync(jsonPath)) throw new RingrlError(`${jsonPath}: missing; expected optimizer state saved by AdamW.save`);
-    let state: { step: number; config: AdamWConfig };
-    try {
-      state = JSON.parse(readFileSync(jsonPath, 'utf8'));
-    } catch (error) {
-      throw new RingrlError(`${jsonPath}: malformed JSON (${(error as Error).message})`);
-    }
+    const state = readJsonFile(jsonPath, 'optimizer state saved by AdamW.save') as { step: number; config: AdamWConfig };
     if (!Number.isInteger(state.step) || state.step < 0) throw new RingrlError(`${jsonPath}: field 'step' must be a non-negative integer`);
     const opt = new AdamW({ ...adamWDefaults, ...state.config });
     opt.step = state.step;
