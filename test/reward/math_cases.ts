@@ -105,7 +105,8 @@ export const CASES: Case[] = [
   ['\\frac{1}{x}+\\frac{1}{y}', '\\frac{2}{x+y}', false, 'symbolic'],
   ['\\sqrt{x^2}', 'x', false, 'symbolic'],
   ['|x|', '\\sqrt{x^2}', false, 'symbolic'], // |x| is not parsed (bars); never a false yes
-  ['\\sin^2 x + \\cos^2 x', '1', false, 'symbolic'], // `\sin^2 x` is ambiguous markup; not accepted
+  ['\\sin^2 x + \\cos^2 x', '1', true, 'symbolic'], // `\sin^2 x` is (sin x)^2, as LaTeX means it
+  ['\\sin^2 x + \\cos^2 x', '2', false, 'symbolic'],
   ['\\sin(x)^2+\\cos(x)^2', '1', true, 'symbolic'],
   ['2\\sin(x)\\cos(x)', '\\sin(2x)', true, 'symbolic'],
   ['2\\sin(x)\\cos(x)', '\\cos(2x)', false, 'symbolic'],
@@ -178,7 +179,8 @@ export const CASES: Case[] = [
   // sets (unordered)
   ['\\{1, 2, 3\\}', '\\{3, 2, 1\\}', true, 'set'],
   ['\\{1, 2, 3\\}', '\\{1, 2\\}', false, 'set'],
-  ['\\{1, 2, 3\\}', '\\{1, 2, 2, 3\\}', false, 'set'],
+  ['\\{1, 2, 3\\}', '\\{1, 2, 2, 3\\}', true, 'set'], // a repeated element: the same set
+  ['\\{1, 2, 3\\}', '\\{1, 2, 2\\}', false, 'set'],
   ['\\{1, 2\\}', '\\{2, 1\\}', true, 'set'],
   ['1, 2', '2, 1', true, 'set'],
   ['1, 2', '2 \\text{ or } 1', true, 'set'],
