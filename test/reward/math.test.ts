@@ -36,6 +36,10 @@ test('the last-number fallback is off by default and works when asked', () => {
   assert.deepEqual([result.reward, result.extracted], [1, '7']);
   assert.match(result.reason, /last_number/);
   assert.equal(verifyMath('It costs 1,250 dollars', '1250', { fallback: 'last_number' }).reward, 1);
+  // A number after the last formula is the later commitment; numbers inside formulas are not prose.
+  assert.equal(verifyMath('With $x = 4$ the rise is 25%.', '25', { fallback: 'last_number' }).reward, 1);
+  assert.equal(verifyMath('Result $\n 7 \n$', '7', { fallback: 'last_number' }).reward, 0);
+  assert.equal(verifyMath('The price is 3,5 euros', '3.5', { fallback: 'last_number' }).reward, 1);
 });
 
 test('verifyMath reports the extracted answer and a reason', () => {

@@ -2,7 +2,7 @@
 // `\{1,2\}`, bare lists `1, 2`, `1; 2`, `±a`), a tuple or interval (ordered, brackets matter), a
 // union of intervals, a matrix, an equation (a chain `a = b = c` is its first and last side), an
 // inequality (chains `a < x ≤ b` too), a scalar expression, or free text.
-import { compareExpr, proportional, type Verdict } from './expr.ts';
+import { compareExpr, proportional, PLAIN_NUMBER, type Verdict } from './expr.ts';
 import { matrixValue } from './matrix.ts';
 import { MATRIX_OPEN } from './normalize.ts';
 import { NAMED_SYMBOLS } from './value.ts';
@@ -87,6 +87,7 @@ const RELATIONS: RelationOp[] = ['≤', '≥', '≠', '<', '>'];
 /** Structure of a normalised answer. */
 export function parseAnswer(s: string): Answer {
   s = s.trim();
+  if (PLAIN_NUMBER.test(s)) return { kind: 'expr', text: s };
   const choice = /^\(?([A-Z])\)?$/.exec(s) ?? /^(?:option|choice)\s*\(?([A-Za-z])\)?$/i.exec(s);
   if (choice) return { kind: 'choice', letter: choice[1]!.toUpperCase() };
   if (s.startsWith('⟦') && wrapped(s, '⟦', '⟧')) {

@@ -205,9 +205,12 @@ function semicolonsInBrackets(s: string): string {
   return out;
 }
 
+const PLAIN = /^-?\d+(?:\.\d+)?$/;
+
 /** Normalise one LaTeX answer to plain infix text. */
 export function normalizeAnswer(raw: string): string {
   let s = raw.trim();
+  if (PLAIN.test(s)) return s; // the common case in RL batches: nothing to rewrite
   if (!s.includes('\\begin')) s = s.replace(DOUBLE_ESCAPED, '\\');
   s = rewriteMatrices(s);
   s = s.replace(/^\$+|\$+$/g, '').replace(/^\\\(|\\\)$/g, '').replace(/^\\\[|\\\]$/g, '').trim();
