@@ -39,7 +39,7 @@ test('the last-number fallback is off by default and works when asked', () => {
   // A number after the last formula is the later commitment; numbers inside formulas are not prose.
   assert.equal(verifyMath('With $x = 4$ the rise is 25%.', '25', { fallback: 'last_number' }).reward, 1);
   assert.equal(verifyMath('Result $\n 7 \n$', '7', { fallback: 'last_number' }).reward, 0);
-  assert.equal(verifyMath('The price is 3,5 euros', '3.5', { fallback: 'last_number' }).reward, 1);
+  assert.equal(verifyMath('The price is 3,50 euros', '3.5', { fallback: 'last_number' }).reward, 1);
 });
 
 test('verifyMath reports the extracted answer and a reason', () => {
@@ -65,4 +65,14 @@ test('huge inputs are decided by budget, not by running out of time', () => {
   assert.equal(answersEquivalent(long, long + '+1').equal, false);
   const deep = '('.repeat(2000) + '1' + ')'.repeat(2000);
   assert.equal(typeof answersEquivalent(deep, '1').equal, 'boolean');
+});
+
+test('extraction stays linear on degenerate completions', () => {
+  // Each of these would rescan the rest of the text per opener (~10^10 steps) if a search were repeated.
+  const n = 50_000;
+  assert.equal(verifyMath('\\('.repeat(n) + ' so \\boxed{7}', '7').reward, 1);
+  assert.equal(verifyMath('$$ '.repeat(n) + ' \\boxed{7', '7').reward, 0);
+  assert.equal(verifyMath('\\boxed{'.repeat(n) + '7', '7').reward, 0);
+  assert.equal(verifyMath('\\[ 1 '.repeat(n) + ' and 7', '7', { fallback: 'last_number' }).reward, 1);
+  assert.equal(verifyMath(`\\boxed{${'1,'.repeat(3000)}1}`, '1').reward, 0);
 });

@@ -216,6 +216,8 @@ export const CASES: Case[] = [
   ['3 = 2m+n', '2m+n', false, 'label'], // `3 = 2m+n` is not "the answer is 2m+n"
   ['m+2n = 0', '0', false, 'label'],
   ['E = (2, 5)', 'E = (2, 5)', true, 'label'],
+  ['(a,b)=(1,2)', '(b,a)=(1,2)', false, 'label'], // different labels are not matched up
+  ['(a,b)=(1,2)', '(a,b)=(1,2)', true, 'label'],
   ['E = (2, 5)', 'E = (2, 6)', false, 'label'],
   ['x = 4', 'y = 4', false, 'label'], // different unknowns
   // chains and approximations: the last exact side is the value
@@ -249,6 +251,10 @@ export const CASES: Case[] = [
   ['t \\geq 2', '(2, \\infty)', false, 'interval-relation'],
   ['[0, 4]', 't \\in [0,4]', true, 'interval-relation'],
   ['[0, 4]', '0 \\le t \\le 4', false, 'interval-relation'], // asked for an interval: as Math-Verify by default
+  ['1 \\le |t| \\le 4', '[-4, -1] \\cup [1, 4]', true, 'interval-relation'],
+  ['1 \\le |t| \\le 4', '[-4, -1) \\cup (1, 4]', false, 'interval-relation'],
+  ['0 < |t| < 2', '(0, 2) \\cup (-2, 0)', true, 'interval-relation'],
+  ['1 \\le |t| \\le 4', '[1, 4]', false, 'interval-relation'],
   // equations scaled by a constant
   ['a + 2b = 6', '2a + 4b = 12', true, 'scaled-equation'],
   ['a + 2b = 6', '-a - 2b + 6 = 0', true, 'scaled-equation'],
@@ -292,6 +298,7 @@ export const CASES: Case[] = [
   ['56789012', '56 789 012', true, 'separator'],
   ['56789012', '56 789 013', false, 'separator'],
   ['2,5', '2, 5', true, 'separator'], // with a space it is a list on both sides
+  ['2,5', '2.5', false, 'separator'], // one digit after the comma: the list 2, 5 (roots `-2,1` are common)
   // markup Math-Verify reads: \cfrac, \textnormal, powers of functions, \sec, percent words
   ['\\frac{5}{8}', '\\cfrac{5}{8}', true, 'markup'],
   ['\\frac{5}{8}', '\\cfrac{8}{5}', false, 'markup'],

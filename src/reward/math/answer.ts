@@ -102,8 +102,8 @@ export function parseAnswer(s: string): Answer {
   const items = splitTop(s, ',');
   if (items.length > 1) {
     const set: Answer = { kind: 'set', items: items.map(parseAnswer), braced: false };
-    // `0,111` or `2,74` may be a decimal comma; decided only against a number.
-    if (/^-?\d+,\d+$/.test(s)) set.decimal = s.replace(',', '.');
+    // `0,111` or `2,74` may be a decimal comma, decided only against a number; `2,5` stays the list 2, 5.
+    if (/^-?\d+,\d{2,}$/.test(s)) set.decimal = s.replace(',', '.');
     return set;
   }
   // `x ∈ [a, b]`: the set the variable ranges over.
@@ -159,14 +159,23 @@ function splitPlusMinus(s: string): string[] | null {
 
 /** Items equal to an earlier item are dropped: `{1, 1, 2}` is the set {1, 2}. */
 function distinct(items: Answer[]): Answer[] {
+  if (items.length * items.length > MAX_PAIRS) return items;
   const kept: Answer[] = [];
-  for (const item of items.slice(0, 64)) if (!kept.some((k) => compareAnswers(k, item).equal)) kept.push(item);
-  return items.length > 64 ? items : kept;
+  for (const item of items) if (!kept.some((k) => compareAnswers(k, item).equal)) kept.push(item);
+  return kept;
+}
+
+/** Pairwise comparisons allowed for one unordered match; beyond it lists compare as sorted text. */
+const MAX_PAIRS = 1024;
+
+function sortedText(items: Answer[]): string {
+  return items.map((a) => JSON.stringify(a)).sort().join('|');
 }
 
 /** Match every gold item to a distinct answer item. */
 function matchUnordered(gold: Answer[], ans: Answer[]): boolean {
   if (gold.length !== ans.length) return false;
+  if (gold.length * ans.length > MAX_PAIRS) return sortedText(gold) === sortedText(ans);
   const used = new Array<boolean>(ans.length).fill(false);
   for (const g of gold) {
     const j = ans.findIndex((a, k) => !used[k] && compareAnswers(g, a).equal);
@@ -253,6 +262,12 @@ function compareKinds(gold: Answer, ans: Answer): Verdict {
     const equal = interval !== null && intervalEqual(interval, ans);
     return { equal, reason: equal ? 'the interval the inequality describes' : 'different interval' };
   }
+  // `a ≤ |v| ≤ b` (0 ≤ a) is the union [-b, -a] ∪ [a, b].
+  if (gold.kind === 'relation' && ans.kind === 'union') {
+    const parts = absoluteInterval(gold);
+    const equal = parts !== null && matchUnordered(parts, ans.parts);
+    return { equal, reason: equal ? 'the intervals the inequality describes' : 'different intervals' };
+  }
   // A lone letter in the answer may still be a variable; a gold expression decides.
   if (gold.kind === 'expr' && ans.kind === 'choice') return compareExpr(gold.text, ans.letter);
   if (gold.kind === 'choice' && ans.kind === 'expr') {
@@ -266,10 +281,10 @@ function compareEquations(gold: { sides: Answer[]; texts: string[] }, ans: { sid
   const [gl, gr] = [gold.sides[0]!, lastSide(gold)];
   const [al, ar] = [ans.sides[0]!, lastSide(ans)];
   const [glt, alt] = [gold.texts[0]!, ans.texts[0]!];
-  // Same label (`D = (0, 1)`, `(p,q) = …`), or two labels that are not single variables: compare values.
-  const sameLabel = glt !== '' && glt.replace(/\s+/g, '') === alt.replace(/\s+/g, '') && isLabel(glt);
-  const looseLabels = isLabel(glt) && isLabel(alt) && !LONE_VARIABLE.test(glt) && !LONE_VARIABLE.test(alt);
-  if (sameLabel || (looseLabels && gr.kind !== 'expr')) {
+  // The same label (`D = (0, 1)`, `(p,q) = …`) on both sides: compare the values.
+  // Different labels are never matched up: `(b,a) = (1,2)` is not `(a,b) = (1,2)`.
+  const sameLabel = glt.replace(/\s+/g, '') === alt.replace(/\s+/g, '') && isLabel(glt);
+  if (sameLabel) {
     const v = compareAnswers(gr, ar);
     return { equal: v.equal, reason: v.equal ? 'same labelled value' : 'different labelled value' };
   }
@@ -318,6 +333,11 @@ const hasLetters = (s: string) => /[A-Za-z]/.test(s.replace(/Infinity|pi|sqrt|nt
 
 /** `a < x ≤ b` → (a, b]; `x ≥ 5` → [5, ∞); null when the relation is not an interval of one quantity. */
 function relationInterval(r: { sides: string[]; ops: RelationOp[] }): Interval | null {
+  const i = bounds(r);
+  return i && !/^\|.*\|$/.test(i.variable.trim()) ? i : null; // `1 ≤ |t| ≤ 4` is two intervals
+}
+
+function bounds(r: { sides: string[]; ops: RelationOp[] }): Interval | null {
   let { sides, ops } = r;
   if (ops.every((op) => op === '>' || op === '≥')) {
     sides = [...sides].reverse();
@@ -338,4 +358,17 @@ function relationInterval(r: { sides: string[]; ops: RelationOp[] }): Interval |
 function intervalEqual(i: Interval, t: { open: string; close: string; items: Answer[] }): boolean {
   if (t.items.length !== 2 || i.open !== t.open || i.close !== t.close) return false;
   return compareAnswers({ kind: 'expr', text: i.lo }, t.items[0]!).equal && compareAnswers({ kind: 'expr', text: i.hi }, t.items[1]!).equal;
+}
+
+/** `a ≤ |v| < b` → [-b, -a] ∪ [a, b) as tuples; null unless the middle is |…| and a is not negative. */
+function absoluteInterval(r: { sides: string[]; ops: RelationOp[] }): Answer[] | null {
+  const i = bounds(r);
+  if (!i || !/^\|[^|]+\|$/.test(i.variable.replace(/\s+/g, '')) || i.lo.trim().startsWith('-')) return null;
+  const expr = (text: string): Answer => ({ kind: 'expr', text });
+  const mirror = { '(': ')', '[': ']' } as const;
+  const back = { ')': '(', ']': '[' } as const;
+  return [
+    { kind: 'tuple', open: back[i.close], close: mirror[i.open], items: [expr(`-(${i.hi})`), expr(`-(${i.lo})`)] },
+    { kind: 'tuple', open: i.open, close: i.close, items: [expr(i.lo), expr(i.hi)] },
+  ];
 }

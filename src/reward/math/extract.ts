@@ -28,18 +28,23 @@ const BOX_COMMANDS = ['\\boxed', '\\fbox'];
 /** Every complete \boxed{…} / \fbox{…} (also `\boxed 5`), in order; nested boxes count once. */
 function boxes(text: string): Span[] {
   const found: Span[] = [];
+  let closers: Map<number, number> | null = null;
+  // Next occurrence of each command at or after i, searched again only once passed (linear overall).
+  const next = BOX_COMMANDS.map(() => -2); // -2: not searched yet; -1: none left
   let i = 0;
   for (;;) {
     let at = -1;
     let cmd = '';
-    for (const c of BOX_COMMANDS) {
-      let k = text.indexOf(c, i);
+    BOX_COMMANDS.forEach((c, n) => {
+      let k = next[n]!;
+      if (k === -2 || (k >= 0 && k < i)) k = text.indexOf(c, i);
       while (k >= 0 && /[A-Za-z]/.test(text[k + c.length] ?? '')) k = text.indexOf(c, k + 1);
+      next[n] = k;
       if (k >= 0 && (at < 0 || k < at)) {
         at = k;
         cmd = c;
       }
-    }
+    });
     if (at < 0) return found;
     let j = at + cmd.length;
     while (text[j] === ' ') j++;
@@ -50,7 +55,8 @@ function boxes(text: string): Span[] {
       if (!m) i = j + 1;
       continue;
     }
-    const close = closingBrace(text, j);
+    closers ??= braceMatches(text);
+    const close = closers.get(j) ?? -1;
     if (close < 0) {
       i = j + 1;
       continue;
@@ -60,19 +66,17 @@ function boxes(text: string): Span[] {
   }
 }
 
-/** Index of the `}` closing the `{` at `open` (escaped braces skipped), or -1. */
-function closingBrace(text: string, open: number): number {
-  let depth = 0;
-  for (let j = open; j < text.length; j++) {
+/** Each `{` index mapped to its closing `}` (escaped braces skipped), in one pass: unclosed boxes cost nothing more. */
+function braceMatches(text: string): Map<number, number> {
+  const matches = new Map<number, number>();
+  const open: number[] = [];
+  for (let j = 0; j < text.length; j++) {
     const c = text[j];
-    if (c === '\\' && (text[j + 1] === '{' || text[j + 1] === '}')) {
-      j++;
-      continue;
-    }
-    if (c === '{') depth++;
-    else if (c === '}' && --depth === 0) return j;
+    if (c === '\\' && (text[j + 1] === '{' || text[j + 1] === '}')) j++;
+    else if (c === '{') open.push(j);
+    else if (c === '}' && open.length > 0) matches.set(open.pop()!, j);
   }
-  return -1;
+  return matches;
 }
 
 /** The content of the last \boxed / \fbox; null if none. */
@@ -106,9 +110,12 @@ function joinedTail(spans: Span[], text: string): string {
     .join(', ');
 }
 
-/** Math environments `$$…$$`, `\[…\]`, `$…$`, `\(…\)` in order (inline ones stay on one line). */
-function mathEnvironments(text: string): Span[] {
+/** Math environments `$$…$$`, `\[…\]`, `$…$`, `\(…\)` in order (inline ones on one line unless `multiline`). */
+function mathEnvironments(text: string, multiline = false): Span[] {
   const found: Span[] = [];
+  // A closer missing after some position is missing after every later one: one failed search per
+  // kind keeps the scan linear however many unclosed `$` or `\(` a completion has.
+  const missing = new Set<string>();
   let i = 0;
   while (i < text.length) {
     const c = text[i];
@@ -127,15 +134,16 @@ function mathEnvironments(text: string): Span[] {
       i++;
       continue;
     }
-    let k = i + open;
-    for (;;) {
+    let k = missing.has(closer) ? -1 : i + open;
+    while (k >= 0) {
       k = text.indexOf(closer, k);
       if (k < 0 || text[k - 1] !== '\\' || closer !== '$') break;
       k++; // `\$` inside math is a dollar sign, not the end
     }
+    if (k < 0) missing.add(closer);
     close = k;
     const content = close < 0 ? '' : text.slice(i + open, close);
-    if (close < 0 || (open === 1 || closer === '\\)' ? content.includes('\n') : false) || content.trim() === '') {
+    if (close < 0 || (!multiline && (open === 1 || closer === '\\)') && content.includes('\n')) || content.trim() === '') {
       i += open;
       continue;
     }
@@ -203,7 +211,13 @@ function cleanNumber(n: string): string {
 
 /** The last number in the prose: numbers inside `$…$`, `\(…\)` (even ones broken over lines) belong to formulas. */
 function lastNumber(text: string): { at: number; answer: string } | null {
-  const prose = text.replace(/\$\$[^]*?\$\$|(?<!\\)\$[^$]*\$|\\\([^]*?\\\)|\\\[[^]*?\\\]/g, (m) => ' '.repeat(m.length));
+  const parts: string[] = [];
+  let from = 0;
+  for (const span of mathEnvironments(text, true)) {
+    parts.push(text.slice(from, span.start), ' '.repeat(span.end - span.start));
+    from = span.end;
+  }
+  const prose = parts.join('') + text.slice(from);
   let last: RegExpMatchArray | null = null;
   for (const m of prose.matchAll(NUMBER)) last = m;
   return last === null ? null : { at: last.index!, answer: cleanNumber(last[0]) };

@@ -22,6 +22,9 @@ interface Gold {
 
 const goldCache = new Map<string, Gold>();
 
+/** Longer extracted answers are compared as text, unparsed. */
+const MAX_ANSWER_CHARS = 4000;
+
 /** The gold answer is extracted like a completion's (a box, "the answer is", a formula), else taken whole. */
 function goldAnswer(gold: string): Gold {
   let parsed = goldCache.get(gold);
@@ -38,6 +41,11 @@ function goldAnswer(gold: string): Gold {
 export function verifyMath(completion: string, gold: string, options: MathVerifyOptions = {}): MathVerdict {
   const extraction = extractAnswer(completion, options.fallback ?? 'none');
   if (!extraction) return { reward: 0, extracted: null, reason: 'no answer found (no \\boxed{}, no "the answer is")' };
+  // Normalising is linear in practice but some rewrites are not in the worst case: a huge "answer" is text.
+  if (extraction.answer.length > MAX_ANSWER_CHARS) {
+    const equal = extraction.answer.trim() === (extractAnswer(gold)?.answer ?? gold).trim();
+    return { reward: equal ? 1 : 0, extracted: extraction.answer, reason: `${equal ? 'identical' : 'different'} text (answer too long to parse) (${extraction.via})` };
+  }
   const candidate = normalizeAnswer(extraction.answer);
   if (candidate === '') return { reward: 0, extracted: extraction.answer, reason: `empty answer (${extraction.via})` };
   const verdict = compare(goldAnswer(gold), candidate);
