@@ -40,6 +40,7 @@ test('the last-number fallback is off by default and works when asked', () => {
   assert.equal(verifyMath('With $x = 4$ the rise is 25%.', '25', { fallback: 'last_number' }).reward, 1);
   assert.equal(verifyMath('Result $\n 7 \n$', '7', { fallback: 'last_number' }).reward, 0);
   assert.equal(verifyMath('The price is 3,50 euros', '3.5', { fallback: 'last_number' }).reward, 1);
+  assert.equal(verifyMath('The code is QX7B', '7', { fallback: 'last_number' }).reward, 0); // a digit inside a word
 });
 
 test('verifyMath reports the extracted answer and a reason', () => {

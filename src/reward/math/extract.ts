@@ -203,7 +203,8 @@ function phraseAnswer(after: string): string | null {
   return rest.length > 0 ? rest : null;
 }
 
-const NUMBER = /-?\d[\d,]*(?:\.\d+)?(?:\/\d+)?(?:\s*(?:\\?%|percent))?/g;
+// A number starts a token: the 2 in `AZ2B` or `x_2` is not a number the text commits to.
+const NUMBER = /(?<![A-Za-z0-9_.])-?\d[\d,]*(?:\.\d+)?(?:\/\d+)?(?:\s*(?:\\?%|percent))?/g;
 
 function cleanNumber(n: string): string {
   return n.replace(/,(?=\d{3}(\D|$))/g, '');
