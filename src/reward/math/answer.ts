@@ -4,12 +4,11 @@
 // inequality (chains `a < x ≤ b` too), a scalar expression, or free text.
 import { compareExpr, proportional, PLAIN_NUMBER, type Verdict } from './expr.ts';
 import { matrixValue } from './matrix.ts';
+import { compareSingleRelations, relationIntervals, type RelationOp } from './relation.ts';
 import { MATRIX_OPEN } from './normalize.ts';
 import { NAMED_SYMBOLS } from './value.ts';
 
 export type { Verdict } from './expr.ts';
-
-export type RelationOp = '<' | '>' | '≤' | '≥' | '≠';
 
 export type Answer =
   | { kind: 'choice'; letter: string }
@@ -76,10 +75,6 @@ const LONE_VARIABLE = /^[A-Za-z](?:_?\(?[A-Za-z0-9]+\)?)?$|^(?:alpha|beta|gamma|
 function isLabel(text: string): boolean {
   const bare = text.replace(/_\w+/g, '').replace(/\s+/g, '');
   return bare !== '' && /^[A-Za-z()|:,/*·]+$/.test(bare) && /[A-Za-z]/.test(bare);
-}
-
-function answerText(a: Answer): string {
-  return a.kind === 'expr' || a.kind === 'text' ? a.text : a.kind === 'choice' ? a.letter : '';
 }
 
 const RELATIONS: RelationOp[] = ['≤', '≥', '≠', '<', '>'];
@@ -199,8 +194,6 @@ function labelled(e: { texts: string[] }): boolean {
   return e.texts.slice(0, -1).some(isLabel);
 }
 
-const NO: Verdict = { equal: false, reason: '' };
-
 /** Equivalence of a gold answer and a candidate. */
 export function compareAnswers(gold: Answer, ans: Answer): Verdict {
   if (gold.kind === 'set' && gold.items.length === 1) return compareAnswers(gold.items[0]!, ans);
@@ -232,8 +225,17 @@ export function compareAnswers(gold: Answer, ans: Answer): Verdict {
     }
     case 'equation':
       return compareEquations(gold, ans as typeof gold);
-    case 'relation':
-      return compareRelations(gold, ans as typeof gold);
+    case 'relation': {
+      const a = ans as typeof gold;
+      const identical = gold.ops.join() === a.ops.join() && gold.sides.join('|').replace(/\s+/g, '') === a.sides.join('|').replace(/\s+/g, '');
+      if (identical) return { equal: true, reason: 'identical' };
+      const single = compareSingleRelations(gold, a);
+      if (single) return single;
+      // `a < x ≤ b` against `b ≥ x > a`: the same intervals of the same quantity.
+      const [gi, ai] = [relationIntervals(gold), relationIntervals(a)];
+      const equal = gi !== null && ai !== null && gi.variable === ai.variable && matchUnordered(gi.parts, ai.parts);
+      return { equal, reason: equal ? 'same interval' : 'different inequalities' };
+    }
     case 'expr':
       return compareExpr(gold.text, (ans as typeof gold).text);
     case 'text': {
@@ -257,16 +259,11 @@ function compareKinds(gold: Answer, ans: Answer): Verdict {
     return { equal, reason: equal ? 'same items in order' : 'different items' };
   }
   // An inequality in the gold accepts the interval it describes (not the other way round, as in Math-Verify).
-  if (gold.kind === 'relation' && ans.kind === 'tuple') {
-    const interval = relationInterval(gold);
-    const equal = interval !== null && intervalEqual(interval, ans);
-    return { equal, reason: equal ? 'the interval the inequality describes' : 'different interval' };
-  }
   // `a ≤ |v| ≤ b` (0 ≤ a) is the union [-b, -a] ∪ [a, b].
-  if (gold.kind === 'relation' && ans.kind === 'union') {
-    const parts = absoluteInterval(gold);
-    const equal = parts !== null && matchUnordered(parts, ans.parts);
-    return { equal, reason: equal ? 'the intervals the inequality describes' : 'different intervals' };
+  if (gold.kind === 'relation' && (ans.kind === 'tuple' || ans.kind === 'union')) {
+    const intervals = relationIntervals(gold);
+    const equal = intervals !== null && matchUnordered(intervals.parts, ans.kind === 'union' ? ans.parts : [ans]);
+    return { equal, reason: equal ? 'the interval the inequality describes' : 'different interval' };
   }
   // A lone letter in the answer may still be a variable; a gold expression decides.
   if (gold.kind === 'expr' && ans.kind === 'choice') return compareExpr(gold.text, ans.letter);
@@ -292,83 +289,4 @@ function compareEquations(gold: { sides: Answer[]; texts: string[] }, ans: { sid
   // a = b and c = d are the same equation when a − b = k·(c − d) for a constant k ≠ 0.
   const equal = proportional(`(${gl.text})-(${gr.text})`, `(${al.text})-(${ar.text})`, false);
   return { equal, reason: equal ? 'equivalent equations' : 'different equations' };
-}
-
-const FLIP: Record<RelationOp, RelationOp> = { '<': '>', '>': '<', '≤': '≥', '≥': '≤', '≠': '≠' };
-
-/** `a op b` as `d op' 0` with op' one of <, ≤, ≠ (d = a − b, or b − a when op is > or ≥). */
-function asSigned(l: string, op: RelationOp, r: string): { diff: string; op: RelationOp } {
-  if (op === '>' || op === '≥') return { diff: `(${r})-(${l})`, op: FLIP[op] };
-  return { diff: `(${l})-(${r})`, op };
-}
-
-function compareRelations(gold: { sides: string[]; ops: RelationOp[] }, ans: { sides: string[]; ops: RelationOp[] }): Verdict {
-  const same = (a: string[], b: string[]) => a.join('|').replace(/\s+/g, '') === b.join('|').replace(/\s+/g, '');
-  if (same(gold.sides, ans.sides) && gold.ops.join() === ans.ops.join()) return { equal: true, reason: 'identical' };
-  if (gold.ops.length === 1 && ans.ops.length === 1) {
-    // `x ≤ 5` is `5 ≥ x`; `x < 1` is `-x > -1`: the same sign condition on proportional differences.
-    const g = asSigned(gold.sides[0]!, gold.ops[0]!, gold.sides[1]!);
-    const a = asSigned(ans.sides[0]!, ans.ops[0]!, ans.sides[1]!);
-    const equal = g.op === a.op && proportional(g.diff, a.diff, g.op !== '≠');
-    return { equal, reason: equal ? 'equivalent inequalities' : 'different inequalities' };
-  }
-  const gi = relationInterval(gold);
-  const ai = relationInterval(ans);
-  if (gi && ai) {
-    const equal = gi.variable.replace(/\s+/g, '') === ai.variable.replace(/\s+/g, '') && intervalEqual(gi, { open: ai.open, close: ai.close, items: [{ kind: 'expr', text: ai.lo }, { kind: 'expr', text: ai.hi }] });
-    return { equal, reason: equal ? 'same interval' : 'different interval' };
-  }
-  return { ...NO, reason: 'different inequalities' };
-}
-
-interface Interval {
-  variable: string;
-  lo: string;
-  hi: string;
-  open: '(' | '[';
-  close: ')' | ']';
-}
-
-const hasLetters = (s: string) => /[A-Za-z]/.test(s.replace(/Infinity|pi|sqrt|nthRoot/g, ''));
-
-/** `a < x ≤ b` → (a, b]; `x ≥ 5` → [5, ∞); null when the relation is not an interval of one quantity. */
-function relationInterval(r: { sides: string[]; ops: RelationOp[] }): Interval | null {
-  const i = bounds(r);
-  return i && !/^\|.*\|$/.test(i.variable.trim()) ? i : null; // `1 ≤ |t| ≤ 4` is two intervals
-}
-
-function bounds(r: { sides: string[]; ops: RelationOp[] }): Interval | null {
-  let { sides, ops } = r;
-  if (ops.every((op) => op === '>' || op === '≥')) {
-    sides = [...sides].reverse();
-    ops = [...ops].reverse().map((op) => FLIP[op]);
-  }
-  if (ops.some((op) => op !== '<' && op !== '≤')) return null;
-  if (ops.length === 2 && hasLetters(sides[1]!) && !hasLetters(sides[0]!) && !hasLetters(sides[2]!)) {
-    return { variable: sides[1]!, lo: sides[0]!, hi: sides[2]!, open: ops[0] === '<' ? '(' : '[', close: ops[1] === '<' ? ')' : ']' };
-  }
-  if (ops.length === 1) {
-    const [l, r2] = sides as [string, string];
-    if (hasLetters(l) && !hasLetters(r2)) return { variable: l, lo: '-Infinity', hi: r2, open: '(', close: ops[0] === '<' ? ')' : ']' };
-    if (hasLetters(r2) && !hasLetters(l)) return { variable: r2, lo: l, hi: 'Infinity', open: ops[0] === '<' ? '(' : '[', close: ')' };
-  }
-  return null;
-}
-
-function intervalEqual(i: Interval, t: { open: string; close: string; items: Answer[] }): boolean {
-  if (t.items.length !== 2 || i.open !== t.open || i.close !== t.close) return false;
-  return compareAnswers({ kind: 'expr', text: i.lo }, t.items[0]!).equal && compareAnswers({ kind: 'expr', text: i.hi }, t.items[1]!).equal;
-}
-
-/** `a ≤ |v| < b` → [-b, -a] ∪ [a, b) as tuples; null unless the middle is |…| and a is not negative. */
-function absoluteInterval(r: { sides: string[]; ops: RelationOp[] }): Answer[] | null {
-  const i = bounds(r);
-  if (!i || !/^\|[^|]+\|$/.test(i.variable.replace(/\s+/g, '')) || i.lo.trim().startsWith('-')) return null;
-  const expr = (text: string): Answer => ({ kind: 'expr', text });
-  const mirror = { '(': ')', '[': ']' } as const;
-  const back = { ')': '(', ']': '[' } as const;
-  return [
-    { kind: 'tuple', open: back[i.close], close: mirror[i.open], items: [expr(`-(${i.hi})`), expr(`-(${i.lo})`)] },
-    { kind: 'tuple', open: i.open, close: i.close, items: [expr(i.lo), expr(i.hi)] },
-  ];
 }
