@@ -12,8 +12,6 @@ export interface Example {
   response?: string;
   /** Extra chat-template variables for this prompt (data.chat_template_kwargs, e.g. Qwen3's enable_thinking). */
   chatTemplateKwargs?: Record<string, unknown>;
-  /** verl's row metadata, kept for sample logs: `data_source`, `ability`, `extra_info`. */
-  meta?: Record<string, unknown>;
 }
 
 /** Prompt token ids: chat messages through the chat template, plain text after BOS. */

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
-import { type Example, type ExampleSource, encodePrompt } from '../data/index.ts';
+import { type Example, type ExampleSource, encodeExamplePrompt } from '../data/index.ts';
 import { LocalEngine } from '../engine/local.ts';
 import { RingrlError } from '../errors.ts';
 import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
@@ -15,7 +15,7 @@ import { type RunDir, readCheckpointJson } from '../report/index.ts';
 import { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { PromptSource, RolloutConfig, SchedulerState } from '../rollout/types.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
-import { type TextTokenizer, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
+import { type TextTokenizer, checkTokenizerFits, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
 import { AdamW } from '../train/optimizer.ts';
 import { Policy } from '../train/policy.ts';
 import { learningRate } from '../train/sft-loop.ts';
@@ -50,18 +50,18 @@ function promptSource(source: ExampleSource, tokenizer: TextTokenizer): PromptSo
   return {
     next: () => {
       const ex = source.next();
-      return { id: ex.source, tokens: encodePrompt(tokenizer, ex.prompt), meta: { answer: ex.answer } };
+      return { id: ex.source, tokens: encodeExamplePrompt(tokenizer, ex), meta: { answer: ex.answer } };
     },
     cursor: () => source.cursor,
     seek: (cursor) => void (source.cursor = cursor),
   };
 }
 
-export function rolloutConfigFrom(config: Config, stopToken: number): RolloutConfig {
+export function rolloutConfigFrom(config: Config, stopTokens: readonly number[]): RolloutConfig {
   const r = config.rollout;
   return {
     mode: r.mode, tokenBudget: r.token_budget, poolCapacity: r.pool_capacity, retention: r.retention, staleness: r.staleness, groupSize: r.group_size,
-    sampling: { temperature: r.temperature, topP: r.top_p, topK: r.top_k, maxNewTokens: r.max_new_tokens, stopTokens: [stopToken] },
+    sampling: { temperature: r.temperature, topP: r.top_p, topK: r.top_k, maxNewTokens: r.max_new_tokens, stopTokens: [...stopTokens] },
   };
 }
 
@@ -73,13 +73,13 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const from = spec.resume && latest ? latest.dir : spec.modelDir;
   const policy = Policy.load(from, spec.runtime);
   const tokenizer = loadTokenizer(from);
-  if (tokenizer.vocabSize > policy.config.vocabSize) throw new RingrlError(`${from}: tokenizer has ${tokenizer.vocabSize} ids but the model's vocab_size is ${policy.config.vocabSize}; the checkpoint and tokenizer do not belong together`);
+  checkTokenizerFits(tokenizer, policy.config.vocabSize, from);
   const o = config.rl.optimizer;
   const adamW = { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, maxGradNorm: o.max_grad_norm };
   const optimizer = spec.resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
   optimizer.config = adamW;
 
-  const rollout = rolloutConfigFrom(config, tokenizer.eos);
+  const rollout = rolloutConfigFrom(config, tokenizer.stopIds);
   const engine = new LocalEngine(policy.config, { capacity: config.rollout.pool_capacity, precision: config.rollout.precision, keepPausedCache: config.rollout.paused_kv === 'keep', kvSegments: config.rollout.kv_segments, seed: config.run.seed, runtime: spec.runtime });
   const scheduler = new RolloutScheduler(engine, promptSource(spec.source, tokenizer), rollout, config.run.seed);
   const reward = (answer: unknown, response: number[]) => spec.verify(tokenizer.decode(response, { skipSpecial: true }), String(answer));
@@ -120,7 +120,9 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
     emit({ type: 'checkpoint', step, dir });
   };
 
-  const before = step === 0 ? await runEval() : null;
+  // No held-out data (training on a file without data.test_file): no evaluation.
+  const evaluates = spec.evalExamples.length > 0;
+  const before = step === 0 && evaluates ? await runEval() : null;
   let after: EvalResult | null = null;
   while (step < config.rl.steps) {
     const result: RlStepResult = await controller.step();
@@ -133,7 +135,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
     })));
     emit({ type: 'step', step, steps: config.rl.steps, metrics: result.metrics });
     const last = step === config.rl.steps;
-    if (last || (config.rl.eval_every > 0 && step % config.rl.eval_every === 0)) after = await runEval();
+    if (evaluates && (last || (config.rl.eval_every > 0 && step % config.rl.eval_every === 0))) after = await runEval();
     if (last || (config.run.checkpoint_every > 0 && step % config.run.checkpoint_every === 0)) await save();
   }
   return { policy, before, after, step };

@@ -63,6 +63,29 @@ export function builtinVocabSize(kind: TokenizerKind): number {
   return Object.keys(tokenizer.model.vocab).length;
 }
 
+/** A tokenizer for a new model dir: what `ringrl init --tokenizer` takes. */
+export interface TokenizerSpec {
+  /** For messages: the built-in's name or the source directory. */
+  name: string;
+  /** The vocabulary the model needs (largest id + 1). */
+  vocabSize: number;
+  /** Write (built-in) or copy (directory) the tokenizer files into `dir`. */
+  writeTo(dir: string): void;
+}
+
+/**
+ * A built-in tokenizer by name, or the Hugging Face tokenizer files of a directory holding
+ * tokenizer.json (a downloaded Qwen3 or Llama 3 tokenizer, say); null when `spec` is neither.
+ */
+export function tokenizerSpec(spec: string): TokenizerSpec | null {
+  if ((TOKENIZER_KINDS as string[]).includes(spec)) {
+    const kind = spec as TokenizerKind;
+    return { name: kind, vocabSize: builtinVocabSize(kind), writeTo: (dir) => writeTokenizer(dir, kind) };
+  }
+  if (!existsSync(join(spec, 'tokenizer.json'))) return null;
+  return { name: spec, vocabSize: loadTokenizer(spec).vocabSize, writeTo: (dir) => copyTokenizerFiles(spec, dir) };
+}
+
 /** The Hugging Face tokenizer files a model dir may hold. */
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
 
