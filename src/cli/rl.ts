@@ -1,5 +1,6 @@
 // `ringrl rl`: reinforcement learning with IcePop + C3PO++ (by default) on verifiable rewards,
 // configured like every command (defaults < --config files < --set < shorthand flags).
+import { join } from 'node:path';
 import { type Command, UsageError, parseFlags } from './command.ts';
 import { runConfigFromFlags, runDirFromFlags, shorthandOptions, shorthandSets } from './config-flags.ts';
 import { createUi, uiFlags, uiFlagsHelp, type Ui } from './ui.ts';
@@ -7,6 +8,8 @@ import { configFlags } from '../config/index.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
 import { getVerifier } from '../eval/verifiers.ts';
 import { configureRuntimeFrom } from '../runtime/index.ts';
+import { readModelConfig } from '../model/config.ts';
+import { checkTokenizerFits, loadTokenizer } from '../tokenizer/index.ts';
 import { type RlEvent, runRl } from '../system/rl-run.ts';
 
 const shorthands = {
@@ -89,10 +92,13 @@ export const rlCommand: Command = {
     if (!config.model.dir && !resumeDir) throw new UsageError('ringrl rl: model.dir is required (--model DIR): RL starts from a trained checkpoint, e.g. the output of ringrl sft');
     const ui = createUi(values);
     configureRuntimeFrom(config.runtime);
-    const run = runDirFromFlags('rl', values, config);
-    const source = await trainSourceFor(config.data);
-    const evalExamples = await testExamplesFor(config.data, config.eval.num_problems);
+    // Everything a bad input can fail is read before the run dir is created: nothing is written.
+    const source = await trainSourceFor(config.data, 'rl');
+    const evalExamples = await testExamplesFor(config.data, config.eval.num_problems, { optional: true });
+    if (!evalExamples.length) ui.info('no held-out data (data.test_file, --test-data FILE): the run reports training rewards only');
     const verify = getVerifier(config.data.task ?? 'math');
+    if (!resumeDir) checkTokenizerFits(loadTokenizer(config.model.dir!), readModelConfig(join(config.model.dir!, 'config.json')).vocabSize, config.model.dir!);
+    const run = runDirFromFlags('rl', values, config);
     ui.info(`run dir ${run.path}`);
     const printer = rlEventPrinter(ui, config.rl.steps);
     const result = await runRl({ run, config, modelDir: config.model.dir ?? '', resume: resumeDir !== undefined, source, evalExamples, verify, onEvent: printer.onEvent });

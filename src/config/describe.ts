@@ -7,6 +7,7 @@ export interface SchemaNode {
   description?: string;
   type?: string | string[];
   properties?: Record<string, SchemaNode>;
+  additionalProperties?: SchemaNode | boolean;
   items?: SchemaNode;
   enum?: unknown[];
   anyOf?: SchemaNode[];
@@ -27,11 +28,14 @@ export function describeSchema(): SchemaNode {
   return cached;
 }
 
+/** An object with named keys is a section; one with free keys (a z.record, e.g. template kwargs) is a field. */
+export const isSection = (node: SchemaNode) => node.type === 'object' && node.properties !== undefined;
+
 /** Every leaf field as [dotted key path, node], in schema order. */
 export function leafFields(node: SchemaNode = describeSchema(), prefix = ''): [string, SchemaNode][] {
   return Object.entries(node.properties ?? {}).flatMap(([key, child]) => {
     const path = prefix ? `${prefix}.${key}` : key;
-    return child.type === 'object' ? leafFields(child, path) : [[path, child] as [string, SchemaNode]];
+    return isSection(child) ? leafFields(child, path) : [[path, child] as [string, SchemaNode]];
   });
 }
 
@@ -39,7 +43,7 @@ export function leafFields(node: SchemaNode = describeSchema(), prefix = ''): [s
 export function sections(node: SchemaNode = describeSchema(), prefix = ''): [string, SchemaNode][] {
   return Object.entries(node.properties ?? {}).flatMap(([key, child]) => {
     const path = prefix ? `${prefix}.${key}` : key;
-    return child.type === 'object' ? [[path, child] as [string, SchemaNode], ...sections(child, path)] : [];
+    return isSection(child) ? [[path, child] as [string, SchemaNode], ...sections(child, path)] : [];
   });
 }
 
@@ -48,6 +52,7 @@ export function typeInWords(node: SchemaNode): string {
   if (node.enum) return `one of: ${node.enum.map(String).join(', ')}`;
   if (node.anyOf) return node.anyOf.map(typeInWords).join(' or ');
   if (node.type === 'array') return `list of ${node.items ? typeInWords(node.items) : 'values'}`;
+  if (node.type === 'object' && typeof node.additionalProperties === 'object') return `mapping of names to ${typeInWords(node.additionalProperties)}`;
   // z.int() adds the safe-integer range; it is noise in docs.
   const big = (v: number | undefined) => v === undefined || Math.abs(v) >= Number.MAX_SAFE_INTEGER;
   const bounds = [
@@ -56,6 +61,6 @@ export function typeInWords(node: SchemaNode): string {
     !big(node.maximum) ? `≤ ${node.maximum}` : '',
     node.exclusiveMaximum !== undefined ? `< ${node.exclusiveMaximum}` : '',
   ].filter(Boolean);
-  const base = node.type === 'integer' ? 'integer' : node.type === 'number' ? 'number' : node.type === 'boolean' ? 'boolean' : node.type === 'string' ? 'string' : String(node.type ?? 'any');
+  const base = node.type === 'integer' ? 'integer' : node.type === 'number' ? 'number' : node.type === 'boolean' ? 'boolean' : node.type === 'string' ? 'string' : Array.isArray(node.type) ? node.type.join(' or ') : String(node.type ?? 'any');
   return [base, bounds.join(', ')].filter(Boolean).join(' ');
 }

@@ -1,7 +1,7 @@
 // docs/config.md, generated from the schema's descriptions (`npm run docs` writes it; a test
 // fails when the committed file differs, so the reference cannot drift from the code).
 import { stringify } from 'yaml';
-import { sections, typeInWords, type SchemaNode } from './describe.ts';
+import { isSection, sections, typeInWords, type SchemaNode } from './describe.ts';
 import { alternatives, configSchema } from './schema.ts';
 
 function defaultInWords(node: SchemaNode): string {
@@ -37,8 +37,8 @@ export function configMarkdown(): string {
   ];
   for (const [path, node] of sections()) {
     out.push(`## \`${path}\``, '', node.description ?? '', '');
-    const leaves = Object.entries(node.properties ?? {}).filter(([, child]) => child.type !== 'object');
-    const subsections = Object.entries(node.properties ?? {}).filter(([, child]) => child.type === 'object');
+    const leaves = Object.entries(node.properties ?? {}).filter(([, child]) => !isSection(child));
+    const subsections = Object.entries(node.properties ?? {}).filter(([, child]) => isSection(child));
     if (leaves.length === 0 && subsections.length === 0) {
       out.push('_No fields yet; the section accepts no keys._', '');
       continue;

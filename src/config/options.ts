@@ -22,8 +22,8 @@ export function optimizerOptions(o: Config['sft']['optimizer']): OptimizerConfig
   };
 }
 
-/** The rollout section as the scheduler's config; `stopToken` ends a response (the tokenizer's EOS). */
-export function rolloutOptions(config: Config, stopToken: number): RolloutConfig {
+/** The rollout section as the scheduler's config; `stopTokens` end a response (the tokenizer's EOS ids). */
+export function rolloutOptions(config: Config, stopTokens: readonly number[]): RolloutConfig {
   const r = config.rollout;
   return {
     mode: r.mode,
@@ -32,7 +32,7 @@ export function rolloutOptions(config: Config, stopToken: number): RolloutConfig
     retention: r.retention,
     staleness: r.staleness,
     groupSize: r.group_size,
-    sampling: { temperature: r.temperature, topP: r.top_p, topK: r.top_k, maxNewTokens: r.max_new_tokens, stopTokens: [stopToken] },
+    sampling: { temperature: r.temperature, topP: r.top_p, topK: r.top_k, maxNewTokens: r.max_new_tokens, stopTokens: [...stopTokens] },
   };
 }
 

@@ -163,7 +163,7 @@ export const configSchema = z
   .strictObject({ model, data: dataSchema, sft, eval: evalSection, rl, rollout, runtime, run })
   .superRefine((c, ctx) => {
     // Every advantage estimator here (grpo, dr_grpo, rloo) is group-relative: one sample has nothing to compare with.
-    for (const [key, message] of rolloutConfigProblems(rolloutOptions(c as Config, 0))) ctx.addIssue({ code: 'custom', path: ['rollout', key], message });
+    for (const [key, message] of rolloutConfigProblems(rolloutOptions(c as Config, []))) ctx.addIssue({ code: 'custom', path: ['rollout', key], message });
     if (c.rollout.group_size < 2) {
       ctx.addIssue({ code: 'custom', path: ['rollout', 'group_size'], message: `must be at least 2 with rl.advantage.estimator ${c.rl.advantage.estimator} (advantages compare the samples of one prompt), got ${c.rollout.group_size}` });
     }

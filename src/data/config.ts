@@ -1,6 +1,7 @@
 // The `data` config section, beside the code that reads it (src/data/index.ts turns it into
 // example streams); src/config/schema.ts embeds it as the config's `data` key.
 import { z } from 'zod';
+import { DEFAULT_ANSWER_FIELDS } from './dataset.ts';
 import { tasks } from './tasks/index.ts';
 
 /** Built-in reasoning tasks, by the names configs and the CLI use (the task registry's keys). */
@@ -26,9 +27,17 @@ export const dataSchema = z
     num_test: z.int().min(1).default(500).describe('Held-out problems generated for evaluation (built-in task); never overlaps the training split.'),
     train_file: z.string().min(1).optional().describe('Training data file (.jsonl or .parquet) instead of a built-in task.'),
     test_file: z.string().min(1).optional().describe('Held-out evaluation data file (.jsonl or .parquet).'),
-    prompt_field: z.string().min(1).default('prompt').describe('Field holding the prompt text in data files.'),
-    messages_field: z.string().min(1).default('messages').describe('Field holding a chat message list (used when prompt_field is absent from a row).'),
-    answer_field: z.string().min(1).default('answer').describe('Field holding the gold answer (ground truth) in data files.'),
+    prompt_field: z.string().min(1).default('prompt').describe('Field holding the prompt in data files: text, or a list of {role, content} chat messages (verl, slime).'),
+    messages_field: z.string().min(1).default('messages').describe('Field holding a chat message list (used when prompt_field is absent from a row; AReaL).'),
+    answer_field: z
+      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+      .default([...DEFAULT_ANSWER_FIELDS])
+      .describe('Field (or fields, the first present wins) holding the gold answer in data files; dotted paths reach into nested objects. The default covers AReaL, slime and verl rows.'),
+    apply_chat_template: z.boolean().default(false).describe("Render plain-text prompts as one user message through the model's chat template (slime's --apply-chat-template); chat-message prompts always go through it."),
+    chat_template_kwargs: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
+      .default({})
+      .describe("Extra chat-template variables (verl's apply_chat_template_kwargs), e.g. {enable_thinking: false} for Qwen3, {date_string: '26 Jul 2024'} for Llama 3.2."),
     response_field: z.string().min(1).default('response').describe('Field holding the target response for SFT in data files.'),
     seed: z.int().min(0).default(0).describe('Seed for task generation and data shuffling.'),
   })

@@ -4,8 +4,10 @@
 // Field names are configurable, dotted paths reach into nested objects (verl's
 // `reward_model.ground_truth`). A row's prompt is the `prompt` field (text, or a chat message
 // list) or else the `messages` field; with `messages` and no `response` field, a trailing
-// assistant message is the SFT response. Every problem is one line naming the file, the line
-// (JSONL, 1-based) or row (Parquet, 0-based) and the field.
+// assistant message is the SFT response. The default answer fields cover the peers' formats
+// without configuration: AReaL's `answer`, slime's `label`, `ground_truth`, and verl's
+// `reward_model.ground_truth`. Every problem is one line naming the file, the line (JSONL,
+// 1-based) or row (Parquet, 0-based) and the field.
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
@@ -22,7 +24,10 @@ export interface FieldNames {
   response: string;
 }
 
-export const defaultFields: FieldNames = { prompt: 'prompt', messages: 'messages', answer: ['answer', 'ground_truth'], response: 'response' };
+/** The gold-answer fields tried when none is configured: AReaL, slime, plain, verl. */
+export const DEFAULT_ANSWER_FIELDS = ['answer', 'label', 'ground_truth', 'reward_model.ground_truth'];
+
+export const defaultFields: FieldNames = { prompt: 'prompt', messages: 'messages', answer: DEFAULT_ANSWER_FIELDS, response: 'response' };
 
 export interface DatasetOptions {
   fields?: Partial<Omit<FieldNames, 'answer'>> & { answer?: string | string[] };
@@ -51,11 +56,25 @@ function getPath(row: Record<string, unknown>, path: string): unknown {
 
 const present = (v: unknown) => v !== undefined && v !== null;
 
+/** A short description of a value for error messages: its type, and the start of its JSON. */
+function describe(value: unknown): string {
+  const type = Array.isArray(value) ? 'a list' : value === null ? 'null' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  const json = toJson(value);
+  return `${type} ${json.length > 60 ? `${json.slice(0, 57)}...` : json}`;
+}
+
+/** JSON text of a row value; Parquet int64 values arrive as bigint, which JSON.stringify rejects. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_, v) => (typeof v === 'bigint' ? Number(v) : v)) ?? String(value);
+}
+
 function toMessages(value: unknown, where: string, field: string): ChatMessage[] {
-  if (!Array.isArray(value) || value.length === 0) throw new RingrlError(`${where}: field '${field}' must be a non-empty list of {role, content} messages`);
+  if (!Array.isArray(value) || value.length === 0) {
+    throw new RingrlError(`${where}: field '${field}' must be prompt text or a non-empty list of {role, content} chat messages, got ${describe(value)}`);
+  }
   return value.map((m, i) => {
     if (!m || typeof m !== 'object' || typeof (m as ChatMessage).role !== 'string' || typeof (m as ChatMessage).content !== 'string') {
-      throw new RingrlError(`${where}: field '${field}[${i}]' must be {role: string, content: string}`);
+      throw new RingrlError(`${where}: field '${field}[${i}]' must be {role: string, content: string}, got ${describe(m)}`);
     }
     return { role: (m as ChatMessage).role, content: (m as ChatMessage).content };
   });
@@ -91,7 +110,8 @@ export function rowToExample(row: unknown, where: string, options: DatasetOption
   let answer = '';
   if (answerField !== undefined) {
     const raw = getPath(r, answerField);
-    answer = typeof raw === 'string' ? raw : typeof raw === 'number' || typeof raw === 'bigint' ? String(raw) : JSON.stringify(raw);
+    answer = typeof raw === 'string' ? raw : typeof raw === 'number' || typeof raw === 'bigint' ? String(raw) : toJson(raw);
+    if (options.requireAnswer && answer.trim() === '') throw new RingrlError(`${where}: field '${answerField}' is empty; expected the gold answer`);
   } else if (options.requireAnswer) {
     throw new RingrlError(`${where}: missing field '${fields.answer.join("' or '")}'; expected the gold answer`);
   }

@@ -11,7 +11,7 @@ import type { ModelConfig } from '../model/config.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
-import { type Example, encodePrompt } from '../data/example.ts';
+import { type Example, encodeExamplePrompt } from '../data/example.ts';
 import { lengthStats, thinks } from '../data/tasks/index.ts';
 import { mean } from '../util/stats.ts';
 import type { Verifier } from './verifiers.ts';
@@ -60,7 +60,7 @@ export interface EvalResult {
 export async function evaluate(config: ModelConfig, weights: Weights, tokenizer: TextTokenizer, examples: Example[], verify: Verifier, options: EvalOptions): Promise<EvalResult> {
   const start = performance.now();
   const engine = await createLocalEngine(config, weights, { capacity: options.capacity ?? 64, seed: options.seed ?? 0, ...(options.runtime ? { runtime: options.runtime } : {}) });
-  const prompts = examples.map((ex) => encodePrompt(tokenizer, ex.prompt));
+  const prompts = examples.map((ex) => encodeExamplePrompt(tokenizer, ex));
   const maxNewTokens = (i: number) => Math.max(1, Math.min(options.maxNewTokens, config.maxPositions - prompts[i]!.length));
   const total = examples.length * (options.k + (options.k === 1 && options.temperature === 0 ? 0 : 1));
   let done = 0;
@@ -72,7 +72,7 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
         requests.push({
           id: `${i}:${s}`,
           prompt: prompts[i]!,
-          params: { temperature: sampled ? options.temperature : 0, topP: options.topP ?? 1, maxNewTokens: maxNewTokens(i), stopTokens: [tokenizer.eos], seed: (options.seed ?? 0) * 1_000_003 + i * 97 + s },
+          params: { temperature: sampled ? options.temperature : 0, topP: options.topP ?? 1, maxNewTokens: maxNewTokens(i), stopTokens: [...tokenizer.stopIds], seed: (options.seed ?? 0) * 1_000_003 + i * 97 + s },
         });
       }
     });
@@ -84,7 +84,7 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
       const finished = await engine.step();
       for (const seq of finished) {
         const [i, s] = seq.id.split(':').map(Number) as [number, number];
-        const tokens = seq.tokens.at(-1) === tokenizer.eos ? seq.tokens.slice(0, -1) : seq.tokens;
+        const tokens = tokenizer.stopIds.includes(seq.tokens.at(-1)!) ? seq.tokens.slice(0, -1) : seq.tokens;
         const response = tokenizer.decode(tokens, { skipSpecial: true });
         const verdict = verify(response, examples[i]!.answer);
         out[i]!.push({ source: examples[i]!.source, sample: s, response, reward: verdict.reward, reason: verdict.reason, tokens: seq.tokens.length, finishReason: seq.finishReason });

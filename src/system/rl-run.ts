@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, engineOptions, optimizerOptions, rolloutOptions } from '../config/index.ts';
-import { type Example, type ExampleSource, encodePrompt } from '../data/index.ts';
+import { type Example, type ExampleSource, encodeExamplePrompt } from '../data/index.ts';
 import { LocalEngine } from '../engine/local.ts';
 import { RingrlError } from '../errors.ts';
 import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
@@ -15,7 +15,7 @@ import { type RunDir, readCheckpointJson } from '../report/index.ts';
 import { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { PromptSource, SchedulerState } from '../rollout/types.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
-import { type TextTokenizer, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
+import { type TextTokenizer, checkTokenizerFits, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
 import { AdamW, adamWOf, learningRate } from '../train/optimizer.ts';
 import { Policy } from '../train/policy.ts';
 import { RlController, type RlStepResult } from './controller.ts';
@@ -49,7 +49,7 @@ function promptSource(source: ExampleSource, tokenizer: TextTokenizer): PromptSo
   return {
     next: () => {
       const ex = source.next();
-      return { id: ex.source, tokens: encodePrompt(tokenizer, ex.prompt), meta: { answer: ex.answer } };
+      return { id: ex.source, tokens: encodeExamplePrompt(tokenizer, ex), meta: { answer: ex.answer } };
     },
     cursor: () => source.cursor,
     seek: (cursor) => void (source.cursor = cursor),
@@ -64,13 +64,13 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const from = spec.resume && latest ? latest.dir : spec.modelDir;
   const policy = Policy.load(from, spec.runtime);
   const tokenizer = loadTokenizer(from);
-  if (tokenizer.vocabSize > policy.config.vocabSize) throw new RingrlError(`${from}: tokenizer has ${tokenizer.vocabSize} ids but the model's vocab_size is ${policy.config.vocabSize}; the checkpoint and tokenizer do not belong together`);
+  checkTokenizerFits(tokenizer, policy.config.vocabSize, from);
   const optimizerConfig = optimizerOptions(config.rl.optimizer);
   const adamW = adamWOf(optimizerConfig);
   const optimizer = spec.resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
   optimizer.config = adamW;
 
-  const rollout = rolloutOptions(config, tokenizer.eos);
+  const rollout = rolloutOptions(config, tokenizer.stopIds);
   const engine = new LocalEngine(policy.config, engineOptions(config, spec.runtime));
   const scheduler = new RolloutScheduler(engine, promptSource(spec.source, tokenizer), rollout, config.run.seed);
   const reward = (answer: unknown, response: number[]) => spec.verify(tokenizer.decode(response, { skipSpecial: true }), String(answer));
@@ -112,7 +112,9 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
     emit({ type: 'checkpoint', step, dir });
   };
 
-  const before = step === 0 ? await runEval() : null;
+  // No held-out data (training on a file without data.test_file): no evaluation.
+  const evaluates = spec.evalExamples.length > 0;
+  const before = step === 0 && evaluates ? await runEval() : null;
   let after: EvalResult | null = null;
   while (step < config.rl.steps) {
     const result: RlStepResult = await controller.step();
@@ -125,7 +127,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
     })));
     emit({ type: 'step', step, steps: config.rl.steps, metrics: result.metrics });
     const last = step === config.rl.steps;
-    if (last || (config.rl.eval_every > 0 && step % config.rl.eval_every === 0)) after = await runEval();
+    if (evaluates && (last || (config.rl.eval_every > 0 && step % config.rl.eval_every === 0))) after = await runEval();
     if (last || (config.run.checkpoint_every > 0 && step % config.run.checkpoint_every === 0)) await save();
   }
   return { policy, before, after, step };

@@ -38,7 +38,7 @@ test('chat messages: a trailing assistant message is the SFT response; custom an
 
 test('missing fields are one-line errors naming file, line and field', async () => {
   const file = jsonl('missing.jsonl', [{ prompt: 'a', answer: '1', response: 'r' }, { prompt: 'b', response: 'r' }]);
-  await assert.rejects(loadDataset(file, { requireAnswer: true }), (e: Error) => e.name === 'RingrlError' && e.message === `${file}:2: missing field 'answer' or 'ground_truth'; expected the gold answer`);
+  await assert.rejects(loadDataset(file, { requireAnswer: true }), (e: Error) => e.name === 'RingrlError' && e.message === `${file}:2: missing field 'answer' or 'label' or 'ground_truth' or 'reward_model.ground_truth'; expected the gold answer`);
   const noResponse = jsonl('noresp.jsonl', [{ prompt: 'a', answer: '1' }]);
   await assert.rejects(loadDataset(noResponse, { requireResponse: true }), new RegExp(`^RingrlError: ${noResponse}:1: missing field 'response'`));
   const noPrompt = jsonl('noprompt.jsonl', [{ question: 'a', answer: '1' }]);
@@ -81,7 +81,7 @@ test('Parquet: rows stream across row groups; errors name the row', async () => 
   assert.deepEqual(firstTwelve.map((e) => e.prompt), Array.from({ length: 12 }, (_, i) => `${i}+1=`));
   assert.equal(firstTwelve[11]!.source, `${file} row 11`);
   assert.equal(firstTwelve[3]!.answer, '4');
-  await assert.rejects(loadDataset(file, { requireAnswer: true }), new RegExp(`^RingrlError: ${file} row 17: missing field 'answer' or 'ground_truth'`));
+  await assert.rejects(loadDataset(file, { requireAnswer: true }), new RegExp(`^RingrlError: ${file} row 17: missing field 'answer' or 'label' or 'ground_truth'`));
 });
 
 test('seeded shuffling: deterministic per seed, a permutation, reshuffled per epoch', () => {

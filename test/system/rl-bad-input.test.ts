@@ -35,7 +35,7 @@ test('a checkpoint whose tokenizer does not match the model is refused before an
   const rl = loadConfig({ sets: [`model.dir=${JSON.stringify(model)}`] });
   await assert.rejects(
     runRl({ run, config: rl, modelDir: model, resume: false, source: taskSource('arithmetic', {}), evalExamples: [], verify: getVerifier('arithmetic') }),
-    /tokenizer has \d+ ids but the model's vocab_size is 64; the checkpoint and tokenizer do not belong together/,
+    /tokenizer\.json: has ids up to \d+ but .*config\.json has vocab_size 64; the tokenizer does not belong to this model/,
   );
   assert.deepEqual(run.readMetrics(), [], 'nothing was run or logged');
   // And a model dir without any tokenizer is named too.

@@ -139,5 +139,5 @@ test('ringrl init --tokenizer char sizes the vocabulary to the tokenizer and wri
   } finally {
     console.error = err;
   }
-  assert.deepEqual(errors, ["ringrl init: --tokenizer 'bpe' is unknown; expected one of char"]);
+  assert.deepEqual(errors, ["ringrl init: --tokenizer 'bpe' is unknown; expected one of char, or a directory holding tokenizer.json"]);
 });
