@@ -2,9 +2,14 @@
 // embeddings, ones for norms, zeros for biases).
 import { RingrlError } from '../errors.ts';
 import { normal, rng } from '../util/random.ts';
-import type { ModelConfig } from './config.ts';
+import type { ModelConfig, MoeConfig } from './config.ts';
 import type { Weights } from './checkpoint.ts';
 import { parameterShapes } from './llama.ts';
+
+/** Mixtral routing: every layer sparse, top-k weights renormalised, experts as wide as intermediate_size. */
+function mixtralMoe(numExperts: number, topK: number, expertSize: number): MoeConfig {
+  return { numExperts, topK, auxLossCoef: 0.02, normTopkProb: true, expertSize, sparseStep: 1, denseLayers: [] };
+}
 
 const base = { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositions: 2048, tieEmbeddings: false, qkvBias: false, oBias: false, qkNorm: false } as const;
 
@@ -15,7 +20,7 @@ export const presets: Record<string, { description: string; config: ModelConfig 
   },
   'tiny-moe': {
     description: 'for tests: 2 layers, d_model 32, 4 experts top-2, vocab 64',
-    config: { ...base, modelType: 'mixtral', vocabSize: 64, hiddenSize: 32, intermediateSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, moe: { numExperts: 4, topK: 2, auxLossCoef: 0.02 } },
+    config: { ...base, modelType: 'mixtral', vocabSize: 64, hiddenSize: 32, intermediateSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, moe: mixtralMoe(4, 2, 32) },
   },
   small: {
     description: 'the demo model: 4 layers, d_model 128, vocab 64 (dense)',
@@ -23,7 +28,7 @@ export const presets: Record<string, { description: string; config: ModelConfig 
   },
   'small-moe': {
     description: 'a small MoE: 4 layers, d_model 128, 4 experts top-2, vocab 64',
-    config: { ...base, modelType: 'mixtral', vocabSize: 64, hiddenSize: 128, intermediateSize: 256, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 32, moe: { numExperts: 4, topK: 2, auxLossCoef: 0.02 } },
+    config: { ...base, modelType: 'mixtral', vocabSize: 64, hiddenSize: 128, intermediateSize: 256, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 32, moe: mixtralMoe(4, 2, 256) },
   },
   bench: {
     description: 'the training benchmark model: 4 layers, d_model 256, 4 heads, d_ff 1024, vocab 64',
