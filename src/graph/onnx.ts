@@ -205,13 +205,13 @@ const emitRules: Record<PrimOp, EmitRule> = {
   // A quantised weight is consumed whole by quantizedMatmul (below): it stands for its packed input.
   quantizedWeight: (_n, ins) => ins[0]!,
   // onnxruntime's contrib kernels: 8-bit quantises x per tensor on the fly (uint8) and runs an
-  // integer GEMM; 4-bit reads the blocked nibbles, with accuracy_level 4 (int8 activations).
+  // integer GEMM; 4-bit reads the blocked nibbles, with accuracy_level 0 (float activations).
   quantizedMatmul: (n, [x], e) => {
     const w = n.inputs[1]!;
     const [packed, scales] = w.inputs.map((t) => e.nameOf(t));
     const [out, inFeatures] = w.shape as number[];
     if (w.attrs.bits === 8) return e.emit('DynamicQuantizeMatMul', [x!, packed!, scales!], {}, [e.fresh('DynamicQuantizeMatMul')], 'com.microsoft');
-    const attrs = { K: { int: inFeatures! }, N: { int: out! }, bits: { int: 4 }, block_size: { int: w.attrs.blockSize! }, accuracy_level: { int: 4 } };
+    const attrs = { K: { int: inFeatures! }, N: { int: out! }, bits: { int: 4 }, block_size: { int: w.attrs.blockSize! }, accuracy_level: { int: 0 } };
     return e.emit('MatMulNBits', [x!, packed!, scales!], attrs, [e.fresh('MatMulNBits')], 'com.microsoft');
   },
 };
