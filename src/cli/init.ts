@@ -66,7 +66,7 @@ function writeQwen3Tokenizer(dir: string): 'real' | 'byte-level' {
  * encodes, one token per byte) with Qwen3's special tokens at their real ids and a ChatML template,
  * so a random Qwen3-shaped model can generate and train where the real tokenizer is not installed.
  */
-function byteLevelQwen3Tokenizer(): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } {
+export function byteLevelQwen3Tokenizer(): { tokenizer: Record<string, unknown>; config: Record<string, unknown> } {
   const printable = [...range(33, 126), ...range(161, 172), ...range(174, 255)];
   const vocab: Record<string, number> = {};
   let extra = 0;

@@ -174,7 +174,8 @@ function parseRopeScaling(raw: Record<string, unknown> | null | undefined, maxPo
     if (high <= low) throw new RingrlError(`${file}: field 'rope_scaling.high_freq_factor' (${high}) must exceed low_freq_factor (${low})`);
     return { type, factor, originalMaxPositions: number('original_max_position_embeddings'), lowFreqFactor: low, highFreqFactor: high };
   }
-  return { type: type as RopeScaling['type'], factor, originalMaxPositions: number('original_max_position_embeddings', maxPositions), lowFreqFactor: 1, highFreqFactor: 1 };
+  // dynamic scales beyond max_position_embeddings (transformers' _compute_dynamic_ntk_parameters); linear ignores it
+  return { type: type as RopeScaling['type'], factor, originalMaxPositions: maxPositions, lowFreqFactor: 1, highFreqFactor: 1 };
 }
 
 export function readModelConfig(path: string): ModelConfig {

@@ -75,7 +75,8 @@ export interface ForwardOutput {
 function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   const [out, inFeatures] = weight.shape;
   const flat = x.reshape([-1, inFeatures!]);
-  const product = weight.op === 'quantizedWeight' ? quantizedMatmul(flat, weight) : flat.matmul(weight.T); // rollout engines may feed int8/4-bit weights
+  // Rollout engines may feed int8/4-bit weights (engine/precision.ts).
+  const product = weight.op === 'quantizedWeight' ? quantizedMatmul(flat, weight) : flat.matmul(weight.T);
   const y = product.reshape([...x.shape.slice(0, -1), out!]);
   return bias ? y.add(bias) : y;
 }
@@ -99,7 +100,8 @@ function ropeTables(c: ModelConfig, positions: Tensor, dtype: DType, broadcastSh
   const half = c.headDim / 2;
   const invFreq = constant(scaledInverseFrequencies(c), [half], dtype);
   const angles = positions.cast(dtype).unsqueeze(-1);
-  const freqs = angles.mul(c.ropeScaling?.type === 'dynamic' ? invFreq.mul(dynamicNtkScale(c, positions, dtype)) : invFreq); // [...P, hd/2]
+  const dynamic = c.ropeScaling?.type === 'dynamic';
+  const freqs = angles.mul(dynamic ? invFreq.mul(dynamicNtkScale(c, positions, dtype)) : invFreq); // [...P, hd/2]
   let emb = concat([freqs, freqs], -1); // [...P, hd]
   if (broadcastShape) emb = emb.reshape(broadcastShape);
   return { cos: emb.cos(), sin: emb.sin(), rotate: rotateHalfMatrix(c.headDim, dtype) };
