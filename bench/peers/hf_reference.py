@@ -5,7 +5,8 @@ against fixtures produced with it (test/fixtures/make_model_fixtures.py) and
 `npm run bench -- train` times a training step with it (bench/peers/train_torch.py).
 
 It follows the semantics of HF transformers' modeling_llama / modeling_qwen2 /
-modeling_qwen3 / modeling_mixtral (eager attention, no KV cache, no padding mask):
+modeling_qwen3 / modeling_mixtral / modeling_qwen3_moe (eager attention, no KV cache, no padding
+mask), and modeling_rope_utils' rope_scaling types linear, dynamic and llama3:
 
 - RMSNorm in float32: weight * x * rsqrt(mean(x^2) + eps).
 - rotate-half RoPE: inv_freq = 1 / theta^(arange(0, d, 2) / d), emb = cat(freqs, freqs),
@@ -16,7 +17,9 @@ modeling_qwen3 / modeling_mixtral (eager attention, no KV cache, no padding mask
   scores = q k^T * head_dim^-0.5, causal mask, float32 softmax, @ v, o_proj.
 - dense MLP: down(silu(gate(x)) * up(x)); mixtral sparse MoE: softmax router, top-k,
   renormalised top-k weights, experts w2(silu(w1 x) * w3 x), and HF's
-  load_balancing_loss_func (no attention mask) as the auxiliary loss.
+  load_balancing_loss_func (no attention mask) as the auxiliary loss; qwen3_moe the same with
+  `mlp.experts.{e}.{gate,up,down}_proj`, top-k renormalised only if norm_topk_prob, experts of
+  moe_intermediate_size, and a dense MLP on layers in mlp_only_layers or off decoder_sparse_step.
 - tied word embeddings: lm_head shares model.embed_tokens.weight.
 
 Parameter names are exactly HF's (`model.layers.{i}.self_attn.q_proj.weight`, ...), so a
@@ -36,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3", "mixtral")
+SUPPORTED_MODEL_TYPES = ("llama", "qwen2", "qwen3", "mixtral", "qwen3_moe")
 
 # --------------------------------------------------------------------------------------
 # safetensors
@@ -55,13 +58,13 @@ _NP_DTYPES = {
 }
 
 
-def read_safetensors(path):
+def read_safetensors(path, keep_bf16=False):
     """Return (dict name -> torch.Tensor, metadata dict or None).
 
     Format: u64 little-endian header length N, N bytes of JSON header
     {name: {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__"?: {str: str}},
     then the byte buffer; offsets are relative to the buffer start, tensors row-major LE.
-    BF16 tensors are widened to float32 (numpy has no bfloat16).
+    BF16 tensors are widened to float32 (numpy has no bfloat16), or kept as torch.bfloat16.
     """
     with open(path, "rb") as f:
         raw = f.read()
@@ -76,6 +79,10 @@ def read_safetensors(path):
         dtype = info["dtype"]
         buf = data[begin:end]
         if dtype == "BF16":
+            if keep_bf16:
+                u16 = np.frombuffer(buf, dtype="<i2").reshape(shape).copy()
+                out[name] = torch.from_numpy(u16).view(torch.bfloat16)
+                continue
             u16 = np.frombuffer(buf, dtype="<u2").astype(np.uint32)
             arr = (u16 << 16).view(np.float32)
         elif dtype in _NP_DTYPES:
@@ -88,17 +95,22 @@ def read_safetensors(path):
     return out, metadata
 
 
-def write_safetensors(path, tensors, metadata=None):
-    """Write float32 (dtype "F32") tensors, names sorted, header padded with spaces to a
-    multiple of 8 bytes (as the safetensors package does). Deterministic byte output."""
+def write_safetensors(path, tensors, metadata=None, dtype="F32"):
+    """Write float32 ("F32") or bfloat16 ("BF16", torch's round-to-nearest-even) tensors, names
+    sorted, header padded with spaces to a multiple of 8 bytes (as the safetensors package does).
+    Deterministic byte output."""
     names = sorted(tensors)
     header = {}
     chunks = []
     offset = 0
     for name in names:
-        t = tensors[name].detach().to("cpu", torch.float32).contiguous()
-        b = t.numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        if dtype == "BF16":
+            t = tensors[name].detach().to("cpu", torch.bfloat16).contiguous()
+            b = t.view(torch.int16).numpy().astype("<i2").tobytes()
+        else:
+            t = tensors[name].detach().to("cpu", torch.float32).contiguous()
+            b = t.numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
         chunks.append(b)
         offset += len(b)
     if metadata:
@@ -142,10 +154,12 @@ class Config:
         self.rms_norm_eps = float(d.get("rms_norm_eps", default_eps))
         default_theta = 1e6 if mt == "mixtral" else 10000.0
         self.rope_theta = float(d.get("rope_theta", default_theta))
-        rs = d.get("rope_scaling")
-        if rs and rs.get("rope_type", rs.get("type", "default")) != "default":
-            raise NotImplementedError(f"rope_scaling {rs} is not implemented in this reference")
         self.max_position_embeddings = int(d.get("max_position_embeddings", 2048))
+        rs = d.get("rope_scaling") or {}
+        self.rope_type = rs.get("rope_type", rs.get("type", "default"))
+        if self.rope_type not in ("default", "linear", "dynamic", "llama3"):
+            raise NotImplementedError(f"rope_scaling {rs} is not implemented in this reference")
+        self.rope_scaling = rs
         self.tie_word_embeddings = bool(d.get("tie_word_embeddings", False))
         self.attention_bias = bool(d.get("attention_bias", False))
         self.mlp_bias = bool(d.get("mlp_bias", False)) if mt == "llama" else False
@@ -156,20 +170,45 @@ class Config:
             self.num_local_experts = int(d.get("num_local_experts", 8))
             self.num_experts_per_tok = int(d.get("num_experts_per_tok", 2))
             self.router_aux_loss_coef = float(d.get("router_aux_loss_coef", 0.001))
+            self.norm_topk_prob = True
+            self.moe_intermediate_size = self.intermediate_size
+        if mt == "qwen3_moe":  # Qwen3MoeConfig's defaults
+            self.num_local_experts = int(d.get("num_experts", 128))
+            self.num_experts_per_tok = int(d.get("num_experts_per_tok", 8))
+            self.router_aux_loss_coef = float(d.get("router_aux_loss_coef", 0.001))
+            self.norm_topk_prob = bool(d.get("norm_topk_prob", False))
+            self.moe_intermediate_size = int(d.get("moe_intermediate_size", 768))
+            self.decoder_sparse_step = int(d.get("decoder_sparse_step", 1))
+            self.mlp_only_layers = list(d.get("mlp_only_layers", []))
         if self.num_attention_heads % self.num_key_value_heads:
             raise ValueError("num_attention_heads must be a multiple of num_key_value_heads")
+
+    @property
+    def is_moe(self):
+        return self.model_type in ("mixtral", "qwen3_moe")
+
+    @property
+    def qk_norm(self):
+        return self.model_type in ("qwen3", "qwen3_moe")
+
+    def sparse_layer(self, i):
+        if self.model_type == "mixtral":
+            return True
+        if self.model_type == "qwen3_moe":
+            return i not in self.mlp_only_layers and (i + 1) % self.decoder_sparse_step == 0
+        return False
 
     @property
     def qkv_bias(self):
         if self.model_type == "qwen2":
             return True
-        if self.model_type in ("llama", "qwen3"):
+        if self.model_type in ("llama", "qwen3", "qwen3_moe"):
             return self.attention_bias
         return False  # mixtral: no attention biases
 
     @property
     def o_bias(self):
-        if self.model_type in ("llama", "qwen3"):
+        if self.model_type in ("llama", "qwen3", "qwen3_moe"):
             return self.attention_bias
         return False
 
@@ -196,9 +235,33 @@ class RMSNorm(nn.Module):
         return self.weight * h.to(dtype)
 
 
-def rope_cos_sin(head_dim, theta, T, device=None):
+def rope_inv_freq(cfg, seq_len, device=None):
+    """inv_freq [head_dim/2] (float32) as modeling_rope_utils computes it for cfg.rope_scaling,
+    for a forward call whose largest position is seq_len - 1 (dynamic depends on it)."""
+    dim, theta, rs = cfg.head_dim, cfg.rope_theta, cfg.rope_scaling
+    if cfg.rope_type == "dynamic":
+        factor, max_pos = rs["factor"], cfg.max_position_embeddings
+        if seq_len > max_pos:
+            theta = theta * ((factor * seq_len / max_pos) - (factor - 1)) ** (dim / (dim - 2))
+    inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float().to(device) / dim))
+    if cfg.rope_type == "linear":
+        inv_freq = inv_freq / rs["factor"]
+    if cfg.rope_type == "llama3":
+        factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+        old_len = rs["original_max_position_embeddings"]
+        low_wavelen, high_wavelen = old_len / low, old_len / high
+        wavelen = 2 * math.pi / inv_freq
+        scaled = torch.where(wavelen > low_wavelen, inv_freq / factor, inv_freq)
+        smooth = (old_len / wavelen - low) / (high - low)
+        smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+        medium = ~(wavelen < high_wavelen) * ~(wavelen > low_wavelen)
+        inv_freq = torch.where(medium, smoothed, scaled)
+    return inv_freq
+
+
+def rope_cos_sin(cfg, T, device=None):
     """cos, sin of shape [T, head_dim] (float32), positions 0..T-1."""
-    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float().to(device) / head_dim))
+    inv_freq = rope_inv_freq(cfg, T, device)
     pos = torch.arange(T, dtype=torch.int64, device=device).float()
     freqs = torch.outer(pos, inv_freq)  # [T, head_dim/2]
     emb = torch.cat((freqs, freqs), dim=-1)  # [T, head_dim]
@@ -232,7 +295,7 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(C, Hkv * D, bias=cfg.qkv_bias)
         self.v_proj = nn.Linear(C, Hkv * D, bias=cfg.qkv_bias)
         self.o_proj = nn.Linear(H * D, C, bias=cfg.o_bias)
-        if cfg.model_type == "qwen3":
+        if cfg.qk_norm:
             self.q_norm = RMSNorm(D, cfg.rms_norm_eps)
             self.k_norm = RMSNorm(D, cfg.rms_norm_eps)
 
@@ -243,7 +306,7 @@ class Attention(nn.Module):
         q = self.q_proj(x).view(B, T, H, D)
         k = self.k_proj(x).view(B, T, Hkv, D)
         v = self.v_proj(x).view(B, T, Hkv, D)
-        if cfg.model_type == "qwen3":
+        if cfg.qk_norm:
             q = self.q_norm(q)
             k = self.k_norm(k)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, h, T, D]
@@ -261,9 +324,9 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, intermediate_size=None):
         super().__init__()
-        C, I, b = cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias
+        C, I, b = cfg.hidden_size, intermediate_size or cfg.intermediate_size, cfg.mlp_bias
         self.gate_proj = nn.Linear(C, I, bias=b)
         self.up_proj = nn.Linear(C, I, bias=b)
         self.down_proj = nn.Linear(I, C, bias=b)
@@ -291,7 +354,8 @@ class SparseMoE(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.gate = nn.Linear(cfg.hidden_size, cfg.num_local_experts, bias=False)
-        self.experts = nn.ModuleList([Expert(cfg) for _ in range(cfg.num_local_experts)])
+        make = Expert if cfg.model_type == "mixtral" else lambda c: MLP(c, c.moe_intermediate_size)
+        self.experts = nn.ModuleList([make(cfg) for _ in range(cfg.num_local_experts)])
 
     def forward(self, x):
         """Returns (output [B, T, C], router_logits [B*T, E])."""
@@ -300,7 +364,8 @@ class SparseMoE(nn.Module):
         router_logits = self.gate(h)  # [N, E]
         routing = F.softmax(router_logits, dim=-1, dtype=torch.float)
         weights, selected = torch.topk(routing, self.cfg.num_experts_per_tok, dim=-1)  # [N, k]
-        weights = weights / weights.sum(dim=-1, keepdim=True)
+        if self.cfg.norm_topk_prob:
+            weights = weights / weights.sum(dim=-1, keepdim=True)
         weights = weights.to(h.dtype)
         out = torch.zeros_like(h)
         for e, expert in enumerate(self.experts):
@@ -313,14 +378,16 @@ class SparseMoE(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg):
+    def __init__(self, cfg, index):
         super().__init__()
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.self_attn = Attention(cfg)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.is_moe = cfg.model_type == "mixtral"
-        if self.is_moe:
+        self.is_moe = cfg.sparse_layer(index)
+        if cfg.model_type == "mixtral":
             self.block_sparse_moe = SparseMoE(cfg)
+        elif self.is_moe:
+            self.mlp = SparseMoE(cfg)  # qwen3_moe keeps HF's `mlp.` prefix for its sparse block
         else:
             self.mlp = MLP(cfg)
 
@@ -328,7 +395,7 @@ class DecoderLayer(nn.Module):
         x = x + self.self_attn(self.input_layernorm(x), cos, sin)
         h = self.post_attention_layernorm(x)
         if self.is_moe:
-            y, router_logits = self.block_sparse_moe(h)
+            y, router_logits = (self.block_sparse_moe if hasattr(self, "block_sparse_moe") else self.mlp)(h)
             return x + y, router_logits
         return x + self.mlp(h), None
 
@@ -339,7 +406,7 @@ class Backbone(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.layers = nn.ModuleList([DecoderLayer(cfg) for _ in range(cfg.num_hidden_layers)])
+        self.layers = nn.ModuleList([DecoderLayer(cfg, i) for i in range(cfg.num_hidden_layers)])
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
 
@@ -357,7 +424,7 @@ class CausalLM(nn.Module):
     def forward(self, tokens):
         """tokens [B, T] int64 -> (logits [B, T, V] float32, list of per-layer router logits)."""
         B, T = tokens.shape
-        cos, sin = rope_cos_sin(self.cfg.head_dim, self.cfg.rope_theta, T, tokens.device)
+        cos, sin = rope_cos_sin(self.cfg, T, tokens.device)
         x = self.model.embed_tokens(tokens)
         router_logits = []
         for layer in self.model.layers:
@@ -409,7 +476,7 @@ def causal_lm_loss(model, tokens, loss_mask=None):
         m = loss_mask.to(tok_logp.dtype)
         ce = -(tok_logp * m).sum() / m.sum().clamp_min(1)
     out = {"logits": logits, "logprobs": tok_logp, "ce_loss": ce, "aux_loss": None, "loss": ce}
-    if model.cfg.model_type == "mixtral":
+    if model.cfg.is_moe:
         aux = load_balancing_loss(router_logits, model.cfg.num_local_experts, model.cfg.num_experts_per_tok)
         out["aux_loss"] = aux
         out["loss"] = ce + model.cfg.router_aux_loss_coef * aux
@@ -426,7 +493,15 @@ def load_model_dir(path, dtype=torch.float32):
     with open(os.path.join(path, "config.json")) as f:
         cfg = Config(json.load(f))
     model = CausalLM(cfg)
-    tensors, _ = read_safetensors(os.path.join(path, "model.safetensors"))
+    index = os.path.join(path, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    else:
+        files = ["model.safetensors"]
+    tensors = {}
+    for file in files:
+        tensors.update(read_safetensors(os.path.join(path, file))[0])
     if cfg.tie_word_embeddings:
         tensors.pop("lm_head.weight", None)
     expected = model.hf_state_dict()

@@ -23,7 +23,7 @@ the full softmax at the temperature (temperature 1 for greedy).
 
 --report-mismatch rescoring every sample with the fp32 trainer adds "trainer_logprobs" to each line
 and prints the mismatch (mean and max |Δlogp|, KL(π_infer‖π_train) k3 estimate) to stderr: non-zero
-with --precision fp8/int8/bf16, ~1e-6 with fp32.
+with --precision fp8/int8/int4/bf16, ~1e-6 with fp32.
 
 examples:
   ringrl generate --model runs/tiny --prompts p.json --max-new-tokens 32 --temperature 1 --n 4

@@ -152,7 +152,7 @@ const rollout = section(
     max_new_tokens: z.int().min(1).default(256).describe('Response tokens at most; longer responses end with finish_reason length.'),
     paused_kv: z.enum(['recompute', 'keep']).default('recompute').describe('How a paused rollout resumes after a weight update: recompute re-prefills it under the new weights (exact, as verl/AReaL do); keep continues from its cached keys and values (no re-prefill; PipelineRL-style stale KV, a mismatch IcePop bounds), faster where prefill costs about what decode did, as on a CPU.'),
     kv_segments: z.array(z.int().min(1)).optional().describe('First cache position of each KV-cache segment after the first, ascending: a sequence reads only the segments its length reaches (docs/engine.md). [] = one dense cache. Default: 64, 128, 256, … doubling below the model\'s context.'),
-    precision: z.enum(precisions).default('fp32').describe('Rollout weight precision (the trainer stays fp32): bf16, fp8 (e4m3, per-channel scale), fp8-tensor (per-tensor scale) or int8 (per-channel) make the train/inference mismatch real.'),
+    precision: z.enum(precisions).default('fp32').describe('Rollout weight precision (the trainer stays fp32): bf16, fp8 (e4m3, per-channel scale), fp8-tensor (per-tensor scale) make the train/inference mismatch real (simulated in fp32); int8 (per-channel) and int4 (blocks of 32) run on onnxruntime integer kernels.'),
   },
   'Rollout scheduling (C3PO++ and baselines), the rollout engine and sampling.',
 ).superRefine((r, ctx) => {

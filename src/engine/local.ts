@@ -5,14 +5,14 @@
 // step feeds every active row's newest token and gets back one token per row plus that token's
 // keys and values, which the host appends. A finished row's place is taken by another row and
 // waiting sequences are prefilled into free rows at the next step: continuous batching.
-import { type Tensor, input, scalar, where } from '../graph/index.ts';
+import { type Tensor, input, quantizedWeight, scalar, where } from '../graph/index.ts';
 import { type CompiledGraph, type HostTensor, type RuntimeOptions, compileCached } from '../runtime/index.ts';
 import { RingrlError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import { type CacheSegment, type LayerCache, type Params, decodeStep, parameterShapes, prefill } from '../model/llama.ts';
 import { SegmentedKvCache } from './kv-cache.ts';
-import { type Precision, precisions, quantizeWeights } from './precision.ts';
+import { type PackedLayout, type Precision, packWeight, packedLayout, precisions, quantizeWeights } from './precision.ts';
 import { sampleFromLogits, samplerInputs, uniformAt } from './sampling.ts';
 import type { EngineStats, GeneratedSequence, GenerationRequest, RolloutEngine, SamplingParams } from './types.ts';
 
@@ -72,6 +72,7 @@ export class LocalEngine implements RolloutEngine {
   readonly capacity: number;
   readonly precision: Precision;
   private readonly shapes: Map<string, number[]>;
+  private readonly packed: Map<string, PackedLayout>; // int8/int4: the weights the integer kernels read
   private readonly signature: string;
   private weightFeeds: Record<string, HostTensor> = {};
   private waiting: GenerationRequest[] = [];
@@ -89,7 +90,8 @@ export class LocalEngine implements RolloutEngine {
     if (!Number.isInteger(prefillBatch) || prefillBatch < 1) throw new RingrlError(`engine: prefillBatch must be a positive integer, got ${prefillBatch}`);
     if (!precisions.includes(this.precision)) throw new RingrlError(`engine: precision '${this.precision}' is unknown; expected one of ${precisions.join(', ')}`);
     this.shapes = parameterShapes(config);
-    this.signature = JSON.stringify(config);
+    this.packed = packedLayout(config, this.shapes, this.precision);
+    this.signature = JSON.stringify(config) + (this.packed.size ? `:${this.precision}` : '');
     this.kvSegments = options.kvSegments ?? defaultKvSegments(config.maxPositions);
     this.cache = new SegmentedKvCache(config.numLayers, config.numKvHeads, config.headDim, this.capacity, this.kvSegments);
   }
@@ -108,7 +110,13 @@ export class LocalEngine implements RolloutEngine {
     if (this.active.length > 0 && !this.parked) throw new RingrlError(`engine: updateWeights with ${this.active.length} sequences decoding; pause() first so they resume under the new weights`);
     const engineWeights = quantizeWeights(weights, this.shapes, this.precision);
     const feeds: Record<string, HostTensor> = {};
+    for (const [name, layout] of this.packed) {
+      const w = weights.get(layout.source);
+      if (!w) throw new RingrlError(`engine: updateWeights is missing '${layout.source}'`);
+      Object.assign(feeds, packWeight(w, layout, name));
+    }
     for (const [name, shape] of this.shapes) {
+      if (this.packed.has(name)) continue;
       const w = engineWeights.get(name);
       if (!w) throw new RingrlError(`engine: updateWeights is missing '${name}'`);
       // Copy fp32 weights too: the trainer updates its arrays in place while we keep decoding.
@@ -299,8 +307,20 @@ export class LocalEngine implements RolloutEngine {
 
   private traceParams(): { params: Params; list: Tensor[] } {
     const params: Params = {};
-    for (const [name, shape] of this.shapes) params[name] = input(name, 'float32', shape);
-    return { params, list: Object.values(params) };
+    const list: Tensor[] = [];
+    for (const [name, shape] of this.shapes) {
+      if (this.packed.has(name)) continue;
+      params[name] = input(name, 'float32', shape);
+      list.push(params[name]);
+    }
+    for (const [name, { shape, bits, blockSize }] of this.packed) {
+      const [out, inFeatures] = shape;
+      const packed = bits === 8 ? input(`${name}.q`, 'int8', [inFeatures, out]) : input(`${name}.q`, 'uint8', [out, inFeatures / blockSize, blockSize / 2]);
+      const scales = input(`${name}.scales`, 'float32', [bits === 8 ? out : out * (inFeatures / blockSize)]);
+      params[name] = quantizedWeight(packed, scales, shape, bits, blockSize);
+      list.push(packed, scales);
+    }
+    return { params, list };
   }
 
   private prefillGraph(): Promise<CompiledGraph> {

@@ -114,6 +114,8 @@ const rules: Record<Tensor['op'], GradRule | null> = {
   scatterElementsAdd: none,
   topk: () => [null],
   argmax: () => [null],
+  quantizedWeight: none,
+  quantizedMatmul: none,
 };
 
 /** Every primitive (the keys of the rule table); tests check each rule against finite differences. */

@@ -17,6 +17,7 @@ type AttrValue = { int: number } | { ints: number[] } | { float: number } | { st
 
 interface NodeSpec {
   op: string;
+  domain?: string; // e.g. com.microsoft for onnxruntime's contrib ops
   inputs: string[];
   outputs: string[];
   attrs: Record<string, AttrValue>;
@@ -52,8 +53,8 @@ class Emitter {
     this.names.set(t, name);
   }
 
-  emit(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = [this.fresh(op)]): string {
-    this.nodes.push({ op, inputs, outputs, attrs });
+  emit(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = [this.fresh(op)], domain?: string): string {
+    this.nodes.push({ op, inputs, outputs, attrs, ...(domain ? { domain } : {}) });
     return outputs[0]!;
   }
 
@@ -201,6 +202,18 @@ const emitRules: Record<PrimOp, EmitRule> = {
     return indices;
   },
   argmax: (n, ins, e) => e.emit('ArgMax', ins, { axis: { int: n.attrs.axis! }, keepdims: { int: n.attrs.keepdims ? 1 : 0 } }),
+  // A quantised weight is consumed whole by quantizedMatmul (below): it stands for its packed input.
+  quantizedWeight: (_n, ins) => ins[0]!,
+  // onnxruntime's contrib kernels: 8-bit quantises x per tensor on the fly (uint8) and runs an
+  // integer GEMM; 4-bit reads the blocked nibbles, with accuracy_level 0 (float activations).
+  quantizedMatmul: (n, [x], e) => {
+    const w = n.inputs[1]!;
+    const [packed, scales] = w.inputs.map((t) => e.nameOf(t));
+    const [out, inFeatures] = w.shape as number[];
+    if (w.attrs.bits === 8) return e.emit('DynamicQuantizeMatMul', [x!, packed!, scales!], {}, [e.fresh('DynamicQuantizeMatMul')], 'com.microsoft');
+    const attrs = { K: { int: inFeatures! }, N: { int: out! }, bits: { int: 4 }, block_size: { int: w.attrs.blockSize! }, accuracy_level: { int: 0 } };
+    return e.emit('MatMulNBits', [x!, packed!, scales!], attrs, [e.fresh('MatMulNBits')], 'com.microsoft');
+  },
 };
 
 export interface OnnxGraph {
@@ -234,6 +247,7 @@ export function exportOnnx(inputs: readonly Tensor[], outputs: Record<string, Te
   w.int(1, 8); // ir_version
   w.string(2, 'ringrl');
   w.message(8, (m) => m.string(1, '').int(2, OPSET));
+  if (e.nodes.some((n) => n.domain === 'com.microsoft')) w.message(8, (m) => m.string(1, 'com.microsoft').int(2, 1));
   w.message(7, (g) => {
     for (const n of e.nodes) g.message(1, (m) => writeNode(m, n));
     g.string(2, graphName);
@@ -249,6 +263,7 @@ function writeNode(w: ProtoWriter, n: NodeSpec): void {
   for (const o of n.outputs) w.string(2, o);
   w.string(3, n.outputs[0]!);
   w.string(4, n.op);
+  if (n.domain) w.string(7, n.domain);
   for (const [name, value] of Object.entries(n.attrs)) {
     w.message(5, (a) => {
       a.string(1, name);

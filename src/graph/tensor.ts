@@ -25,7 +25,9 @@ export type PrimOp =
   // compute
   | 'matmul' | 'softmax' | 'logSoftmax' | 'cumsum'
   // indexing
-  | 'gather' | 'gatherElements' | 'scatterAdd' | 'scatterElementsAdd' | 'topk' | 'argmax';
+  | 'gather' | 'gatherElements' | 'scatterAdd' | 'scatterElementsAdd' | 'topk' | 'argmax'
+  // inference-only weight quantisation (rollout engines): a packed weight, and x @ W^T with it
+  | 'quantizedWeight' | 'quantizedMatmul';
 
 export interface Attrs {
   name?: string; // input name
@@ -43,6 +45,8 @@ export interface Attrs {
   largest?: boolean;
   reverse?: boolean; // cumsum
   exclusive?: boolean;
+  bits?: number; // quantizedWeight: 8 or 4
+  blockSize?: number; // quantizedWeight, 4-bit: weights per scale along the input dim
 }
 
 let nextId = 0;
@@ -311,6 +315,28 @@ export function scatterAdd(shape: readonly Dim[], indices: Tensor, updates: Tens
 export function scatterElementsAdd(shape: readonly Dim[], indices: Tensor, updates: Tensor, axis: number): Tensor {
   requireInt('scatterElementsAdd', indices);
   return new Tensor('scatterElementsAdd', [indices, updates], { shape: [...shape], axis }, updates.dtype, shape);
+}
+
+/**
+ * A linear weight [out, in] held quantised, for inference: 8-bit as int8 `packed` [in, out] with one
+ * float scale per output (`scales` [out]); 4-bit as uint8 `packed` [out, in / blockSize, blockSize / 2]
+ * (two weights a byte, low nibble first, stored + 8) with a scale per block (`scales`
+ * [out * in / blockSize]). It only feeds quantizedMatmul; it has no gradient.
+ */
+export function quantizedWeight(packed: Tensor, scales: Tensor, shape: readonly [number, number], bits: 8 | 4, blockSize = 0): Tensor {
+  const [out, inFeatures] = shape;
+  const expected = bits === 8 ? [inFeatures, out] : [out, inFeatures / blockSize, blockSize / 2];
+  if (bits === 4 && (!Number.isInteger(inFeatures / blockSize) || blockSize % 2 !== 0)) throw new ShapeError(`quantizedWeight: in features ${inFeatures} must be a multiple of the even block size ${blockSize}`);
+  if (packed.dtype !== (bits === 8 ? 'int8' : 'uint8') || !shapeEqual(packed.shape, expected)) throw new ShapeError(`quantizedWeight: ${bits}-bit packed weight ${packed} must be ${bits === 8 ? 'int8' : 'uint8'}${formatShape(expected)}`);
+  return new Tensor('quantizedWeight', [packed, scales], { bits, blockSize }, 'float32', shape);
+}
+
+/** x [N, in] @ W^T for a quantizedWeight W [out, in]: [N, out] (float32). */
+export function quantizedMatmul(x: Tensor, weight: Tensor): Tensor {
+  if (weight.op !== 'quantizedWeight') throw new ShapeError(`quantizedMatmul: ${weight} is not a quantizedWeight`);
+  const [out, inFeatures] = weight.shape;
+  if (x.dtype !== 'float32' || x.rank !== 2 || !dimEqual(x.shape[1]!, inFeatures!)) throw new ShapeError(`quantizedMatmul: x ${x} must be float32 [N, ${inFeatures}]`);
+  return new Tensor('quantizedMatmul', [x, weight], {}, 'float32', [x.shape[0]!, out!]);
 }
 
 // ---- helpers -------------------------------------------------------------------------------

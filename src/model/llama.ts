@@ -1,13 +1,14 @@
 // The whole Llama-family decoder in one file, dense and MoE, with Hugging Face semantics:
-// llama, qwen2 (q/k/v bias), qwen3 (per-head q/k RMSNorm, explicit head_dim) and mixtral
-// (sparse MoE: softmax router, top-k, renormalised weights, SwiGLU experts, load-balancing loss).
+// llama, qwen2 (q/k/v bias), qwen3 (per-head q/k RMSNorm, explicit head_dim), mixtral and qwen3_moe
+// (sparse MoE: softmax router, top-k, renormalised weights, SwiGLU experts, load-balancing loss),
+// RoPE with HF's linear, dynamic (NTK) and llama3 rope_scaling.
 //
 // Parameters are graph inputs keyed by their HF names, so a weight update never recompiles.
 // Shape comments: B batch, T sequence, D hidden, H heads, K kv heads, G = H/K, hd head dim,
 // F intermediate, E experts, V vocab, N = B*T tokens.
 
-import { type DType, type Tensor, arange, concat, constant, scalar, scatterAdd, sizeOf, where } from '../graph/index.ts';
-import type { ModelConfig } from './config.ts';
+import { type DType, type Tensor, arange, concat, constant, quantizedMatmul, scalar, scatterAdd, sizeOf, where } from '../graph/index.ts';
+import { type ModelConfig, isSparseLayer } from './config.ts';
 
 /** Every parameter of the model with its HF name and shape (the one list that defines them). */
 export function parameterShapes(c: ModelConfig): Map<string, number[]> {
@@ -32,12 +33,14 @@ export function parameterShapes(c: ModelConfig): Map<string, number[]> {
     shapes.set(`${p}.self_attn.o_proj.weight`, [D, H * hd]);
     if (c.oBias) shapes.set(`${p}.self_attn.o_proj.bias`, [D]);
     shapes.set(`${p}.post_attention_layernorm.weight`, [D]);
-    if (c.moe) {
-      shapes.set(`${p}.block_sparse_moe.gate.weight`, [c.moe.numExperts, D]);
-      for (let e = 0; e < c.moe.numExperts; e++) {
-        shapes.set(`${p}.block_sparse_moe.experts.${e}.w1.weight`, [F, D]);
-        shapes.set(`${p}.block_sparse_moe.experts.${e}.w2.weight`, [D, F]);
-        shapes.set(`${p}.block_sparse_moe.experts.${e}.w3.weight`, [F, D]);
+    if (isSparseLayer(c, i)) {
+      const names = moeNames(c, i);
+      const Fe = c.moe!.expertSize;
+      shapes.set(names.router, [c.moe!.numExperts, D]);
+      for (let e = 0; e < c.moe!.numExperts; e++) {
+        shapes.set(names.expert(e, 'gate'), [Fe, D]);
+        shapes.set(names.expert(e, 'down'), [D, Fe]);
+        shapes.set(names.expert(e, 'up'), [Fe, D]);
       }
     } else {
       shapes.set(`${p}.mlp.gate_proj.weight`, [F, D]);
@@ -48,6 +51,14 @@ export function parameterShapes(c: ModelConfig): Map<string, number[]> {
   shapes.set('model.norm.weight', [D]);
   if (!c.tieEmbeddings) shapes.set('lm_head.weight', [c.vocabSize, D]);
   return shapes;
+}
+
+/** HF names of layer i's sparse MoE block: mixtral's block_sparse_moe (w1/w3/w2) or qwen3_moe's mlp (gate/up/down_proj). */
+export function moeNames(c: ModelConfig, layer: number): { router: string; expert: (e: number, which: 'gate' | 'up' | 'down') => string } {
+  const mixtral = c.modelType === 'mixtral';
+  const prefix = `model.layers.${layer}.${mixtral ? 'block_sparse_moe' : 'mlp'}`;
+  const proj = mixtral ? { gate: 'w1', up: 'w3', down: 'w2' } : { gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
+  return { router: `${prefix}.gate.weight`, expert: (e, which) => `${prefix}.experts.${e}.${proj[which]}.weight` };
 }
 
 export type Params = Record<string, Tensor>;
@@ -63,7 +74,10 @@ export interface ForwardOutput {
  */
 function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
   const [out, inFeatures] = weight.shape;
-  const y = x.reshape([-1, inFeatures!]).matmul(weight.T).reshape([...x.shape.slice(0, -1), out!]);
+  const flat = x.reshape([-1, inFeatures!]);
+  // Rollout engines may feed int8/4-bit weights (engine/precision.ts).
+  const product = weight.op === 'quantizedWeight' ? quantizedMatmul(flat, weight) : flat.matmul(weight.T);
+  const y = product.reshape([...x.shape.slice(0, -1), out!]);
   return bias ? y.add(bias) : y;
 }
 
@@ -84,11 +98,49 @@ interface Rope {
  */
 function ropeTables(c: ModelConfig, positions: Tensor, dtype: DType, broadcastShape?: Tensor['shape']): Rope {
   const half = c.headDim / 2;
-  const invFreq = Array.from({ length: half }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / c.headDim));
-  const freqs = positions.cast(dtype).unsqueeze(-1).mul(constant(invFreq, [half], dtype)); // [...P, hd/2]
+  const invFreq = constant(scaledInverseFrequencies(c), [half], dtype);
+  const angles = positions.cast(dtype).unsqueeze(-1);
+  const dynamic = c.ropeScaling?.type === 'dynamic';
+  const freqs = angles.mul(dynamic ? invFreq.mul(dynamicNtkScale(c, positions, dtype)) : invFreq); // [...P, hd/2]
   let emb = concat([freqs, freqs], -1); // [...P, hd]
   if (broadcastShape) emb = emb.reshape(broadcastShape);
   return { cos: emb.cos(), sin: emb.sin(), rotate: rotateHalfMatrix(c.headDim, dtype) };
+}
+
+/**
+ * RoPE inverse frequencies 1 / theta^(2i/hd), as HF's rope_scaling types rescale them ahead of time:
+ * linear divides all by the factor; llama3 divides the low frequencies (wavelength above
+ * original_max / low_freq_factor) by the factor, keeps the high ones (below original_max /
+ * high_freq_factor) and blends in between. dynamic is applied per call (dynamicNtkScale).
+ */
+function scaledInverseFrequencies(c: ModelConfig): number[] {
+  const base = Array.from({ length: c.headDim / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / c.headDim));
+  const s = c.ropeScaling;
+  if (s?.type === 'linear') return base.map((f) => f / s.factor);
+  if (s?.type !== 'llama3') return base;
+  const lowWavelen = s.originalMaxPositions / s.lowFreqFactor, highWavelen = s.originalMaxPositions / s.highFreqFactor;
+  return base.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen > lowWavelen) return f / s.factor;
+    if (wavelen < highWavelen) return f;
+    const smooth = (s.originalMaxPositions / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return (1 - smooth) * (f / s.factor) + smooth * f;
+  });
+}
+
+/**
+ * HF's dynamic NTK RoPE: once a call reaches L = max(position) + 1 beyond the original context,
+ * theta becomes theta * (factor * L / original - (factor - 1))^(hd / (hd - 2)) for that call, i.e.
+ * frequency i is multiplied by that ratio^(-2i / (hd - 2)). Returns the [hd/2] multipliers (1 within
+ * the original context).
+ */
+function dynamicNtkScale(c: ModelConfig, positions: Tensor, dtype: DType): Tensor {
+  const s = c.ropeScaling!;
+  const half = c.headDim / 2;
+  const length = positions.max().cast(dtype).add(1);
+  const ratio = length.mul(s.factor / s.originalMaxPositions).sub(s.factor - 1).maximum(1); // [] (1: unscaled)
+  const exponents = Array.from({ length: half }, (_, i) => (-2 * i) / (c.headDim - 2));
+  return ratio.log().mul(constant(exponents, [half], dtype)).exp();
 }
 
 /**
@@ -203,21 +255,22 @@ function denseMlp(p: Params, prefix: string, x: Tensor): Tensor {
  * (mostly zero) routing weights: exact, and the fastest form for the few-expert models that fit
  * on a CPU; a token-dispatching kernel is the upgrade for large expert counts.
  */
-function moeBlock(c: ModelConfig, p: Params, prefix: string, x: Tensor): { out: Tensor; routerLogits: Tensor } {
-  const { numExperts: E, topK } = c.moe!;
+function moeBlock(c: ModelConfig, p: Params, layer: number, x: Tensor): { out: Tensor; routerLogits: Tensor } {
+  const { numExperts: E, topK, normTopkProb } = c.moe!;
+  const names = moeNames(c, layer);
   const [B, T, D] = x.shape;
   const tokens = x.reshape([-1, D!]); // [N, D]
-  const routerLogits = linear(tokens, p[`${prefix}.gate.weight`]!); // [N, E]
+  const routerLogits = linear(tokens, p[names.router]!); // [N, E]
   const routing = routerLogits.softmax(-1);
   const chosen = routing.topkIndices(topK); // [N, k]
   const topWeights = routing.gatherElements(chosen, -1); // [N, k]
-  const normalised = topWeights.div(topWeights.sum(-1, true));
+  const normalised = normTopkProb ? topWeights.div(topWeights.sum(-1, true)) : topWeights;
   const oneHot = where(chosen.unsqueeze(-1).equal(arange(E)), scalar(1, x.dtype), 0); // [N, k, E]
   const dense = oneHot.mul(normalised.unsqueeze(-1)).sum(1); // [N, E]
-  const stack = (w: string) => concat(Array.from({ length: E }, (_, e) => p[`${prefix}.experts.${e}.${w}.weight`]!.unsqueeze(0)), 0); // [E, out, in]
+  const stack = (w: 'gate' | 'up' | 'down') => concat(Array.from({ length: E }, (_, e) => p[names.expert(e, w)]!.unsqueeze(0)), 0); // [E, out, in]
   const h = tokens.unsqueeze(0); // [1, N, D]
-  const act = h.matmul(stack('w1').T).silu().mul(h.matmul(stack('w3').T)); // [E, N, F]
-  const expertOut = act.matmul(stack('w2').T); // [E, N, D]
+  const act = h.matmul(stack('gate').T).silu().mul(h.matmul(stack('up').T)); // [E, N, F]
+  const expertOut = act.matmul(stack('down').T); // [E, N, D]
   const out = expertOut.mul(dense.T.unsqueeze(-1)).sum(0); // [N, D]
   return { out: out.reshape([B!, T!, D!]), routerLogits };
 }
@@ -261,8 +314,8 @@ function decoder(c: ModelConfig, p: Params, tokens: Tensor, attend: AttentionFn,
     cache.push(kv);
     x = x.add(out);
     const h2 = rmsNorm(x, p[`${prefix}.post_attention_layernorm.weight`]!, c.rmsNormEps);
-    if (c.moe) {
-      const { out: moeOut, routerLogits: r } = moeBlock(c, p, `${prefix}.block_sparse_moe`, h2);
+    if (isSparseLayer(c, i)) {
+      const { out: moeOut, routerLogits: r } = moeBlock(c, p, i, h2);
       routerLogits.push(r);
       x = x.add(moeOut);
     } else {
@@ -271,11 +324,12 @@ function decoder(c: ModelConfig, p: Params, tokens: Tensor, attend: AttentionFn,
   }
   const hidden = rmsNorm(x, p['model.norm.weight']!, c.rmsNormEps); // [B, T, D]
   const logits = linear(hidden, lmHead(c, p)); // [B, T, V]
-  return { logits, hidden, cache, auxLoss: c.moe ? loadBalancingLoss(c, routerLogits, tokenMask) : undefined };
+  return { logits, hidden, cache, auxLoss: routerLogits.length ? loadBalancingLoss(c, routerLogits, tokenMask) : undefined };
 }
 
+/** The LM head: lm_head.weight, or the embeddings when tied (unless a rollout engine feeds a quantised copy as lm_head.weight). */
 function lmHead(c: ModelConfig, p: Params): Tensor {
-  return c.tieEmbeddings ? p['model.embed_tokens.weight']! : p['lm_head.weight']!;
+  return p['lm_head.weight'] ?? (c.tieEmbeddings ? p['model.embed_tokens.weight']! : p['lm_head.weight']!);
 }
 
 /** Additive causal mask [T, T]: a large negative above the diagonal (its gradient is the identity). */

@@ -28,6 +28,11 @@ export interface RuntimeOptions {
   threads?: number;
   /** Execution providers in order of preference; 'cpu' is always appended as the fallback. */
   executionProviders?: string[];
+  /**
+   * onnxruntime's CPU memory arena (default on): it keeps a run's peak working set for the next
+   * run, which is fast for small graphs but holds a second copy of a large model's gradients.
+   */
+  memoryArena?: boolean;
 }
 
 let defaults: RuntimeOptions = {};
@@ -56,7 +61,7 @@ export class CompiledGraph {
 
   static async create(inputs: readonly Tensor[], outputs: Record<string, Tensor>, options: RuntimeOptions = {}): Promise<CompiledGraph> {
     const graph = exportOnnx(inputs, outputs);
-    const { threads, executionProviders } = { ...defaults, ...options };
+    const { threads, executionProviders, memoryArena } = { ...defaults, ...options };
     const providers = [...(executionProviders ?? []).filter((p) => p !== 'cpu'), 'cpu'];
     const session = await ort.InferenceSession.create(graph.bytes, {
       executionProviders: providers,
@@ -64,6 +69,7 @@ export class CompiledGraph {
       executionMode: 'sequential',
       intraOpNumThreads: threads ?? 0,
       interOpNumThreads: 1,
+      enableCpuMemArena: memoryArena ?? true,
     });
     return new CompiledGraph(session, graph.inputNames, graph.outputNames, graph.bytes.length);
   }

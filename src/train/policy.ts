@@ -104,6 +104,15 @@ export class Policy {
     return n;
   }
 
+  /**
+   * Above 1 GiB of weights the training graph runs without onnxruntime's memory arena: the arena
+   * would keep the last run's gradients and activations (about the model again) through the
+   * optimizer step. Measured at 0.6B in docs/models.md.
+   */
+  private get largeModel(): boolean {
+    return this.numParameters * 4 > 2 ** 30;
+  }
+
   private traceParams(dtype: DType = 'float32'): { params: Params; list: Tensor[] } {
     const params: Params = {};
     for (const [name, shape] of this.paramShapes) params[name] = input(name, dtype, shape);
@@ -164,7 +173,7 @@ export class Policy {
       for (const [name, t] of Object.entries(metrics)) outputs[`metric:${name}`] = t;
       list.forEach((p, i) => (outputs[`grad:${p.attrs.name}`] = grads[i]!));
       return { inputs: [...graphInputs, ...Object.values(extra)], outputs };
-    }, this.runtime);
+    }, { memoryArena: !this.largeModel, ...this.runtime });
     const feeds: Record<string, HostTensor> = { ...this.weightFeeds(), ...this.batchFeeds(batch), inv_temperature: scalarFeed(1 / temperature) };
     for (const name of spec.tokenInputs) {
       const data = tokenFeeds[name];

@@ -261,13 +261,13 @@ test('reduced precision: fp8 and int8 rollouts differ from the fp32 trainer; fp3
   const { config, weights } = loadModelDir(join(fixtures, 'qwen2'));
   const policy = new Policy(config, weights, { threads: 1 });
   const gap: Record<string, number> = {};
-  for (const precision of ['fp32', 'bf16', 'fp8', 'int8'] as const) {
+  for (const precision of ['fp32', 'bf16', 'fp8', 'int8', 'int4'] as const) {
     const results = await generateAll(await engineFor(config, weights, { precision }), [0, 1, 2].map((i) => ({ id: String(i), prompt: [i + 1, 4], params: { temperature: 1, maxNewTokens: 16, seed: i } })));
     const scored = await policy.score(results.map((r) => [...r.prompt, ...r.tokens]));
     gap[precision] = Math.max(...results.flatMap((r, i) => r.policyLogprobs.map((lp, t) => Math.abs(lp - scored.logprobs[i]![t + 1]!))));
   }
   assert.ok(gap.fp32! < 1e-5, `fp32 gap ${gap.fp32}`);
-  for (const p of ['bf16', 'fp8', 'int8']) assert.ok(gap[p]! > 1e-4, `${p} gap ${gap[p]} should be a real mismatch`);
+  for (const p of ['bf16', 'fp8', 'int8', 'int4']) assert.ok(gap[p]! > 1e-4, `${p} gap ${gap[p]} should be a real mismatch`);
   assert.ok(gap.fp8! > gap.bf16!, `fp8 (${gap.fp8}) is coarser than bf16 (${gap.bf16})`);
 });
 

@@ -110,7 +110,7 @@ const cases: Partial<Record<PrimOp, [string, () => Promise<void>][]>> = {
 };
 
 /** Primitives that produce no gradient by design (leaves, comparisons, index outputs, adjoints). */
-const noGradient: PrimOp[] = ['detach', 'input', 'const', 'range', 'zeros', 'size', 'less', 'greater', 'equal', 'and', 'topk', 'argmax', 'scatterAdd', 'scatterElementsAdd'];
+const noGradient: PrimOp[] = ['detach', 'input', 'const', 'range', 'zeros', 'size', 'less', 'greater', 'equal', 'and', 'topk', 'argmax', 'scatterAdd', 'scatterElementsAdd', 'quantizedWeight', 'quantizedMatmul'];
 
 test('grad detach: no gradient flows through a detached value', async () => {
   // d/dx [detach(x) * x] = detach(x) = x, where finite differences would see 2x.

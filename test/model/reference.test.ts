@@ -1,6 +1,7 @@
 // The model against the PyTorch reference of the Hugging Face math (test/fixtures/models, made by
 // test/fixtures/make_model_fixtures.py with bench/peers/hf_reference.py): logits, log-probs,
-// losses and every parameter gradient, for llama, qwen2, qwen3 and mixtral.
+// losses and every parameter gradient, for llama, qwen2, qwen3 and mixtral, and for a bf16 sharded
+// qwen3 with tied embeddings, llama with each rope_scaling type (llama3, dynamic, linear) and qwen3_moe.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { byCodeUnit } from '../../src/util/order.ts';
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'models');
 
 interface Reference {
+  model_type: string;
   tokens: number[][];
   logits: number[][][];
   logprobs: number[][];
@@ -27,13 +29,14 @@ interface Reference {
   loss: number;
 }
 
-for (const modelType of ['llama', 'qwen2', 'qwen3', 'mixtral']) {
+const names = ['llama', 'qwen2', 'qwen3', 'mixtral', 'qwen3-bf16-tied', 'llama-rope-llama3', 'llama-rope-dynamic', 'llama-rope-linear', 'qwen3_moe'];
+for (const modelType of names) {
   const dir = join(fixtures, modelType);
   const ref: Reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
 
   test(`${modelType}: logits and aux loss match PyTorch (≤ 1e-4)`, async () => {
     const { config, weights } = loadModelDir(dir);
-    assert.equal(config.modelType, modelType);
+    assert.equal(config.modelType, ref.model_type);
     const params: Record<string, Tensor> = {};
     for (const [name, shape] of parameterShapes(config)) params[name] = input(name, 'float32', shape);
     const tokens = input('tokens', 'int64', ['B', 'T']);
