@@ -6,6 +6,7 @@
 // limits recently asked for). Cold: every run starts its own process (the same code path, started
 // on demand) — what the bench compares against.
 import os from 'node:os';
+import { createHash } from 'node:crypto';
 import { transformSync } from 'esbuild';
 import { RingrlError } from '../../errors.ts';
 import { detectIsolation, pythonPath, nodePath, bindsFor, type IsolationPlan, type SandboxMounts } from './isolation.ts';
@@ -37,6 +38,14 @@ const COMPILE_MEMORY_MB = 2048;
 const COMPILE_PROCESSES = 256;
 /** Most sets of node runner limits kept warm at once (the default's, then the most recently asked for). */
 const NODE_KEYS = 4;
+/** Compiled programs kept (by language, compile command, source and files), bytes of base64. */
+const COMPILE_CACHE_BYTES = 64 << 20;
+
+interface CompiledEntry {
+  artifacts: Record<string, string>;
+  compile: RawStep;
+  bytes: number;
+}
 
 /** Status of a finished run (or step) from what its process reported. */
 export function classify(raw: RawStep & { error?: string }, limits: Limits): RunStatus {
@@ -80,6 +89,9 @@ export class ProcessSandbox implements CodeSandbox {
   private readonly unavailable: Partial<Record<Language, string>>;
   private readonly hostCache: string;
   private readonly toolchainCache: boolean;
+  /** Compile outputs by key, least recently used first; a run of the same source skips its compile step. */
+  private readonly compiled = new Map<string, CompiledEntry>();
+  private compiledBytes = 0;
   private closed = false;
 
   constructor(options: SandboxOptions = {}) {
@@ -129,7 +141,7 @@ export class ProcessSandbox implements CodeSandbox {
     if (!plan) return this.result({ ...failed(this.unavailable[spec.language] ?? `language '${spec.language}' is not available`) }, limits, false, spec);
     const compileMs = resolveLimits(this.limits, { wallMs: spec.compileTimeoutMs ?? 10_000 }).wallMs;
     const req: ProgramRequest = { code: spec.code, stdin: spec.stdin ?? '', files: spec.files ?? {}, fetchFiles: spec.fetchFiles ?? [], epilogue: spec.epilogue, source: plan.source };
-    if (spec.epilogue && plan.kind !== 'python' && plan.kind !== 'node') throw new RingrlError(`sandbox: tests appended to the program (epilogue) are supported for python and javascript, not ${spec.language}`);
+    if (spec.epilogue && plan.kind !== 'python' && plan.kind !== 'node' && plan.kind !== 'typescript') throw new RingrlError(`sandbox: tests appended to the program (epilogue) are supported for python, javascript and typescript, not ${spec.language}`);
     if (this.toolchainCache && this.warm && (spec.language === 'cpp' || spec.language === 'java')) void buildToolchainCache(spec.language, this.hostCache);
     let raw: RawRun;
     let warm = false;
@@ -140,14 +152,14 @@ export class ProcessSandbox implements CodeSandbox {
       [raw, warm] = await this.runNode({ ...req, code: js }, limits, spec.signal);
     } else {
       const compileLimits: Limits = { ...limits, wallMs: compileMs, cpuMs: compileMs, memoryMb: Math.max(COMPILE_MEMORY_MB, limits.memoryMb), processes: Math.max(COMPILE_PROCESSES, limits.processes), fileBytes: MAX_LIMITS.fileBytes };
-      const how: ZygoteMode = plan.kind === 'exec' ? { mode: 'exec', steps: plan.steps!(limits, compileLimits) } : { mode: plan.kind };
-      [raw, warm] = await this.runZygote(req, limits, how, spec.signal);
+      if (plan.kind !== 'exec') [raw, warm] = await this.runZygote(req, limits, { mode: plan.kind }, spec.signal);
+      else [raw, warm] = await this.runExec(plan, req, limits, compileLimits, spec.signal);
     }
     return this.result(raw, limits, warm, spec);
   }
 
   private result(raw: RawRun, limits: Limits, warm: boolean, spec: RunSpec): RunResult {
-    const compile = raw.compile ? compileResult(raw.compile) : undefined;
+    const compile = raw.compile ? { ...compileResult(raw.compile), ...(raw.compileCached ? { cached: true } : {}) } : undefined;
     const status: RunStatus = raw.compileFailed ? 'compile_error' : classify(raw, limits);
     const result: RunResult = {
       status,
@@ -164,6 +176,34 @@ export class ProcessSandbox implements CodeSandbox {
     if (compile) result.compile = compile;
     if (raw.error) result.message = raw.error;
     return result;
+  }
+
+  /** Compile (or reuse the compiled program of the same source) and run. */
+  private async runExec(plan: LanguagePlan, req: ProgramRequest, limits: Limits, compileLimits: Limits, signal?: AbortSignal): Promise<[RawRun, boolean]> {
+    const steps = plan.steps!(limits, compileLimits);
+    if (steps.length < 2 || !plan.artifacts) return this.runZygote(req, limits, { mode: 'exec', steps }, signal);
+    const key = createHash('sha256').update(JSON.stringify([steps[0]!.argv, steps[0]!.env ?? {}, req.source, req.code, req.files])).digest('hex');
+    const hit = this.compiled.get(key);
+    if (hit) {
+      this.compiled.delete(key);
+      this.compiled.set(key, hit);
+      const files = { ...req.files, ...hit.artifacts };
+      const [raw, warm] = await this.runZygote({ ...req, files }, limits, { mode: 'exec', steps: steps.slice(1), executable: Object.keys(hit.artifacts) }, signal);
+      return [{ ...raw, compile: hit.compile, compileCached: true }, warm];
+    }
+    const [raw, warm] = await this.runZygote(req, limits, { mode: 'exec', steps, artifacts: plan.artifacts }, signal);
+    if (raw.artifacts && Object.keys(raw.artifacts).length && raw.compile && !raw.compileFailed) {
+      const bytes = Object.values(raw.artifacts).reduce((n, b) => n + b.length, 0);
+      this.compiled.set(key, { artifacts: raw.artifacts, compile: raw.compile, bytes });
+      this.compiledBytes += bytes;
+      for (const [k, e] of this.compiled) {
+        if (this.compiledBytes <= COMPILE_CACHE_BYTES) break;
+        this.compiled.delete(k);
+        this.compiledBytes -= e.bytes;
+      }
+    }
+    delete raw.artifacts;
+    return [raw, warm];
   }
 
   private startZygote(): PythonZygote {

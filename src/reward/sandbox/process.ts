@@ -32,6 +32,10 @@ export interface RawRun extends RawStep {
   /** Compiled languages: the compile step; when it failed the run fields are empty. */
   compile?: RawStep;
   compileFailed?: boolean;
+  /** The compile step was skipped: `compile` is the earlier compile of the same source. */
+  compileCached?: boolean;
+  /** What the compile step made (base64 by file name), when asked for. */
+  artifacts?: Record<string, string>;
   /** Set when the sandbox failed rather than the program. */
   error?: string;
 }
@@ -47,7 +51,7 @@ export interface ProgramRequest {
 }
 
 /** What the zygote runs: Python code, pytest on the code, or commands (compile, run). */
-export type ZygoteMode = { mode: 'python' } | { mode: 'pytest' } | { mode: 'exec'; steps: ExecStep[] };
+export type ZygoteMode = { mode: 'python' } | { mode: 'pytest' } | { mode: 'exec'; steps: ExecStep[]; artifacts?: string[]; executable?: string[] };
 
 const SIGNAL_NAMES = new Map<number, string>();
 import { constants } from 'node:os';
@@ -176,6 +180,8 @@ export class PythonZygote {
         epilogue: req.epilogue ?? null,
         limits: zygoteLimits(limits),
         steps: steps.map((s) => ({ argv: s.argv, env: s.env ?? {}, memory_kind: s.memoryKind, stdin: s.stdin, limits: zygoteLimits(s.limits) })),
+        artifacts: how.mode === 'exec' ? (how.artifacts ?? []) : [],
+        executable: how.mode === 'exec' ? (how.executable ?? []) : [],
       };
       this.proc.stdin!.write(JSON.stringify(message) + '\n');
     });
@@ -193,7 +199,7 @@ interface ZygoteStep extends Omit<RawStep, 'signal'> {
 interface ZygoteAnswer {
   steps: ZygoteStep[];
   files: Record<string, string>;
-  mode?: string;
+  artifacts?: Record<string, string>;
 }
 
 function signalName(n: number | null): string | null {
@@ -207,7 +213,7 @@ function fromZygote(msg: ZygoteAnswer, compiled: boolean): RawRun {
   if (!compiled) return { ...steps[steps.length - 1]!, files: msg.files ?? {} };
   const compile = steps[0]!;
   if (steps.length === 1) return { ...EMPTY_STEP, files: {}, compile, compileFailed: true };
-  return { ...steps[1]!, files: msg.files ?? {}, compile };
+  return { ...steps[1]!, files: msg.files ?? {}, compile, artifacts: msg.artifacts };
 }
 
 const EMPTY_STEP: RawStep = { exit_code: null, signal: null, timed_out: false, output_exceeded: false, wall_ms: 0, cpu_ms: null, stdout: '', stderr: '' };

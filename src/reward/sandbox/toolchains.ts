@@ -32,6 +32,8 @@ export interface LanguagePlan {
   source: string;
   /** exec: the compile step (if any) and the run step. */
   steps?: (run: Limits, compile: Limits) => ExecStep[];
+  /** Compiled languages: file name patterns of what the compile step makes and the run step needs (cached by source). */
+  artifacts?: string[];
 }
 
 /** Where toolchain caches live inside the sandbox (bwrap) — the host directory is bound there read-only. */
@@ -101,6 +103,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
     plans.c = {
       kind: 'exec',
       source: 'main.c',
+      artifacts: ['main'],
       steps: (run, compile) => [
         { argv: [gcc, '-std=gnu17', '-O2', '-pipe', 'main.c', '-o', 'main', '-lm', '-lpthread'], memoryKind: 'data', limits: compile, stdin: false },
         { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
@@ -115,6 +118,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
     plans.cpp = {
       kind: 'exec',
       source: 'main.cpp',
+      artifacts: ['main'],
       steps: (run, compile) => {
         const pch = existsSync(join(hostCache, 'pch/bits/stdc++.h.gch')) ? ['-I', `${cache}/pch`] : [];
         return [
@@ -135,6 +139,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
     plans.go = {
       kind: 'exec',
       source: 'main.go',
+      artifacts: ['main'],
       steps: (run, compile) => [
         ...(precompiled
           ? [
@@ -152,6 +157,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
     plans.java = {
       kind: 'exec',
       source: 'Main.java',
+      artifacts: ['*.class'],
       steps: (run, compile) => {
         const jsa = existsSync(join(hostCache, 'javac.jsa')) ? [`-J-XX:SharedArchiveFile=${cache}/javac.jsa`] : [];
         return [
@@ -170,6 +176,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
     plans.rust = {
       kind: 'exec',
       source: 'main.rs',
+      artifacts: ['main'],
       steps: (run, compile) => [
         { argv: [rustc, '--edition', '2021', '-C', 'debuginfo=0', ...dyn, 'main.rs', '-o', 'main'], memoryKind: 'data', limits: compile, stdin: false },
         { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },

@@ -81,6 +81,8 @@ export interface CompileResult {
   stdout: string;
   stderr: string;
   wall_ms: number;
+  /** The same source was compiled before: this is that compile's result, and its output was reused. */
+  cached?: boolean;
 }
 
 export interface RunResult {

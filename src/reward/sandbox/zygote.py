@@ -289,6 +289,25 @@ def run_step(start_child, rundir, stdin_bytes, lim):
 
 
 PYTEST = None
+ARTIFACT_BYTES = 16 << 20
+
+
+def collect(rundir, patterns):
+    """The compiler's outputs (regular files in the run's directory matching the patterns), base64,
+    for the host's compile cache; nothing when they are too big to keep."""
+    import fnmatch
+    out, total = {}, 0
+    for name in sorted(os.listdir(rundir)):
+        p = os.path.join(rundir, name)
+        if not any(fnmatch.fnmatch(name, pat) for pat in patterns) or os.path.islink(p) or not os.path.isfile(p):
+            continue
+        total += os.path.getsize(p)
+        if total > ARTIFACT_BYTES:
+            return {}
+        with open(p, 'rb') as f:
+            out[name] = base64.b64encode(f.read()).decode()
+    return out
+
 
 
 def run(req, n):
@@ -308,19 +327,25 @@ def run(req, n):
         gc.freeze()
     with open(os.path.join(rundir, req.get('source') or 'main.py'), 'w') as f:
         f.write(req['code'])
+    executable = set(req.get('executable') or [])
     for name, b64 in (req.get('files') or {}).items():
         p = safe_path(rundir, name)
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, 'wb') as f:
             f.write(base64.b64decode(b64))
+        if name in executable:
+            os.chmod(p, 0o755)
     stdin = (req.get('stdin') or '').encode()
     steps = []
+    artifacts = {}
     if mode == 'exec':
-        for step in req['steps']:
+        for i, step in enumerate(req['steps']):
             r = run_step(lambda *a, step=step: exec_child(step, *a), rundir, stdin if step.get('stdin') else b'', step['limits'])
             steps.append(r)
             if r['exit_code'] != 0:
                 break
+            if i == 0 and req.get('artifacts'):
+                artifacts = collect(rundir, req['artifacts'])
     else:
         steps.append(run_step(lambda *a: child(req, *a), rundir, stdin, req['limits']))
     files = {}
@@ -342,7 +367,7 @@ def run(req, n):
     wipe(rundir, keep_root=PID1)
     for d in SCRATCH:
         wipe(d)
-    return {'id': req['id'], 'steps': steps, 'files': files}
+    return {'id': req['id'], 'steps': steps, 'files': files, 'artifacts': artifacts}
 
 
 def main():
