@@ -31,7 +31,7 @@ export interface SandboxOptions {
   workBytes?: number;
 }
 
-const MEMORY_MARKERS = /\bMemoryError\b|heap out of memory|Fatal process OOM|Allocation failed|Cannot allocate memory|std::bad_alloc|memory allocation of \d+ bytes failed|runtime: out of memory|java\.lang\.OutOfMemoryError|insufficient memory for the Java Runtime|Native memory allocation/;
+const MEMORY_MARKERS = /\bMemoryError\b|heap out of memory|Fatal process OOM|Allocation failed|Cannot allocate memory|std::bad_alloc|memory allocation of \d+ bytes failed|runtime: out of memory|fatal error: out of memory|cannot allocate \d+ bytes|java\.lang\.OutOfMemoryError|insufficient memory for the Java Runtime|Native memory allocation/;
 
 /** Compile steps get at least this much memory (compilers need more than the programs they build). */
 const COMPILE_MEMORY_MB = 2048;
@@ -53,7 +53,8 @@ export function classify(raw: RawStep & { error?: string }, limits: Limits): Run
   if (raw.output_exceeded) return 'output_limit';
   if (raw.timed_out) return 'timeout';
   if (raw.signal === 'SIGXCPU' || (raw.signal === 'SIGKILL' && raw.cpu_ms !== null && raw.cpu_ms >= limits.cpuMs * 0.9)) return 'timeout';
-  if (raw.exit_code !== 0 && MEMORY_MARKERS.test(raw.stderr.slice(-4000))) return 'memory';
+  // Runtimes name the failure first (Go, then a long stack dump) or last (Python, V8, the JVM).
+  if (raw.exit_code !== 0 && MEMORY_MARKERS.test(raw.stderr.slice(0, 2000) + '\n' + raw.stderr.slice(-4000))) return 'memory';
   if (raw.signal) return 'killed';
   return raw.exit_code === 0 ? 'ok' : 'error';
 }

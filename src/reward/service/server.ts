@@ -66,7 +66,8 @@ export async function buildService(options: ServiceOptions = {}): Promise<{ app:
   const concurrency = options.concurrency ?? options.sandboxOptions?.pythonWorkers ?? Math.max(8, 2 * os.availableParallelism());
   const limiter = new Limiter(concurrency, options.queue ?? Math.max(64, 8 * concurrency), options.queueTimeoutMs ?? 120_000);
   const metrics = new Metrics();
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 16 << 20, requestTimeout: 300_000 });
+  // Closing ends every connection at once (runs in flight are cancelled with them: their clients see the connection drop).
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 16 << 20, requestTimeout: 300_000, forceCloseConnections: true });
 
   const execute = async (body: RunBody, admitted = false, signal?: AbortSignal) => {
     const limits = toLimits(body.limits);
