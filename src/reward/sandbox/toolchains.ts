@@ -90,8 +90,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
   plans.python = { kind: 'python', source: 'main.py' };
   plans.javascript = { kind: 'node', source: 'main.js' };
   plans.typescript = { kind: 'typescript', source: 'main.ts' };
-  const probe = spawnSync(python, ['-I', '-c', 'import pytest'], { stdio: 'ignore', timeout: 20_000 });
-  if (probe.status === 0) plans.pytest = { kind: 'pytest', source: 'test_main.py' };
+  if (hasPytest(python)) plans.pytest = { kind: 'pytest', source: 'test_main.py' };
   else unavailable.pytest = missing('pytest', `pytest for ${python}`);
 
   const bash = tool('bash');
@@ -184,6 +183,17 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
     };
   } else unavailable.rust = missing('rust', 'rustc');
   return { plans, unavailable };
+}
+
+const pytestFound = new Map<string, boolean>();
+
+function hasPytest(python: string): boolean {
+  let found = pytestFound.get(python);
+  if (found === undefined) {
+    found = spawnSync(python, ['-I', '-c', 'import pytest'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
+    pytestFound.set(python, found);
+  }
+  return found;
 }
 
 const JAVAC_FLAGS = ['-J-XX:+UseSerialGC', '-J-XX:TieredStopAtLevel=1', '-J-XX:-UsePerfData', '-J-Xmx512m', '-J-Xshare:auto'];
