@@ -1,15 +1,25 @@
 // `npm run bench -- sandbox`: latency and throughput of trivial Python and JavaScript programs
 // through the warm pool, against a bare interpreter spawn (`python3 -c pass`, `node -e 0`, no
-// sandbox at all) in the same run, at concurrency 1, 8 and 32; plus the cold sandbox (a fresh
+// sandbox at all) in the same run, at concurrency 1 and 8; plus the cold sandbox (a fresh
 // bubblewrap + interpreter per run) and math verifications per second on one core.
+// Then per language: the warm sandbox's p50 for a small program (a fresh source every run, so
+// the compile cache does not help) against a bare compile-and-run of the same program with
+// SandboxFusion's commands (`g++ -std=c++17 main.cpp -o main && ./main`, `go build`, `javac` +
+// `java`, `rustc`, `python3 main.py`, `node main.js`, `tsx main.ts`, ...; no sandbox), the two
+// alternating; and the warm p50 when the same source runs again (compile cached).
 // ratio = bare-spawn p50 / warm-pool p50 for Python at concurrency 1 (above 1: ours is faster).
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ProcessSandbox } from '../src/reward/sandbox/pool.ts';
 import { pythonPath, nodePath } from '../src/reward/sandbox/isolation.ts';
 import { verifyMath } from '../src/reward/math/verify.ts';
+import type { Language } from '../src/reward/sandbox/types.ts';
 import { record } from './record.ts';
 
-const CONCURRENCY = [1, 8, 32];
+const CONCURRENCY = [1, 8];
 const RUNS: Record<number, number> = { 1: 40, 8: 80, 32: 160 };
 
 interface Stats {
@@ -55,14 +65,16 @@ const node = nodePath();
 const sandbox = new ProcessSandbox({ warm: true, pythonWorkers: 8, nodeSpares: 8 });
 const cold = new ProcessSandbox({ warm: false });
 await sandbox.warmup();
+console.log('building toolchain caches (precompiled header, javac class-data archive) if missing...');
+await sandbox.buildCaches();
 
 const table: Record<string, Record<string, Stats>> = {};
 const row = (name: string, c: number, s: Stats) => {
   (table[name] ??= {})[`c${c}`] = s;
   console.log(`${name.padEnd(18)} c=${String(c).padEnd(3)} p50 ${s.p50.toFixed(2).padStart(8)} ms   p99 ${s.p99.toFixed(2).padStart(8)} ms   ${s.per_s.toFixed(1).padStart(7)} runs/s`);
 };
-const expectOk = (r: { status: string; stderr: string }) => {
-  if (r.status !== 'ok') throw new Error(`sandbox run failed: ${r.status} ${r.stderr}`);
+const expectOk = (r: { status: string; stderr: string; message?: string }) => {
+  if (r.status !== 'ok') throw new Error(`sandbox run failed: ${r.status} ${r.message ?? ''} ${r.stderr}`);
 };
 
 console.log(`sandbox bench: isolation ${sandbox.isolation}; python ${python}; node ${node}`);
@@ -73,10 +85,87 @@ for (const c of CONCURRENCY) {
   row('bare node', c, await measure(RUNS[c]! / 2, c, bareSpawn([node, '-e', '0'])));
   row('warm-pool node', c, await measure(RUNS[c]! / 2, c, async () => expectOk(await sandbox.run({ language: 'javascript', code: '0' }))));
 }
-row('cold python', 1, await measure(20, 1, async () => expectOk(await cold.run({ language: 'python', code: 'pass' }))));
-row('cold node', 1, await measure(10, 1, async () => expectOk(await cold.run({ language: 'javascript', code: '0' }))));
-await sandbox.close();
+for (const [name, language, code, n] of [['cold python', 'python', 'pass', 20], ['cold node', 'javascript', '0', 10]] as const) {
+  try {
+    row(name, 1, await measure(n, 1, async () => expectOk(await cold.run({ language, code }))));
+  } catch (e) {
+    console.log(`${name}: ${(e as Error).message}`);
+  }
+}
 await cold.close();
+
+// Per language: a small program that reads two numbers and prints their sum; `N` makes each source new.
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const PROGRAMS: Record<Language, { source: string; code: string; bare: string }> = {
+  python: { source: 'main.py', code: 'a, b = map(int, input().split())\nprint(a + b)  # N', bare: `${python} main.py` },
+  pytest: { source: 'test_main.py', code: 'def test_add():\n    assert 2 + 3 == 5  # N', bare: `${python} -m pytest -q -p no:cacheprovider test_main.py` },
+  javascript: { source: 'main.js', code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // N', bare: `${node} main.js` },
+  typescript: { source: 'main.ts', code: 'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // N', bare: `${join(root, 'node_modules/.bin/tsx')} main.ts` },
+  bash: { source: 'main.sh', code: 'read a b; echo $((a + b)) # N', bare: 'bash main.sh' },
+  c: { source: 'main.c', code: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; } // N', bare: 'gcc main.c -o main -lm && ./main' },
+  cpp: { source: 'main.cpp', code: '#include <bits/stdc++.h>\nusing namespace std;\nint main() { long a, b; cin >> a >> b; cout << a + b << endl; } // N', bare: 'g++ -std=c++17 main.cpp -o main -lpthread && ./main' },
+  go: { source: 'main.go', code: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b) // N\n}\n', bare: 'go build -o main main.go && ./main' },
+  java: { source: 'Main.java', code: 'import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong()); } } // N', bare: 'javac -cp . Main.java && java -cp . -ea Main' },
+  rust: { source: 'main.rs', code: 'use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap(); let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!("{}", v[0] + v[1]); } // N', bare: 'rustc --edition 2021 main.rs -o main && ./main' },
+};
+const COMPILED = new Set<Language>(['c', 'cpp', 'go', 'java', 'rust']);
+const work = mkdtempSync(join(tmpdir(), 'ringrl-bench-'));
+let serial = 0;
+
+/** A bare compile-and-run (SandboxFusion's command, no sandbox) in a fresh directory; ms. */
+function bareRun(language: Language, code: string): Promise<number> {
+  const dir = mkdtempSync(join(work, 'run-'));
+  writeFileSync(join(dir, PROGRAMS[language].source), code);
+  const start = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn('/bin/sh', ['-c', PROGRAMS[language].bare], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, GOCACHE: join(work, 'gocache'), GO111MODULE: 'off' } });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stdin.end('2 3\n');
+    p.on('exit', (code) => {
+      const ms = performance.now() - start;
+      rmSync(dir, { recursive: true, force: true });
+      if (code !== 0 || (language !== 'pytest' && out.trim() !== '5')) reject(new Error(`bare ${language} failed: exit ${code}, ${out}`));
+      else resolve(ms);
+    });
+  });
+}
+
+async function warmRun(language: Language, code: string): Promise<number> {
+  const start = performance.now();
+  const r = await sandbox.run({ language, code, stdin: '2 3\n', limits: { wallMs: 60_000, cpuMs: 60_000 }, compileTimeoutMs: 60_000 });
+  const ms = performance.now() - start;
+  if (r.status !== 'ok' || (language !== 'pytest' && r.stdout.trim() !== '5')) throw new Error(`sandbox ${language}: ${r.status} ${r.compile?.stderr ?? ''} ${r.stderr} ${r.message ?? ''}`);
+  return ms;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const languages: Record<string, { bare_p50: number; warm_p50: number; speedup: number; cached_p50: number; runs: number }> = {};
+const { available, unavailable } = sandbox.languages();
+for (const [l, why] of Object.entries(unavailable)) console.log(`skipping ${l}: ${why}`);
+console.log('per language: warm sandbox (fresh source each run) vs bare compile-and-run of the same program (no sandbox), alternating');
+for (const language of available) {
+  const n = COMPILED.has(language) ? 6 : 16;
+  const program = PROGRAMS[language].code;
+  const fresh = () => program.replace('N', `run ${serial++}`);
+  await bareRun(language, fresh()); // page cache, build cache of the standard library (go)
+  await warmRun(language, fresh());
+  const bare: number[] = [];
+  const warm: number[] = [];
+  for (let i = 0; i < n; i++) {
+    bare.push(await bareRun(language, fresh()));
+    warm.push(await warmRun(language, fresh()));
+  }
+  const same = fresh();
+  const cached: number[] = [];
+  for (let i = 0; i < Math.min(n, 8); i++) cached.push(await warmRun(language, same));
+  const round = (x: number) => Math.round(x * 100) / 100;
+  const entry = { bare_p50: round(median(bare)), warm_p50: round(median(warm)), speedup: round(median(bare) / median(warm)), cached_p50: round(median(cached)), runs: n };
+  languages[language] = entry;
+  console.log(`${language.padEnd(11)} bare compile-and-run p50 ${entry.bare_p50.toFixed(1).padStart(8)} ms   warm sandbox p50 ${entry.warm_p50.toFixed(1).padStart(8)} ms   ${entry.speedup.toFixed(2)}x faster   same source again (compile cached) ${entry.cached_p50.toFixed(1)} ms`);
+}
+rmSync(work, { recursive: true, force: true });
+await sandbox.close();
 
 // Math: plain numeric answers, one core (this thread), mixed true/false.
 const inputs = Array.from({ length: 1000 }, (_, i) => [`Adding up we get ${i * 7}. So the answer is \\boxed{${i * 7 + (i % 3 === 0 ? 1 : 0)}}.`, String(i * 7)] as const);
@@ -93,7 +182,9 @@ console.log(`math verifier: ${mathPerS} verifications/s on one core (plain numer
 const peer = table['bare python3']!.c1!.p50;
 const ours = table['warm-pool python']!.c1!.p50;
 const ratio = Math.round((peer / ours) * 100) / 100;
-console.log(`peer (bare \`python3 -c pass\` spawn, no sandbox): p50 ${peer} ms; ours (warm pool, ${sandbox.isolation} isolation): p50 ${ours} ms; ratio ${ratio} (bare/warm; target >= 2, i.e. warm <= 0.5x bare)`);
+console.log(`peer (bare \`python3 -c pass\` spawn, no sandbox): p50 ${peer} ms; ours (warm pool, ${sandbox.isolation} isolation): p50 ${ours} ms; ratio ${ratio} (bare/warm; target >= 5)`);
+const c8 = Math.round((table['warm-pool python']!.c8!.per_s / table['bare python3']!.c8!.per_s) * 100) / 100;
+console.log(`throughput of trivial Python programs at concurrency 8: warm pool ${table['warm-pool python']!.c8!.per_s}/s against ${table['bare python3']!.c8!.per_s}/s bare spawns: ${c8}x (target >= 5x)`);
 record({
   bench: 'sandbox',
   ours,
@@ -102,5 +193,7 @@ record({
   unit: 'p50 latency ms, trivial Python program, concurrency 1',
   isolation: sandbox.isolation,
   math_verifications_per_s: mathPerS,
+  python_c8_throughput_ratio: c8,
   table,
+  languages,
 });

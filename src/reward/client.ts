@@ -28,6 +28,8 @@ export const rewardClientConfigSchema = z.discriminatedUnion('kind', [
       retries: z.number().int().min(0).default(4),
       /** Per-attempt HTTP timeout, ms. */
       timeoutMs: z.number().int().positive().default(120_000),
+      /** The services' API key (`ringrl sandbox serve --api-key`), sent as a Bearer token; default $RINGRL_SANDBOX_API_KEY. */
+      apiKey: z.string().min(1).optional(),
     })
     .strict(),
 ]);
@@ -74,8 +76,14 @@ function toWireLimits(l?: Partial<Limits>) {
 
 export class RemoteRewardClient implements RewardClient {
   private next = 0;
+  private readonly config: Extract<z.output<typeof rewardClientConfigSchema>, { kind: 'remote' }>;
+  private readonly headers: Record<string, string>;
 
-  constructor(private readonly config: Extract<z.output<typeof rewardClientConfigSchema>, { kind: 'remote' }>) {}
+  constructor(config: Extract<z.output<typeof rewardClientConfigSchema>, { kind: 'remote' }>) {
+    this.config = config;
+    const apiKey = config.apiKey ?? process.env.RINGRL_SANDBOX_API_KEY;
+    this.headers = { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
+  }
 
   private async post<T>(path: string, body: unknown): Promise<T> {
     const { urls, retries, timeoutMs } = this.config;
@@ -83,7 +91,8 @@ export class RemoteRewardClient implements RewardClient {
     for (let attempt = 0; attempt <= retries; attempt++) {
       const url = urls[this.next++ % urls.length]!.replace(/\/$/, '') + path;
       try {
-        const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+        const response = await fetch(url, { method: 'POST', headers: this.headers, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
+        if (response.status === 401) throw new RingrlError(`reward service ${url}: HTTP 401: wrong or missing API key (set reward apiKey or RINGRL_SANDBOX_API_KEY)`);
         if (response.status === 429 || response.status === 503 || response.status === 504) {
           lastError = `${url}: HTTP ${response.status}`;
           await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
@@ -102,7 +111,7 @@ export class RemoteRewardClient implements RewardClient {
 
   run(spec: RunSpec): Promise<RunResult> {
     if (spec.epilogue) throw new RingrlError('remote reward client: use runTests for tests (epilogues are not sent over HTTP)');
-    return this.post('/run', { language: spec.language, code: spec.code, stdin: spec.stdin, files: spec.files, fetch_files: spec.fetchFiles, limits: toWireLimits(spec.limits) });
+    return this.post('/run', { language: spec.language, code: spec.code, stdin: spec.stdin, files: spec.files, fetch_files: spec.fetchFiles, limits: toWireLimits(spec.limits), compile_timeout_ms: spec.compileTimeoutMs });
   }
 
   runTests(language: Language, code: string, tests: CodeTests, limits?: Partial<Limits>): Promise<CodeVerdict> {

@@ -6,6 +6,7 @@
 // sandbox compiles the epilogue from memory); a program would have to dig it out of interpreter
 // memory, which is documented as the remaining hole (docs/rewards.md).
 import { randomBytes } from 'node:crypto';
+import { RingrlError } from '../errors.ts';
 import type { CodeSandbox, Language, Limits, RunResult } from './sandbox/types.ts';
 
 export interface IoCase {
@@ -42,9 +43,13 @@ export function takeSentinel(stdout: string, nonce: string): { seen: boolean; st
   return { seen: true, stdout: stdout.slice(0, at) + stdout.slice(at + nonce.length + 2) };
 }
 
-export async function runCodeTests(sandbox: CodeSandbox, language: Language, code: string, tests: CodeTests, limits?: Partial<Limits>): Promise<CodeVerdict> {
+/**
+ * Score a program: io cases run once each (compiled languages compile per case); assert tests
+ * (Python, JavaScript, TypeScript) run after the program, guarded by the nonce.
+ */
+export async function runCodeTests(sandbox: CodeSandbox, language: Language, code: string, tests: CodeTests, limits?: Partial<Limits>, compileTimeoutMs?: number, signal?: AbortSignal): Promise<CodeVerdict> {
   if (tests.kind === 'io') {
-    const runs = await Promise.all(tests.cases.map((c) => sandbox.run({ language, code, stdin: c.stdin, limits })));
+    const runs = await Promise.all(tests.cases.map((c) => sandbox.run({ language, code, stdin: c.stdin, limits, compileTimeoutMs, signal })));
     let passed = 0;
     let firstFailure = '';
     runs.forEach((r, i) => {
@@ -55,8 +60,9 @@ export async function runCodeTests(sandbox: CodeSandbox, language: Language, cod
     const total = tests.cases.length;
     return { reward: passed === total && total > 0 ? 1 : 0, passed, total, reason: passed === total ? `all ${total} cases passed` : `${passed}/${total} passed; first failure ${firstFailure}`, runs };
   }
+  if (language !== 'python' && language !== 'javascript' && language !== 'typescript') throw new RingrlError(`code tests: assert tests run for python, javascript and typescript, not ${language} (use io cases)`);
   const nonce = `ringrl-tests-done-${randomBytes(16).toString('hex')}`;
-  const run = await sandbox.run({ language, code, epilogue: sentinelEpilogue(language, tests.code, nonce), limits });
+  const run = await sandbox.run({ language, code, epilogue: sentinelEpilogue(language, tests.code, nonce), limits, signal });
   const { seen, stdout } = takeSentinel(run.stdout, nonce);
   run.stdout = stdout;
   const pass = run.status === 'ok' && seen;

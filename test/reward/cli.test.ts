@@ -37,5 +37,5 @@ test('sandbox run prints status, exit code, output and wall time', () => {
 test('sandbox run rejects bad flags with one line', () => {
   const r = ringrl('sandbox', 'run', '--lang', 'ruby', '--file', 'x.rb');
   assert.equal(r.status, 2);
-  assert.equal(r.stderr.trim(), "ringrl sandbox run: --lang must be python or javascript, got 'ruby'");
+  assert.equal(r.stderr.trim(), "ringrl sandbox run: --lang must be one of python, pytest, javascript, typescript, bash, c, cpp, go, java, rust, got 'ruby'");
 });

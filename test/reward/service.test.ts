@@ -63,7 +63,7 @@ describe('reward service', () => {
       ['/run', { language: 'python' }, /^body\.code: expected string/],
       ['/run', { language: 'python', code: '', limits: { wall_ms: 'soon' } }, /^body\.limits\.wall_ms: expected number/],
       ['/run', { language: 'python', code: '', limits: { wall_ms: 1e9 } }, /^body\.limits\.wall_ms: .*120000/],
-      ['/run', { language: 'python', code: '', files: { '../x': 'aGk=' } }, /^body\.files.*relative path/],
+      ['/run', { language: 'python', code: '', files: { '../x': 'aGk=' } }, /^body\.files.*without '\.\.'/],
       ['/run', { language: 'python', code: '', bogus: 1 }, /^body: .*bogus/],
       ['/verify/math', { completion: 1, answer: '1' }, /^body\.completion: expected string/],
       ['/batch', { items: [] }, /^body\.items: /],

@@ -1,7 +1,7 @@
 // How sandboxed processes are started: bubblewrap when it works here, limits only otherwise.
 // Probed once per process by really starting a sandbox; the level goes into every result.
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { IsolationLevel } from './types.ts';
 import { RingrlError } from '../../errors.ts';
@@ -26,9 +26,14 @@ export interface SandboxMounts {
   asPid1: boolean;
   /** Extra read-only binds for interpreters installed outside /usr. */
   extraRoBinds: string[];
+  /** Read-only binds of a host path to another place in the sandbox: [host, sandbox]. */
+  mappedRoBinds?: [string, string][];
 }
 
 export const WORKDIR = '/work';
+
+/** The JDK's configuration (Debian links $JAVA_HOME/conf to /etc/java-N-openjdk). */
+const JAVA_ETC = existsSync('/etc') ? readdirSync('/etc').filter((n) => /^java-\d+/.test(n)).map((n) => `/etc/${n}`) : [];
 
 function which(name: string): string | null {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
@@ -56,8 +61,9 @@ export function bwrapArgs(plan: IsolationPlan, mounts: SandboxMounts): string[] 
     if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(top), top);
     else args.push('--ro-bind', top, top);
   }
-  for (const p of ['/etc/alternatives', '/etc/ld.so.cache', '/etc/localtime']) if (existsSync(p)) args.push('--ro-bind', p, p);
+  for (const p of ['/etc/alternatives', '/etc/ld.so.cache', '/etc/localtime', ...JAVA_ETC]) if (existsSync(p)) args.push('--ro-bind', p, p);
   for (const p of mounts.extraRoBinds) args.push('--ro-bind', p, p);
+  for (const [host, inside] of mounts.mappedRoBinds ?? []) args.push('--ro-bind', host, inside);
   args.push('--proc', '/proc', '--dev', '/dev');
   args.push('--size', String(mounts.tmpBytes), '--tmpfs', '/dev/shm');
   args.push('--size', String(mounts.tmpBytes), '--tmpfs', '/tmp');

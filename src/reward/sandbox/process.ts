@@ -1,5 +1,6 @@
-// The two kinds of sandboxed interpreter processes and what they report.
-// PythonZygote: a long-lived Python that forks one child per run (zygote.py).
+// The two kinds of sandboxed processes and what they report.
+// PythonZygote: a long-lived Python that forks one child per run (zygote.py): Python code, pytest,
+// or exec'd commands (compile and run steps of the other languages).
 // NodeRunner: a pre-started, single-use node process that runs one program (runner.cjs).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdtempSync, chownSync, chmodSync, rmSync } from 'node:fs';
@@ -8,12 +9,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { wrap, NOBODY, WORKDIR, type IsolationPlan, type SandboxMounts } from './isolation.ts';
 import type { Limits } from './types.ts';
+import type { ExecStep } from './toolchains.ts';
 
 const ZYGOTE_SOURCE = readFileSync(new URL('./zygote.py', import.meta.url), 'utf8');
 const RUNNER_SOURCE = readFileSync(new URL('./runner.cjs', import.meta.url), 'utf8');
 
-/** What an interpreter process reports about one run, before classification. */
-export interface RawRun {
+/** What a sandboxed process reports about one step (compile or run), before classification. */
+export interface RawStep {
   exit_code: number | null;
   signal: string | null;
   timed_out: boolean;
@@ -22,7 +24,18 @@ export interface RawRun {
   cpu_ms: number | null;
   stdout: string;
   stderr: string;
+}
+
+/** What a sandboxed process reports about one run. */
+export interface RawRun extends RawStep {
   files: Record<string, string>;
+  /** Compiled languages: the compile step; when it failed the run fields are empty. */
+  compile?: RawStep;
+  compileFailed?: boolean;
+  /** The compile step was skipped: `compile` is the earlier compile of the same source. */
+  compileCached?: boolean;
+  /** What the compile step made (base64 by file name), when asked for. */
+  artifacts?: Record<string, string>;
   /** Set when the sandbox failed rather than the program. */
   error?: string;
 }
@@ -33,7 +46,12 @@ export interface ProgramRequest {
   files: Record<string, string>;
   fetchFiles: string[];
   epilogue?: string;
+  /** File name of the code in the working directory (default main.py / main.js). */
+  source?: string;
 }
+
+/** What the zygote runs: Python code, pytest on the code, or commands (compile, run). */
+export type ZygoteMode = { mode: 'python' } | { mode: 'pytest' } | { mode: 'exec'; steps: ExecStep[]; artifacts?: string[]; executable?: string[] };
 
 const SIGNAL_NAMES = new Map<number, string>();
 import { constants } from 'node:os';
@@ -68,7 +86,8 @@ export class PythonZygote {
   /** Resolves when the zygote process (and with it its namespace) is gone. */
   readonly exited: Promise<void>;
   dead = false;
-  private pending: { id: number; resolve: (r: RawRun) => void; timer: NodeJS.Timeout } | null = null;
+  private pending: { id: number; resolve: (r: RawRun) => void; timer: NodeJS.Timeout; compiled: boolean } | null = null;
+  private cancelled = false;
   private stderrTail = '';
   private readonly hostDir: string | null;
 
@@ -105,7 +124,7 @@ export class PythonZygote {
       this.pending = null;
       clearTimeout(pending.timer);
       if (typeof msg.error === 'string') pending.resolve(failed(`python zygote: ${msg.error}`));
-      else pending.resolve({ ...(msg as unknown as RawRun), signal: typeof msg.signal === 'number' ? (SIGNAL_NAMES.get(msg.signal) ?? `signal ${msg.signal}`) : null });
+      else pending.resolve(fromZygote(msg as unknown as ZygoteAnswer, pending.compiled));
     });
     this.proc.on('error', (e) => this.die(`could not start python zygote: ${e.message}`, markFailed));
     this.proc.on('exit', (code, sig) => this.die(`python zygote exited (${sig ?? code})${this.stderrTail ? ': ' + this.stderrTail.trim().split('\n').pop() : ''}`, markFailed));
@@ -124,17 +143,46 @@ export class PythonZygote {
     if (this.hostDir) rmSync(this.hostDir, { recursive: true, force: true });
   }
 
-  /** Run one program; resolves (never rejects) with the raw report. */
-  run(req: ProgramRequest, limits: Limits): Promise<RawRun> {
+  /** Run one program; resolves (never rejects) with the raw report. Aborting kills the zygote. */
+  run(req: ProgramRequest, limits: Limits, how: ZygoteMode = { mode: 'python' }, signal?: AbortSignal): Promise<RawRun> {
     if (this.dead) return Promise.resolve(failed('python zygote is not running'));
+    if (signal?.aborted) return Promise.resolve(failed('cancelled: the client went away'));
     const id = nextId++;
     return new Promise((resolve) => {
+      const steps = how.mode === 'exec' ? how.steps : [];
+      const budget = steps.length ? steps.reduce((sum, s) => sum + s.limits.wallMs, 0) : limits.wallMs;
       // The zygote enforces the wall limit itself; this only catches a zygote that stopped answering.
       const timer = setTimeout(() => {
         this.kill();
-      }, limits.wallMs + 10_000);
-      this.pending = { id, resolve, timer };
-      const message = { id, code: req.code, stdin: req.stdin, files: req.files, fetch_files: req.fetchFiles, epilogue: req.epilogue ?? null, limits: zygoteLimits(limits) };
+      }, budget + 10_000);
+      const onAbort = () => {
+        this.cancelled = true;
+        this.kill();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending = {
+        id,
+        resolve: (raw) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(this.cancelled ? failed('cancelled: the client went away') : raw);
+        },
+        timer,
+        compiled: steps.length > 1,
+      };
+      const message = {
+        id,
+        mode: how.mode,
+        source: req.source ?? 'main.py',
+        code: req.code,
+        stdin: req.stdin,
+        files: req.files,
+        fetch_files: req.fetchFiles,
+        epilogue: req.epilogue ?? null,
+        limits: zygoteLimits(limits),
+        steps: steps.map((s) => ({ argv: s.argv, env: s.env ?? {}, memory_kind: s.memoryKind, stdin: s.stdin, limits: zygoteLimits(s.limits) })),
+        artifacts: how.mode === 'exec' ? (how.artifacts ?? []) : [],
+        executable: how.mode === 'exec' ? (how.executable ?? []) : [],
+      };
       this.proc.stdin!.write(JSON.stringify(message) + '\n');
     });
   }
@@ -143,6 +191,32 @@ export class PythonZygote {
     killGroup(this.proc);
   }
 }
+
+interface ZygoteStep extends Omit<RawStep, 'signal'> {
+  signal: number | null;
+}
+
+interface ZygoteAnswer {
+  steps: ZygoteStep[];
+  files: Record<string, string>;
+  artifacts?: Record<string, string>;
+}
+
+function signalName(n: number | null): string | null {
+  return typeof n === 'number' ? (SIGNAL_NAMES.get(n) ?? `signal ${n}`) : null;
+}
+
+/** The zygote's answer as a RawRun; `compiled`: the request's first step was a compile step. */
+function fromZygote(msg: ZygoteAnswer, compiled: boolean): RawRun {
+  const steps: RawStep[] = msg.steps.map((s) => ({ ...s, signal: signalName(s.signal) }));
+  if (steps.length === 0) return failed('python zygote: no step ran');
+  if (!compiled) return { ...steps[steps.length - 1]!, files: msg.files ?? {} };
+  const compile = steps[0]!;
+  if (steps.length === 1) return { ...EMPTY_STEP, files: {}, compile, compileFailed: true };
+  return { ...steps[1]!, files: msg.files ?? {}, compile, artifacts: msg.artifacts };
+}
+
+const EMPTY_STEP: RawStep = { exit_code: null, signal: null, timed_out: false, output_exceeded: false, wall_ms: 0, cpu_ms: null, stdout: '', stderr: '' };
 
 function zygoteLimits(l: Limits) {
   return { wall_ms: l.wallMs, cpu_ms: l.cpuMs, memory_mb: l.memoryMb, output_bytes: l.outputBytes, file_bytes: l.fileBytes, processes: l.processes };
@@ -196,8 +270,8 @@ export class NodeRunner {
     for (const s of [this.proc.stdin, this.proc.stdio[3]]) (s as NodeJS.WritableStream).on('error', () => {});
   }
 
-  /** Run one program in this (single-use) process. */
-  async run(req: ProgramRequest, limits: Limits): Promise<RawRun> {
+  /** Run one program in this (single-use) process. Aborting kills it. */
+  async run(req: ProgramRequest, limits: Limits, signal?: AbortSignal): Promise<RawRun> {
     const start = performance.now();
     const cap = limits.outputBytes;
     const out: Buffer[] = [];
@@ -224,15 +298,29 @@ export class NodeRunner {
     });
     const workdir = this.hostDir ?? WORKDIR;
     const control = this.proc.stdio[3] as NodeJS.WritableStream;
-    control.end(JSON.stringify({ code: req.code, epilogue: req.epilogue ?? null, files: req.files, fetch_files: req.fetchFiles, workdir }));
+    // Absolute file names under /tmp and /dev/shm are used as they are inside a private namespace.
+    const direct = this.hostDir === null;
+    control.end(JSON.stringify({ code: req.code, epilogue: req.epilogue ?? null, files: req.files, fetch_files: req.fetchFiles, workdir, source: req.source ?? 'main.js', direct }));
     this.proc.stdin!.end(req.stdin);
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup(this.proc);
     }, limits.wallMs);
+    let cancelled = false;
+    const onAbort = () => {
+      cancelled = true;
+      killGroup(this.proc);
+    };
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     const exit = await this.exited;
+    signal?.removeEventListener('abort', onAbort);
     const wall = performance.now() - start;
     clearTimeout(timer);
+    if (cancelled) {
+      this.dispose();
+      return failed('cancelled: the client went away');
+    }
     // Whatever the program left behind (children that outlived it) goes with its process group / namespace.
     killGroup(this.proc);
     await Promise.race([closed, new Promise((r) => setTimeout(r, 1000))]);

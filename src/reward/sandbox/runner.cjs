@@ -22,9 +22,20 @@ try {
 }
 const dir = request.workdir;
 process.chdir(dir);
-for (const [name, b64] of Object.entries(request.files || {})) {
+// Relative names live in the working directory; absolute ones under /tmp or /dev/shm are used as
+// they are inside a private namespace (direct), any other absolute name is mapped under the directory.
+function place(name) {
+  if (name.startsWith('/')) {
+    const p = path.normalize(name);
+    if (request.direct && ['/tmp/', '/dev/shm/', dir + '/'].some((root) => p.startsWith(root))) return p;
+    name = p.replace(/^\/+/, '');
+  }
   const target = path.resolve(dir, name);
-  if (!target.startsWith(dir + path.sep)) {
+  return target.startsWith(dir + path.sep) ? target : null;
+}
+for (const [name, b64] of Object.entries(request.files || {})) {
+  const target = place(name);
+  if (!target) {
     process.stderr.write(`ringrl runner: file name escapes the working directory: ${name}\n`);
     process.exit(70);
   }
@@ -32,19 +43,20 @@ for (const [name, b64] of Object.entries(request.files || {})) {
   fs.writeFileSync(target, Buffer.from(b64, 'base64'));
 }
 const fetchFiles = request.fetch_files || [];
+const places = fetchFiles.map(place);
 process.on('exit', () => {
   const files = {};
-  for (const name of fetchFiles) {
+  fetchFiles.forEach((name, i) => {
     try {
-      const target = path.resolve(dir, name);
-      if (target.startsWith(dir + path.sep) && fs.statSync(target).size <= 1 << 20) files[name] = fs.readFileSync(target).toString('base64');
+      const target = places[i];
+      if (target && fs.statSync(target).size <= 1 << 20) files[name] = fs.readFileSync(target).toString('base64');
     } catch {}
-  }
+  });
   try {
     fs.writeSync(4, JSON.stringify(files) + '\n');
   } catch {}
 });
-const filename = path.join(dir, 'main.js');
+const filename = path.join(dir, request.source || 'main.js');
 fs.writeFileSync(filename, request.code);
 const source = request.code + (request.epilogue ? '\n;' + request.epilogue : '');
 request = undefined;

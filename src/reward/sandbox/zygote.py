@@ -1,7 +1,10 @@
 # ringrl Python zygote: a warm interpreter that forks one child per run.
 #
-# Started by src/reward/sandbox/python.ts (inside bubblewrap when available, as PID 1 of its own
+# Started by src/reward/sandbox/process.ts (inside bubblewrap when available, as PID 1 of its own
 # PID namespace). It reads one JSON request per line on stdin and answers one JSON line on stdout.
+# A request runs Python code in a forked child ('python'), pytest in a forked child ('pytest', pytest
+# imported into the zygote on first use), or a list of commands ('exec': compile, then run), each
+# step a forked child that sets its limits and execs the command.
 # Each child: fresh working directory, rlimits (CPU, address space, processes, file size, open
 # files, no core), scrubbed environment (inherited from bwrap --clearenv), stdin from a memfd,
 # stdout/stderr through capped pipes. After each run every other process in the namespace is
@@ -65,50 +68,90 @@ def wipe(path, keep_root=True):
             pass
 
 
+WRITABLE = ('/tmp', '/dev/shm', '/work')
+
+
 def safe_path(root, name):
+    """Where a request's file name lives. Relative names are inside the run's directory. Absolute
+    names under /tmp, /dev/shm or /work are used as they are when this zygote owns a private
+    namespace (PID 1 under bubblewrap); any other absolute name is mapped under the run's directory."""
+    if name.startswith('/'):
+        p = os.path.normpath(name)
+        if PID1 and any(p.startswith(w + '/') for w in WRITABLE):
+            return p
+        name = p.lstrip('/')
     p = os.path.normpath(os.path.join(root, name))
     if not p.startswith(root + '/'):
         raise ValueError('file name escapes the working directory: ' + name)
     return p
 
 
+def setup_child(rundir, stdin_fd, out_w, err_w, lim, memory_kind):
+    os.setsid()
+    os.dup2(stdin_fd, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    # Only the fds that are open (closerange over 65536 numbers costs ~7 ms here).
+    for name in os.listdir('/proc/self/fd'):
+        if int(name) > 2:
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
+    os.chdir(rundir)
+    os.umask(0o077)
+    cpu = max(1, int((lim['cpu_ms'] + 999) // 1000))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    mem = lim['memory_mb'] * 1024 * 1024
+    # Address space for programs that reserve little of it; data segment for runtimes (JVM, Go)
+    # that reserve far more address space than they use.
+    resource.setrlimit(resource.RLIMIT_DATA if memory_kind == 'data' else resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_NPROC, (lim['processes'], lim['processes']))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (lim['file_bytes'], lim['file_bytes']))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def exec_child(step, rundir, stdin_fd, out_w, err_w):
+    try:
+        setup_child(rundir, stdin_fd, out_w, err_w, step['limits'], step.get('memory_kind'))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        env = {'PATH': '/usr/local/bin:/usr/bin:/bin', 'HOME': rundir, 'TMPDIR': '/tmp' if PID1 else rundir, 'LANG': 'C.UTF-8'}
+        env.update(step.get('env') or {})
+        argv = step['argv']
+        os.execve(argv[0], argv, env)
+    except BaseException as e:
+        try:
+            os.write(2, ('ringrl sandbox: cannot run %s: %s\n' % (step['argv'][0], e)).encode())
+        except BaseException:
+            pass
+    os._exit(127)
+
+
 def child(req, rundir, stdin_fd, out_w, err_w):
     rc = 1
     try:
-        os.setsid()
-        os.dup2(stdin_fd, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        # Only the fds that are open (closerange over 65536 numbers costs ~7 ms here).
-        for name in os.listdir('/proc/self/fd'):
-            if int(name) > 2:
-                try:
-                    os.close(int(name))
-                except OSError:
-                    pass
-        os.chdir(rundir)
-        os.umask(0o077)
-        lim = req['limits']
-        cpu = max(1, int((lim['cpu_ms'] + 999) // 1000))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        mem = lim['memory_mb'] * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        resource.setrlimit(resource.RLIMIT_NPROC, (lim['processes'], lim['processes']))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (lim['file_bytes'], lim['file_bytes']))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        setup_child(rundir, stdin_fd, out_w, err_w, req['limits'], 'as')
         signal.signal(signal.SIGINT, signal.default_int_handler)
         random.seed()
         sys.stdin = io.TextIOWrapper(io.FileIO(0, 'r', closefd=False), encoding='utf-8')
         sys.stdout = io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), encoding='utf-8')
         sys.stderr = io.TextIOWrapper(io.FileIO(2, 'w', closefd=False), encoding='utf-8', errors='backslashreplace', line_buffering=True)
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
-        filename = os.path.join(rundir, 'main.py')
+        filename = os.path.join(rundir, req.get('source') or 'main.py')
         sys.argv = [filename]
         sys.path.insert(0, rundir)
-        code, epilogue = req['code'], req.get('epilogue')
+        code, epilogue, mode = req['code'], req.get('epilogue'), req.get('mode')
         # The request dict is shared with the caller's frame: empty it before the program runs.
         req.clear()
+        if mode == 'pytest':
+            code = None
+            try:
+                rc = int(PYTEST.main(['-q', '-p', 'no:cacheprovider', filename]))
+            except SystemExit as e:
+                rc = e.code if isinstance(e.code, int) else 1
+            return
         scope = {'__name__': '__main__', '__file__': filename, '__builtins__': builtins}
         try:
             program = compile(code, filename, 'exec')
@@ -143,7 +186,7 @@ def child(req, rundir, stdin_fd, out_w, err_w):
                 stream.flush()
             except BaseException:
                 pass
-        os._exit(rc)
+        os._exit(rc & 0xFF)
 
 
 def kill_rest(pid):
@@ -169,24 +212,12 @@ def reap_all():
             continue
 
 
-def run(req, n):
-    lim = req['limits']
+def run_step(start_child, rundir, stdin_bytes, lim):
+    """Fork one child (start_child never returns), collect its capped output until it exits, passes
+    the wall limit or the output cap, then kill everything else in the namespace."""
     cap = lim['output_bytes']
-    if PID1:
-        # The sandbox's own /work is the working directory: its parent, /, is read-only.
-        rundir = WORKROOT
-    else:
-        rundir = os.path.join(WORKROOT, 'run-%d-%d' % (os.getpid(), n))
-        os.mkdir(rundir, 0o700)
-    with open(os.path.join(rundir, 'main.py'), 'w') as f:
-        f.write(req['code'])
-    for name, b64 in (req.get('files') or {}).items():
-        p = safe_path(rundir, name)
-        os.makedirs(os.path.dirname(p), exist_ok=True)
-        with open(p, 'wb') as f:
-            f.write(base64.b64decode(b64))
     stdin_fd = os.memfd_create('stdin')
-    data = (req.get('stdin') or '').encode()
+    data = stdin_bytes
     while data:
         data = data[os.write(stdin_fd, data):]
     os.lseek(stdin_fd, 0, 0)
@@ -195,7 +226,7 @@ def run(req, n):
     start = time.monotonic()
     pid = os.fork()
     if pid == 0:
-        child(req, rundir, stdin_fd, out_w, err_w)
+        start_child(rundir, stdin_fd, out_w, err_w)
     os.close(out_w)
     os.close(err_w)
     os.close(stdin_fd)
@@ -245,6 +276,78 @@ def run(req, n):
         reap_all()
     for fd in (out_r, err_r, pidfd):
         os.close(fd)
+    return {
+        'exit_code': os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        'signal': os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        'timed_out': timed_out,
+        'output_exceeded': output_exceeded,
+        'wall_ms': wall_ms,
+        'cpu_ms': (rusage.ru_utime + rusage.ru_stime) * 1000.0 if rusage else None,
+        'stdout': bytes(bufs[out_r][:cap]).decode('utf-8', 'replace'),
+        'stderr': bytes(bufs[err_r][:cap]).decode('utf-8', 'replace'),
+    }
+
+
+PYTEST = None
+ARTIFACT_BYTES = 16 << 20
+
+
+def collect(rundir, patterns):
+    """The compiler's outputs (regular files in the run's directory matching the patterns), base64,
+    for the host's compile cache; nothing when they are too big to keep."""
+    import fnmatch
+    out, total = {}, 0
+    for name in sorted(os.listdir(rundir)):
+        p = os.path.join(rundir, name)
+        if not any(fnmatch.fnmatch(name, pat) for pat in patterns) or os.path.islink(p) or not os.path.isfile(p):
+            continue
+        total += os.path.getsize(p)
+        if total > ARTIFACT_BYTES:
+            return {}
+        with open(p, 'rb') as f:
+            out[name] = base64.b64encode(f.read()).decode()
+    return out
+
+
+
+def run(req, n):
+    global PYTEST
+    if PID1:
+        # The sandbox's own /work is the working directory: its parent, /, is read-only.
+        rundir = WORKROOT
+    else:
+        rundir = os.path.join(WORKROOT, 'run-%d-%d' % (os.getpid(), n))
+        os.mkdir(rundir, 0o700)
+    mode = req.get('mode') or 'python'
+    if mode == 'pytest' and PYTEST is None:
+        # Imported once, here in the zygote: later pytest runs of this zygote fork it warm.
+        import pytest
+        PYTEST = pytest
+        gc.collect()
+        gc.freeze()
+    with open(os.path.join(rundir, req.get('source') or 'main.py'), 'w') as f:
+        f.write(req['code'])
+    executable = set(req.get('executable') or [])
+    for name, b64 in (req.get('files') or {}).items():
+        p = safe_path(rundir, name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, 'wb') as f:
+            f.write(base64.b64decode(b64))
+        if name in executable:
+            os.chmod(p, 0o755)
+    stdin = (req.get('stdin') or '').encode()
+    steps = []
+    artifacts = {}
+    if mode == 'exec':
+        for i, step in enumerate(req['steps']):
+            r = run_step(lambda *a, step=step: exec_child(step, *a), rundir, stdin if step.get('stdin') else b'', step['limits'])
+            steps.append(r)
+            if r['exit_code'] != 0:
+                break
+            if i == 0 and req.get('artifacts'):
+                artifacts = collect(rundir, req['artifacts'])
+    else:
+        steps.append(run_step(lambda *a: child(req, *a), rundir, stdin, req['limits']))
     files = {}
     for name in req.get('fetch_files') or []:
         try:
@@ -255,29 +358,16 @@ def run(req, n):
         except Exception:
             pass
     # A program may have chmod-ed the shared places; restore them before wiping.
-    for d, mode in ((WORKROOT, 0o755), ('/tmp', 0o1777), ('/dev/shm', 0o1777)):
+    for d, perm in ((WORKROOT, 0o755), ("/tmp", 0o1777), ("/dev/shm", 0o1777)):
         if PID1 or d == WORKROOT:
             try:
-                os.chmod(d, mode)
+                os.chmod(d, perm)
             except OSError:
                 pass
     wipe(rundir, keep_root=PID1)
     for d in SCRATCH:
         wipe(d)
-    out = bytes(bufs[out_r][:cap]).decode('utf-8', 'replace')
-    err = bytes(bufs[err_r][:cap]).decode('utf-8', 'replace')
-    return {
-        'id': req['id'],
-        'exit_code': os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        'signal': os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        'timed_out': timed_out,
-        'output_exceeded': output_exceeded,
-        'wall_ms': wall_ms,
-        'cpu_ms': (rusage.ru_utime + rusage.ru_stime) * 1000.0 if rusage else None,
-        'stdout': out,
-        'stderr': err,
-        'files': files,
-    }
+    return {'id': req['id'], 'steps': steps, 'files': files, 'artifacts': artifacts}
 
 
 def main():

@@ -1,12 +1,22 @@
 // Admission control: at most `concurrency` jobs run, at most `queue` wait. A full queue answers
 // at once (HTTP 429); a job that waited longer than `queueTimeoutMs` gives up (HTTP 503), as does
-// everything once shutdown starts. Nothing is dropped silently: every job either runs or throws.
+// everything once shutdown starts. A job whose client went away (its AbortSignal fired) leaves the
+// queue at once. Nothing is dropped silently: every job either runs or throws.
 
-export type OverloadReason = 'queue_full' | 'queue_timeout' | 'shutting_down';
+export type OverloadReason = 'queue_full' | 'queue_timeout' | 'shutting_down' | 'cancelled';
+
+const MESSAGES: Record<OverloadReason, string> = {
+  queue_full: 'server busy: queue full, retry later',
+  queue_timeout: 'server busy: waited too long in the queue',
+  shutting_down: 'server shutting down',
+  cancelled: 'cancelled: the client went away',
+};
 
 export class Overloaded extends Error {
-  constructor(readonly reason: OverloadReason) {
-    super(reason === 'queue_full' ? 'server busy: queue full, retry later' : reason === 'queue_timeout' ? 'server busy: waited too long in the queue' : 'server shutting down');
+  readonly reason: OverloadReason;
+  constructor(reason: OverloadReason) {
+    super(MESSAGES[reason]);
+    this.reason = reason;
   }
 }
 
@@ -17,14 +27,17 @@ interface Waiter {
 
 export class Limiter {
   active = 0;
+  readonly concurrency: number;
+  readonly queue: number;
+  readonly queueTimeoutMs: number;
   private readonly waiting: Waiter[] = [];
   private stopping = false;
 
-  constructor(
-    readonly concurrency: number,
-    readonly queue: number,
-    readonly queueTimeoutMs: number,
-  ) {}
+  constructor(concurrency: number, queue: number, queueTimeoutMs: number) {
+    this.concurrency = concurrency;
+    this.queue = queue;
+    this.queueTimeoutMs = queueTimeoutMs;
+  }
 
   get queued(): number {
     return this.waiting.length;
@@ -35,30 +48,39 @@ export class Limiter {
     return this.active >= this.concurrency && this.waiting.length >= this.queue;
   }
 
-  /** Run fn under the limit. `admitted` jobs (items of an accepted batch) skip the queue cap. */
-  async run<T>(fn: () => Promise<T>, admitted = false): Promise<T> {
+  /**
+   * Run fn under the limit. `admitted` jobs (items of an accepted batch) skip the queue cap.
+   * Time spent waiting here is not part of the job's own limits: those start when fn starts.
+   */
+  async run<T>(fn: () => Promise<T>, admitted = false, signal?: AbortSignal): Promise<T> {
     if (this.stopping) throw new Overloaded('shutting_down');
+    if (signal?.aborted) throw new Overloaded('cancelled');
     if (this.active >= this.concurrency) {
       if (!admitted && this.waiting.length >= this.queue) throw new Overloaded('queue_full');
       await new Promise<void>((resolve, reject) => {
+        const leave = (e: Overloaded) => {
+          const at = this.waiting.indexOf(waiter);
+          if (at >= 0) this.waiting.splice(at, 1);
+          done();
+          reject(e);
+        };
+        const onAbort = () => leave(new Overloaded('cancelled'));
+        const done = () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        };
         const waiter: Waiter = {
           start: () => {
-            clearTimeout(timer);
+            done();
             resolve();
           },
           fail: (e) => {
-            clearTimeout(timer);
+            done();
             reject(e);
           },
         };
-        const timer = setTimeout(
-          () => {
-            const at = this.waiting.indexOf(waiter);
-            if (at >= 0) this.waiting.splice(at, 1);
-            reject(new Overloaded('queue_timeout'));
-          },
-          admitted ? 2 ** 31 - 1 : this.queueTimeoutMs,
-        );
+        const timer = setTimeout(() => leave(new Overloaded('queue_timeout')), admitted ? 2 ** 31 - 1 : this.queueTimeoutMs);
+        signal?.addEventListener('abort', onAbort, { once: true });
         this.waiting.push(waiter);
       });
     } else {

@@ -1,9 +1,11 @@
 // Request bodies of the reward service, validated with zod. A bad body answers 400 with one line
 // naming the field and what was expected (formatIssue).
 import { z } from 'zod';
-import { MAX_LIMITS, type Limits } from '../sandbox/types.ts';
+import { MAX_LIMITS, LANGUAGES, LANGUAGE_ALIASES, type Language, type Limits } from '../sandbox/types.ts';
 
 const MAX_CODE = 1 << 20;
+/** Most files a request may send, and ask back. */
+export const MAX_FILES = 64;
 
 export const limitsSchema = z
   .object({
@@ -18,7 +20,20 @@ export const limitsSchema = z
   .strict();
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64 content');
-const fileName = z.string().min(1).max(255).regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, 'expected a relative path inside the working directory');
+// Relative to the working directory, or absolute (mapped into the sandbox: see docs/sandbox.md); never '..'.
+const fileName = z.string().min(1).max(255).regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, "expected a file path without '..'");
+const fileCount = (o: Record<string, unknown>) => Object.keys(o).length <= MAX_FILES;
+const fileMap = <T extends z.ZodType>(value: T) => z.record(fileName, value).refine(fileCount, `expected at most ${MAX_FILES} files`);
+
+/** A language name or alias (nodejs, python3, ...) → the sandbox's language. */
+export const languageSchema = z.string().transform((name, ctx): Language => {
+  const language = (LANGUAGES as readonly string[]).includes(name) ? (name as Language) : LANGUAGE_ALIASES[name];
+  if (!language) {
+    ctx.addIssue({ code: 'custom', message: `expected one of ${LANGUAGES.join(', ')} (or ${Object.keys(LANGUAGE_ALIASES).join(', ')}), got '${name}'` });
+    return z.NEVER;
+  }
+  return language;
+});
 
 export const testsSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('io'), cases: z.array(z.object({ stdin: z.string(), expected: z.string() }).strict()).min(1).max(256) }).strict(),
@@ -27,12 +42,13 @@ export const testsSchema = z.discriminatedUnion('kind', [
 
 export const runSchema = z
   .object({
-    language: z.enum(['python', 'javascript']),
+    language: languageSchema,
     code: z.string().max(MAX_CODE),
     stdin: z.string().max(MAX_CODE).optional(),
-    files: z.record(fileName, base64).optional(),
-    fetch_files: z.array(fileName).max(64).optional(),
+    files: fileMap(base64).optional(),
+    fetch_files: z.array(fileName).max(MAX_FILES).optional(),
     limits: limitsSchema.optional(),
+    compile_timeout_ms: z.number().positive().max(MAX_LIMITS.wallMs).optional(),
     tests: testsSchema.optional(),
   })
   .strict();
@@ -54,16 +70,20 @@ export const batchSchema = z
   })
   .strict();
 
-/** SandboxFusion's /run_code request (unknown keys are ignored, as SandboxFusion does). */
+/**
+ * SandboxFusion's /run_code request (unknown keys are ignored, as SandboxFusion does). Values it
+ * accepts are accepted: timeouts of any size (clamped to the sandbox's ceiling; 0 means the
+ * default), memory_limit_MB -1 (its default: the sandbox's default limit), absolute file paths.
+ */
 export const runCodeSchema = z.object({
   code: z.string().max(MAX_CODE),
-  language: z.string().min(1),
-  compile_timeout: z.number().positive().optional(),
-  run_timeout: z.number().positive().max(MAX_LIMITS.wallMs / 1000).optional(),
-  memory_limit_MB: z.number().positive().max(MAX_LIMITS.memoryMb).optional(),
+  language: z.string().min(1).max(64),
+  compile_timeout: z.number().nonnegative().nullable().optional(),
+  run_timeout: z.number().nonnegative().nullable().optional(),
+  memory_limit_MB: z.number().nullable().optional(),
   stdin: z.string().max(MAX_CODE).nullable().optional(),
-  files: z.record(fileName, z.union([base64, z.null()])).optional(),
-  fetch_files: z.array(fileName).max(64).optional(),
+  files: fileMap(z.union([base64, z.null()])).nullable().optional(),
+  fetch_files: z.array(fileName).max(MAX_FILES).nullable().optional(),
 });
 
 export type RunBody = z.infer<typeof runSchema>;

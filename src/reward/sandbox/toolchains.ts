@@ -1,0 +1,267 @@
+// The languages the sandbox runs and how: which toolchain each needs, where it is installed, and
+// the commands of its compile and run steps. Toolchains are looked up once per process, only in
+// /usr (the part of the host a bubblewrap sandbox sees). Missing ones make the language
+// unavailable with a message naming the Debian package to install.
+//
+// Cached toolchain start-up (built once per host, in the background, then bound read-only into
+// every sandbox): a precompiled bits/stdc++.h for g++ and a class-data-sharing archive of javac's
+// classes for the JVM. Go compiles with `go tool compile/link` against the precompiled standard
+// library (Go ≤ 1.19 ships it) instead of `go build`; Rust links the standard library dynamically.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Language, Limits } from './types.ts';
+
+/** How a language runs: in the Python zygote, as pytest, in a node runner, or as exec'd commands. */
+export type LanguageKind = 'python' | 'pytest' | 'node' | 'typescript' | 'exec';
+
+export interface ExecStep {
+  argv: string[];
+  env?: Record<string, string>;
+  /** 'as': RLIMIT_AS; 'data': RLIMIT_DATA (for runtimes that reserve much more address space than they use). */
+  memoryKind: 'as' | 'data';
+  limits: Limits;
+  /** Whether the step reads the run's stdin (the run step) or /dev/null-like empty input (compile). */
+  stdin: boolean;
+}
+
+export interface LanguagePlan {
+  kind: LanguageKind;
+  /** File name the code is written to in the working directory. */
+  source: string;
+  /** exec: the compile step (if any) and the run step. */
+  steps?: (run: Limits, compile: Limits) => ExecStep[];
+  /** Compiled languages: file name patterns of what the compile step makes and the run step needs (cached by source). */
+  artifacts?: string[];
+}
+
+/** Where toolchain caches live inside the sandbox (bwrap) — the host directory is bound there read-only. */
+export const CACHE_MOUNT = '/ringrl-cache';
+
+const SEARCH = ['/usr/local/bin', '/usr/bin', '/bin'];
+
+function tool(name: string): string | null {
+  for (const dir of SEARCH) {
+    const p = `${dir}/${name}`;
+    if (!existsSync(p)) continue;
+    const real = realpathSync(p);
+    if (real.startsWith('/usr/')) return p;
+  }
+  return null;
+}
+
+const PACKAGES: Partial<Record<Language, string>> = { c: 'gcc', cpp: 'g++', go: 'golang-go', java: 'default-jdk-headless', rust: 'rustc', pytest: 'python3-pytest', bash: 'bash' };
+
+/** The host directory of toolchain caches: private to this user, readable by the sandbox user. */
+export function hostCacheDir(): string {
+  const dir = process.env.RINGRL_SANDBOX_CACHE ?? join(tmpdir(), `ringrl-sandbox-cache-${process.getuid?.() ?? 0}`);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const st = statSync(dir);
+  if (process.getuid && st.uid !== process.getuid()) throw new Error(`sandbox cache ${dir} belongs to another user`);
+  chmodSync(dir, 0o755);
+  return dir;
+}
+
+interface Found {
+  plans: Partial<Record<Language, LanguagePlan>>;
+  unavailable: Partial<Record<Language, string>>;
+}
+
+function missing(lang: Language, what: string): string {
+  return `language '${lang}' is not available on this sandbox: ${what} is not installed${PACKAGES[lang] ? ` (Debian package ${PACKAGES[lang]})` : ''}`;
+}
+
+/** The JVM's run-time options for a memory limit: heap ≈ 60% of it, bounded code cache and metaspace. */
+function jvmRunFlags(memoryMb: number): string[] {
+  return ['-XX:+UseSerialGC', '-XX:-UsePerfData', `-Xmx${Math.max(32, Math.floor(memoryMb * 0.6))}m`, '-XX:ReservedCodeCacheSize=64m', '-XX:MaxMetaspaceSize=128m', '-Xss8m'];
+}
+
+/** Extra data-segment room the JVM needs beyond the Java heap (code cache, metaspace, thread stacks, GC). */
+const JVM_OVERHEAD_MB = 512;
+
+/**
+ * Detect toolchains. `python` is the interpreter the zygotes run; `cache` is the cache directory
+ * as the sandbox sees it (CACHE_MOUNT under bubblewrap, the host path otherwise).
+ */
+export function detectToolchains(python: string, cache: string, hostCache: string): Found {
+  const plans: Partial<Record<Language, LanguagePlan>> = {};
+  const unavailable: Partial<Record<Language, string>> = {};
+  plans.python = { kind: 'python', source: 'main.py' };
+  plans.javascript = { kind: 'node', source: 'main.js' };
+  plans.typescript = { kind: 'typescript', source: 'main.ts' };
+  if (hasPytest(python)) plans.pytest = { kind: 'pytest', source: 'test_main.py' };
+  else unavailable.pytest = missing('pytest', `pytest for ${python}`);
+
+  const bash = tool('bash');
+  if (bash) plans.bash = { kind: 'exec', source: 'main.sh', steps: (run) => [{ argv: [bash, 'main.sh'], memoryKind: 'as', limits: run, stdin: true }] };
+  else unavailable.bash = missing('bash', 'bash');
+
+  const gcc = tool('gcc');
+  if (gcc) {
+    plans.c = {
+      kind: 'exec',
+      source: 'main.c',
+      artifacts: ['main'],
+      steps: (run, compile) => [
+        { argv: [gcc, '-std=gnu17', '-O2', '-pipe', 'main.c', '-o', 'main', '-lm', '-lpthread'], memoryKind: 'data', limits: compile, stdin: false },
+        { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
+      ],
+    };
+  } else unavailable.c = missing('c', 'gcc');
+
+  const gxx = tool('g++');
+  if (gxx) {
+    // SandboxFusion's command (g++ -std=c++17, no optimisation); the precompiled header is used when
+    // the program's first include is <bits/stdc++.h> (g++ ignores it otherwise).
+    plans.cpp = {
+      kind: 'exec',
+      source: 'main.cpp',
+      artifacts: ['main'],
+      steps: (run, compile) => {
+        const pch = existsSync(join(hostCache, 'pch/bits/stdc++.h.gch')) ? ['-I', `${cache}/pch`] : [];
+        return [
+          { argv: [gxx, '-std=c++17', '-pipe', ...pch, 'main.cpp', '-o', 'main', '-lpthread'], memoryKind: 'data', limits: compile, stdin: false },
+          { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
+        ];
+      },
+    };
+  } else unavailable.cpp = missing('cpp', 'g++');
+
+  const go = tool('go');
+  if (go) {
+    const goroot = dirname(dirname(realpathSync(go)));
+    const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+    const toolDir = join(goroot, 'pkg/tool', `linux_${arch}`);
+    const env = { GOROOT: goroot, GOCACHE: '/tmp/go-cache', GOPATH: '/tmp/go', GO111MODULE: 'off', GOPROXY: 'off', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
+    const precompiled = existsSync(join(goroot, 'pkg', `linux_${arch}`, 'fmt.a')) && existsSync(join(toolDir, 'compile'));
+    plans.go = {
+      kind: 'exec',
+      source: 'main.go',
+      artifacts: ['main'],
+      steps: (run, compile) => [
+        ...(precompiled
+          ? [
+              { argv: ['/bin/sh', '-c', `${toolDir}/compile -p main -complete -o main.o main.go && exec ${toolDir}/link -s -w -o main main.o`], env, memoryKind: 'data' as const, limits: compile, stdin: false },
+            ]
+          : [{ argv: [go, 'build', '-o', 'main', 'main.go'], env, memoryKind: 'data' as const, limits: compile, stdin: false }]),
+        { argv: ['./main'], memoryKind: 'data', limits: run, stdin: true },
+      ],
+    };
+  } else unavailable.go = missing('go', 'go');
+
+  const javac = tool('javac');
+  const java = tool('java');
+  if (javac && java) {
+    plans.java = {
+      kind: 'exec',
+      source: 'Main.java',
+      artifacts: ['*.class'],
+      steps: (run, compile) => {
+        const jsa = existsSync(join(hostCache, 'javac.jsa')) ? [`-J-XX:SharedArchiveFile=${cache}/javac.jsa`] : [];
+        return [
+          { argv: [javac, ...JAVAC_FLAGS, ...jsa, '-encoding', 'UTF-8', '-cp', '.', 'Main.java'], memoryKind: 'data', limits: compile, stdin: false },
+          { argv: [java, ...jvmRunFlags(run.memoryMb), '-ea', '-cp', '.', 'Main'], memoryKind: 'data', limits: { ...run, memoryMb: run.memoryMb + JVM_OVERHEAD_MB }, stdin: true },
+        ];
+      },
+    };
+  } else unavailable.java = missing('java', javac ? 'java' : 'javac');
+
+  const rustc = tool('rustc');
+  const rustLib = rustc ? rustLibDir(rustc) : null;
+  if (rustc) {
+    // Linking the standard library dynamically saves most of a small program's link time.
+    const dyn = rustLib ? ['-C', 'prefer-dynamic', '-C', `link-arg=-Wl,-rpath,${rustLib}`] : [];
+    plans.rust = {
+      kind: 'exec',
+      source: 'main.rs',
+      artifacts: ['main'],
+      steps: (run, compile) => [
+        { argv: [rustc, '--edition', '2021', '-C', 'debuginfo=0', ...dyn, 'main.rs', '-o', 'main'], memoryKind: 'data', limits: compile, stdin: false },
+        { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
+      ],
+    };
+  } else unavailable.rust = missing('rust', 'rustc');
+  return { plans, unavailable };
+}
+
+const pytestFound = new Map<string, boolean>();
+
+function hasPytest(python: string): boolean {
+  let found = pytestFound.get(python);
+  if (found === undefined) {
+    found = spawnSync(python, ['-I', '-c', 'import pytest'], { stdio: 'ignore', timeout: 20_000 }).status === 0;
+    pytestFound.set(python, found);
+  }
+  return found;
+}
+
+const JAVAC_FLAGS = ['-J-XX:+UseSerialGC', '-J-XX:TieredStopAtLevel=1', '-J-XX:-UsePerfData', '-J-Xmx512m', '-J-Xshare:auto'];
+
+function rustLibDir(rustc: string): string | null {
+  const root = join(dirname(dirname(realpathSync(rustc))), 'lib/rustlib');
+  try {
+    for (const target of readdirSync(root)) {
+      const dir = join(root, target, 'lib');
+      if (existsSync(dir) && readdirSync(dir).some((f) => /^libstd-.*\.so$/.test(f))) return dir;
+    }
+  } catch {
+    /* no rustlib */
+  }
+  return null;
+}
+
+const building = new Map<string, Promise<void>>();
+
+function buildOnce(key: string, target: string, argv: string[], env?: NodeJS.ProcessEnv): Promise<void> {
+  if (existsSync(target)) return Promise.resolve();
+  const running = building.get(key);
+  if (running) return running;
+  const tmp = `${target}.${process.pid}.tmp`;
+  mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
+  const done = new Promise<void>((resolve) => {
+    const p = spawn('nice', ['-n', '10', ...argv.map((a) => a.replace('$OUT', tmp))], { stdio: 'ignore', env: env ?? process.env });
+    p.on('error', () => resolve());
+    p.on('exit', (code) => {
+      try {
+        if (code === 0 && existsSync(tmp)) {
+          chmodSync(tmp, 0o644);
+          renameSync(tmp, target);
+        } else rmSync(tmp, { force: true });
+      } catch {
+        /* another process won the race */
+      }
+      resolve();
+    });
+  });
+  building.set(key, done);
+  return done;
+}
+
+/**
+ * Build the toolchain caches a language uses, in the background (at low priority); resolves when
+ * done. Runs before then simply compile without them.
+ */
+export function buildToolchainCache(language: Language, hostCache: string): Promise<void> {
+  if (language === 'cpp') {
+    const gxx = tool('g++');
+    if (!gxx) return Promise.resolve();
+    const machine = spawnSync(gxx, ['-dumpmachine'], { encoding: 'utf8' }).stdout.trim();
+    const major = spawnSync(gxx, ['-dumpversion'], { encoding: 'utf8' }).stdout.trim().split('.')[0];
+    const header = [`/usr/include/${machine}/c++/${major}/bits/stdc++.h`, `/usr/include/c++/${major}/bits/stdc++.h`].find((p) => existsSync(p));
+    if (!header) return Promise.resolve();
+    return buildOnce('cpp', join(hostCache, 'pch/bits/stdc++.h.gch'), [gxx, '-std=c++17', '-x', 'c++-header', header, '-o', '$OUT']);
+  }
+  if (language === 'java') {
+    const javac = tool('javac');
+    if (!javac) return Promise.resolve();
+    // A dynamic CDS archive of the classes javac loads compiling a small program.
+    const dir = join(hostCache, 'javac-train');
+    mkdirSync(dir, { recursive: true });
+    const src = join(dir, 'Main.java');
+    const program = 'import java.util.*;\nimport java.io.*;\npublic class Main { public static void main(String[] a) throws IOException { BufferedReader r = new BufferedReader(new InputStreamReader(System.in)); List<Integer> l = new ArrayList<>(); Map<String, Integer> m = new HashMap<>(); System.out.println(l.size() + m.size()); } }\n';
+    writeFileSync(src, program);
+    return buildOnce('java', join(hostCache, 'javac.jsa'), [javac, ...JAVAC_FLAGS.filter((f) => !f.includes('Xshare')), '-J-XX:ArchiveClassesAtExit=$OUT', '-d', dir, src]);
+  }
+  return Promise.resolve();
+}
