@@ -4,7 +4,7 @@
 import { RingrlError } from '../errors.ts';
 import { GradAccumulator, type AdamW } from '../train/optimizer.ts';
 import { type PackedBatch, type Policy, packSequences } from '../train/policy.ts';
-import { aggregationWeights } from './aggregation/index.ts';
+import { aggregationWeights } from './aggregation.ts';
 import { type PolicyLossConfig, type PolicyLossConfigInput, parsePolicyLossConfig } from './config.ts';
 import { policyLossSpec } from './loss/graph.ts';
 import { combineMetrics, finishPolicyMetrics } from './loss/metrics.ts';

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { presets } from '../model/presets.ts';
 import { adamWDefaults } from '../train/optimizer.ts';
 import { policyLossSchema } from '../algo/config.ts';
-import { advantageSchema } from '../algo/advantages/index.ts';
+import { advantageSchema } from '../algo/advantages.ts';
 import { shapingSchema } from '../algo/shaping/config.ts';
 import { precisions } from '../engine/precision.ts';
 
