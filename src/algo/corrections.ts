@@ -7,6 +7,8 @@ import { type Tensor, scalar, where } from '../graph/index.ts';
 import type { CorrectionName, PolicyLossConfig } from './config.ts';
 
 export interface Correction {
+  /** Tokens given w = 0 also leave the aggregation's token count (rejection sampling), not only the gradient. */
+  rejects?: boolean;
   /** w for one token. */
   weight(logK: number, config: PolicyLossConfig): number;
   /** w for every token; the caller detaches it (no gradient flows through a correction weight). */
@@ -41,4 +43,21 @@ const icepop: Correction = {
   },
 };
 
-export const corrections: Record<CorrectionName, Correction> = { none, tis, icepop };
+/**
+ * Masked importance sampling (verl's token-level rollout_is + rollout_rs at the IcePop band): the
+ * weight is IcePop's, but a rejected token also leaves the loss denominator, where IcePop keeps
+ * it (its weight 0, its count 1). With token-mean the surviving tokens then weigh a little more.
+ */
+const mis: Correction = { ...icepop, rejects: true };
+
+export const corrections: Record<CorrectionName, Correction> = { none, tis, icepop, mis };
+
+/**
+ * The response mask the aggregation counts: `mask`, less the tokens a rejecting correction zeroes.
+ * `logK` rows are aligned with `mask` (log pi_train_old - log pi_infer per response token).
+ */
+export function countedMask(mask: readonly (readonly number[])[], logK: readonly (readonly number[])[], config: PolicyLossConfig): number[][] {
+  const correction = corrections[config.correction];
+  if (!correction.rejects) return mask.map((row) => [...row]);
+  return mask.map((row, i) => row.map((m, t) => (m > 0 && correction.weight(logK[i]![t]!, config) !== 0 ? m : 0)));
+}

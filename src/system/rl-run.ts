@@ -74,6 +74,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const policy = Policy.load(from, spec.runtime);
   const tokenizer = loadTokenizer(from);
   if (tokenizer.vocabSize > policy.config.vocabSize) throw new RingrlError(`${from}: tokenizer has ${tokenizer.vocabSize} ids but the model's vocab_size is ${policy.config.vocabSize}; the checkpoint and tokenizer do not belong together`);
+  if (config.rl.loss.routing_replay === 'rollout' && !policy.config.moe) throw new RingrlError(`rl.loss.routing_replay: 'rollout' replays MoE expert choices, but ${from} is a dense model; set it to 'off'`);
   const o = config.rl.optimizer;
   const adamW = { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, maxGradNorm: o.max_grad_norm };
   const optimizer = spec.resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
