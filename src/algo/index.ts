@@ -12,3 +12,4 @@ export type { PolicyLossBatch, PolicyLossResult } from './loss/types.ts';
 export { shapeBatch, overlongPenalty, capResponseLength, DynamicSampler, filterInformativeGroups, isInformative, parseShapingConfig, shapingSchema, type ShapingConfig, type ShapingConfigInput, type ShapedBatch } from './shaping/index.ts';
 export type { RlSample, RlFinishReason } from './sample.ts';
 export { policyGradientStep, responseLogprobs, type PolicyStepSample, type PolicyStepOptions } from './step.ts';
+export { MismatchGuard, mismatchGuardSchema, parseMismatchGuardConfig, type MismatchGuardConfig, type GuardVerdict } from './mismatch-guard.ts';

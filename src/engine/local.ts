@@ -70,7 +70,10 @@ export async function createLocalEngine(config: ModelConfig, weights: Weights, o
 export class LocalEngine implements RolloutEngine {
   version = 0;
   readonly capacity: number;
-  readonly precision: Precision;
+  /** Rollout weight precision; a change takes effect at the next updateWeights. */
+  precision: Precision;
+  /** See LocalEngineOptions.keepPausedCache; a change takes effect at the next pause. */
+  keepPausedCache: boolean;
   private readonly shapes: Map<string, number[]>;
   private readonly signature: string;
   private weightFeeds: Record<string, HostTensor> = {};
@@ -84,6 +87,7 @@ export class LocalEngine implements RolloutEngine {
   constructor(readonly config: ModelConfig, private readonly options: LocalEngineOptions = {}) {
     this.capacity = options.capacity ?? 64;
     this.precision = options.precision ?? 'fp32';
+    this.keepPausedCache = options.keepPausedCache ?? false;
     if (!Number.isInteger(this.capacity) || this.capacity < 1) throw new RingrlError(`engine: capacity must be a positive integer, got ${this.capacity}`);
     if (!precisions.includes(this.precision)) throw new RingrlError(`engine: precision '${this.precision}' is unknown; expected one of ${precisions.join(', ')}`);
     this.shapes = parameterShapes(config);
@@ -148,7 +152,7 @@ export class LocalEngine implements RolloutEngine {
   async pause(): Promise<GeneratedSequence[]> {
     const partial = [...this.active.map((s) => s.seq), ...this.waiting.map((r) => r.resumeFrom ?? emptySequence(r))];
     this.waiting = [];
-    if (this.options.keepPausedCache && this.active.length) this.parked = true;
+    if (this.keepPausedCache && this.active.length) this.parked = true;
     else this.cache.clear();
     return partial.map((s) => ({ ...s, finishReason: null }));
   }
