@@ -4,13 +4,15 @@
 import { z } from 'zod';
 import { parseConfig } from './config-error.ts';
 
-export const correctionNames = ['none', 'tis', 'icepop'] as const;
+export const correctionNames = ['none', 'tis', 'icepop', 'mis'] as const;
+export const routingReplayNames = ['off', 'rollout'] as const;
 export const aggregationNames = ['token-mean', 'seq-mean-token-mean', 'budget'] as const;
 export const klEstimatorNames = ['k1', 'k3'] as const;
 
 export type CorrectionName = (typeof correctionNames)[number];
 export type AggregationName = (typeof aggregationNames)[number];
 export type KlEstimatorName = (typeof klEstimatorNames)[number];
+export type RoutingReplayName = (typeof routingReplayNames)[number];
 
 const icepopSchema = z
   .strictObject({
@@ -28,7 +30,8 @@ const icepopSchema = z
 
 export const policyLossSchema = z
   .strictObject({
-    correction: z.enum(correctionNames).default('icepop').describe('train/inference mismatch correction: none (w = 1), tis (w = min(k, tis.cap)), icepop (w = k inside [alpha, beta], else 0)'),
+    correction: z.enum(correctionNames).default('icepop').describe("train/inference mismatch correction: none (w = 1), tis (w = min(k, tis.cap)), icepop (w = k inside [alpha, beta], else 0), mis (icepop's weight, and rejected tokens also leave the loss denominator, as verl's token-level rollout_rs)"),
+    routing_replay: z.enum(routingReplayNames).default('off').describe("MoE routing replay (R3): off (the trainer routes tokens itself), rollout (the trainer uses the experts the rollout engine chose for each token, so routing flips add no mismatch)"),
     bypass: z.boolean().default(false).describe('use the rollout log-probs as the old log-probs (no trainer recompute); k is then 1, so correction must be none'),
     icepop: icepopSchema.describe('IcePop band on k = pi_train_old / pi_infer'),
     tis: z.strictObject({ cap: z.number().min(1).default(2).describe('truncation C of the importance weight k') }).prefault({}).describe('truncated importance sampling'),

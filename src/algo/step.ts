@@ -4,7 +4,8 @@
 import { RingrlError } from '../errors.ts';
 import { GradAccumulator, type AdamW } from '../train/optimizer.ts';
 import { type PackedBatch, type Policy, packSequences } from '../train/policy.ts';
-import { aggregationWeights } from './aggregation/index.ts';
+import { aggregationWeights } from './aggregation.ts';
+import { countedMask } from './corrections.ts';
 import { type PolicyLossConfig, type PolicyLossConfigInput, parsePolicyLossConfig } from './config.ts';
 import { policyLossSpec } from './loss/graph.ts';
 import { combineMetrics, finishPolicyMetrics } from './loss/metrics.ts';
@@ -22,6 +23,8 @@ export interface PolicyStepSample {
   oldLogprobs?: number[];
   /** log pi_ref per response token (kl.coef > 0). */
   refLogprobs?: number[];
+  /** MoE: the rollout engine's experts per context position (GeneratedSequence.routes); replayed when routing_replay is 'rollout'. */
+  routes?: number[];
 }
 
 export interface PolicyStepOptions {
@@ -31,13 +34,15 @@ export interface PolicyStepOptions {
   microBatchSize?: number;
   /** Learning-rate override for this step (schedules). */
   lr?: number;
+  /** Replay each sample's recorded routes in the trainer's MoE layers (routing_replay: rollout). */
+  replayRoutes?: boolean;
 }
 
 /** log-probs of each response token under `policy` (the recompute of log pi_train(theta_old)). */
-export async function responseLogprobs(policy: Policy, samples: readonly Pick<PolicyStepSample, 'prompt' | 'response'>[], options: PolicyStepOptions = {}): Promise<number[][]> {
+export async function responseLogprobs(policy: Policy, samples: readonly Pick<PolicyStepSample, 'prompt' | 'response' | 'routes'>[], options: PolicyStepOptions = {}): Promise<number[][]> {
   const out: number[][] = [];
   for (const chunk of chunks(samples, options.microBatchSize)) {
-    const { logprobs } = await policy.score(chunk.map((s) => [...s.prompt, ...s.response]), options.temperature ?? 1);
+    const { logprobs } = await policy.score(chunk.map((s) => [...s.prompt, ...s.response]), options.temperature ?? 1, replayed(chunk, options));
     chunk.forEach((s, i) => out.push(logprobs[i]!.slice(s.prompt.length - 1)));
   }
   return out;
@@ -53,12 +58,14 @@ export async function policyGradientStep(
   const config = parsePolicyLossConfig(configInput);
   if (samples.length === 0) throw new RingrlError('policy step: no samples');
   samples.forEach((s, i) => checkSample(s, i, config));
+  options = { ...options, replayRoutes: options.replayRoutes ?? config.routing_replay === 'rollout' };
   const needOld = !config.bypass && samples.some((s) => !s.oldLogprobs);
   const recomputed = needOld ? await responseLogprobs(policy, samples, options) : [];
   const rows = samples.map((s, i) => ({ ...s, oldLogprobs: s.oldLogprobs ?? recomputed[i], responseMask: s.responseMask ?? s.response.map(() => 1) }));
 
   const masks = rows.map((s) => s.responseMask);
-  const weights = aggregationWeights(masks, config);
+  const logK = rows.map((s) => (config.bypass ? s.response.map(() => 0) : s.oldLogprobs!.map((old, t) => old - s.rolloutLogprobs[t]!)));
+  const weights = aggregationWeights(countedMask(masks, logK, config), config);
   const tokens = masks.reduce((a, row) => a + row.filter((m) => m > 0).length, 0);
   const spec = policyLossSpec(config);
   const accumulator = new GradAccumulator();
@@ -69,13 +76,29 @@ export async function policyGradientStep(
     const batch = packSequences(chunk.map((s) => [...s.prompt, ...s.response]), policy.config.vocabSize);
     const feeds = tokenFeeds(batch, chunk, weights.slice(offset, offset + chunk.length), spec.tokenInputs);
     offset += chunk.length;
-    const out = await policy.lossAndGrads(spec, batch, feeds, { metric_scale: tokens > 0 ? 1 / tokens : 0 }, options.temperature ?? 1);
+    const out = await policy.lossAndGrads(spec, batch, feeds, { metric_scale: tokens > 0 ? 1 / tokens : 0 }, options.temperature ?? 1, replayed(chunk, options));
     loss += out.loss;
     parts.push(out.metrics);
     accumulator.add(out.grads);
   }
   const { gradNorm } = optimizer.update(policy.weights, accumulator.sums, options.lr);
-  return { loss, metrics: { ...finishPolicyMetrics(combineMetrics(parts)), 'grad/norm': gradNorm } };
+  const tail: Record<string, number> = config.bypass ? {} : { 'mismatch/logp_diff_p99': quantile(logK.flatMap((row, i) => row.filter((_, t) => masks[i]![t]! > 0).map(Math.abs)), 0.99) };
+  return { loss, metrics: { ...finishPolicyMetrics(combineMetrics(parts)), ...tail, 'grad/norm': gradNorm } };
+}
+
+/** The samples' recorded routes when routing replay is on (every sample must carry them). */
+function replayed(samples: readonly Pick<PolicyStepSample, 'routes'>[], options: PolicyStepOptions): number[][] | undefined {
+  if (!options.replayRoutes) return undefined;
+  const missing = samples.findIndex((s) => !s.routes);
+  if (missing >= 0) throw new RingrlError(`policy step: routing_replay is 'rollout' but sample ${missing} has no recorded routes (an MoE model's engine records them; a dense model has none)`);
+  return samples.map((s) => s.routes!);
+}
+
+/** The q-quantile of `values` (nearest rank); 0 for none. */
+function quantile(values: number[], q: number): number {
+  if (values.length === 0) return 0;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 }
 
 type Row = PolicyStepSample & { oldLogprobs?: number[]; responseMask: number[] };

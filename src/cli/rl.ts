@@ -62,6 +62,7 @@ export function rlEventPrinter(ui: Ui, steps: number, label = 'rl'): { onEvent: 
       if (e.type === 'start') ui.info(`${e.resumedFrom ? `resuming from ${e.resumedFrom} at step ${e.step}` : 'starting RL'} (${(e.parameters / 1e6).toFixed(2)}M parameters)`);
       else if (e.type === 'eval') ui.info(`step ${e.step}: held-out accuracy ${(100 * e.result.accuracy).toFixed(1)}% (${e.result.problems} problems, ${e.result.seconds.toFixed(0)}s)`);
       else if (e.type === 'checkpoint') ui.info(`checkpoint ${e.dir}`);
+      else if (e.type === 'guard') ui.warn(e.message);
       else {
         const m = e.metrics;
         bar.update(e.step, {

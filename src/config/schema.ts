@@ -14,7 +14,8 @@ import { z } from 'zod';
 import { presets } from '../model/presets.ts';
 import { adamWDefaults } from '../train/optimizer.ts';
 import { policyLossSchema } from '../algo/config.ts';
-import { advantageSchema } from '../algo/advantages/index.ts';
+import { advantageSchema } from '../algo/advantages.ts';
+import { mismatchGuardSchema } from '../algo/mismatch-guard.ts';
 import { shapingSchema } from '../algo/shaping/config.ts';
 import { precisions } from '../engine/precision.ts';
 import { dataSchema } from '../data/config.ts';
@@ -133,6 +134,7 @@ const rl = section(
     loss: policyLossSchema.prefault({}).describe('The policy loss: PPO/GRPO clipping with the IcePop / TIS / no mismatch correction and the aggregation (docs/algorithms.md).'),
     advantage: advantageSchema.prefault({}).describe('Advantage estimator over each group of samples of one prompt.'),
     shaping: shapingSchema.prefault({}).describe('Batch shaping: response-length cap, DAPO overlong penalty, dynamic sampling.'),
+    mismatch_guard: mismatchGuardSchema.prefault({}).describe('Closed-loop mismatch guard (off by default): on a sustained rise of mismatch/kl or icepop/masked_frac it warns, then recomputes stale KV caches or raises the engine precision, then stops the run with one line naming metric, threshold and step.'),
   },
   'Reinforcement learning (ringrl rl): the loop and the policy-loss algorithm (IcePop, TIS, GRPO).',
 );

@@ -8,7 +8,7 @@
 import { type Tensor, input, quantizedWeight, scalar, where } from '../graph/index.ts';
 import { type CompiledGraph, type HostTensor, type RuntimeOptions, compileCached } from '../runtime/index.ts';
 import { RingrlError } from '../errors.ts';
-import type { ModelConfig } from '../model/config.ts';
+import { type ModelConfig, sparseLayerCount } from '../model/config.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import { type CacheSegment, type LayerCache, type Params, decodeStep, parameterShapes, prefill } from '../model/llama.ts';
 import { SegmentedKvCache } from './kv-cache.ts';
@@ -70,7 +70,10 @@ export async function createLocalEngine(config: ModelConfig, weights: Weights, o
 export class LocalEngine implements RolloutEngine {
   version = 0;
   readonly capacity: number;
-  readonly precision: Precision;
+  /** Rollout weight precision; a change takes effect at the next updateWeights. */
+  precision: Precision;
+  /** See LocalEngineOptions.keepPausedCache; a change takes effect at the next pause. */
+  keepPausedCache: boolean;
   private readonly shapes: Map<string, number[]>;
   private readonly packed: Map<string, PackedLayout>; // int8/int4: the weights the integer kernels read
   private readonly signature: string;
@@ -85,6 +88,7 @@ export class LocalEngine implements RolloutEngine {
   constructor(readonly config: ModelConfig, private readonly options: LocalEngineOptions = {}) {
     this.capacity = options.capacity ?? 64;
     this.precision = options.precision ?? 'fp32';
+    this.keepPausedCache = options.keepPausedCache ?? false;
     if (!Number.isInteger(this.capacity) || this.capacity < 1) throw new RingrlError(`engine: capacity must be a positive integer, got ${this.capacity}`);
     const prefillBatch = options.prefillBatch ?? 8;
     if (!Number.isInteger(prefillBatch) || prefillBatch < 1) throw new RingrlError(`engine: prefillBatch must be a positive integer, got ${prefillBatch}`);
@@ -158,7 +162,7 @@ export class LocalEngine implements RolloutEngine {
   async pause(): Promise<GeneratedSequence[]> {
     const partial = [...this.active.map((s) => s.seq), ...this.waiting.map((r) => r.resumeFrom ?? emptySequence(r))];
     this.waiting = [];
-    if (this.options.keepPausedCache && this.active.length) this.parked = true;
+    if (this.keepPausedCache && this.active.length) this.parked = true;
     else this.cache.clear();
     return partial.map((s) => ({ ...s, finishReason: null }));
   }
@@ -226,6 +230,7 @@ export class LocalEngine implements RolloutEngine {
           for (let h = 0; h < K; h++) this.cache.write(row, l, h, 0, length, k, v, (b * K + h) * T * hd);
         }
       });
+      if (this.config.moe) seq.routes = this.routesAt(out, b, T, 0, length);
       if (!request.resumeFrom?.tokens.length) this.accept(slot, out, b);
     });
     return this.retireFinished();
@@ -258,6 +263,7 @@ export class LocalEngine implements RolloutEngine {
         const k = out[`k${l}`]!.data as Float32Array, v = out[`v${l}`]!.data as Float32Array;
         for (let h = 0; h < K; h++) this.cache.write(b, l, h, slot.cacheLength, 1, k, v, (b * K + h) * hd);
       }
+      if (this.config.moe) (slot.seq.routes ??= []).push(...this.routesAt(out, b, 1, 0, 1));
       const reach = this.cache.reach(slot);
       slot.cacheLength++;
       if (this.cache.reach(slot) > reach) grown.push(slot);
@@ -281,6 +287,20 @@ export class LocalEngine implements RolloutEngine {
     const { stopTokens = [], maxNewTokens } = slot.request.params;
     if (stopTokens.includes(token)) slot.seq.finishReason = 'stop';
     else if (slot.seq.tokens.length >= maxNewTokens || slot.cacheLength + 1 >= this.config.maxPositions) slot.seq.finishReason = 'length';
+  }
+
+  /** Row b's routes at positions [from, to) of the graph's `route{l}` outputs [B, T, k], flattened [position][layer][k]. */
+  private routesAt(out: Record<string, HostTensor>, b: number, T: number, from: number, to: number): number[] {
+    const L = sparseLayerCount(this.config);
+    const k = this.config.moe!.topK;
+    const routes: number[] = [];
+    for (let t = from; t < to; t++) {
+      for (let l = 0; l < L; l++) {
+        const data = out[`route${l}`]!.data as BigInt64Array;
+        for (let j = 0; j < k; j++) routes.push(Number(data[(b * T + t) * k + j]));
+      }
+    }
+    return routes;
   }
 
   /** Remove finished rows (the cache refills their places) and return their sequences. */
@@ -329,8 +349,8 @@ export class LocalEngine implements RolloutEngine {
       const tokens = input('tokens', 'int64', ['B', 'T']);
       const lastIndex = input('last_index', 'int64', ['B']);
       const sampler = samplerInputs();
-      const { logits, cache } = prefill(this.config, params, tokens, lastIndex);
-      return { inputs: [...list, tokens, lastIndex, ...Object.values(sampler)], outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache) } };
+      const { logits, cache, routes } = prefill(this.config, params, tokens, lastIndex);
+      return { inputs: [...list, tokens, lastIndex, ...Object.values(sampler)], outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) } };
     }, this.options.runtime);
   }
 
@@ -358,9 +378,9 @@ export class LocalEngine implements RolloutEngine {
         })),
       );
       const sampler = samplerInputs();
-      const { logits, cache } = decodeStep(this.config, params, tokens, positions, past);
+      const { logits, cache, routes } = decodeStep(this.config, params, tokens, positions, past);
       const pastInputs = past.flatMap((layer) => layer.flatMap((s) => [s.k, s.v]));
-      return { inputs: [...list, tokens, positions, ...extra, ...pastInputs, ...Object.values(sampler)], outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache) } };
+      return { inputs: [...list, tokens, positions, ...extra, ...pastInputs, ...Object.values(sampler)], outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) } };
     }, this.options.runtime);
   }
 }
@@ -374,12 +394,17 @@ function cacheOutputs(cache: LayerCache[]): Record<string, Tensor> {
   return Object.fromEntries(cache.flatMap((c, l) => [[`k${l}`, c.k], [`v${l}`, c.v]]));
 }
 
+/** MoE: each layer's expert choice per position, int64 [B, T, k] (recorded for routing replay). */
+function routeOutputs(routes: Tensor[] | undefined): Record<string, Tensor> {
+  return Object.fromEntries((routes ?? []).map((r, l) => [`route${l}`, r]));
+}
+
 function emptySequence(r: GenerationRequest): GeneratedSequence {
   return { id: r.id, prompt: r.prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null };
 }
 
 function cloneSequence(s: GeneratedSequence): GeneratedSequence {
-  return { ...s, tokens: [...s.tokens], behaviorLogprobs: [...s.behaviorLogprobs], policyLogprobs: [...s.policyLogprobs], versions: [...s.versions], finishReason: null };
+  return { ...s, tokens: [...s.tokens], behaviorLogprobs: [...s.behaviorLogprobs], policyLogprobs: [...s.policyLogprobs], versions: [...s.versions], ...(s.routes ? { routes: [...s.routes] } : {}), finishReason: null };
 }
 
 function mix(a: number, b: number): number {

@@ -38,6 +38,12 @@ export interface GeneratedSequence {
   policyLogprobs: number[];
   /** Weight version that produced each token. */
   versions: number[];
+  /**
+   * MoE models: the experts the engine routed each context position through (prompt, then every
+   * generated token fed back), flattened [position][layer][top-k]; what routing replay (R3) feeds
+   * the trainer. A re-prefilled resume records its positions again under the new weights.
+   */
+  routes?: number[];
   /** null while unfinished (a paused partial rollout). */
   finishReason: FinishReason | null;
 }

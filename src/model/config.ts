@@ -90,6 +90,13 @@ export function isSparseLayer(c: ModelConfig, layer: number): boolean {
   return !!c.moe && !c.moe.denseLayers.includes(layer) && (layer + 1) % c.moe.sparseStep === 0;
 }
 
+/** How many layers are MoE layers (routes are recorded and replayed for these, in layer order). */
+export function sparseLayerCount(c: ModelConfig): number {
+  let n = 0;
+  for (let layer = 0; layer < c.numLayers; layer++) if (isSparseLayer(c, layer)) n++;
+  return n;
+}
+
 /** Validate a parsed config.json; errors name the file and the field. */
 export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfig {
   const parsed = hfConfigSchema.safeParse(raw);

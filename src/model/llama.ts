@@ -66,7 +66,15 @@ export type Params = Record<string, Tensor>;
 export interface ForwardOutput {
   logits: Tensor; // [B, T, V]
   auxLoss?: Tensor; // [] MoE load-balancing loss (mixtral)
+  routes?: Tensor[]; // MoE: per layer, the experts each token was routed to, int64 [B, T, k]
 }
+
+/**
+ * Routing replay (R3): per layer, int64 [B, T, k] expert ids to use instead of the router's own
+ * top-k (recorded by the rollout engine). The router still weighs the replayed experts with its own
+ * softmax, so gradients reach it; only the choice is fixed.
+ */
+export type RouteReplay = Tensor[];
 
 /**
  * Linear layer with an HF weight [out, in]: x @ W^T (+ b). Tokens are flattened to one matrix
@@ -255,14 +263,14 @@ function denseMlp(p: Params, prefix: string, x: Tensor): Tensor {
  * (mostly zero) routing weights: exact, and the fastest form for the few-expert models that fit
  * on a CPU; a token-dispatching kernel is the upgrade for large expert counts.
  */
-function moeBlock(c: ModelConfig, p: Params, layer: number, x: Tensor): { out: Tensor; routerLogits: Tensor } {
+function moeBlock(c: ModelConfig, p: Params, layer: number, x: Tensor, replay?: Tensor): { out: Tensor; routerLogits: Tensor; chosen: Tensor } {
   const { numExperts: E, topK, normTopkProb } = c.moe!;
   const names = moeNames(c, layer);
   const [B, T, D] = x.shape;
   const tokens = x.reshape([-1, D!]); // [N, D]
   const routerLogits = linear(tokens, p[names.router]!); // [N, E]
   const routing = routerLogits.softmax(-1);
-  const chosen = routing.topkIndices(topK); // [N, k]
+  const chosen = replay ? replay.reshape([-1, topK]) : routing.topkIndices(topK); // [N, k]
   const topWeights = routing.gatherElements(chosen, -1); // [N, k]
   const normalised = normTopkProb ? topWeights.div(topWeights.sum(-1, true)) : topWeights;
   const oneHot = where(chosen.unsqueeze(-1).equal(arange(E)), scalar(1, x.dtype), 0); // [N, k, E]
@@ -272,7 +280,7 @@ function moeBlock(c: ModelConfig, p: Params, layer: number, x: Tensor): { out: T
   const act = h.matmul(stack('gate').T).silu().mul(h.matmul(stack('up').T)); // [E, N, F]
   const expertOut = act.matmul(stack('down').T); // [E, N, D]
   const out = expertOut.mul(dense.T.unsqueeze(-1)).sum(0); // [N, D]
-  return { out: out.reshape([B!, T!, D!]), routerLogits };
+  return { out: out.reshape([B!, T!, D!]), routerLogits, chosen };
 }
 
 /**
@@ -280,20 +288,20 @@ function moeBlock(c: ModelConfig, p: Params, layer: number, x: Tensor): { out: T
  * to each expert (per top-k slot) times the mean router probability, × E. With a token mask
  * (HF's attention_mask branch) padding tokens are left out of both means.
  */
-function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[], tokenMask?: Tensor): Tensor {
+function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[], chosenPerLayer: Tensor[], tokenMask?: Tensor): Tensor {
   const { numExperts: E, topK } = c.moe!;
   const weight = tokenMask?.reshape([-1, 1]); // [N, 1]
   let tokensPerExpert: Tensor | undefined; // [k, E], summed over layers and tokens
   let probPerExpert: Tensor | undefined; // [E]
-  for (const logits of routerLogits) {
+  routerLogits.forEach((logits, l) => {
     const routing = logits.softmax(-1); // [N, E]
-    const chosen = routing.topkIndices(topK);
+    const chosen = chosenPerLayer[l]!; // [N, k]
     const mask = where(chosen.unsqueeze(-1).equal(arange(E)), scalar(1, logits.dtype), 0); // [N, k, E]
     const routed = weight ? mask.mul(weight.unsqueeze(-1)).sum(0) : mask.sum(0);
     const probs = weight ? routing.mul(weight).sum(0) : routing.sum(0);
     tokensPerExpert = tokensPerExpert ? tokensPerExpert.add(routed) : routed;
     probPerExpert = probPerExpert ? probPerExpert.add(probs) : probs;
-  }
+  });
   const tokens = weight ? weight.sum() : sizeOf(routerLogits[0]!.shape[0]!, routerLogits[0]!.dtype);
   const count = tokens.mul(routerLogits.length); // L * (real) N
   return tokensPerExpert!.mul(probPerExpert!.unsqueeze(0)).sum().mul(E).div(count.square());
@@ -302,10 +310,12 @@ function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[], tokenMask?: T
 type AttentionFn = (layer: number, prefix: string, h: Tensor) => { out: Tensor; kv: LayerCache };
 
 /** Embedding, the decoder layers (with the given attention), final norm and LM head. */
-function decoder(c: ModelConfig, p: Params, tokens: Tensor, attend: AttentionFn, tokenMask?: Tensor): ForwardOutput & { cache: LayerCache[]; hidden: Tensor } {
+function decoder(c: ModelConfig, p: Params, tokens: Tensor, attend: AttentionFn, tokenMask?: Tensor, replay?: RouteReplay): ForwardOutput & { cache: LayerCache[]; hidden: Tensor } {
   const embed = p['model.embed_tokens.weight']!;
+  const [B, T] = tokens.shape;
   let x = embed.gather(tokens); // [B, T, D]
   const routerLogits: Tensor[] = [];
+  const routes: Tensor[] = [];
   const cache: LayerCache[] = [];
   for (let i = 0; i < c.numLayers; i++) {
     const prefix = `model.layers.${i}`;
@@ -315,8 +325,10 @@ function decoder(c: ModelConfig, p: Params, tokens: Tensor, attend: AttentionFn,
     x = x.add(out);
     const h2 = rmsNorm(x, p[`${prefix}.post_attention_layernorm.weight`]!, c.rmsNormEps);
     if (isSparseLayer(c, i)) {
-      const { out: moeOut, routerLogits: r } = moeBlock(c, p, i, h2);
+      // Routes are recorded and replayed per MoE layer, in layer order (dense layers have none).
+      const { out: moeOut, routerLogits: r, chosen } = moeBlock(c, p, i, h2, replay?.[routes.length]);
       routerLogits.push(r);
+      routes.push(chosen);
       x = x.add(moeOut);
     } else {
       x = x.add(denseMlp(p, `${prefix}.mlp`, h2));
@@ -324,7 +336,9 @@ function decoder(c: ModelConfig, p: Params, tokens: Tensor, attend: AttentionFn,
   }
   const hidden = rmsNorm(x, p['model.norm.weight']!, c.rmsNormEps); // [B, T, D]
   const logits = linear(hidden, lmHead(c, p)); // [B, T, V]
-  return { logits, hidden, cache, auxLoss: routerLogits.length ? loadBalancingLoss(c, routerLogits, tokenMask) : undefined };
+  if (!routerLogits.length) return { logits, hidden, cache };
+  const auxLoss = loadBalancingLoss(c, routerLogits, routes, tokenMask);
+  return { logits, hidden, cache, auxLoss, routes: routes.map((r) => r.reshape([B!, T!, c.moe!.topK])) };
 }
 
 /** The LM head: lm_head.weight, or the embeddings when tied (unless a rollout engine feeds a quantised copy as lm_head.weight). */
@@ -343,30 +357,30 @@ function causalBias(T: Tensor['shape'][number], dtype: DType): Tensor {
  * attention keeps padding from reaching real tokens; `tokenMask` [B, T] (1 = real token) keeps
  * it out of the MoE load-balancing loss.
  */
-export function forward(c: ModelConfig, p: Params, tokens: Tensor, tokenMask?: Tensor): ForwardOutput {
+export function forward(c: ModelConfig, p: Params, tokens: Tensor, tokenMask?: Tensor, replay?: RouteReplay): ForwardOutput {
   const dtype = p['model.embed_tokens.weight']!.dtype;
   const T = tokens.shape[1]!;
   const rope = ropeTables(c, arange(T), dtype);
   const mask = causalBias(T, dtype);
-  const { logits, auxLoss } = decoder(c, p, tokens, (_i, prefix, h) => causalAttention(c, p, prefix, h, rope, mask), tokenMask);
-  return { logits, auxLoss };
+  const { logits, auxLoss, routes } = decoder(c, p, tokens, (_i, prefix, h) => causalAttention(c, p, prefix, h, rope, mask), tokenMask, replay);
+  return { logits, auxLoss, routes };
 }
 
 /**
  * Prefill right-padded prompts [B, T]: the keys/values of every position (padding included;
  * the engine tracks real lengths) and the logits at each row's last real token `lastIndex` [B].
  */
-export function prefill(c: ModelConfig, p: Params, tokens: Tensor, lastIndex: Tensor): { logits: Tensor; cache: LayerCache[] } {
+export function prefill(c: ModelConfig, p: Params, tokens: Tensor, lastIndex: Tensor): { logits: Tensor; cache: LayerCache[]; routes?: Tensor[] } {
   const dtype = p['model.embed_tokens.weight']!.dtype;
   const [B, T] = tokens.shape;
   const rope = ropeTables(c, arange(T!), dtype);
   const mask = causalBias(T!, dtype);
   const attend: AttentionFn = (_i, prefix, h) => causalAttention(c, p, prefix, h, rope, mask);
-  const { hidden, cache } = decoder(c, p, tokens, attend);
+  const { hidden, cache, routes } = decoder(c, p, tokens, attend);
   const D = c.hiddenSize;
   const at = lastIndex.reshape([B!, 1, 1]).expand([B!, 1, D]);
   const last = hidden.gatherElements(at, 1).reshape([B!, D]); // [B, D]
-  return { logits: linear(last, lmHead(c, p)), cache };
+  return { logits: linear(last, lmHead(c, p)), cache, routes };
 }
 
 /**
@@ -374,11 +388,11 @@ export function prefill(c: ModelConfig, p: Params, tokens: Tensor, lastIndex: Te
  * segments; see CacheSegment). Returns the logits [B, V] and the new keys/values [B, K, 1, hd] per
  * layer for the caller to append.
  */
-export function decodeStep(c: ModelConfig, p: Params, tokens: Tensor, positions: Tensor, past: CacheSegment[][]): { logits: Tensor; cache: LayerCache[] } {
+export function decodeStep(c: ModelConfig, p: Params, tokens: Tensor, positions: Tensor, past: CacheSegment[][]): { logits: Tensor; cache: LayerCache[]; routes?: Tensor[] } {
   const dtype = p['model.embed_tokens.weight']!.dtype;
   const [B] = tokens.shape;
   const rope = ropeTables(c, positions, dtype, [B!, 1, 1, 1, c.headDim]);
   const attend: AttentionFn = (i, prefix, h) => cachedAttention(c, p, prefix, h, rope, past[i]!);
-  const { logits, cache } = decoder(c, p, tokens, attend);
-  return { logits: logits.reshape([B!, c.vocabSize]), cache };
+  const { logits, cache, routes } = decoder(c, p, tokens, attend);
+  return { logits: logits.reshape([B!, c.vocabSize]), cache, routes };
 }

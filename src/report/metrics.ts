@@ -15,6 +15,8 @@ export const metricCatalog: Record<string, MetricInfo> = {
   'mismatch/kl': { description: 'KL(π_infer ‖ π_train) estimate over sampled tokens (train/inference mismatch)' },
   'mismatch/logp_diff_max': { description: 'max |log π_train − log π_infer| over sampled tokens' },
   'mismatch/logp_diff_mean': { description: 'mean |log π_train − log π_infer| over sampled tokens' },
+  'mismatch/logp_diff_p99': { description: '99th percentile of |log π_train − log π_infer| over sampled tokens' },
+  'guard/stage': { description: 'mismatch guard stage (rl.mismatch_guard): 0 quiet, 1 warned, 2 remedied, 3 stopped' },
   'icepop/masked_frac': { description: 'fraction of tokens whose k = π_train/π_infer falls outside [α, β] (zero gradient)' },
   'icepop/masked_low_frac': { description: 'fraction of tokens masked with k < α' },
   'icepop/masked_high_frac': { description: 'fraction of tokens masked with k > β' },

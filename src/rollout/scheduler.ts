@@ -254,7 +254,7 @@ export class RolloutScheduler {
         seed: t.seed,
         retention: t.retention,
         status: t.partial ? 'paused' : t.finishReason === 'dropped' ? 'dropped' : 'finished',
-        seq: t.partial ?? { id: `${g.id}/${t.sampleIndex}`, prompt: t.prompt, tokens: t.response, behaviorLogprobs: t.behaviorLogprobs, policyLogprobs: t.policyLogprobs, versions: t.versions, finishReason: t.finishReason === 'dropped' ? null : t.finishReason },
+        seq: t.partial ?? { id: `${g.id}/${t.sampleIndex}`, prompt: t.prompt, tokens: t.response, behaviorLogprobs: t.behaviorLogprobs, policyLogprobs: t.policyLogprobs, versions: t.versions, ...(t.routes ? { routes: t.routes } : {}), finishReason: t.finishReason === 'dropped' ? null : t.finishReason },
       })),
     }]));
   }
@@ -270,6 +270,7 @@ function toTrajectory(g: GroupState, m: Member): Trajectory {
     behaviorLogprobs: m.seq.behaviorLogprobs,
     policyLogprobs: m.seq.policyLogprobs,
     versions: m.seq.versions,
+    ...(m.seq.routes ? { routes: m.seq.routes } : {}),
     finishReason: m.status === 'dropped' ? 'dropped' : m.seq.finishReason ?? 'length',
     retention: m.retention,
     meta: g.prompt.meta,

@@ -26,6 +26,8 @@ export interface Trajectory {
   behaviorLogprobs: number[];
   policyLogprobs: number[];
   versions: number[];
+  /** MoE: the engine's expert choice per context position (GeneratedSequence.routes), for routing replay. */
+  routes?: number[];
   finishReason: FinishReason | 'dropped';
   /** Policy updates this trajectory's generation spanned while unfinished (C3PO++ retention). */
   retention: number;

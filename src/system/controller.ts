@@ -121,19 +121,20 @@ export class RlController {
     const { loss, advantage, shaping, temperature, microBatchSize, lr } = this.config;
     const shaped = shapeBatch(samples.map((t) => ({
       groupId: t.groupId, prompt: t.prompt, response: t.response, rolloutLogprobs: t.policyLogprobs,
-      reward: t.reward ?? 0, finishReason: t.finishReason,
+      reward: t.reward ?? 0, finishReason: t.finishReason, routes: t.routes,
     })), shaping);
     const adv = computeAdvantages({ rewards: shaped.samples.map((s) => s.reward), groupIds: shaped.samples.map((s) => s.groupId), responseMask: shaped.responseMasks }, advantage);
     const rows: PolicyStepSample[] = shaped.samples.map((s, i) => ({
       prompt: s.prompt, response: s.response, rolloutLogprobs: s.rolloutLogprobs,
-      advantages: adv.tokenAdvantages[i]!, responseMask: shaped.responseMasks[i]!,
+      advantages: adv.tokenAdvantages[i]!, responseMask: shaped.responseMasks[i]!, routes: s.routes,
     }));
+    const replayRoutes = loss.routing_replay === 'rollout';
     // PPO-style reuse of one rollout batch: `epochs` passes of `miniBatches` optimizer updates,
     // all against θ_old = the weights that started the step (recomputed once, before any update),
     // so the clipped ratio and IcePop's k keep their meaning across updates.
     const { epochs, miniBatches } = this.config;
     if (!loss.bypass && (epochs > 1 || miniBatches > 1)) {
-      const old = await responseLogprobs(this.policy, rows, { temperature, microBatchSize });
+      const old = await responseLogprobs(this.policy, rows, { temperature, microBatchSize, replayRoutes });
       rows.forEach((r, i) => (r.oldLogprobs = old[i]));
     }
     const size = Math.ceil(rows.length / miniBatches);
@@ -141,7 +142,7 @@ export class RlController {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const order = epochs > 1 ? minibatchOrder(rows.length, this.config.seed ?? 0, step, epoch) : rows.map((_, i) => i);
       for (let at = 0; at < rows.length; at += size) {
-        const result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step) });
+        const result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step), replayRoutes });
         updates.push({ ...result.metrics, 'loss/policy': result.loss });
       }
     }

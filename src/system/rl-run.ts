@@ -18,13 +18,15 @@ import type { RuntimeOptions } from '../runtime/index.ts';
 import { type TextTokenizer, checkTokenizerFits, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
 import { AdamW, adamWOf, learningRate } from '../train/optimizer.ts';
 import { Policy } from '../train/policy.ts';
+import { MismatchGuard } from '../algo/mismatch-guard.ts';
 import { RlController, type RlStepResult } from './controller.ts';
 
 export type RlEvent =
   | { type: 'start'; step: number; resumedFrom: string | null; parameters: number }
   | { type: 'eval'; step: number; result: EvalResult }
   | { type: 'step'; step: number; steps: number; metrics: Record<string, number> }
-  | { type: 'checkpoint'; step: number; dir: string };
+  | { type: 'checkpoint'; step: number; dir: string }
+  | { type: 'guard'; step: number; action: 'warn' | 'act'; message: string };
 
 export interface RlRun {
   run: RunDir;
@@ -65,6 +67,7 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const policy = Policy.load(from, spec.runtime);
   const tokenizer = loadTokenizer(from);
   checkTokenizerFits(tokenizer, policy.config.vocabSize, from);
+  if (config.rl.loss.routing_replay === 'rollout' && !policy.config.moe) throw new RingrlError(`rl.loss.routing_replay: 'rollout' replays MoE expert choices, but ${from} is a dense model; set it to 'off'`);
   const optimizerConfig = optimizerOptions(config.rl.optimizer);
   const adamW = adamWOf(optimizerConfig);
   const optimizer = spec.resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
@@ -116,11 +119,27 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const evaluates = spec.evalExamples.length > 0;
   const before = step === 0 && evaluates ? await runEval() : null;
   let after: EvalResult | null = null;
+  const guard = new MismatchGuard(config.rl.mismatch_guard);
   while (step < config.rl.steps) {
     const result: RlStepResult = await controller.step();
     if (result.step === step) throw new RingrlError(`rl step ${step + 1}: no group finished within the token budget (rollout.token_budget ${config.rollout.token_budget}); raise it`);
     step = result.step;
+    const verdict = guard.observe(step, result.metrics);
+    if (guard.config.enabled) result.metrics['guard/stage'] = verdict.stage;
     run.logMetrics(step, result.metrics);
+    if (verdict.action === 'stop') {
+      await save();
+      throw new RingrlError(`${verdict.message}; run stopped (checkpoint ${step} saved; rl.mismatch_guard in docs/algorithms.md)`);
+    }
+    if (verdict.action === 'act') {
+      const remedy = remedyMismatch(engine);
+      if (remedy) {
+        await engine.updateWeights(policy.weights, controller.version); // the new precision applies from the next rollout
+        guard.remedied();
+      } else guard.noRemedy();
+      emit({ type: 'guard', step, action: 'act', message: `${verdict.message}; ${remedy ?? 'no remedy left (fp32 engine, KV recomputed): the next escalation stops the run'}` });
+    }
+    if (verdict.action === 'warn') emit({ type: 'guard', step, action: 'warn', message: verdict.message });
     run.logSamples(step, result.trajectories.slice(0, config.run.samples_per_step).map((t) => ({
       kind: 'rollout', prompt: tokenizer.decode(t.prompt, { skipSpecial: true }), response: tokenizer.decode(t.response, { skipSpecial: true }),
       reward: t.reward ?? null, finish_reason: t.finishReason, retention: t.retention, versions: [t.versions[0] ?? null, t.versions.at(-1) ?? null],
@@ -131,6 +150,21 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
     if (last || (config.run.checkpoint_every > 0 && step % config.run.checkpoint_every === 0)) await save();
   }
   return { policy, before, after, step };
+}
+
+/**
+ * The mismatch guard's remedies, cheapest first: stop resuming paused rollouts from stale KV caches,
+ * then roll out at a higher precision (fp8/int8 -> bf16 -> fp32). Returns what was done, or null.
+ */
+function remedyMismatch(engine: LocalEngine): string | null {
+  if (engine.keepPausedCache) {
+    engine.keepPausedCache = false;
+    return 'remedy: paused rollouts are re-prefilled from now on (rollout.paused_kv recompute)';
+  }
+  const from = engine.precision;
+  if (from === 'fp32') return null;
+  engine.precision = from === 'bf16' ? 'fp32' : 'bf16';
+  return `remedy: engine precision ${from} -> ${engine.precision}`;
 }
 
 function readRlState(path: string): RlState {

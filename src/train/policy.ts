@@ -4,7 +4,7 @@
 import { type DType, type Tensor, grad, input } from '../graph/index.ts';
 import { type HostTensor, type RuntimeOptions, compileCached } from '../runtime/index.ts';
 import { RingrlError } from '../errors.ts';
-import type { ModelConfig } from '../model/config.ts';
+import { type ModelConfig, sparseLayerCount } from '../model/config.ts';
 import { type Weights, loadModelDir, saveModelDir } from '../model/checkpoint.ts';
 import { type Params, forward, parameterShapes } from '../model/llama.ts';
 import { initWeights, presetConfig } from '../model/presets.ts';
@@ -63,6 +63,33 @@ export function packSequences(sequences: readonly (readonly number[])[], vocabSi
     }
   });
   return { B, T, inputs, targets, mask, tokenMask, lengths };
+}
+
+/**
+ * Routing-replay feeds for a packed batch: per layer, int64 [B, T, k] from each sequence's recorded
+ * routes (flattened [position][layer][k], as the engine records them). Positions without a record
+ * (a sequence's last token, which the engine never fed back, and padding) get experts 0..k-1: under
+ * causal attention they reach no scored position.
+ */
+export function packRoutes(routes: readonly (readonly number[])[], batch: PackedBatch, config: ModelConfig): BigInt64Array[] {
+  const L = sparseLayerCount(config), k = config.moe?.topK ?? 0, E = config.moe?.numExperts ?? 0;
+  if (!config.moe) throw new RingrlError('routing replay needs an MoE model (config.moe); this model is dense');
+  if (routes.length !== batch.B) throw new RingrlError(`routing replay: ${routes.length} route records for ${batch.B} sequences`);
+  const feeds = Array.from({ length: L }, () => new BigInt64Array(batch.B * batch.T * k));
+  routes.forEach((record, b) => {
+    const recorded = Math.min(Math.floor(record.length / (L * k)), batch.lengths[b]! + 1);
+    if (recorded < batch.lengths[b]!) throw new RingrlError(`routing replay: sequence ${b} has routes for ${recorded} positions; expected at least ${batch.lengths[b]} (every position but the last)`);
+    for (let t = 0; t < batch.T; t++) {
+      for (let l = 0; l < L; l++) {
+        for (let j = 0; j < k; j++) {
+          const e = t < recorded ? record[(t * L + l) * k + j]! : j;
+          if (!Number.isInteger(e) || e < 0 || e >= E) throw new RingrlError(`routing replay: sequence ${b}, position ${t}, layer ${l}: expert ${e} is outside [0, ${E})`);
+          feeds[l]![(b * batch.T + t) * k + j] = BigInt(e);
+        }
+      }
+    }
+  });
+  return feeds;
 }
 
 /** Split a flat [B, T] array into per-sequence rows of their real lengths. */
@@ -125,45 +152,62 @@ export class Policy {
     return feeds;
   }
 
-  private batchFeeds(batch: PackedBatch): Record<string, HostTensor> {
+  private batchFeeds(batch: PackedBatch, routes?: readonly (readonly number[])[]): Record<string, HostTensor> {
     const dims = [batch.B, batch.T];
-    return {
+    const feeds: Record<string, HostTensor> = {
       inputs: { dtype: 'int64', data: batch.inputs, dims },
       targets: { dtype: 'int64', data: batch.targets, dims },
       ...(this.config.moe ? { token_mask: { dtype: 'float32', data: batch.tokenMask, dims } } : {}),
     };
+    if (routes) packRoutes(routes, batch, this.config).forEach((data, l) => (feeds[`routes${l}`] = { dtype: 'int64', data, dims: [...dims, this.config.moe!.topK] }));
+    return feeds;
   }
 
-  private traceModel() {
+  private checkReplay(replayRoutes: unknown): boolean {
+    if (replayRoutes !== undefined && !this.config.moe) throw new RingrlError('routing replay needs an MoE model (config.moe); this model is dense');
+    return replayRoutes !== undefined;
+  }
+
+  /** The model graph; with `replay`, MoE layers take their experts from `routes{l}` inputs (routing replay). */
+  private traceModel(replay = false) {
     const { params, list } = this.traceParams();
     const inputs = input('inputs', 'int64', ['B', 'T']);
     const targets = input('targets', 'int64', ['B', 'T']);
     const invTemperature = input('inv_temperature', 'float32', []);
     const tokenMask = this.config.moe ? input('token_mask', 'float32', ['B', 'T']) : undefined;
-    const { logits, auxLoss } = forward(this.config, params, inputs, tokenMask);
+    const routeInputs = replay ? Array.from({ length: sparseLayerCount(this.config) }, (_, l) => input(`routes${l}`, 'int64', ['B', 'T', this.config.moe!.topK])) : [];
+    const { logits, auxLoss, routes } = forward(this.config, params, inputs, tokenMask, replay ? routeInputs : undefined);
     const stats = nextTokenStats(logits, targets, invTemperature);
-    return { params, list, graphInputs: [...list, inputs, targets, invTemperature, ...(tokenMask ? [tokenMask] : [])], stats, auxLoss };
+    return { params, list, graphInputs: [...list, inputs, targets, invTemperature, ...(tokenMask ? [tokenMask] : []), ...routeInputs], stats, auxLoss, routes };
   }
 
-  /** log p(token[t] | token[<t]) and the entropy at each position t >= 1, per sequence. */
-  async score(sequences: readonly (readonly number[])[], temperature = 1): Promise<{ logprobs: number[][]; entropy: number[][] }> {
+  /**
+   * log p(token[t] | token[<t]) and the entropy at each position t >= 1, per sequence. With
+   * `replayRoutes` (one record per sequence; see packRoutes) MoE layers use those experts. An MoE
+   * model also returns the routes it used, flattened [position][layer][k] per sequence.
+   */
+  async score(sequences: readonly (readonly number[])[], temperature = 1, replayRoutes?: readonly (readonly number[])[]): Promise<{ logprobs: number[][]; entropy: number[][]; routes?: number[][] }> {
     if (!(temperature > 0)) throw new RingrlError(`temperature must be > 0 to score, got ${temperature}`);
-    const compiled = await compileCached(`score:${this.signature}`, () => {
-      const { graphInputs, stats } = this.traceModel();
-      return { inputs: graphInputs, outputs: { logprobs: stats.logprobs, entropy: stats.entropy } };
+    const replay = this.checkReplay(replayRoutes);
+    const compiled = await compileCached(`score:${this.signature}${replay ? ':replay' : ''}`, () => {
+      const { graphInputs, stats, routes } = this.traceModel(replay);
+      const routeOutputs = Object.fromEntries((routes ?? []).map((r, l) => [`route${l}`, r]));
+      return { inputs: graphInputs, outputs: { logprobs: stats.logprobs, entropy: stats.entropy, ...routeOutputs } };
     }, this.runtime);
     const batch = packSequences(sequences, this.config.vocabSize);
-    const out = await compiled.run({ ...this.weightFeeds(), ...this.batchFeeds(batch), inv_temperature: scalarFeed(1 / temperature) });
-    return { logprobs: unpackRows(out.logprobs!.data as Float32Array, batch), entropy: unpackRows(out.entropy!.data as Float32Array, batch) };
+    const out = await compiled.run({ ...this.weightFeeds(), ...this.batchFeeds(batch, replayRoutes), inv_temperature: scalarFeed(1 / temperature) });
+    const result = { logprobs: unpackRows(out.logprobs!.data as Float32Array, batch), entropy: unpackRows(out.entropy!.data as Float32Array, batch) };
+    return this.config.moe ? { ...result, routes: unpackRoutes(out, batch, this.config) } : result;
   }
 
   /**
    * The loss and its gradient with respect to every parameter for one (micro-)batch.
    * Losses should be sums scaled by a caller-fed normaliser so micro-batch gradients add up.
    */
-  async lossAndGrads(spec: LossSpec, batch: PackedBatch, tokenFeeds: Record<string, Float32Array>, scalarFeeds: Record<string, number>, temperature = 1): Promise<{ loss: number; metrics: Record<string, number>; grads: Map<string, Float32Array> }> {
-    const compiled = await compileCached(`loss:${spec.key}:${this.signature}`, () => {
-      const { list, graphInputs, stats, auxLoss } = this.traceModel();
+  async lossAndGrads(spec: LossSpec, batch: PackedBatch, tokenFeeds: Record<string, Float32Array>, scalarFeeds: Record<string, number>, temperature = 1, replayRoutes?: readonly (readonly number[])[]): Promise<{ loss: number; metrics: Record<string, number>; grads: Map<string, Float32Array> }> {
+    const replay = this.checkReplay(replayRoutes);
+    const compiled = await compileCached(`loss:${spec.key}:${this.signature}${replay ? ':replay' : ''}`, () => {
+      const { list, graphInputs, stats, auxLoss } = this.traceModel(replay);
       const extra: Record<string, Tensor> = {};
       for (const name of spec.tokenInputs) extra[name] = input(name, 'float32', ['B', 'T']);
       for (const name of spec.scalarInputs) extra[name] = input(name, 'float32', []);
@@ -174,7 +218,7 @@ export class Policy {
       list.forEach((p, i) => (outputs[`grad:${p.attrs.name}`] = grads[i]!));
       return { inputs: [...graphInputs, ...Object.values(extra)], outputs };
     }, { memoryArena: !this.largeModel, ...this.runtime });
-    const feeds: Record<string, HostTensor> = { ...this.weightFeeds(), ...this.batchFeeds(batch), inv_temperature: scalarFeed(1 / temperature) };
+    const feeds: Record<string, HostTensor> = { ...this.weightFeeds(), ...this.batchFeeds(batch, replayRoutes), inv_temperature: scalarFeed(1 / temperature) };
     for (const name of spec.tokenInputs) {
       const data = tokenFeeds[name];
       if (!data || data.length !== batch.B * batch.T) throw new Error(`lossAndGrads: token input '${name}' needs ${batch.B * batch.T} values`);
@@ -193,6 +237,16 @@ export class Policy {
     }
     return { loss: Number(out.loss!.data[0]), metrics, grads };
   }
+}
+
+/** Each sequence's routes over its real positions, flattened [position][layer][k]. */
+function unpackRoutes(out: Record<string, HostTensor>, batch: PackedBatch, config: ModelConfig): number[][] {
+  const L = config.numLayers, k = config.moe!.topK;
+  return batch.lengths.map((len, b) => {
+    const record: number[] = [];
+    for (let t = 0; t <= len; t++) for (let l = 0; l < L; l++) for (let j = 0; j < k; j++) record.push(Number(out[`route${l}`]!.data[(b * batch.T + t) * k + j]));
+    return record;
+  });
 }
 
 function scalarFeed(value: number): HostTensor {

@@ -16,7 +16,7 @@ function message(fn: () => unknown): string {
 
 test('defaults: IcePop [0.5, 5], TIS cap 2, clip 0.2/0.2, token-mean, KL and entropy off', () => {
   assert.deepEqual(parsePolicyLossConfig({}), {
-    correction: 'icepop', bypass: false, icepop: { alpha: 0.5, beta: 5 }, tis: { cap: 2 }, clip: { low: 0.2, high: 0.2 },
+    correction: 'icepop', routing_replay: 'off', bypass: false, icepop: { alpha: 0.5, beta: 5 }, tis: { cap: 2 }, clip: { low: 0.2, high: 0.2 },
     aggregation: 'token-mean', kl: { coef: 0, estimator: 'k3' }, entropy: { coef: 0 },
   });
 });
@@ -27,7 +27,7 @@ const cases: [string, unknown, RegExp][] = [
   ['band without 1', { icepop: { alpha: 1.5, beta: 5 } }, /icepop\.alpha: the band \[1\.5, 5\] must contain 1/],
   ['negative budget', { aggregation: 'budget', budget: -100 }, /^policy loss config: budget: .*>0 \(got -100\)$/],
   ['budget missing', { aggregation: 'budget' }, /budget: required when aggregation is 'budget'/],
-  ['unknown correction', { correction: 'ice-pop' }, /^policy loss config: correction: Invalid option: expected one of "none"\|"tis"\|"icepop" \(got "ice-pop"\)$/],
+  ['unknown correction', { correction: 'ice-pop' }, /^policy loss config: correction: Invalid option: expected one of "none"\|"tis"\|"icepop"\|"mis" \(got "ice-pop"\)$/],
   ['unknown aggregation', { aggregation: 'mean' }, /aggregation: Invalid option.*\(got "mean"\)/],
   ['unknown key', { icepop: { alpha: 0.5, upper: 5 } }, /^policy loss config: icepop\.upper: unknown key$/],
   ['bypass with a correction', { bypass: true, correction: 'tis' }, /correction: must be 'none' with bypass: true/],

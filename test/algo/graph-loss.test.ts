@@ -10,6 +10,7 @@ import {
   type PolicyLossBatch, type PolicyLossConfigInput, Policy, aggregationWeights, combineMetrics, computePolicyLoss, finishPolicyMetrics,
   packSequences, parsePolicyLossConfig, policyLossSpec,
 } from '../../src/index.ts';
+import { countedMask } from '../../src/algo/corrections.ts';
 import { f64, maxAbsDiff, rng } from '../helpers.ts';
 import { normal } from '../../src/util/random.ts';
 
@@ -51,6 +52,10 @@ function randomBatch(seed: number): Required<Omit<PolicyLossBatch, 'lossWeights'
   };
 }
 
+/** log k per token, as the policy step computes it for countedMask (mis drops rejected tokens from the aggregation). */
+const logK = (batch: Required<Omit<PolicyLossBatch, 'lossWeights'>>, config: { bypass: boolean }) =>
+  batch.oldLogprobs.map((row, i) => row.map((old, t) => (config.bypass ? 0 : old - batch.rolloutLogprobs[i]![t]!)));
+
 const dense = (rows: number[][]) => f64(rows.flat(), [rows.length, rows[0]!.length]);
 
 async function runGraph(compiled: CompiledGraph, names: string[], batch: Required<Omit<PolicyLossBatch, 'lossWeights'>>, configInput: PolicyLossConfigInput) {
@@ -58,7 +63,7 @@ async function runGraph(compiled: CompiledGraph, names: string[], batch: Require
   const tokens = batch.mask.flat().filter((m) => m > 0).length;
   const sources: Record<string, number[][]> = {
     rollout_logprobs: batch.rolloutLogprobs, old_logprobs: batch.oldLogprobs, ref_logprobs: batch.refLogprobs,
-    advantages: batch.advantages, response_mask: batch.mask, loss_weight: aggregationWeights(batch.mask, config),
+    advantages: batch.advantages, response_mask: batch.mask, loss_weight: aggregationWeights(countedMask(batch.mask, logK(batch, config), config), config),
   };
   const feeds = { logprobs: dense(batch.logprobs), entropy: dense(batch.entropy), metric_scale: f64([1 / tokens], []), ...Object.fromEntries(names.map((n) => [n, dense(sources[n]!)])) };
   const out = await compiled.run(feeds);
@@ -68,7 +73,7 @@ async function runGraph(compiled: CompiledGraph, names: string[], batch: Require
 }
 
 const configs: PolicyLossConfigInput[] = [];
-for (const correction of ['none', 'tis', 'icepop'] as const) {
+for (const correction of ['none', 'tis', 'icepop', 'mis'] as const) {
   for (const aggregation of ['token-mean', 'seq-mean-token-mean', 'budget'] as const) {
     configs.push({ correction, aggregation, budget: 16, clip: { low: 0.2, high: 0.28 } });
   }

@@ -58,6 +58,18 @@ for (const correction of ['none', 'tis', 'icepop'] as const) {
   }
 }
 
+test('mis: IcePop\'s weights, and the rejected tokens leave the denominator (IcePop keeps them)', () => {
+  // Kept: k = 2 and k = 1 in sequence 0 (A = 1); rejected: k = 0.25 and k = 8. Sum -w A = -3.
+  const expected = { 'token-mean': -3 / 2, 'seq-mean-token-mean': -3 / 2, budget: -3 / 8 };
+  for (const [aggregation, loss] of Object.entries(expected)) {
+    const out = computePolicyLoss(base, { correction: 'mis', aggregation: aggregation as 'budget', budget: 8 });
+    assertClose([out.loss], [loss], 1e-12, `mis x ${aggregation}: loss`);
+    assertClose(out.tokenWeights.flat(), weights.icepop.flat(), 1e-12, 'token weights');
+    assert.equal(out.metrics['icepop/masked_frac'], 0.5);
+  }
+  assertClose([computePolicyLoss(base, { correction: 'icepop' }).loss], [-3 / 4], 1e-12, 'icepop divides by all 4 tokens');
+});
+
 test('IcePop band edges: k exactly at alpha and beta is kept (weighted by k), just outside is dropped', () => {
   const logK = [ln(0.5), ln(5), ln(0.5) - 1e-12, ln(5) + 1e-12];
   const out = computePolicyLoss({

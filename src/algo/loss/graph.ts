@@ -5,7 +5,7 @@
 import { type Tensor, scalar, where } from '../../graph/index.ts';
 import type { LossSpec } from '../../train/policy.ts';
 import { type PolicyLossConfig, type PolicyLossConfigInput, parsePolicyLossConfig } from '../config.ts';
-import { corrections } from '../corrections/index.ts';
+import { corrections } from '../corrections.ts';
 import { klEstimators } from './kl.ts';
 import { maskedEntropyPartial } from './metrics.ts';
 

@@ -4,11 +4,11 @@
 //   k = exp(old - infer)              w = correction(k), a constant
 //   r = exp(logp - old)               s = min(r A, clip(r, 1 - low, 1 + high) A)
 //   loss_t = -w s + kl.coef * KL_t - entropy.coef * H_t
-//   loss = sum_t a_t loss_t           a_t from the aggregation (see aggregation/index.ts)
+//   loss = sum_t a_t loss_t           a_t from the aggregation (see aggregation.ts)
 import { RingrlError } from '../../errors.ts';
-import { aggregationWeights } from '../aggregation/index.ts';
+import { aggregationWeights } from '../aggregation.ts';
 import { type PolicyLossConfig, parsePolicyLossConfig } from '../config.ts';
-import { corrections } from '../corrections/index.ts';
+import { corrections, countedMask } from '../corrections.ts';
 import { klEstimators, mismatchKl } from './kl.ts';
 import { finishPolicyMetrics, maskedEntropyPartial } from './metrics.ts';
 import type { PolicyLossBatch, PolicyLossConfigInput, PolicyLossResult } from './types.ts';
@@ -24,7 +24,8 @@ export function computePolicyLoss(batch: PolicyLossBatch, configInput: PolicyLos
   checkBatch(batch, config);
   const { logprobs, rolloutLogprobs, advantages, mask, refLogprobs, entropy } = batch;
   const old = config.bypass ? rolloutLogprobs : batch.oldLogprobs!;
-  const weights = batch.lossWeights ?? aggregationWeights(mask, config);
+  const logKRows = logprobs.map((row, i) => row.map((_, t) => old[i]![t]! - rolloutLogprobs[i]![t]!));
+  const weights = batch.lossWeights ?? aggregationWeights(countedMask(mask, logKRows, config), config);
   const correction = corrections[config.correction];
   const kl = klEstimators[config.kl.estimator];
   const { low, high } = config.clip;

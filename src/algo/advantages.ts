@@ -1,13 +1,47 @@
 // Advantages from per-sample rewards and group ids (GRPO-style: a group is the samples of one
-// prompt), broadcast to every response token. Estimators are registered by name.
+// prompt), broadcast to every response token. The estimators sit together here, registered by
+// name, so their differences read side by side (as verl's core_algos.py keeps them).
 import { z } from 'zod';
-import { RingrlError } from '../../errors.ts';
-import { mean } from '../../util/stats.ts';
-import { parseConfig } from '../config-error.ts';
-import { drGrpo } from './dr-grpo.ts';
-import { grpo } from './grpo.ts';
-import { rloo } from './rloo.ts';
-import type { AdvantageEstimator } from './types.ts';
+import { RingrlError } from '../errors.ts';
+import { mean } from '../util/stats.ts';
+import { parseConfig } from './config-error.ts';
+
+/**
+ * An advantage estimator maps the rewards of one group (the samples of one prompt) to one
+ * advantage per sample. A group of one has no baseline: every estimator gives it 0.
+ */
+export type AdvantageEstimator = (rewards: readonly number[], config: { epsilon: number }) => number[];
+
+/**
+ * GRPO (DeepSeekMath): A_i = (r_i - mean(r)) / (std(r) + epsilon), std with Bessel's correction
+ * (torch.std's default, as verl and TRL use). A zero-variance group gets A = 0.
+ */
+const grpo: AdvantageEstimator = (rewards, { epsilon }) => {
+  if (rewards.length < 2) return rewards.map(() => 0);
+  const mu = mean(rewards);
+  const std = Math.sqrt(rewards.reduce((a, r) => a + (r - mu) ** 2, 0) / (rewards.length - 1));
+  return rewards.map((r) => (r - mu) / (std + epsilon));
+};
+
+/**
+ * Dr. GRPO (Liu et al., "Understanding R1-Zero-Like Training"): A_i = r_i - mean(r), without the
+ * std division that up-weights near-unanimous groups.
+ */
+const drGrpo: AdvantageEstimator = (rewards) => {
+  const mu = mean(rewards);
+  return rewards.map((r) => r - mu);
+};
+
+/**
+ * RLOO (Ahmadian et al.): A_i = r_i - mean of the other samples' rewards, i.e.
+ * n/(n-1) (r_i - mean(r)); a sample is never its own baseline.
+ */
+const rloo: AdvantageEstimator = (rewards) => {
+  const n = rewards.length;
+  if (n < 2) return rewards.map(() => 0);
+  const total = rewards.reduce((a, b) => a + b, 0);
+  return rewards.map((r) => r - (total - r) / (n - 1));
+};
 
 export const advantageEstimators = { grpo, dr_grpo: drGrpo, rloo } satisfies Record<string, AdvantageEstimator>;
 export type AdvantageEstimatorName = keyof typeof advantageEstimators;

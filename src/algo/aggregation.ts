@@ -2,7 +2,7 @@
 // the host over the whole step (not inside each micro-batch's graph) makes the result independent
 // of how the step is split into micro-batches: the micro-batch losses and gradients simply add
 // (OpenRLHF's aggregate_loss makes the same point about shards). Registered by name.
-import type { AggregationName, PolicyLossConfig } from '../config.ts';
+import type { AggregationName, PolicyLossConfig } from './config.ts';
 
 /** Per-token weights (0 where mask is 0) for response masks given row by row. */
 export type Aggregation = (mask: readonly (readonly number[])[], config: PolicyLossConfig) => number[][];
