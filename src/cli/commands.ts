@@ -11,5 +11,6 @@ import { configCommand } from './config.ts';
 import { reportCommand } from './report.ts';
 import { sftCommand } from './sft.ts';
 import { evalCommand } from './eval.ts';
+import { serveCommand } from './serve.ts';
 
-export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, generateCommand, sftCommand, rlCommand, evalCommand, sandboxCommand, rewardCommand, configCommand, reportCommand];
+export const commands: Command[] = [demoCommand, initCommand, logprobsCommand, generateCommand, sftCommand, rlCommand, evalCommand, serveCommand, sandboxCommand, rewardCommand, configCommand, reportCommand];
