@@ -20,8 +20,8 @@ import type { WeightPublisher } from './weights.ts';
 export interface HttpEngineOptions {
   /** Base URLs of SGLang-protocol servers, e.g. http://127.0.0.1:30000. */
   servers: string[];
-  /** Writes each version as a model dir the servers can read (same machine or shared storage). */
-  publisher: WeightPublisher;
+  /** Writes each version as a model dir the servers can read (same machine or shared storage); without one, updateWeights is refused. */
+  publisher?: WeightPublisher;
   /** Sent as `Authorization: Bearer KEY`. */
   apiKey?: string;
   /** Sequences in flight at most over all servers; more wait here. Default 64 per server. */
@@ -30,6 +30,8 @@ export interface HttpEngineOptions {
   stepMs?: number;
   /** Attempts per request on connection errors and 5xx answers (with backoff). Default 3. */
   retries?: number;
+  /** What the servers were given as, for error messages. Default 'rollout.servers'. */
+  origin?: string;
 }
 
 interface Flight {
@@ -53,7 +55,7 @@ interface SglangOutput {
 export class HttpEngine implements RolloutEngine {
   version = 0;
   readonly servers: string[];
-  private readonly publisher: WeightPublisher;
+  private readonly publisher: WeightPublisher | undefined;
   private readonly headers: Record<string, string>;
   private readonly capacity: number;
   private readonly stepMs: number;
@@ -70,9 +72,10 @@ export class HttpEngine implements RolloutEngine {
   private counters = { decodeSteps: 0, generatedTokens: 0, prefillTokens: 0, busySeconds: 0 };
 
   constructor(options: HttpEngineOptions) {
-    if (!options.servers.length) throw new RingrlError('rollout.servers: give at least one server URL');
+    const origin = options.origin ?? 'rollout.servers';
+    if (!options.servers.length) throw new RingrlError(`${origin}: give at least one server URL`);
     for (const [i, url] of options.servers.entries()) {
-      if (!/^https?:\/\/[^/]+\/?$/.test(url)) throw new RingrlError(`rollout.servers[${i}]: expected a base URL like http://127.0.0.1:30000, got '${url}'`);
+      if (!/^https?:\/\/[^/]+\/?$/.test(url)) throw new RingrlError(`${origin}[${i}]: expected a base URL like http://127.0.0.1:30000, got '${url}'`);
     }
     this.servers = options.servers.map((u) => u.replace(/\/$/, ''));
     this.publisher = options.publisher;
@@ -160,6 +163,7 @@ export class HttpEngine implements RolloutEngine {
 
   async updateWeights(weights: Weights, version: number): Promise<void> {
     if (this.flights.size) throw new RingrlError(`engine: updateWeights with ${this.flights.size} sequences decoding; pause() first so they resume under the new weights`);
+    if (!this.publisher) throw new RingrlError('engine: this HttpEngine has no weight publisher (a directory the servers read); it cannot update weights');
     const path = resolve(this.publisher.publish(weights, version));
     const name = String(version);
     await Promise.all(this.servers.map(async (url) => {

@@ -104,6 +104,8 @@ export async function buildServer(options: ServeOptions): Promise<Server> {
     return reply.code(404).send(isOpenAi(request.url) ? openAiError(message, 'invalid_request_error') : { error: message });
   });
 
+  // Closing ends every request in flight (finish_reason abort) rather than decoding them out.
+  app.addHook('preClose', async () => void (await loop.pause('abort')));
   app.get('/metrics', async (_request, reply) => reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()));
   sglangRoutes(app, ctx);
   openaiRoutes(app, ctx);

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/index.ts';
 import { type Example, type ExampleSource, encodePrompt } from '../data/index.ts';
-import { LocalEngine } from '../engine/local.ts';
+import type { RolloutEngine } from '../engine/types.ts';
 import { RingrlError } from '../errors.ts';
 import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
 import type { Verifier } from '../eval/verifiers.ts';
@@ -20,6 +20,7 @@ import { AdamW } from '../train/optimizer.ts';
 import { Policy } from '../train/policy.ts';
 import { learningRate } from '../train/sft-loop.ts';
 import { RlController, type RlStepResult } from './controller.ts';
+import { createRunEngine } from './engines.ts';
 
 export type RlEvent =
   | { type: 'start'; step: number; resumedFrom: string | null; parameters: number }
@@ -79,8 +80,30 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const optimizer = spec.resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
   optimizer.config = adamW;
 
+  const { engine, close } = await createRunEngine({ config, model: policy.config, modelDir: from, weightsDir: join(run.path, 'weights'), ...(spec.runtime ? { runtime: spec.runtime } : {}) });
+  try {
+    return await rlLoop(spec, { policy, tokenizer, optimizer, adamW, engine, from, latest });
+  } finally {
+    await close();
+  }
+}
+
+interface RlParts {
+  policy: Policy;
+  tokenizer: TextTokenizer;
+  optimizer: AdamW;
+  adamW: AdamW['config'];
+  engine: RolloutEngine;
+  from: string;
+  latest: ReturnType<RunDir['latestCheckpoint']>;
+}
+
+async function rlLoop(spec: RlRun, parts: RlParts): Promise<{ policy: Policy; before: EvalResult | null; after: EvalResult | null; step: number }> {
+  const { run, config } = spec;
+  const emit = spec.onEvent ?? (() => {});
+  const { policy, tokenizer, optimizer, adamW, engine, from, latest } = parts;
+  const o = config.rl.optimizer;
   const rollout = rolloutConfigFrom(config, tokenizer.eos);
-  const engine = new LocalEngine(policy.config, { capacity: config.rollout.pool_capacity, precision: config.rollout.precision, keepPausedCache: config.rollout.paused_kv === 'keep', kvSegments: config.rollout.kv_segments, seed: config.run.seed, runtime: spec.runtime });
   const scheduler = new RolloutScheduler(engine, promptSource(spec.source, tokenizer), rollout, config.run.seed);
   const reward = (answer: unknown, response: number[]) => spec.verify(tokenizer.decode(response, { skipSpecial: true }), String(answer));
   const controller = new RlController(policy, optimizer, engine, scheduler, (t) => {
