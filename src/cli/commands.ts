@@ -19,6 +19,7 @@ export const commands: CommandEntry[] = [
   { name: 'rl', summary: 'reinforcement learning with IcePop + C3PO++ on verifiable rewards (resumable)', load: async () => (await import('./rl.ts')).rlCommand },
   { name: 'eval', summary: 'accuracy, pass@k, avg@k and response lengths on a task or dataset; JSON + table', load: async () => (await import('./eval.ts')).evalCommand },
   { name: 'export', summary: 'write a checkpoint as a Hugging Face model dir (source dtype, sharded) that transformers, vLLM and SGLang load', load: async () => (await import('./export.ts')).exportCommand },
+  { name: 'serve', summary: 'serve a model over SGLang\'s RL protocol (/generate, weight updates) and the OpenAI API', load: async () => (await import('./serve.ts')).serveCommand },
   { name: 'sandbox', summary: 'run a program in the isolated sandbox, or serve the reward HTTP API', load: async () => (await import('./sandbox.ts')).sandboxCommand },
   { name: 'reward', summary: 'score completions: `reward math` checks answers for mathematical equivalence', load: async () => (await import('./reward.ts')).rewardCommand },
   { name: 'config', summary: 'print the resolved config (`config show --config FILE --set k=v`)', load: async () => (await import('./config.ts')).configCommand },

@@ -52,3 +52,14 @@ export function runDirFromFlags(command: string, values: RunFlags, config: Confi
   run.writeConfig(formatConfig(config));
   return run;
 }
+
+/** Flags that pick the rollout engine: --servers URL,URL (engine http on those servers) and --engine-workers N. */
+export const engineFlags = { servers: { type: 'string' }, 'engine-workers': { type: 'string' } } as const;
+
+/** The `--set` overrides of --servers and --engine-workers (each implies rollout.engine=http). */
+export function engineFlagSets(values: { servers?: string; 'engine-workers'?: string }): string[] {
+  const sets: string[] = [];
+  if (values.servers !== undefined) sets.push(`rollout.servers=${JSON.stringify(values.servers.split(',').filter(Boolean))}`, 'rollout.engine=http');
+  if (values['engine-workers'] !== undefined) sets.push(`rollout.engine_workers=${values['engine-workers']}`, 'rollout.engine=http');
+  return sets;
+}

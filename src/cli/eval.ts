@@ -12,12 +12,14 @@ import { loadTokenizer } from '../tokenizer/index.ts';
 import { testExamplesFor } from '../data/index.ts';
 import { getVerifier, verifierNames } from '../eval/verifiers.ts';
 import { evaluate, formatEvalTable } from '../eval/evaluate.ts';
+import { connectServers } from './generate.ts';
 
 const SETS = { model: 'model.dir', task: 'data.task', difficulty: 'data.difficulty', data: 'data.test_file', n: 'eval.num_problems', k: 'eval.k', temperature: 'eval.temperature', 'top-p': 'eval.top_p', 'max-new-tokens': 'eval.max_new_tokens', threads: 'runtime.threads', seed: 'run.seed' } as const;
 
 const HELP = `usage: ringrl eval --model DIR (--task NAME [--difficulty N] | --data FILE [--verifier NAME])
                    [--n N] [--k K] [--temperature T] [--top-p P] [--max-new-tokens N]
                    [--out FILE.json] [--config FILE]... [--set KEY.PATH=VALUE]... [--threads N] [--seed N]
+                   [--servers URL,URL]
 ${uiFlagsHelp}
 
 Generates with the local KV-cached engine and verifies every response:
@@ -28,7 +30,8 @@ Generates with the local KV-cached engine and verifies every response:
 --task evaluates the task's test split (never seen in training); --data reads a JSONL/Parquet file
 (fields as in docs/data.md) and verifies with --verifier (default: the --task's verifier if given,
 else math: ${verifierNames.join(', ')}). Writes the summary and every sample to --out (default
-DIR/eval_results.json) and prints a table.
+DIR/eval_results.json) and prints a table. --servers generates on SGLang-protocol servers (ringrl serve
+or SGLang) that hold the same model (RINGRL_API_KEY is sent as the bearer key), not in this process.
 
 examples:
   ringrl eval --model runs/arith-sft/checkpoints/400 --task arithmetic --difficulty 2 --n 200
@@ -44,6 +47,7 @@ export const evalCommand: Command = {
       ...uiFlags,
       out: { type: 'string' },
       verifier: { type: 'string' },
+      servers: { type: 'string' },
       ...shorthandOptions(SETS),
     });
     if (positionals.length) throw new UsageError(`ringrl eval: unexpected argument '${positionals[0]}' (see ringrl eval --help)`);
@@ -64,7 +68,9 @@ export const evalCommand: Command = {
     const what = config.data.test_file ?? `${config.data.task} (difficulty ${config.data.difficulty}, test split)`;
     ui.info(`evaluating ${modelDir} on ${examples.length} problems of ${what}, k=${k}, verifier ${verifierName}`);
     const bar = ui.progress('eval', { total: examples.length * (k === 1 && temperature === 0 ? 1 : k + 1), unit: 'sample' });
-    const result = await evaluate(modelConfig, weights, tokenizer, examples, verify, { k, temperature, topP, maxNewTokens, seed: config.run.seed, onProgress: (done) => bar.update(done) });
+    const engine = values.servers ? await connectServers(values.servers) : undefined;
+    const result = await evaluate(modelConfig, weights, tokenizer, examples, verify, { k, temperature, topP, maxNewTokens, seed: config.run.seed, onProgress: (done) => bar.update(done), ...(engine ? { engine } : {}) });
+    engine?.close();
     bar.done({ accuracy: `${(100 * result.accuracy).toFixed(1)}%` });
     const out = values.out ?? join(modelDir, 'eval_results.json');
     mkdirSync(dirname(out), { recursive: true });

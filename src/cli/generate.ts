@@ -4,7 +4,8 @@ import { configureRuntime } from '../runtime/index.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { LocalEngine, validateParams } from '../engine/local.ts';
 import { type Precision, precisions } from '../engine/precision.ts';
-import { type GenerationRequest, type SamplingParams, generateAll } from '../engine/types.ts';
+import { type GenerationRequest, type RolloutEngine, type SamplingParams, generateAll } from '../engine/types.ts';
+import { HttpEngine } from '../engine/http.ts';
 import { Policy } from '../train/policy.ts';
 import { RingrlError } from '../errors.ts';
 
@@ -13,7 +14,7 @@ export const generateCommand: Command = {
   help: `usage: ringrl generate --model DIR --prompts FILE.json --max-new-tokens N [--temperature T]
                        [--top-k K] [--top-p P] [--n SAMPLES] [--seed S] [--stop ID,...]
                        [--precision ${precisions.join('|')}] [--capacity C] [--threads N]
-                       [--report-mismatch]
+                       [--report-mismatch] [--servers URL,URL]
 
 Reads {"prompts": [[token ids], ...]} and prints one JSON line per sample:
   {"prompt_index", "sample_index", "tokens", "behavior_logprobs", "policy_logprobs", "finish_reason"}
@@ -25,6 +26,9 @@ the full softmax at the temperature (temperature 1 for greedy).
 and prints the mismatch (mean and max |Δlogp|, KL(π_infer‖π_train) k3 estimate) to stderr: non-zero
 with --precision fp8/int8/int4/bf16, ~1e-6 with fp32.
 
+--servers URL,URL generates on SGLang-protocol servers (ringrl serve or SGLang) holding the same
+model instead of in this process (RINGRL_API_KEY is sent as the bearer key).
+
 examples:
   ringrl generate --model runs/tiny --prompts p.json --max-new-tokens 32 --temperature 1 --n 4
   ringrl generate --model runs/tiny --prompts p.json --max-new-tokens 32 --precision fp8 --report-mismatch`,
@@ -33,6 +37,7 @@ examples:
       model: { type: 'string' }, prompts: { type: 'string' }, 'max-new-tokens': { type: 'string' }, temperature: { type: 'string' },
       'top-k': { type: 'string' }, 'top-p': { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, stop: { type: 'string' },
       precision: { type: 'string' }, capacity: { type: 'string' }, threads: { type: 'string' }, 'report-mismatch': { type: 'boolean' },
+      servers: { type: 'string' },
     });
     const file = requireFlag('generate', values, 'prompts');
     const maxNewTokens = numberFlag('generate', 'max-new-tokens', requireFlag('generate', values, 'max-new-tokens'), 0, { integer: true, min: 1 });
@@ -61,9 +66,14 @@ examples:
       if (prompt.length >= config.maxPositions) throw new RingrlError(`${where}: ${prompt.length} tokens do not fit the model's context of ${config.maxPositions}`);
       for (let s = 0; s < n; s++) requests.push({ id: `${i}:${s}`, prompt, params: { ...params, seed: seed * 1_000_003 + i * 1009 + s } });
     });
-    const engine = new LocalEngine(config, { capacity, precision });
-    await engine.updateWeights(weights, 0);
+    let engine: RolloutEngine & { close?: () => void };
+    if (values.servers) engine = await connectServers(values.servers);
+    else {
+      engine = new LocalEngine(config, { capacity, precision });
+      await engine.updateWeights(weights, 0);
+    }
     const results = await generateAll(engine, requests);
+    engine.close?.();
     let trainer: number[][] | undefined;
     if (values['report-mismatch']) {
       const policy = new Policy(config, weights);
@@ -98,4 +108,12 @@ export function mismatch(infer: number[][], train: number[][]): { meanAbs: numbe
     count++;
   }));
   return { meanAbs: count ? sum / count : 0, maxAbs: max, kl: count ? kl / count : 0, tokens: count };
+}
+
+/** An HttpEngine on --servers URL,URL (bearer key from RINGRL_API_KEY), once every server answers /health. */
+export async function connectServers(list: string): Promise<HttpEngine> {
+  const key = process.env.RINGRL_API_KEY;
+  const engine = new HttpEngine({ servers: list.split(',').filter(Boolean), origin: '--servers', ...(key ? { apiKey: key } : {}) });
+  await engine.waitReady(30_000);
+  return engine;
 }

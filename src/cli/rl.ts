@@ -2,7 +2,7 @@
 // configured like every command (defaults < --config files < --set < shorthand flags).
 import { join } from 'node:path';
 import { type Command, UsageError, parseFlags } from './command.ts';
-import { runConfigFromFlags, runDirFromFlags, shorthandOptions, shorthandSets } from './config-flags.ts';
+import { engineFlagSets, engineFlags, runConfigFromFlags, runDirFromFlags, shorthandOptions, shorthandSets } from './config-flags.ts';
 import { createUi, uiFlags, uiFlagsHelp, type Ui } from './ui.ts';
 import { configFlags } from '../config/index.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
@@ -21,6 +21,7 @@ const shorthands = {
   steps: 'rl.steps',
   mode: 'rollout.mode',
   correction: 'rl.loss.correction',
+  engine: 'rollout.engine',
   threads: 'runtime.threads',
   seed: 'run.seed',
 } as const;
@@ -28,7 +29,7 @@ const shorthands = {
 const HELP = `usage: ringrl rl [--config FILE]... [--set KEY.PATH=VALUE]... [--out RUN_DIR | --resume RUN_DIR]
                  [--model DIR] [--task NAME [--difficulty N] | --data FILE] [--test-data FILE]
                  [--steps N] [--mode c3po|sync|async] [--correction icepop|tis|none]
-                 [--threads N] [--seed N]
+                 [--engine local|http] [--servers URL,URL | --engine-workers N] [--threads N] [--seed N]
 ${uiFlagsHelp}
 
 Reinforcement learning on verifiable rewards: the C3PO++ scheduler rolls out groups of
@@ -39,6 +40,11 @@ the new weights are published to the engine as the next version. Held-out accura
 before the first and after the last step. Config keys: docs/config.md (sections rl, rollout, eval,
 run); the algorithms: docs/algorithms.md; the loop: docs/rl.md.
 
+Rollouts run in this process by default (rollout.engine local). --servers URL,URL rolls out on
+SGLang-protocol servers (ringrl serve or SGLang; weights are published to <run>/weights/v<N> and
+loaded with /update_weights_from_disk); --engine-workers N starts N ringrl serve processes on
+loopback ports for the run and stops them when it ends (docs/serve.md).
+
 The run directory gets config.yaml, metrics.jsonl, samples.jsonl and checkpoints/<step>/ (model dir
 with tokenizer, optimizer/ and rl_state.json holding the scheduler pool with its partial rollouts
 and the data cursor). --resume RUN_DIR continues from its newest checkpoint: steps, metrics and
@@ -46,12 +52,15 @@ samples continue without gaps or duplicates.
 
 shorthands: --model (model.dir) --task (data.task) --difficulty (data.difficulty) --data (data.train_file)
             --test-data (data.test_file) --steps (rl.steps) --mode (rollout.mode)
-            --correction (rl.loss.correction) --threads (runtime.threads) --seed (run.seed)
+            --correction (rl.loss.correction) --engine (rollout.engine) --threads (runtime.threads) --seed (run.seed)
+            --servers URL,URL (rollout.servers, engine http) --engine-workers N (rollout.engine_workers, engine http)
 
 examples:
   ringrl rl --model runs/arith-sft/checkpoints/400 --task arithmetic --steps 30 --out runs/arith-rl
   ringrl rl --model models/sft --set rollout.mode=sync --set rl.loss.correction=none   # the GRPO baseline
   ringrl rl --config configs/rl.yaml --set rollout.precision=fp8                        # real mismatch
+  ringrl rl --model models/sft --engine-workers 2                                      # rollouts on 2 ringrl serve processes
+  ringrl rl --model models/qwen --servers http://gpu1:30000,http://gpu2:30000           # on SGLang servers
   ringrl rl --resume runs/arith-rl`;
 
 /** Progress and event lines shared by `ringrl rl` and the demo. */
@@ -85,10 +94,11 @@ export const rlCommand: Command = {
       ...uiFlags,
       out: { type: 'string' },
       resume: { type: 'string' },
+      ...engineFlags,
       ...shorthandOptions(shorthands),
     });
     if (positionals.length) throw new UsageError(`ringrl rl: unexpected argument '${positionals[0]}' (see ringrl rl --help)`);
-    const config = runConfigFromFlags('rl', values, shorthandSets(shorthands, values));
+    const config = runConfigFromFlags('rl', values, [...shorthandSets(shorthands, values), ...engineFlagSets(values)]);
     const resumeDir = values.resume;
     if (!config.model.dir && !resumeDir) throw new UsageError('ringrl rl: model.dir is required (--model DIR): RL starts from a trained checkpoint, e.g. the output of ringrl sft');
     const ui = createUi(values);

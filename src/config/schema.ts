@@ -155,10 +155,17 @@ const rollout = section(
     paused_kv: z.enum(['recompute', 'keep']).default('recompute').describe('How a paused rollout resumes after a weight update: recompute re-prefills it under the new weights (exact, as verl/AReaL do); keep continues from its cached keys and values (no re-prefill; PipelineRL-style stale KV, a mismatch IcePop bounds), faster where prefill costs about what decode did, as on a CPU.'),
     kv_segments: z.array(z.int().min(1)).optional().describe('First cache position of each KV-cache segment after the first, ascending: a sequence reads only the segments its length reaches (docs/engine.md). [] = one dense cache. Default: 64, 128, 256, … doubling below the model\'s context.'),
     precision: z.enum(precisions).default('fp32').describe('Rollout weight precision (the trainer stays fp32): bf16, fp8 (e4m3, per-channel scale), fp8-tensor (per-tensor scale) make the train/inference mismatch real (simulated in fp32); int8 (per-channel) and int4 (blocks of 32) run on onnxruntime integer kernels.'),
+    engine: z.enum(['local', 'http']).default('local').describe('local: the engine runs in the trainer\'s process; http: rollouts go over SGLang\'s /generate protocol to rollout.servers (ringrl serve or SGLang) or to engine_workers started by the run (docs/serve.md).'),
+    servers: z.array(z.string().regex(/^https?:\/\/[^/\s]+\/?$/, 'a base URL like http://127.0.0.1:30000')).default([]).describe('Base URLs of SGLang-protocol servers (engine http). Weights are published under <run>/weights/v<N>, which every server must be able to read.'),
+    engine_workers: z.int().min(0).default(0).describe('engine http: start this many `ringrl serve` child processes on loopback ports (stopped when the run ends, also on Ctrl-C and errors); 0 = use rollout.servers.'),
+    api_key: z.string().min(1).optional().describe('Bearer key for rollout.servers (default: the RINGRL_API_KEY environment variable). It is written into the run\'s config.yaml; prefer the variable.'),
   },
   'Rollout scheduling (C3PO++ and baselines), the rollout engine and sampling.',
 ).superRefine((r, ctx) => {
   if (r.kv_segments?.some((start, i) => i > 0 && start <= r.kv_segments![i - 1]!)) ctx.addIssue({ code: 'custom', path: ['kv_segments'], message: `must be ascending, got [${r.kv_segments.join(', ')}]` });
+  if (r.engine === 'local' && (r.servers.length || r.engine_workers)) ctx.addIssue({ code: 'custom', path: ['engine'], message: `must be http when rollout.servers or rollout.engine_workers is set, got local` });
+  if (r.engine === 'http' && !r.servers.length && !r.engine_workers) ctx.addIssue({ code: 'custom', path: ['servers'], message: 'engine http needs server URLs (rollout.servers) or rollout.engine_workers >= 1' });
+  if (r.servers.length && r.engine_workers) ctx.addIssue({ code: 'custom', path: ['engine_workers'], message: `set rollout.servers or rollout.engine_workers, not both, got ${r.engine_workers} workers and ${r.servers.length} servers` });
 });
 
 export const configSchema = z

@@ -167,6 +167,25 @@ export class LocalEngine implements RolloutEngine {
     return partial.map((s) => ({ ...s, finishReason: null }));
   }
 
+  /** The sequences decoding now: live records each step extends (a server streams from them). */
+  running(): readonly GeneratedSequence[] {
+    return this.parked ? [] : this.active.map((s) => s.seq);
+  }
+
+  /** Stop one sequence (decoding or waiting) and hand it back unfinished; null if the engine does not hold it. */
+  cancel(id: string): GeneratedSequence | null {
+    const row = this.parked ? -1 : this.active.findIndex((s) => s.seq.id === id);
+    if (row >= 0) {
+      const seq = this.active[row]!.seq;
+      this.cache.remove(row);
+      return { ...seq, finishReason: null };
+    }
+    const at = this.waiting.findIndex((r) => r.id === id);
+    if (at < 0) return null;
+    const [request] = this.waiting.splice(at, 1);
+    return { ...(request!.resumeFrom ?? emptySequence(request!)), finishReason: null };
+  }
+
   // ---- internals ---------------------------------------------------------------------------
 
   /**

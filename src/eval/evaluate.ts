@@ -6,7 +6,7 @@
 // pass@k = fraction of problems with at least one correct sample among k. With k = 1 and
 // temperature 0 all three are the same number and only one generation pass runs.
 import { createLocalEngine } from '../engine/local.ts';
-import type { GenerationRequest } from '../engine/types.ts';
+import type { GenerationRequest, RolloutEngine } from '../engine/types.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
@@ -27,6 +27,8 @@ export interface EvalOptions {
   capacity?: number;
   seed?: number;
   runtime?: RuntimeOptions;
+  /** Generate with this engine (e.g. an HttpEngine on servers holding these weights) instead of a local one. */
+  engine?: RolloutEngine;
   /** Called as samples finish, with (done, total). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -59,7 +61,7 @@ export interface EvalResult {
 
 export async function evaluate(config: ModelConfig, weights: Weights, tokenizer: TextTokenizer, examples: Example[], verify: Verifier, options: EvalOptions): Promise<EvalResult> {
   const start = performance.now();
-  const engine = await createLocalEngine(config, weights, { capacity: options.capacity ?? 64, seed: options.seed ?? 0, ...(options.runtime ? { runtime: options.runtime } : {}) });
+  const engine = options.engine ?? await createLocalEngine(config, weights, { capacity: options.capacity ?? 64, seed: options.seed ?? 0, ...(options.runtime ? { runtime: options.runtime } : {}) });
   const prompts = examples.map((ex) => encodeExamplePrompt(tokenizer, ex));
   const maxNewTokens = (i: number) => Math.max(1, Math.min(options.maxNewTokens, config.maxPositions - prompts[i]!.length));
   const total = examples.length * (options.k + (options.k === 1 && options.temperature === 0 ? 0 : 1));

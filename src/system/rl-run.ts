@@ -5,9 +5,10 @@
 // sequence (engine) and per stream position (data), so no RNG state needs saving beyond those.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Config, engineOptions, optimizerOptions, rolloutOptions } from '../config/index.ts';
+import { type Config, optimizerOptions, rolloutOptions } from '../config/index.ts';
 import { type Example, type ExampleSource, encodeExamplePrompt } from '../data/index.ts';
 import { LocalEngine } from '../engine/local.ts';
+import type { RolloutEngine } from '../engine/types.ts';
 import { RingrlError } from '../errors.ts';
 import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
 import type { Verifier } from '../eval/verifiers.ts';
@@ -16,10 +17,11 @@ import { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { PromptSource, SchedulerState } from '../rollout/types.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
 import { type TextTokenizer, checkTokenizerFits, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
-import { AdamW, adamWOf, learningRate } from '../train/optimizer.ts';
+import { AdamW, type OptimizerConfig, adamWOf, learningRate } from '../train/optimizer.ts';
 import { Policy } from '../train/policy.ts';
 import { MismatchGuard } from '../algo/mismatch-guard.ts';
 import { RlController, type RlStepResult } from './controller.ts';
+import { createRunEngine } from './engines.ts';
 
 export type RlEvent =
   | { type: 'start'; step: number; resumedFrom: string | null; parameters: number }
@@ -73,8 +75,29 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const optimizer = spec.resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
   optimizer.config = adamW;
 
+  const { engine, close } = await createRunEngine({ config, model: policy.config, modelDir: from, weightsDir: join(run.path, 'weights'), ...(spec.runtime ? { runtime: spec.runtime } : {}) });
+  try {
+    return await rlLoop(spec, { policy, tokenizer, optimizer, optimizerConfig, engine, from, latest });
+  } finally {
+    await close();
+  }
+}
+
+interface RlParts {
+  policy: Policy;
+  tokenizer: TextTokenizer;
+  optimizer: AdamW;
+  optimizerConfig: OptimizerConfig;
+  engine: RolloutEngine;
+  from: string;
+  latest: ReturnType<RunDir['latestCheckpoint']>;
+}
+
+async function rlLoop(spec: RlRun, parts: RlParts): Promise<{ policy: Policy; before: EvalResult | null; after: EvalResult | null; step: number }> {
+  const { run, config } = spec;
+  const emit = spec.onEvent ?? (() => {});
+  const { policy, tokenizer, optimizer, optimizerConfig, engine, from, latest } = parts;
   const rollout = rolloutOptions(config, tokenizer.stopIds);
-  const engine = new LocalEngine(policy.config, engineOptions(config, spec.runtime));
   const scheduler = new RolloutScheduler(engine, promptSource(spec.source, tokenizer), rollout, config.run.seed);
   const reward = (answer: unknown, response: number[]) => spec.verify(tokenizer.decode(response, { skipSpecial: true }), String(answer));
   const controller = new RlController(policy, optimizer, engine, scheduler, (t) => {
@@ -156,7 +179,9 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
  * The mismatch guard's remedies, cheapest first: stop resuming paused rollouts from stale KV caches,
  * then roll out at a higher precision (fp8/int8 -> bf16 -> fp32). Returns what was done, or null.
  */
-function remedyMismatch(engine: LocalEngine): string | null {
+function remedyMismatch(engine: RolloutEngine): string | null {
+  // An HTTP engine's precision and caches are the servers' own: the guard can only warn and stop.
+  if (!(engine instanceof LocalEngine)) return null;
   if (engine.keepPausedCache) {
     engine.keepPausedCache = false;
     return 'remedy: paused rollouts are re-prefilled from now on (rollout.paused_kv recompute)';

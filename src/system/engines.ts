@@ -1,0 +1,138 @@
+// Which rollout engine a run uses (rollout.engine), and the `ringrl serve` workers a run starts
+// (rollout.engine_workers): child processes on loopback ports, waited for on /health, stopped when
+// the run ends — normally, on error, on Ctrl-C/SIGTERM, and (through their stdin) when this
+// process dies without a chance to clean up.
+import { type ChildProcess, spawn } from 'node:child_process';
+import os from 'node:os';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Config, engineOptions } from '../config/index.ts';
+import { HttpEngine } from '../engine/http.ts';
+import { LocalEngine } from '../engine/local.ts';
+import type { RolloutEngine } from '../engine/types.ts';
+import { WeightPublisher } from '../engine/weights.ts';
+import { RingrlError } from '../errors.ts';
+import type { ModelConfig } from '../model/config.ts';
+import type { RuntimeOptions } from '../runtime/index.ts';
+
+export interface RunEngine {
+  engine: RolloutEngine;
+  /** Stop what the run started (workers, connections). Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface EngineSpec {
+  config: Config;
+  model: ModelConfig;
+  /** The model dir the run starts from (workers load it before the first weight publication). */
+  modelDir: string;
+  /** Where published weight versions go (<run>/weights). */
+  weightsDir: string;
+  runtime?: RuntimeOptions;
+}
+
+export async function createRunEngine(spec: EngineSpec): Promise<RunEngine> {
+  const r = spec.config.rollout;
+  if (r.engine === 'local') {
+    const engine = new LocalEngine(spec.model, engineOptions(spec.config, spec.runtime));
+    return { engine, close: async () => {} };
+  }
+  const workers = r.engine_workers > 0 ? await startEngineWorkers(r.engine_workers, spec) : null;
+  const apiKey = r.api_key ?? process.env.RINGRL_API_KEY;
+  try {
+    const engine = new HttpEngine({
+      servers: workers?.urls ?? r.servers, publisher: new WeightPublisher(spec.weightsDir, spec.model, { extraFilesFrom: spec.modelDir }),
+      capacity: r.pool_capacity, ...(apiKey && !workers ? { apiKey } : {}),
+    });
+    await engine.waitReady();
+    return {
+      engine,
+      close: async () => {
+        engine.close();
+        await workers?.stop();
+      },
+    };
+  } catch (error) {
+    await workers?.stop();
+    throw error;
+  }
+}
+
+/**
+ * The node arguments that start this ringrl's CLI in a child process: the module loaders this
+ * process runs under (tsx when running from source) and the bin beside this module
+ * (src/cli/bin.ts, or dist/cli/bin.js in the package).
+ */
+const CLI = [
+  ...process.execArgv.flatMap((arg, i, all) => (['--import', '--require', '--loader'].includes(arg) ? [arg, all[i + 1]!] : [])),
+  fileURLToPath(new URL(`../cli/bin${extname(fileURLToPath(import.meta.url))}`, import.meta.url)),
+];
+const live = new Set<ChildProcess>();
+let hooked = false;
+
+/** Kill every live worker when this process exits or is interrupted. */
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => {
+    for (const child of live) child.kill('SIGTERM');
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      for (const child of live) child.kill('SIGTERM');
+      process.kill(process.pid, signal); // then die of the signal as if unhandled
+    });
+  }
+}
+
+export interface EngineWorkers {
+  urls: string[];
+  stop(): Promise<void>;
+}
+
+/** Start `n` `ringrl serve` processes on free loopback ports and wait until each listens. */
+export async function startEngineWorkers(n: number, spec: EngineSpec): Promise<EngineWorkers> {
+  hookExit();
+  const r = spec.config.rollout;
+  const cores = spec.config.runtime.threads || os.availableParallelism();
+  const threads = Math.max(1, Math.floor(cores / n));
+  const children: ChildProcess[] = [];
+  const stop = async () => {
+    await Promise.all(children.map((child) => new Promise<void>((done) => {
+      live.delete(child);
+      if (child.exitCode !== null || child.signalCode !== null) return done();
+      child.once('exit', () => done());
+      child.kill('SIGTERM');
+    })));
+  };
+  try {
+    const urls = await Promise.all(Array.from({ length: n }, (_, i) => {
+      const args = [...CLI, 'serve', '--model', spec.modelDir, '--host', '127.0.0.1', '--port', '0', '--exit-with-stdin',
+        '--capacity', String(Math.ceil(r.pool_capacity / n)), '--precision', r.precision, '--threads', String(threads), '--seed', String(spec.config.run.seed + i)];
+      const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      children.push(child);
+      live.add(child);
+      return listening(child, i);
+    }));
+    return { urls, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** The URL a worker prints once it listens; its exit before that is an error with its last words. */
+function listening(child: ChildProcess, index: number): Promise<string> {
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => (out = (out + chunk.toString()).slice(-2000)));
+    child.once('exit', (code, signal) => reject(new RingrlError(`rollout.engine_workers: worker ${index} (ringrl serve) exited with ${signal ?? code} before listening: ${out.trim().split('\n').at(-1) ?? ''}`)));
+    child.once('error', (error) => reject(new RingrlError(`rollout.engine_workers: cannot start worker ${index}: ${error.message}`)));
+  });
+}
