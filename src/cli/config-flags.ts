@@ -3,9 +3,12 @@
 // flags win); `--out DIR` starts a run, `--resume DIR` continues one from its saved config.yaml.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { UsageError } from './command.ts';
-import { type Config, formatConfig, loadConfig } from '../config/index.ts';
+import type { ParseArgsConfig } from 'node:util';
+import { UsageError, parseFlags } from './command.ts';
+import { createUi, uiFlags } from './ui.ts';
+import { type Config, configFlags, formatConfig, loadConfig } from '../config/index.ts';
 import { RunDir, runPath } from '../report/index.ts';
+import { configureRuntimeFrom } from '../runtime/index.ts';
 
 /** A command's shorthand flags and the config key each one sets. */
 export type Shorthands = Readonly<Record<string, string>>;
@@ -62,4 +65,25 @@ export function engineFlagSets(values: { servers?: string; 'engine-workers'?: st
   if (values.servers !== undefined) sets.push(`rollout.servers=${JSON.stringify(values.servers.split(',').filter(Boolean))}`, 'rollout.engine=http');
   if (values['engine-workers'] !== undefined) sets.push(`rollout.engine_workers=${values['engine-workers']}`, 'rollout.engine=http');
   return sets;
+}
+
+/**
+ * The start every config-driven command (sft, rl, eval) shares: parse the config and output flags,
+ * the command's own flags and its shorthands; refuse stray arguments; resolve the config (a resumed
+ * run's config.yaml first, then --config files, --set and the shorthands); make the output ui;
+ * apply the runtime section.
+ */
+export function startConfigCommand<O extends NonNullable<ParseArgsConfig['options']>, S extends Shorthands>(
+  command: string,
+  argv: string[],
+  own: O,
+  shorthands: S,
+  extraSets: (values: Record<string, unknown>) => string[] = () => [],
+) {
+  const { values, positionals } = parseFlags(command, argv, { ...configFlags, ...uiFlags, ...own, ...shorthandOptions(shorthands) });
+  if (positionals.length) throw new UsageError(`ringrl ${command}: unexpected argument '${positionals[0]}' (see ringrl ${command} --help)`);
+  const config = runConfigFromFlags(command, values as RunFlags, [...shorthandSets(shorthands, values), ...extraSets(values)]);
+  const ui = createUi(values as { quiet?: boolean; jsonl?: boolean });
+  configureRuntimeFrom(config.runtime);
+  return { values, config, ui };
 }

@@ -2,11 +2,9 @@
 // held-out split or a dataset file; a JSON file and a printed table.
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type Command, UsageError, parseFlags } from './command.ts';
-import { createUi, uiFlags, uiFlagsHelp } from './ui.ts';
-import { configFlags, loadConfig } from '../config/index.ts';
-import { shorthandOptions, shorthandSets } from './config-flags.ts';
-import { configureRuntimeFrom } from '../runtime/index.ts';
+import { type Command, UsageError } from './command.ts';
+import { uiFlagsHelp } from './ui.ts';
+import { startConfigCommand } from './config-flags.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { testExamplesFor } from '../data/index.ts';
@@ -42,22 +40,12 @@ export const evalCommand: Command = {
   name: 'eval',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('eval', argv, {
-      ...configFlags,
-      ...uiFlags,
-      out: { type: 'string' },
-      verifier: { type: 'string' },
-      servers: { type: 'string' },
-      ...shorthandOptions(SETS),
-    });
-    if (positionals.length) throw new UsageError(`ringrl eval: unexpected argument '${positionals[0]}' (see ringrl eval --help)`);
-    if (values.model === undefined && !(values.set ?? []).some((s) => s.startsWith('model.dir='))) throw new UsageError('ringrl eval: --model is required (see ringrl eval --help)');
+    // --data is the held-out file (data.test_file): evaluating a file is not training on one.
+    const own = { out: { type: 'string' }, verifier: { type: 'string' }, servers: { type: 'string' } } as const;
+    const { values, config, ui } = startConfigCommand('eval', argv, own, SETS);
     if (values.task === undefined && values.data === undefined) throw new UsageError('ringrl eval: give --task NAME or --data FILE (see ringrl eval --help)');
-    // Evaluating a file is not training on one: the config's train/task exclusivity does not apply.
-    const config = loadConfig({ files: values.config ?? [], sets: [...(values.set ?? []), ...shorthandSets(SETS, values)] });
-    const ui = createUi(values);
-    configureRuntimeFrom(config.runtime);
-    const modelDir = config.model.dir!;
+    const modelDir = config.model.dir;
+    if (!modelDir) throw new UsageError('ringrl eval: --model is required (see ringrl eval --help)');
     const { config: modelConfig, weights } = loadModelDir(modelDir);
     const tokenizer = loadTokenizer(modelDir);
     const verifierName = values.verifier ?? (values.task !== undefined ? config.data.task! : 'math');

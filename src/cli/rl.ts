@@ -1,13 +1,11 @@
 // `ringrl rl`: reinforcement learning with IcePop + C3PO++ (by default) on verifiable rewards,
 // configured like every command (defaults < --config files < --set < shorthand flags).
 import { join } from 'node:path';
-import { type Command, UsageError, parseFlags } from './command.ts';
-import { engineFlagSets, engineFlags, runConfigFromFlags, runDirFromFlags, shorthandOptions, shorthandSets } from './config-flags.ts';
-import { createUi, uiFlags, uiFlagsHelp, type Ui } from './ui.ts';
-import { configFlags } from '../config/index.ts';
+import { type Command, UsageError } from './command.ts';
+import { engineFlagSets, engineFlags, runDirFromFlags, startConfigCommand } from './config-flags.ts';
+import { uiFlagsHelp, type Ui } from './ui.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
 import { getVerifier } from '../eval/verifiers.ts';
-import { configureRuntimeFrom } from '../runtime/index.ts';
 import { readModelConfig } from '../model/config.ts';
 import { checkTokenizerFits, loadTokenizer } from '../tokenizer/index.ts';
 import { type RlEvent, runRl } from '../system/rl-run.ts';
@@ -89,20 +87,9 @@ export const rlCommand: Command = {
   name: 'rl',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('rl', argv, {
-      ...configFlags,
-      ...uiFlags,
-      out: { type: 'string' },
-      resume: { type: 'string' },
-      ...engineFlags,
-      ...shorthandOptions(shorthands),
-    });
-    if (positionals.length) throw new UsageError(`ringrl rl: unexpected argument '${positionals[0]}' (see ringrl rl --help)`);
-    const config = runConfigFromFlags('rl', values, [...shorthandSets(shorthands, values), ...engineFlagSets(values)]);
+    const { values, config, ui } = startConfigCommand('rl', argv, { out: { type: 'string' }, resume: { type: 'string' }, ...engineFlags }, shorthands, engineFlagSets);
     const resumeDir = values.resume;
     if (!config.model.dir && !resumeDir) throw new UsageError('ringrl rl: model.dir is required (--model DIR): RL starts from a trained checkpoint, e.g. the output of ringrl sft');
-    const ui = createUi(values);
-    configureRuntimeFrom(config.runtime);
     // Everything a bad input can fail is read before the run dir is created: nothing is written.
     const source = await trainSourceFor(config.data, 'rl');
     const evalExamples = await testExamplesFor(config.data, config.eval.num_problems, { optional: true });

@@ -2,11 +2,10 @@
 // (defaults < --config files < --set), with plain flags as shorthands for the common keys.
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { type Command, UsageError, parseFlags } from './command.ts';
-import { runConfigFromFlags, runDirFromFlags, shorthandOptions, shorthandSets } from './config-flags.ts';
-import { createUi, uiFlags, uiFlagsHelp } from './ui.ts';
-import { configFlags, optimizerOptions } from '../config/index.ts';
-import { configureRuntimeFrom } from '../runtime/index.ts';
+import type { Command } from './command.ts';
+import { runDirFromFlags, startConfigCommand } from './config-flags.ts';
+import { uiFlagsHelp } from './ui.ts';
+import { optimizerOptions } from '../config/index.ts';
 import { initWeights, presetConfig } from '../model/presets.ts';
 import { saveModelDir } from '../model/checkpoint.ts';
 import { builtinVocabSize, writeTokenizer } from '../tokenizer/index.ts';
@@ -56,17 +55,7 @@ export const sftCommand: Command = {
   name: 'sft',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('sft', argv, {
-      ...configFlags,
-      ...uiFlags,
-      out: { type: 'string' },
-      resume: { type: 'string' },
-      ...shorthandOptions(shorthands),
-    });
-    if (positionals.length) throw new UsageError(`ringrl sft: unexpected argument '${positionals[0]}' (see ringrl sft --help)`);
-    const config = runConfigFromFlags('sft', values, shorthandSets(shorthands, values));
-    const ui = createUi(values);
-    configureRuntimeFrom(config.runtime);
+    const { values, config, ui } = startConfigCommand('sft', argv, { out: { type: 'string' }, resume: { type: 'string' } }, shorthands);
     const run = runDirFromFlags('sft', values, config);
     let modelDir = config.model.dir;
     if (!modelDir) {
