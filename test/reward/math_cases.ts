@@ -220,6 +220,8 @@ export const CASES: Case[] = [
   ['(a,b)=(1,2)', '(a,b)=(1,2)', true, 'label'],
   ['E = (2, 5)', 'E = (2, 6)', false, 'label'],
   ['x = 4', 'y = 4', false, 'label'], // different unknowns
+  ['2PQ = 10', '10', false, 'label'], // a number in the left side: not a label
+  ['u = 1, w = 2', 'u = 2, w = 1', false, 'label'],
   // chains and approximations: the last exact side is the value
   ['12', 'x = 3 \\cdot 4 = 12', true, 'chain'],
   ['12', 'x = 3 \\cdot 4 = 13', false, 'chain'],
@@ -229,6 +231,7 @@ export const CASES: Case[] = [
   ['40', 'h \\approx 40', true, 'chain'],
   ['40', 'h \\approx 41', false, 'chain'],
   ['w = 2 = 7', '7', true, 'chain'],
+  ['y = 2x + 1', 'y = 2x + 1 = 7', false, 'chain'], // the chain ends in 7
   // inequalities: flipped sides, negated sides, scaled sides, every spelling of the relation
   ['t > 3', 't \\gt 3', true, 'inequality'],
   ['t > 3', '3 < t', true, 'inequality'],
