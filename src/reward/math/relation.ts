@@ -48,12 +48,20 @@ function bounds(r: Relation): Bounds | null {
   }
   if (ops.some((op) => op !== '<' && op !== '≤')) return null;
   if (ops.length === 2 && hasLetters(sides[1]!) && !hasLetters(sides[0]!) && !hasLetters(sides[2]!)) {
-    return { variable: sides[1]!, lo: sides[0]!, hi: sides[2]!, open: ops[0] === '<' ? '(' : '[', close: ops[1] === '<' ? ')' : ']' };
+    return {
+      variable: sides[1]!,
+      lo: sides[0]!,
+      hi: sides[2]!,
+      open: ops[0] === '<' ? '(' : '[',
+      close: ops[1] === '<' ? ')' : ']',
+    };
   }
   if (ops.length === 1) {
     const [l, r2] = sides as [string, string];
-    if (hasLetters(l) && !hasLetters(r2)) return { variable: l, lo: '-Infinity', hi: r2, open: '(', close: ops[0] === '<' ? ')' : ']' };
-    if (hasLetters(r2) && !hasLetters(l)) return { variable: r2, lo: l, hi: 'Infinity', open: ops[0] === '<' ? '(' : '[', close: ')' };
+    if (hasLetters(l) && !hasLetters(r2))
+      return { variable: l, lo: '-Infinity', hi: r2, open: '(', close: ops[0] === '<' ? ')' : ']' };
+    if (hasLetters(r2) && !hasLetters(l))
+      return { variable: r2, lo: l, hi: 'Infinity', open: ops[0] === '<' ? '(' : '[', close: ')' };
   }
   return null;
 }
@@ -73,6 +81,11 @@ export function relationIntervals(r: Relation): { variable: string; parts: Answe
   if (b.lo.trim().startsWith('-') || b.hi === 'Infinity') return null;
   const mirror = { '(': ')', '[': ']' } as const;
   const back = { ')': '(', ']': '[' } as const;
-  const negative: Answer = { kind: 'tuple', open: back[b.close], close: mirror[b.open], items: [expr(`-(${b.hi})`), expr(`-(${b.lo})`)] };
+  const negative: Answer = {
+    kind: 'tuple',
+    open: back[b.close],
+    close: mirror[b.open],
+    items: [expr(`-(${b.hi})`), expr(`-(${b.lo})`)],
+  };
   return { variable, parts: [negative, interval] };
 }
