@@ -70,7 +70,8 @@ const expr = (text: string): Answer => ({ kind: 'expr', text });
 
 /**
  * The intervals a relation describes, as tuples: `a < x ≤ b` is (a, b]; `a ≤ |v| < b` with a not
- * negative is [-b, -a] and [a, b) — so `1 ≤ |t| ≤ 4` is never the single interval [1, 4].
+ * negative is [-b, -a] and [a, b) — so `1 ≤ |t| ≤ 4` is never the single interval [1, 4];
+ * `|v| > a` is (-∞, -a) and (a, ∞); `|v| ≤ b` is [-b, b].
  */
 export function relationIntervals(r: Relation): { variable: string; parts: Answer[] } | null {
   const b = bounds(r);
@@ -78,9 +79,12 @@ export function relationIntervals(r: Relation): { variable: string; parts: Answe
   const variable = b.variable.replace(/\s+/g, '');
   const interval: Answer = { kind: 'tuple', open: b.open, close: b.close, items: [expr(b.lo), expr(b.hi)] };
   if (!/^\|[^|]+\|$/.test(variable)) return { variable, parts: [interval] };
-  if (b.lo.trim().startsWith('-') || b.hi === 'Infinity') return null;
   const mirror = { '(': ')', '[': ']' } as const;
   const back = { ')': '(', ']': '[' } as const;
+  // `|v| < b` is the one interval (-b, b); `|v| > a` is (-∞, -a) and (a, ∞).
+  if (b.lo === '-Infinity')
+    return { variable, parts: [{ ...interval, open: back[b.close], items: [expr(`-(${b.hi})`), expr(b.hi)] }] };
+  if (b.lo.trim().startsWith('-')) return null;
   const negative: Answer = {
     kind: 'tuple',
     open: back[b.close],

@@ -219,7 +219,9 @@ export function evaluate(node: MathNode, scope: Record<string, Value> = {}, dead
       case 'ConstantNode': {
         const v = (n as unknown as { value: unknown }).value;
         if (typeof v === 'string' || typeof v === 'boolean' || v === null || v === undefined) throw new Unsupported('non-numeric constant');
-        return parseDecimal(typeof v === 'number' ? String(v) : (v as BigNumber).toFixed());
+        const text = typeof v === 'number' ? String(v) : (v as BigNumber).toFixed();
+        if (text === 'Infinity' || text === '-Infinity') return { kind: 'inf', sign: text === 'Infinity' ? 1 : -1 };
+        return parseDecimal(text);
       }
       case 'SymbolNode': {
         const name = (n as unknown as { name: string }).name;
