@@ -12,7 +12,8 @@ const SECONDS = Number(process.argv[2] ?? 2);
 
 /** Mixed true/false plain numeric answers: integers, negatives, decimals, thousands separators. */
 const numeric = Array.from({ length: 1000 }, (_, i) => {
-  const gold = i % 4 === 0 ? String(i * 7) : i % 4 === 1 ? String(-i) : i % 4 === 2 ? (i / 8).toFixed(3) : String(i * 1001);
+  const gold =
+    i % 4 === 0 ? String(i * 7) : i % 4 === 1 ? String(-i) : i % 4 === 2 ? (i / 8).toFixed(3) : String(i * 1001);
   const said = i % 3 === 0 ? `${gold}1` : i % 4 === 3 ? Number(gold).toLocaleString('en-US') : gold;
   return [`Adding up the parts we get the total. So the answer is \\boxed{${said}}.`, gold] as const;
 });
@@ -28,7 +29,10 @@ const structured = [
   ['\\boxed{3\\sqrt{2}}', '\\sqrt{18}'],
 ] as const;
 
-function rate(pairs: readonly (readonly [string, string])[], verify: (completion: string, gold: string) => number): { perS: number; rewarded: number; total: number } {
+function rate(
+  pairs: readonly (readonly [string, string])[],
+  verify: (completion: string, gold: string) => number,
+): { perS: number; rewarded: number; total: number } {
   let total = 0;
   let rewarded = 0;
   const start = performance.now();
@@ -45,9 +49,15 @@ const peer = rate(numeric, stringCompare);
 const ours = rate(numeric, (c, g) => verifyMath(c, g).reward);
 const mixed = rate(structured, (c, g) => verifyMath(c, g).reward);
 const ratio = Math.round((ours.perS / peer.perS) * 1000) / 1000;
-console.log(`peer (string compare of the last \\boxed{}): ${peer.perS} verifications/s on one core (${peer.rewarded} of ${peer.total} rewarded)`);
-console.log(`ours (verifyMath): ${ours.perS} verifications/s on one core (${ours.rewarded} of ${ours.total} rewarded; target >= 20,000)`);
-console.log(`ratio ${ratio}: the mathematics costs ${Math.round(peer.perS / ours.perS)}x a bare string compare; structured answers: ${mixed.perS}/s (${mixed.rewarded} of ${mixed.total} rewarded)`);
+console.log(
+  `peer (string compare of the last \\boxed{}): ${peer.perS} verifications/s on one core (${peer.rewarded} of ${peer.total} rewarded)`,
+);
+console.log(
+  `ours (verifyMath): ${ours.perS} verifications/s on one core (${ours.rewarded} of ${ours.total} rewarded; target >= 20,000)`,
+);
+console.log(
+  `ratio ${ratio}: the mathematics costs ${Math.round(peer.perS / ours.perS)}x a bare string compare; structured answers: ${mixed.perS}/s (${mixed.rewarded} of ${mixed.total} rewarded)`,
+);
 record({
   bench: 'math',
   ours: ours.perS,

@@ -166,6 +166,8 @@ export const CASES: Case[] = [
   ['(-\\infty, 2]', '(-\\infty,2)', false, 'interval'],
   ['(-\\infty, 2]', '(\\infty,2]', false, 'interval'],
   ['(0, \\frac{1}{2})', '(0, 0.5)', true, 'interval'],
+  ['(1, \\infty)', '(1, +\\infty)', true, 'interval'],
+  ['(1, \\infty)', '(1, -\\infty)', false, 'interval'],
   ['(-\\infty, 2) \\cup (3, \\infty)', '(3,\\infty)\\cup(-\\infty,2)', true, 'interval'],
   ['(-\\infty, 2) \\cup (3, \\infty)', '(-\\infty,2)\\cup[3,\\infty)', false, 'interval'],
   ['(-\\infty, 2) \\cup (3, \\infty)', '(-\\infty,2)', false, 'interval'],
@@ -220,6 +222,8 @@ export const CASES: Case[] = [
   ['(a,b)=(1,2)', '(a,b)=(1,2)', true, 'label'],
   ['E = (2, 5)', 'E = (2, 6)', false, 'label'],
   ['x = 4', 'y = 4', false, 'label'], // different unknowns
+  ['2PQ = 10', '10', false, 'label'], // a number in the left side: not a label
+  ['u = 1, w = 2', 'u = 2, w = 1', false, 'label'],
   // chains and approximations: the last exact side is the value
   ['12', 'x = 3 \\cdot 4 = 12', true, 'chain'],
   ['12', 'x = 3 \\cdot 4 = 13', false, 'chain'],
@@ -229,6 +233,7 @@ export const CASES: Case[] = [
   ['40', 'h \\approx 40', true, 'chain'],
   ['40', 'h \\approx 41', false, 'chain'],
   ['w = 2 = 7', '7', true, 'chain'],
+  ['y = 2x + 1', 'y = 2x + 1 = 7', false, 'chain'], // the chain ends in 7
   // inequalities: flipped sides, negated sides, scaled sides, every spelling of the relation
   ['t > 3', 't \\gt 3', true, 'inequality'],
   ['t > 3', '3 < t', true, 'inequality'],
@@ -255,6 +260,10 @@ export const CASES: Case[] = [
   ['1 \\le |t| \\le 4', '[-4, -1) \\cup (1, 4]', false, 'interval-relation'],
   ['0 < |t| < 2', '(0, 2) \\cup (-2, 0)', true, 'interval-relation'],
   ['1 \\le |t| \\le 4', '[1, 4]', false, 'interval-relation'],
+  ['|t| > 3', '(-\\infty, -3) \\cup (3, \\infty)', true, 'interval-relation'],
+  ['|t| > 3', '(-\\infty, -3] \\cup [3, \\infty)', false, 'interval-relation'],
+  ['|t| \\le 3', '[-3, 3]', true, 'interval-relation'],
+  ['|t| \\le 3', '(-3, 3)', false, 'interval-relation'],
   // equations scaled by a constant
   ['a + 2b = 6', '2a + 4b = 12', true, 'scaled-equation'],
   ['a + 2b = 6', '-a - 2b + 6 = 0', true, 'scaled-equation'],

@@ -34,6 +34,10 @@ for (const entry of ['src/reward/math/verify.ts', 'src/cli/reward.ts']) {
       assert.ok(!rooms.includes(heavy), `${entry} reaches src/${heavy}/`);
     }
     // The only package on the path is the CAS.
-    assert.deepEqual([...packages].filter((p) => p !== 'mathjs'), [], `${entry} imports packages beyond mathjs`);
+    assert.deepEqual(
+      [...packages].filter((p) => p !== 'mathjs'),
+      [],
+      `${entry} imports packages beyond mathjs`,
+    );
   });
 }

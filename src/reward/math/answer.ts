@@ -138,7 +138,9 @@ function parseChain(parts: string[], ops: string[]): Answer {
 function parseSolution(s: string): Answer {
   const a = parseAnswer(s);
   if (a.kind !== 'set' || a.braced || a.items.length < 2) return a;
-  const values = a.items.map((item) => (item.kind === 'equation' && item.sides.length === 2 && LONE_VARIABLE.test(item.texts[0]!) ? item.sides[1]! : null));
+  const values = a.items.map((item) =>
+    item.kind === 'equation' && item.sides.length === 2 && LONE_VARIABLE.test(item.texts[0]!) ? item.sides[1]! : null,
+  );
   return values.every((v) => v !== null) ? { kind: 'tuple', open: '(', close: ')', items: values as Answer[] } : a;
 }
 
@@ -164,7 +166,10 @@ function distinct(items: Answer[]): Answer[] {
 const MAX_PAIRS = 1024;
 
 function sortedText(items: Answer[]): string {
-  return items.map((a) => JSON.stringify(a)).sort().join('|');
+  return items
+    .map((a) => JSON.stringify(a))
+    .sort()
+    .join('|');
 }
 
 /** Match every gold item to a distinct answer item. */
@@ -201,7 +206,9 @@ export function compareAnswers(gold: Answer, ans: Answer): Verdict {
   if (gold.kind !== ans.kind) return compareKinds(gold, ans);
   switch (gold.kind) {
     case 'choice':
-      return gold.letter === (ans as typeof gold).letter ? { equal: true, reason: 'same choice' } : { equal: false, reason: 'different choice' };
+      return gold.letter === (ans as typeof gold).letter
+        ? { equal: true, reason: 'same choice' }
+        : { equal: false, reason: 'different choice' };
     case 'set': {
       const a = ans as typeof gold;
       const equal = matchUnordered(distinct(gold.items), distinct(a.items));
@@ -213,7 +220,8 @@ export function compareAnswers(gold: Answer, ans: Answer): Verdict {
     }
     case 'tuple': {
       const a = ans as typeof gold;
-      if (gold.open !== a.open || gold.close !== a.close) return { equal: false, reason: 'different brackets (open/closed ends)' };
+      if (gold.open !== a.open || gold.close !== a.close)
+        return { equal: false, reason: 'different brackets (open/closed ends)' };
       if (gold.items.length !== a.items.length) return { equal: false, reason: 'different length' };
       const equal = orderedEqual(gold.items, a.items);
       return { equal, reason: equal ? 'same tuple' : 'different tuple' };
@@ -227,7 +235,9 @@ export function compareAnswers(gold: Answer, ans: Answer): Verdict {
       return compareEquations(gold, ans as typeof gold);
     case 'relation': {
       const a = ans as typeof gold;
-      const identical = gold.ops.join() === a.ops.join() && gold.sides.join('|').replace(/\s+/g, '') === a.sides.join('|').replace(/\s+/g, '');
+      const identical =
+        gold.ops.join() === a.ops.join() &&
+        gold.sides.join('|').replace(/\s+/g, '') === a.sides.join('|').replace(/\s+/g, '');
       if (identical) return { equal: true, reason: 'identical' };
       const single = compareSingleRelations(gold, a);
       if (single) return single;
@@ -274,7 +284,10 @@ function compareKinds(gold: Answer, ans: Answer): Verdict {
   return { equal: false, reason: `expected a ${gold.kind}, got a ${ans.kind}` };
 }
 
-function compareEquations(gold: { sides: Answer[]; texts: string[] }, ans: { sides: Answer[]; texts: string[] }): Verdict {
+function compareEquations(
+  gold: { sides: Answer[]; texts: string[] },
+  ans: { sides: Answer[]; texts: string[] },
+): Verdict {
   const [gl, gr] = [gold.sides[0]!, lastSide(gold)];
   const [al, ar] = [ans.sides[0]!, lastSide(ans)];
   const [glt, alt] = [gold.texts[0]!, ans.texts[0]!];
@@ -285,7 +298,8 @@ function compareEquations(gold: { sides: Answer[]; texts: string[] }, ans: { sid
     const v = compareAnswers(gr, ar);
     return { equal: v.equal, reason: v.equal ? 'same labelled value' : 'different labelled value' };
   }
-  if (gl.kind !== 'expr' || gr.kind !== 'expr' || al.kind !== 'expr' || ar.kind !== 'expr') return { equal: false, reason: 'equation sides are not comparable' };
+  if (gl.kind !== 'expr' || gr.kind !== 'expr' || al.kind !== 'expr' || ar.kind !== 'expr')
+    return { equal: false, reason: 'equation sides are not comparable' };
   // a = b and c = d are the same equation when a − b = k·(c − d) for a constant k ≠ 0.
   const equal = proportional(`(${gl.text})-(${gr.text})`, `(${al.text})-(${ar.text})`, false);
   return { equal, reason: equal ? 'equivalent equations' : 'different equations' };

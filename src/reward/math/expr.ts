@@ -2,7 +2,23 @@
 // `compareExpr` decides a = b; `proportional` decides a = c·b for a constant c (equations and
 // inequalities scaled by a constant: `x^2/4 + y^2/3 = 1` is `x^2/16 + y^2/12 = 1/4`).
 import type { MathNode } from 'mathjs';
-import { math, FUNCTION_NAMES, NAMED_SYMBOLS, evaluate, valuesEqual, freeSymbols, nodeCount, parseDecimal, distance, exactValue, mul, signOf, TooLarge, Unsupported, type Value } from './value.ts';
+import {
+  math,
+  FUNCTION_NAMES,
+  NAMED_SYMBOLS,
+  evaluate,
+  valuesEqual,
+  freeSymbols,
+  nodeCount,
+  parseDecimal,
+  distance,
+  exactValue,
+  mul,
+  signOf,
+  TooLarge,
+  Unsupported,
+  type Value,
+} from './value.ts';
 
 export interface Verdict {
   equal: boolean;
@@ -41,7 +57,10 @@ function readImplicitProducts(root: MathNode): MathNode {
     if (node.type === 'FunctionNode') {
       const f = node as unknown as { fn: { name: string }; args: MathNode[] };
       if (!FUNCTION_NAMES.has(f.fn.name) && f.args.length === 1) {
-        return new math.OperatorNode('*', 'multiply', [splitSymbol(f.fn.name), new math.ParenthesisNode(readImplicitProducts(f.args[0]!))]);
+        return new math.OperatorNode('*', 'multiply', [
+          splitSymbol(f.fn.name),
+          new math.ParenthesisNode(readImplicitProducts(f.args[0]!)),
+        ]);
       }
       return node;
     }
@@ -53,13 +72,20 @@ function readImplicitProducts(root: MathNode): MathNode {
 /** `3xy^2` → `3x*y^2` before parsing, so a power binds to one letter as in LaTeX; `a_37` stays one symbol. */
 function splitLetters(text: string): string {
   return text.replace(/[A-Za-z]{2,}(?!_)/g, (name, at: number) =>
-    NAMED_SYMBOLS.has(name) || FUNCTION_NAMES.has(name) || name === 'log10' || text[at - 1] === '_' ? name : [...name].join('*'),
+    NAMED_SYMBOLS.has(name) || FUNCTION_NAMES.has(name) || name === 'log10' || text[at - 1] === '_'
+      ? name
+      : [...name].join('*'),
   );
 }
 
 function splitSymbol(name: string): MathNode {
-  if (name.length === 1 || NAMED_SYMBOLS.has(name) || FUNCTION_NAMES.has(name) || !/^[A-Za-z]+$/.test(name)) return new math.SymbolNode(name);
-  return new math.OperatorNode('*', 'multiply', [...name].map((c) => new math.SymbolNode(c)));
+  if (name.length === 1 || NAMED_SYMBOLS.has(name) || FUNCTION_NAMES.has(name) || !/^[A-Za-z]+$/.test(name))
+    return new math.SymbolNode(name);
+  return new math.OperatorNode(
+    '*',
+    'multiply',
+    [...name].map((c) => new math.SymbolNode(c)),
+  );
 }
 
 /** Rational sample points for the free variables (deterministic; mixed signs). */
@@ -100,7 +126,11 @@ function roundedMatch(aText: string, a: Value, bText: string, b: Value): boolean
 }
 
 /** Values of both expressions at the shared sample points (null where outside a domain). */
-function* samplePairs(na: MathNode, nb: MathNode, deadline: number): Generator<{ va: Value | null; vb: Value | null; at: string }> {
+function* samplePairs(
+  na: MathNode,
+  nb: MathNode,
+  deadline: number,
+): Generator<{ va: Value | null; vb: Value | null; at: string }> {
   const vars = [...new Set([...freeSymbols(na), ...freeSymbols(nb)])];
   for (let p = 0; p < (vars.length === 0 ? 1 : SAMPLES.length); p++) {
     const scope: Record<string, Value> = {};
@@ -108,7 +138,11 @@ function* samplePairs(na: MathNode, nb: MathNode, deadline: number): Generator<{
       const [n, d] = SAMPLES[(p + i * 2) % SAMPLES.length]!;
       scope[v] = exactValue(n + BigInt(i), d);
     });
-    yield { va: tryEvaluate(na, scope, deadline), vb: tryEvaluate(nb, scope, deadline), at: vars.map((v) => `${v}=${show(scope[v]!)}`).join(', ') };
+    yield {
+      va: tryEvaluate(na, scope, deadline),
+      vb: tryEvaluate(nb, scope, deadline),
+      at: vars.map((v) => `${v}=${show(scope[v]!)}`).join(', '),
+    };
   }
 }
 
@@ -139,7 +173,12 @@ export function compareExpr(a: string, b: string): Verdict {
     if (constant) {
       const va = evaluate(na, {}, deadline);
       const vb = evaluate(nb, {}, deadline);
-      if (valuesEqual(va, vb)) return { equal: true, reason: va.kind === 'exact' && vb.kind === 'exact' ? 'equal exact values' : 'equal values (64-digit evaluation)' };
+      if (valuesEqual(va, vb))
+        return {
+          equal: true,
+          reason:
+            va.kind === 'exact' && vb.kind === 'exact' ? 'equal exact values' : 'equal values (64-digit evaluation)',
+        };
       if (roundedMatch(a, va, b, vb)) return { equal: true, reason: 'decimal is the exact value rounded' };
       return { equal: false, reason: 'different values' };
     }
@@ -150,12 +189,18 @@ export function compareExpr(a: string, b: string): Verdict {
       if (!valuesEqual(va, vb)) return { equal: false, reason: `different values at ${at}` };
       checked++;
     }
-    if (checked >= 3) return { equal: true, reason: `symbolically equal (identical at ${checked} exact sample points)` };
+    if (checked >= 3)
+      return { equal: true, reason: `symbolically equal (identical at ${checked} exact sample points)` };
     return symbolic(na, nb);
   } catch (e) {
     if (e instanceof TooLarge) {
       const equal = canonical(na) === canonical(nb);
-      return { equal, reason: equal ? 'structurally identical (too large to evaluate)' : 'too large to evaluate and not structurally identical' };
+      return {
+        equal,
+        reason: equal
+          ? 'structurally identical (too large to evaluate)'
+          : 'too large to evaluate and not structurally identical',
+      };
     }
     if (e instanceof Unsupported) return symbolic(na, nb);
     throw e;

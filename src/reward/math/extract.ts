@@ -143,7 +143,11 @@ function mathEnvironments(text: string, multiline = false): Span[] {
     if (k < 0) missing.add(closer);
     close = k;
     const content = close < 0 ? '' : text.slice(i + open, close);
-    if (close < 0 || (!multiline && (open === 1 || closer === '\\)') && content.includes('\n')) || content.trim() === '') {
+    if (
+      close < 0 ||
+      (!multiline && (open === 1 || closer === '\\)') && content.includes('\n')) ||
+      content.trim() === ''
+    ) {
       i += open;
       continue;
     }

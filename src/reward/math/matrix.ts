@@ -67,7 +67,8 @@ function factors(s: string): Term[] {
 function multiply(a: Term, b: Term): Term | null {
   if (a.kind === 'scalar' && b.kind === 'scalar') return { kind: 'scalar', text: `(${a.text})*(${b.text})` };
   if (a.kind === 'scalar' || b.kind === 'scalar') {
-    const [k, m] = a.kind === 'scalar' ? [a.text, b as Extract<Term, { kind: 'matrix' }>] : [(b as { text: string }).text, a];
+    const [k, m] =
+      a.kind === 'scalar' ? [a.text, b as Extract<Term, { kind: 'matrix' }>] : [(b as { text: string }).text, a];
     return { kind: 'matrix', cells: m.cells.map((row) => row.map((c) => `(${k})*(${c})`)) };
   }
   const inner = a.cells[0]!.length;
@@ -75,7 +76,9 @@ function multiply(a: Term, b: Term): Term | null {
   const cols = b.cells[0]!.length;
   return {
     kind: 'matrix',
-    cells: a.cells.map((row) => Array.from({ length: cols }, (_, j) => row.map((x, k) => `(${x})*(${b.cells[k]![j]})`).join('+'))),
+    cells: a.cells.map((row) =>
+      Array.from({ length: cols }, (_, j) => row.map((x, k) => `(${x})*(${b.cells[k]![j]})`).join('+')),
+    ),
   };
 }
 
@@ -89,7 +92,7 @@ export function matrixValue(s: string): string[][] | null {
     if (fs.length === 0) return null;
     let product: Term | null = fs[0]!;
     for (const f of fs.slice(1)) product = product && multiply(product, f);
-    if (!product || product.kind !== 'matrix') return null;
+    if (product?.kind !== 'matrix') return null;
     const cells = product.cells;
     if (sum === null) sum = cells.map((row) => row.map((c) => (sign < 0 ? `-(${c})` : c)));
     else {

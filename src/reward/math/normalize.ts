@@ -95,7 +95,21 @@ function rewriteFracSqrt(s: string): string {
   return out;
 }
 
-const TEXT_COMMANDS = ['\\text', '\\textnormal', '\\textbf', '\\textit', '\\textrm', '\\mathrm', '\\mathbf', '\\mathit', '\\mbox', '\\operatorname', '\\textup', '\\mathsf', '\\boxed'];
+const TEXT_COMMANDS = [
+  '\\text',
+  '\\textnormal',
+  '\\textbf',
+  '\\textit',
+  '\\textrm',
+  '\\mathrm',
+  '\\mathbf',
+  '\\mathit',
+  '\\mbox',
+  '\\operatorname',
+  '\\textup',
+  '\\mathsf',
+  '\\boxed',
+];
 
 const SYMBOLS: [RegExp, string][] = [
   [/\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])/g, ''],
@@ -173,13 +187,18 @@ function rewriteMatrices(s: string): string {
       .map((row) => row.trim())
       .filter((row) => row !== '' && !/^\\hline$/.test(row))
       .map((row) => row.split('&').map((cell) => cell.trim()).join(MATRIX_CELL));
-    s = s.slice(0, m.index) + MATRIX_OPEN + rows.join(MATRIX_ROW) + MATRIX_CLOSE + s.slice(bodyStart + end.index + end[0].length);
+    const after = bodyStart + end.index + end[0].length;
+    s = s.slice(0, m.index) + MATRIX_OPEN + rows.join(MATRIX_ROW) + MATRIX_CLOSE + s.slice(after);
   }
   return s;
 }
 
 // Double-escaped markup (`\\frac`, `\\left(` from JSON written twice) reads as the command itself.
-const DOUBLE_ESCAPED = /\\\\(?=(?:left|right|frac|dfrac|tfrac|cfrac|sqrt|le|leq|ge|geq|lt|gt|ne|neq|pi|cdot|times|text|mathrm|infty|in|cup|pm|boxed)(?![A-Za-z]))/g;
+const DOUBLE_ESCAPED = new RegExp(
+  String.raw`\\\\(?=(?:left|right|frac|dfrac|tfrac|cfrac|sqrt|le|leq|ge|geq|lt|gt|ne|neq|pi|cdot|times|text|mathrm|infty` +
+    '|in|cup|pm|boxed)(?![A-Za-z]))',
+  'g',
+);
 
 /** `\sin^2 x` and `\tan^{2}(y)` are powers of the function's value; `\sin^{-1} x` is arcsin. */
 function rewriteFunctionPowers(s: string): string {
@@ -236,7 +255,8 @@ export function normalizeAnswer(raw: string): string {
   // `log 2`, `sin x`: a function applied to one number or letter without parentheses.
   s = s.replace(/(?<![A-Za-z])(sin|cos|tan|cot|sec|csc|log|exp|arcsin|arccos|arctan)\s*(\d+(?:\.\d+)?|[A-Za-z](?![A-Za-z(]))/g, '$1($2)');
   // Thousands separators (a leading 0 makes `0,111` a decimal comma, decided when comparing).
-  if (/^-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$/.test(s) || /^-?[1-9]\d{0,2}( \d{3})+(\.\d+)?$/.test(s)) s = s.replace(/[, ]/g, '');
+  const thousands = /^-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$/.test(s) || /^-?[1-9]\d{0,2}( \d{3})+(\.\d+)?$/.test(s);
+  if (thousands) s = s.replace(/[, ]/g, '');
   s = stripUnits(s);
   return s.trim();
 }

@@ -48,12 +48,20 @@ function bounds(r: Relation): Bounds | null {
   }
   if (ops.some((op) => op !== '<' && op !== '≤')) return null;
   if (ops.length === 2 && hasLetters(sides[1]!) && !hasLetters(sides[0]!) && !hasLetters(sides[2]!)) {
-    return { variable: sides[1]!, lo: sides[0]!, hi: sides[2]!, open: ops[0] === '<' ? '(' : '[', close: ops[1] === '<' ? ')' : ']' };
+    return {
+      variable: sides[1]!,
+      lo: sides[0]!,
+      hi: sides[2]!,
+      open: ops[0] === '<' ? '(' : '[',
+      close: ops[1] === '<' ? ')' : ']',
+    };
   }
   if (ops.length === 1) {
     const [l, r2] = sides as [string, string];
-    if (hasLetters(l) && !hasLetters(r2)) return { variable: l, lo: '-Infinity', hi: r2, open: '(', close: ops[0] === '<' ? ')' : ']' };
-    if (hasLetters(r2) && !hasLetters(l)) return { variable: r2, lo: l, hi: 'Infinity', open: ops[0] === '<' ? '(' : '[', close: ')' };
+    if (hasLetters(l) && !hasLetters(r2))
+      return { variable: l, lo: '-Infinity', hi: r2, open: '(', close: ops[0] === '<' ? ')' : ']' };
+    if (hasLetters(r2) && !hasLetters(l))
+      return { variable: r2, lo: l, hi: 'Infinity', open: ops[0] === '<' ? '(' : '[', close: ')' };
   }
   return null;
 }
@@ -62,7 +70,8 @@ const expr = (text: string): Answer => ({ kind: 'expr', text });
 
 /**
  * The intervals a relation describes, as tuples: `a < x ≤ b` is (a, b]; `a ≤ |v| < b` with a not
- * negative is [-b, -a] and [a, b) — so `1 ≤ |t| ≤ 4` is never the single interval [1, 4].
+ * negative is [-b, -a] and [a, b) — so `1 ≤ |t| ≤ 4` is never the single interval [1, 4];
+ * `|v| > a` is (-∞, -a) and (a, ∞); `|v| ≤ b` is [-b, b].
  */
 export function relationIntervals(r: Relation): { variable: string; parts: Answer[] } | null {
   const b = bounds(r);
@@ -70,9 +79,17 @@ export function relationIntervals(r: Relation): { variable: string; parts: Answe
   const variable = b.variable.replace(/\s+/g, '');
   const interval: Answer = { kind: 'tuple', open: b.open, close: b.close, items: [expr(b.lo), expr(b.hi)] };
   if (!/^\|[^|]+\|$/.test(variable)) return { variable, parts: [interval] };
-  if (b.lo.trim().startsWith('-') || b.hi === 'Infinity') return null;
   const mirror = { '(': ')', '[': ']' } as const;
   const back = { ')': '(', ']': '[' } as const;
-  const negative: Answer = { kind: 'tuple', open: back[b.close], close: mirror[b.open], items: [expr(`-(${b.hi})`), expr(`-(${b.lo})`)] };
+  // `|v| < b` is the one interval (-b, b); `|v| > a` is (-∞, -a) and (a, ∞).
+  if (b.lo === '-Infinity')
+    return { variable, parts: [{ ...interval, open: back[b.close], items: [expr(`-(${b.hi})`), expr(b.hi)] }] };
+  if (b.lo.trim().startsWith('-')) return null;
+  const negative: Answer = {
+    kind: 'tuple',
+    open: back[b.close],
+    close: mirror[b.open],
+    items: [expr(`-(${b.hi})`), expr(`-(${b.lo})`)],
+  };
   return { variable, parts: [negative, interval] };
 }

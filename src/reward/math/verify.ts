@@ -44,7 +44,8 @@ export function verifyMath(completion: string, gold: string, options: MathVerify
   // Normalising is linear in practice but some rewrites are not in the worst case: a huge "answer" is text.
   if (extraction.answer.length > MAX_ANSWER_CHARS) {
     const equal = extraction.answer.trim() === (extractAnswer(gold)?.answer ?? gold).trim();
-    return { reward: equal ? 1 : 0, extracted: extraction.answer, reason: `${equal ? 'identical' : 'different'} text (answer too long to parse) (${extraction.via})` };
+    const reason = `${equal ? 'identical' : 'different'} text (answer too long to parse) (${extraction.via})`;
+    return { reward: equal ? 1 : 0, extracted: extraction.answer, reason };
   }
   const candidate = normalizeAnswer(extraction.answer);
   if (candidate === '') return { reward: 0, extracted: extraction.answer, reason: `empty answer (${extraction.via})` };
