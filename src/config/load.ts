@@ -7,7 +7,7 @@
 // sets one of a group of `alternatives` (model.dir / model.preset, ...) drops the others.
 // Relative paths inside a config (model.dir, data.train_file, ...) are relative to the
 // working directory, not to the config file.
-import { Document, LineCounter, parseDocument, isMap, isScalar, parse as parseYaml, stringify } from 'yaml';
+import { type Document, LineCounter, parseDocument, isMap, isScalar, parse as parseYaml, stringify } from 'yaml';
 import type { z } from 'zod';
 import { RingrlError } from '../errors.ts';
 import { readTextFile } from '../util/files.ts';
@@ -158,7 +158,7 @@ interface Problem {
 }
 
 function describeIssue(issue: z.core.$ZodIssue, values: Plain, origin: Map<string, Layer>): Problem[] {
-  const at = (path: Path, what: string) => `${where(path, origin)}: ${path.join('.') || '(top level)'}: ${what}`;
+  const at = (keyPath: Path, problem: string) => `${where(keyPath, origin)}: ${keyPath.join('.') || '(top level)'}: ${problem}`;
   const path = issue.path as Path;
   if (issue.code === 'unrecognized_keys') {
     const allowed = Object.keys(nodeAt(path)?.properties ?? {});

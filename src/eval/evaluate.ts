@@ -67,14 +67,14 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
   const total = examples.length * (options.k + (options.k === 1 && options.temperature === 0 ? 0 : 1));
   let done = 0;
 
-  const run = async (sampled: boolean): Promise<EvalSample[][]> => {
+  const run = async (sampling: boolean): Promise<EvalSample[][]> => {
     const requests: GenerationRequest[] = [];
     examples.forEach((_, i) => {
-      for (let s = 0; s < (sampled ? options.k : 1); s++) {
+      for (let s = 0; s < (sampling ? options.k : 1); s++) {
         requests.push({
           id: `${i}:${s}`,
           prompt: prompts[i]!,
-          params: { temperature: sampled ? options.temperature : 0, topP: options.topP ?? 1, maxNewTokens: maxNewTokens(i), stopTokens: [...tokenizer.stopIds], seed: (options.seed ?? 0) * 1_000_003 + i * 97 + s },
+          params: { temperature: sampling ? options.temperature : 0, topP: options.topP ?? 1, maxNewTokens: maxNewTokens(i), stopTokens: [...tokenizer.stopIds], seed: (options.seed ?? 0) * 1_000_003 + i * 97 + s },
         });
       }
     });
@@ -93,7 +93,7 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
       }
       if (finished.length) options.onProgress?.((done += finished.length), total);
     }
-    for (const samples of out) samples.sort((a, b) => a.sample - b.sample);
+    for (const group of out) group.sort((a, b) => a.sample - b.sample);
     return out;
   };
 

@@ -8,7 +8,7 @@
 
 import { isFloat } from './dtype.ts';
 import { type Dim, dimEqual, shapeEqual } from './shape.ts';
-import { Tensor, scalar, scatterAdd, scatterElementsAdd, where, zeros } from './tensor.ts';
+import { type Tensor, scalar, scatterAdd, scatterElementsAdd, where, zeros } from './tensor.ts';
 
 type GradRule = (g: Tensor, node: Tensor) => (Tensor | null)[];
 

@@ -7,6 +7,7 @@ import { matrixValue } from './matrix.ts';
 import { compareSingleRelations, relationIntervals, type RelationOp } from './relation.ts';
 import { MATRIX_OPEN } from './normalize.ts';
 import { NAMED_SYMBOLS } from './value.ts';
+import { byCodeUnit } from '../../util/order.ts';
 
 export type { Verdict } from './expr.ts';
 
@@ -168,7 +169,7 @@ const MAX_PAIRS = 1024;
 function sortedText(items: Answer[]): string {
   return items
     .map((a) => JSON.stringify(a))
-    .sort()
+    .sort(byCodeUnit)
     .join('|');
 }
 
