@@ -14,9 +14,10 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-type Options = NonNullable<ParseArgsConfig['options']>;
+export type Options = NonNullable<ParseArgsConfig['options']>;
 
-type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+/** What parseFlags returns for flag options O: their typed values and the positional arguments. */
+export type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
 
 /** Parse flags; unknown flags and missing values become one-line UsageErrors naming the flag. */
 export function parseFlags<O extends Options>(command: string, argv: string[], options: O): Parsed<O> {

@@ -3,9 +3,8 @@
 // flags win); `--out DIR` starts a run, `--resume DIR` continues one from its saved config.yaml.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ParseArgsConfig } from 'node:util';
-import { UsageError, parseFlags } from './command.ts';
-import { createUi, uiFlags } from './ui.ts';
+import { type Options, type Parsed, UsageError, parseFlags } from './command.ts';
+import { type Ui, createUi, uiFlags } from './ui.ts';
 import { type Config, configFlags, formatConfig, loadConfig } from '../config/index.ts';
 import { RunDir, runPath } from '../report/index.ts';
 import { configureRuntimeFrom } from '../runtime/index.ts';
@@ -73,13 +72,13 @@ export function engineFlagSets(values: { servers?: string; 'engine-workers'?: st
  * run's config.yaml first, then --config files, --set and the shorthands); make the output ui;
  * apply the runtime section.
  */
-export function startConfigCommand<O extends NonNullable<ParseArgsConfig['options']>, S extends Shorthands>(
+export function startConfigCommand<O extends Options, S extends Shorthands>(
   command: string,
   argv: string[],
   own: O,
   shorthands: S,
   extraSets: (values: Record<string, unknown>) => string[] = () => [],
-) {
+): { values: Parsed<typeof configFlags & typeof uiFlags & O & Record<keyof S, { type: 'string' }>>['values']; config: Config; ui: Ui } {
   const { values, positionals } = parseFlags(command, argv, { ...configFlags, ...uiFlags, ...own, ...shorthandOptions(shorthands) });
   if (positionals.length) throw new UsageError(`ringrl ${command}: unexpected argument '${positionals[0]}' (see ringrl ${command} --help)`);
   const config = runConfigFromFlags(command, values as RunFlags, [...shorthandSets(shorthands, values), ...extraSets(values)]);
