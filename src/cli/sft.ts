@@ -68,6 +68,10 @@ export const sftCommand: Command = {
     const config = runConfigFromFlags('sft', values, shorthandSets(shorthands, values));
     const ui = createUi(values);
     configureRuntimeFrom(config.runtime);
+    // Bad data fails before the run dir is created: nothing is written.
+    const source = await trainSourceFor(config.data);
+    const examples = await testExamplesFor(config.data, config.eval.num_problems);
+    const verify = getVerifier(config.data.task ?? 'math');
     const run = runDirFromFlags('sft', values, config);
     let modelDir = config.model.dir;
     if (!modelDir) {
@@ -79,9 +83,6 @@ export const sftCommand: Command = {
         writeTokenizer(modelDir, 'char');
       }
     }
-    const source = await trainSourceFor(config.data);
-    const examples = await testExamplesFor(config.data, config.eval.num_problems);
-    const verify = getVerifier(config.data.task ?? 'math');
     const o = config.sft.optimizer;
     ui.info(`run dir ${run.path}`);
     const bar = ui.progress('sft', { total: config.sft.steps, unit: 'step' });
