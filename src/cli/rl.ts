@@ -50,6 +50,8 @@ shorthands: --model (model.dir) --task (data.task) --difficulty (data.difficulty
 
 examples:
   ringrl rl --model runs/arith-sft/checkpoints/400 --task arithmetic --steps 30 --out runs/arith-rl
+  ringrl rl --model runs/qwen3-tiny --data examples/gsm8k-sample.parquet --test-data examples/math-sample.parquet
+  ringrl rl --model runs/qwen3-tiny --data train.parquet --set data.chat_template_kwargs.enable_thinking=false
   ringrl rl --model models/sft --set rollout.mode=sync --set rl.loss.correction=none   # the GRPO baseline
   ringrl rl --config configs/rl.yaml --set rollout.precision=fp8                        # real mismatch
   ringrl rl --resume runs/arith-rl`;
