@@ -98,9 +98,12 @@ export const rlCommand: Command = {
     // Everything a bad input can fail is read before the run dir is created: nothing is written.
     const source = await trainSourceFor(config.data, 'rl');
     const evalExamples = await testExamplesFor(config.data, config.eval.num_problems, { optional: true });
-    if (!evalExamples.length) ui.info('no held-out data (data.test_file, --test-data FILE): the run reports training rewards only');
+    if (!evalExamples.length) ui.info('no held-out data (data.test_file, --test-data FILE): training rewards only');
     const verify = getVerifier(config.data.task ?? 'math');
-    if (!resumeDir) checkTokenizerFits(loadTokenizer(config.model.dir!), readModelConfig(join(config.model.dir!, 'config.json')).vocabSize, config.model.dir!);
+    if (!resumeDir) {
+      const dir = config.model.dir!;
+      checkTokenizerFits(loadTokenizer(dir), readModelConfig(join(dir, 'config.json')).vocabSize, dir);
+    }
     const run = runDirFromFlags('rl', values, config);
     ui.info(`run dir ${run.path}`);
     const printer = rlEventPrinter(ui, config.rl.steps);
