@@ -19,7 +19,7 @@ import { existsSync, mkdtempSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config/index.ts';
+import { formatConfig, loadConfig } from '../src/config/index.ts';
 import { testExamplesFor, trainSourceFor } from '../src/data/index.ts';
 import { LocalEngine, defaultKvSegments } from '../src/engine/local.ts';
 import { SimulatedEngine, type StepCostModel } from '../src/engine/simulated.ts';
@@ -116,7 +116,7 @@ async function runArm(name: ArmName): Promise<{ rows: Row[]; finalAccuracy: numb
     files: [demoConfig],
     sets: [`model.dir=${JSON.stringify(model)}`, `rollout.mode=${mode}`, `rollout.paused_kv=${name === 'keep' ? 'keep' : 'recompute'}`, `rl.steps=${steps}`, 'run.checkpoint_every=0', 'eval.num_problems=16', `runtime.threads=${threads}`, ...workload],
   });
-  const run = RunDir.create(join(mkdtempSync(join(tmpdir(), `ringrl-c3po-${name}-`)), 'run'), config);
+  const run = RunDir.create(join(mkdtempSync(join(tmpdir(), `ringrl-c3po-${name}-`)), 'run'), formatConfig(config));
   const result = await runRl({ run, config, modelDir: model, resume: false, source: await trainSourceFor(config.data), evalExamples: await testExamplesFor(config.data, config.eval.num_problems), verify: getVerifier(config.data.task ?? 'arithmetic'), runtime });
   // Steady state: the first step is warm-up (C3PO++ fills its pool with partials trained later),
   // so it is left out of both arms, as in the simulation below.

@@ -16,7 +16,7 @@ const CLIENTS = Number(values.clients ?? 48);
 const DEADLINE_S = Number(values.seconds ?? 90);
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const server = spawn(process.execPath, [join(root, 'bin/ringrl.js'), 'sandbox', 'serve', '--port', '0', '--host', '127.0.0.1', '--concurrency', '4', '--queue', '16', '--queue-timeout-ms', '3000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/bin.ts'), 'sandbox', 'serve', '--port', '0', '--host', '127.0.0.1', '--concurrency', '4', '--queue', '16', '--queue-timeout-ms', '3000'], { stdio: ['ignore', 'pipe', 'inherit'] });
 let serverExit: string | null = null;
 server.on('exit', (code, signal) => (serverExit = `${signal ?? code}`));
 const base = await new Promise<string>((resolve, reject) => {

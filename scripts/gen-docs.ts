@@ -7,7 +7,7 @@ import { generatedDocs } from './generated-docs.ts';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const check = process.argv.includes('--check');
 let stale = 0;
-for (const [path, text] of Object.entries(generatedDocs())) {
+for (const [path, text] of Object.entries(await generatedDocs())) {
   let current = '';
   try {
     current = readFileSync(root + path, 'utf8');

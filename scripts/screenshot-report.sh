@@ -12,7 +12,7 @@ size=${3:-1400x1800}
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -z "$browser" ]; then echo "screenshot-report: chromium not found (apt-get install -y chromium)" >&2; exit 3; fi
 html=$(mktemp -d)/report.html
-node bin/ringrl.js report "$run_dir" --out "$html" --quiet >/dev/null
+node --import tsx src/cli/bin.ts report "$run_dir" --out "$html" --quiet >/dev/null
 # --host-resolver-rules makes every host unresolvable and --proxy-server points at a dead port:
 # the page must render from the file alone (its CSP also forbids fetches).
 "$browser" --headless --disable-gpu --no-sandbox --no-first-run --hide-scrollbars \

@@ -22,3 +22,6 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   const d = maxAbsDiff(actual, expected);
   assert.ok(d <= tol, `${what}: max abs diff ${d.toExponential(3)} > ${tol}\n  actual   ${Array.from(actual).slice(0, 8).join(', ')}\n  expected ${Array.from(expected).slice(0, 8).join(', ')}`);
 }
+
+/** Node arguments that run the `ringrl` CLI from source (no build needed): `spawn(process.execPath, [...ringrlCli, 'rl', ...])`. */
+export const ringrlCli = ['--import', 'tsx', new URL('../src/cli/bin.ts', import.meta.url).pathname];

@@ -1,10 +1,10 @@
-// One CLI command: a name, a help text with examples, and a run function taking raw argv.
+// One CLI command: a name, a help text with examples, and a run function taking raw argv
+// (its one-line summary lives in the registry, src/cli/commands.ts).
 // Commands parse their own flags with `parseFlags` so every command answers bad flags the same way.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export interface Command {
   name: string;
-  summary: string; // one line for `ringrl --help`
   help: string; // full text for `ringrl NAME --help`, with examples
   run(argv: string[]): Promise<number | void>;
 }
@@ -16,8 +16,10 @@ export class UsageError extends Error {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+
 /** Parse flags; unknown flags and missing values become one-line UsageErrors naming the flag. */
-export function parseFlags<O extends Options>(command: string, argv: string[], options: O) {
+export function parseFlags<O extends Options>(command: string, argv: string[], options: O): Parsed<O> {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from './command.ts';
-import { type Config, loadConfig } from '../config/index.ts';
+import { type Config, formatConfig, loadConfig } from '../config/index.ts';
 import { RunDir, runPath } from '../report/index.ts';
 
 /** A command's shorthand flags and the config key each one sets. */
@@ -47,8 +47,8 @@ export function runConfigFromFlags(command: string, values: RunFlags, sets: stri
 
 /** The run directory: --resume reopens it and records the (possibly overridden) config; else a new one. */
 export function runDirFromFlags(command: string, values: RunFlags, config: Config): RunDir {
-  if (values.resume === undefined) return RunDir.create(values.out ?? runPath(config, command), config);
+  if (values.resume === undefined) return RunDir.create(values.out ?? runPath(config, command), formatConfig(config));
   const run = RunDir.open(values.resume);
-  run.writeConfig(config);
+  run.writeConfig(formatConfig(config));
   return run;
 }

@@ -17,7 +17,6 @@ examples:
 
 export const configCommand: Command = {
   name: 'config',
-  summary: 'print the resolved config (`config show --config FILE --set k=v`)',
   help: HELP,
   async run(argv) {
     const [sub, ...rest] = argv;

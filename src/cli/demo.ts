@@ -15,7 +15,6 @@ const demoConfig = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'co
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'the end-to-end demo: init a small model, SFT, RL with IcePop + C3PO++, report (npm start)',
   help: `usage: ringrl demo [--out DIR] [--seed N] [--set KEY.PATH=VALUE]...
 ${uiFlagsHelp}
 

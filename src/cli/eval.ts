@@ -37,7 +37,6 @@ examples:
 
 export const evalCommand: Command = {
   name: 'eval',
-  summary: 'accuracy, pass@k, avg@k and response lengths on a task or dataset; JSON + table',
   help: HELP,
   async run(argv) {
     const { values, positionals } = parseFlags('eval', argv, {

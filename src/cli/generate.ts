@@ -10,7 +10,6 @@ import { RingrlError } from '../errors.ts';
 
 export const generateCommand: Command = {
   name: 'generate',
-  summary: 'sample completions with the KV-cached engine; per-token behaviour/policy log-probs',
   help: `usage: ringrl generate --model DIR --prompts FILE.json --max-new-tokens N [--temperature T]
                        [--top-k K] [--top-p P] [--n SAMPLES] [--seed S] [--stop ID,...]
                        [--precision ${precisions.join('|')}] [--capacity C] [--threads N]

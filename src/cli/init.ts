@@ -7,7 +7,6 @@ import { TOKENIZER_KINDS, tokenizerSpec } from '../tokenizer/index.ts';
 
 export const initCommand: Command = {
   name: 'init',
-  summary: 'write a fresh randomly initialised model dir (HF layout) from a preset',
   help: `usage: ringrl init --preset NAME --out DIR [--tokenizer char|DIR] [--seed N] [--force]
 
 Writes config.json + model.safetensors (Hugging Face layout) with HF's initialisation.

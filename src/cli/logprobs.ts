@@ -1,19 +1,14 @@
-import { readFileSync } from 'node:fs';
 import { type Command, UsageError, numberFlag, parseFlags, requireFlag } from './command.ts';
 import { Policy } from '../train/policy.ts';
 import { configureRuntime } from '../runtime/index.ts';
+import { readJsonFile } from '../util/files.ts';
 
 /**
  * Read `{"<field>": [[ids...], ...]}` (token-id lists: sequences to score, prompts to extend) and
  * check its shape, naming the file and the entry.
  */
 export function readTokenLists(path: string, field: string, what: string): number[][] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    throw new UsageError(`${path}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `malformed JSON (${(error as Error).message})`}`);
-  }
+  const raw = readJsonFile(path, `{"${field}": [[ids...], ...]}`);
   const lists = (raw as Record<string, unknown> | null)?.[field];
   if (!Array.isArray(lists) || lists.length === 0) throw new UsageError(`${path}: expected {"${field}": [[ids...], ...]} with at least one ${what}`);
   lists.forEach((ids, i) => {
@@ -24,7 +19,6 @@ export function readTokenLists(path: string, field: string, what: string): numbe
 
 export const logprobsCommand: Command = {
   name: 'logprobs',
-  summary: 'print log p(token[t] | token[<t]) of given token sequences under a model',
   help: `usage: ringrl logprobs --model DIR --tokens FILE.json [--temperature T] [--threads N]
 
 Reads {"tokens": [[ids...], ...]} and prints {"logprobs": [[...], ...]}: for each sequence,

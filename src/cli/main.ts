@@ -1,5 +1,5 @@
 // The `ringrl` command: dispatch to registered commands; render user errors as one line.
-import { UsageError, type Command } from './command.ts';
+import { UsageError } from './command.ts';
 import { commands } from './commands.ts';
 import { RingrlError } from '../errors.ts';
 
@@ -25,11 +25,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return 0;
   }
-  const command: Command | undefined = commands.find((c) => c.name === name);
-  if (!command) {
+  const entry = commands.find((c) => c.name === name);
+  if (!entry) {
     console.error(`ringrl: unknown command '${name}'; expected one of: ${commands.map((c) => c.name).join(', ')}`);
     return 2;
   }
+  const command = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
     console.log(command.help);
     return 0;

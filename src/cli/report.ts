@@ -23,7 +23,6 @@ examples:
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: 'write RUN_DIR/report.html: charts of every metric, samples, config (opens offline)',
   help: HELP,
   async run(argv) {
     const { values, positionals } = parseFlags('report', argv, { ...uiFlags, out: { type: 'string' }, samples: { type: 'string' } });

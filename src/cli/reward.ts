@@ -8,8 +8,10 @@ const HELP = `usage: ringrl reward math --input FILE.jsonl [--fallback none|last
 
 Reads lines {"completion": "...", "answer": "..."} and prints one JSON line per input:
   {"reward": 0|1, "extracted": "...", "reason": "..."}
-The answer is the last \\boxed{} (or "the answer is ..."); --fallback last_number also accepts
-the last number in the text when neither is present (off by default). See docs/rewards.md.
+The answer is the last \\boxed{} (several boxes joined by commas or "and" are one list), else
+"the final answer is ...", else the last $...$ formula; --fallback last_number also accepts the
+last number in the prose when none of these is present (off by default). Equivalence follows
+Math-Verify: labels, chains, inequalities, intervals, sets, matrices. See docs/rewards.md.
 
 example:
   echo '{"completion": "so \\\\boxed{\\\\frac{1}{2}}", "answer": "0.5"}' > in.jsonl
@@ -17,7 +19,6 @@ example:
 
 export const rewardCommand: Command = {
   name: 'reward',
-  summary: 'score completions: `reward math` checks answers for mathematical equivalence',
   help: HELP,
   async run(argv) {
     const [sub, ...rest] = argv;

@@ -79,7 +79,6 @@ export function rlEventPrinter(ui: Ui, steps: number, label = 'rl'): { onEvent: 
 
 export const rlCommand: Command = {
   name: 'rl',
-  summary: 'reinforcement learning with IcePop + C3PO++ on verifiable rewards (resumable)',
   help: HELP,
   async run(argv) {
     const { values, positionals } = parseFlags('rl', argv, {

@@ -92,7 +92,6 @@ async function serve(argv: string[]): Promise<number> {
 
 export const sandboxCommand: Command = {
   name: 'sandbox',
-  summary: 'run a program in the isolated sandbox, or serve the reward HTTP API',
   help: HELP,
   async run(argv) {
     const [sub, ...rest] = argv;

@@ -5,14 +5,14 @@ import { existsSync } from 'node:fs';
 import { type Command, UsageError, parseFlags } from './command.ts';
 import { runConfigFromFlags, runDirFromFlags, shorthandOptions, shorthandSets } from './config-flags.ts';
 import { createUi, uiFlags, uiFlagsHelp } from './ui.ts';
-import { configFlags } from '../config/index.ts';
+import { configFlags, optimizerOptions } from '../config/index.ts';
 import { configureRuntimeFrom } from '../runtime/index.ts';
 import { initWeights, presetConfig } from '../model/presets.ts';
 import { saveModelDir } from '../model/checkpoint.ts';
 import { builtinVocabSize, writeTokenizer } from '../tokenizer/index.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
 import { getVerifier } from '../eval/verifiers.ts';
-import { runSft } from '../train/sft-loop.ts';
+import { runSft } from '../system/sft-run.ts';
 
 /** Shorthand flags and the config key each one sets. */
 const shorthands = {
@@ -54,7 +54,6 @@ examples:
 
 export const sftCommand: Command = {
   name: 'sft',
-  summary: 'supervised fine-tuning on teacher chain-of-thought (tasks or JSONL/Parquet), with held-out eval',
   help: HELP,
   async run(argv) {
     const { values, positionals } = parseFlags('sft', argv, {
@@ -83,7 +82,6 @@ export const sftCommand: Command = {
         writeTokenizer(modelDir, 'char');
       }
     }
-    const o = config.sft.optimizer;
     ui.info(`run dir ${run.path}`);
     const bar = ui.progress('sft', { total: config.sft.steps, unit: 'step' });
     let evalLine = '';
@@ -98,7 +96,7 @@ export const sftCommand: Command = {
         maxSeqLen: config.sft.max_seq_len,
         pack: config.sft.pack,
         microBatchTokens: config.sft.micro_batch_tokens,
-        optimizer: { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, maxGradNorm: o.max_grad_norm, warmupSteps: o.warmup_steps, schedule: o.schedule, minLrRatio: o.min_lr_ratio },
+        optimizer: optimizerOptions(config.sft.optimizer),
         evalEvery: config.sft.eval_every,
         checkpointEvery: config.run.checkpoint_every,
         keepCheckpoints: config.run.keep_checkpoints,

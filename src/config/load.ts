@@ -7,10 +7,10 @@
 // sets one of a group of `alternatives` (model.dir / model.preset, ...) drops the others.
 // Relative paths inside a config (model.dir, data.train_file, ...) are relative to the
 // working directory, not to the config file.
-import { readFileSync } from 'node:fs';
 import { Document, LineCounter, parseDocument, isMap, isScalar, parse as parseYaml, stringify } from 'yaml';
 import type { z } from 'zod';
 import { RingrlError } from '../errors.ts';
+import { readTextFile } from '../util/files.ts';
 import { alternatives, configSchema, type Config, type ConfigInput } from './schema.ts';
 import { describeSchema, type SchemaNode } from './describe.ts';
 
@@ -79,13 +79,7 @@ function setLayer(text: string): Layer {
 }
 
 function readYamlLayer(file: string): Layer {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new RingrlError(`${file}: cannot read config file (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : firstLine((e as Error).message)})`);
-  }
+  const text = readTextFile(file, 'a YAML config file');
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const error = doc.errors[0];

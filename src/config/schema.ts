@@ -8,8 +8,8 @@
 // - a section is `section({...}, 'description')`, which makes it optional in the input and
 //   fills its defaults.
 //
-// Extending: add fields to the section that owns them. The `rl` and `rollout` sections are
-// placeholders that accept no keys yet — see the comments there.
+// Extending: add fields to the section that owns them; a section whose code lives in a lower room
+// (data, algo) keeps its schema there and is embedded here.
 import { z } from 'zod';
 import { presets } from '../model/presets.ts';
 import { adamWDefaults } from '../train/optimizer.ts';
@@ -17,7 +17,9 @@ import { policyLossSchema } from '../algo/config.ts';
 import { advantageSchema } from '../algo/advantages/index.ts';
 import { shapingSchema } from '../algo/shaping/config.ts';
 import { precisions } from '../engine/precision.ts';
-import { DEFAULT_ANSWER_FIELDS } from '../data/dataset.ts';
+import { dataSchema } from '../data/config.ts';
+import { rolloutConfigProblems } from '../rollout/scheduler.ts';
+import { rolloutOptions } from './options.ts';
 
 /** A config section: unknown keys rejected, optional in the input, defaults filled in. */
 export function section<T extends z.ZodRawShape>(shape: T, description: string) {
@@ -27,9 +29,6 @@ export function section<T extends z.ZodRawShape>(shape: T, description: string) 
 }
 
 const presetNames = Object.keys(presets) as [string, ...string[]];
-
-/** Built-in reasoning tasks (src/data/tasks). Keep in step with the task registry there. */
-export const taskNames = ['arithmetic', 'countdown'] as const;
 
 /** AdamW settings; defaults are the trainer's (`adamWDefaults` in src/train/optimizer.ts). */
 export function optimizerSection(defaults: Partial<typeof adamWDefaults> = {}) {
@@ -72,53 +71,6 @@ const model = z
   .transform((m) => ({ dir: m.dir ?? null, preset: m.dir === undefined ? (m.preset ?? 'small') : null, init_seed: m.init_seed }))
   .prefault({})
   .describe('The policy model: a model directory, or a built-in preset initialised from scratch.');
-
-const data = z
-  .strictObject({
-    task: z.enum(taskNames).optional().describe(`Built-in reasoning task generating train and test problems when train_file is not set (default: arithmetic).`),
-    difficulty: z.int().min(1).max(10).default(3).describe('Task difficulty knob, 1 (easiest) to 10; what it scales is task-specific (see docs/tasks.md).'),
-    num_train: z.int().min(1).default(20000).describe('Problems generated for training (built-in task).'),
-    no_think_fraction: z
-      .number()
-      .min(0)
-      .max(1)
-      .default(0)
-      .describe('Built-in task SFT data: fraction of problems whose teacher answers without a scratchpad (<think></think> then the answer), as hybrid-thinking SFT data mixes both modes.'),
-    brief_fraction: z
-      .number()
-      .min(0)
-      .max(1)
-      .default(0)
-      .describe('Built-in task SFT data: fraction of problems whose teacher writes a brief chain of thought (intermediate results without the work, docs/tasks.md); no_think_fraction + brief_fraction is at most 1.'),
-    num_test: z.int().min(1).default(500).describe('Held-out problems generated for evaluation (built-in task); never overlaps the training split.'),
-    train_file: z.string().min(1).optional().describe('Training data file (.jsonl or .parquet) instead of a built-in task.'),
-    test_file: z.string().min(1).optional().describe('Held-out evaluation data file (.jsonl or .parquet).'),
-    prompt_field: z.string().min(1).default('prompt').describe('Field holding the prompt in data files: text, or a list of {role, content} chat messages (verl, slime).'),
-    messages_field: z.string().min(1).default('messages').describe('Field holding a chat message list (used when prompt_field is absent from a row; AReaL).'),
-    answer_field: z
-      .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
-      .default([...DEFAULT_ANSWER_FIELDS])
-      .describe('Field (or fields, the first present wins) holding the gold answer in data files; dotted paths reach into nested objects. The default covers AReaL, slime and verl rows.'),
-    apply_chat_template: z.boolean().default(false).describe("Render plain-text prompts as one user message through the model's chat template (slime's --apply-chat-template); chat-message prompts always go through it."),
-    chat_template_kwargs: z
-      .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
-      .default({})
-      .describe("Extra chat-template variables (verl's apply_chat_template_kwargs), e.g. {enable_thinking: false} for Qwen3, {date_string: '26 Jul 2024'} for Llama 3.2."),
-    response_field: z.string().min(1).default('response').describe('Field holding the target response for SFT in data files.'),
-    seed: z.int().min(0).default(0).describe('Seed for task generation and data shuffling.'),
-  })
-  .superRefine((d, ctx) => {
-    if (d.train_file !== undefined && d.task !== undefined) ctx.addIssue({ code: 'custom', path: ['task'], message: 'set data.task or data.train_file, not both' });
-    if (d.no_think_fraction + d.brief_fraction > 1) ctx.addIssue({ code: 'custom', path: ['brief_fraction'], message: `no_think_fraction + brief_fraction must be at most 1, got ${d.no_think_fraction} + ${d.brief_fraction}` });
-  })
-  .transform(({ task, train_file, test_file, ...rest }) => ({
-    task: train_file === undefined ? (task ?? 'arithmetic') : null,
-    train_file: train_file ?? null,
-    test_file: test_file ?? null,
-    ...rest,
-  }))
-  .prefault({})
-  .describe('Training and evaluation data: a built-in reasoning task, or JSONL/Parquet files.');
 
 const sft = section(
   {
@@ -204,15 +156,14 @@ const rollout = section(
   },
   'Rollout scheduling (C3PO++ and baselines), the rollout engine and sampling.',
 ).superRefine((r, ctx) => {
-  if (r.token_budget < r.max_new_tokens) ctx.addIssue({ code: 'custom', path: ['token_budget'], message: `must be at least max_new_tokens (${r.max_new_tokens}): a budget smaller than one response's max length, got ${r.token_budget}` });
   if (r.kv_segments?.some((start, i) => i > 0 && start <= r.kv_segments![i - 1]!)) ctx.addIssue({ code: 'custom', path: ['kv_segments'], message: `must be ascending, got [${r.kv_segments.join(', ')}]` });
-  if (r.pool_capacity < r.group_size) ctx.addIssue({ code: 'custom', path: ['pool_capacity'], message: `must be at least group_size (${r.group_size}): groups enter the pool whole, got ${r.pool_capacity}` });
 });
 
 export const configSchema = z
-  .strictObject({ model, data, sft, eval: evalSection, rl, rollout, runtime, run })
+  .strictObject({ model, data: dataSchema, sft, eval: evalSection, rl, rollout, runtime, run })
   .superRefine((c, ctx) => {
     // Every advantage estimator here (grpo, dr_grpo, rloo) is group-relative: one sample has nothing to compare with.
+    for (const [key, message] of rolloutConfigProblems(rolloutOptions(c as Config, []))) ctx.addIssue({ code: 'custom', path: ['rollout', key], message });
     if (c.rollout.group_size < 2) {
       ctx.addIssue({ code: 'custom', path: ['rollout', 'group_size'], message: `must be at least 2 with rl.advantage.estimator ${c.rl.advantage.estimator} (advantages compare the samples of one prompt), got ${c.rollout.group_size}` });
     }

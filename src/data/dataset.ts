@@ -159,8 +159,8 @@ export async function* readDataset(file: string, options: DatasetOptions = {}): 
     }
     return;
   }
-  let buffer;
-  let metadata;
+  let buffer: Awaited<ReturnType<typeof asyncBufferFromFile>>;
+  let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
   try {
     buffer = await asyncBufferFromFile(file);
     metadata = await parquetMetadataAsync(buffer);

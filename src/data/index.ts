@@ -2,13 +2,11 @@
 // streams: a built-in task (train split, endless) or a JSONL/Parquet file (seeded epochs), plus
 // the held-out examples and the verifier that judges them.
 import { RingrlError } from '../errors.ts';
-import type { Config } from '../config/index.ts';
+import type { DataConfig } from './config.ts';
 import { type DatasetOptions, loadDataset } from './dataset.ts';
 import type { Example } from './example.ts';
 import { type ExampleSource, listSource, taskSource } from './source.ts';
 import { taskProblems } from './tasks/index.ts';
-
-export type DataConfig = Config['data'];
 
 function fieldOptions(d: DataConfig): DatasetOptions['fields'] {
   return { prompt: d.prompt_field, messages: d.messages_field, answer: d.answer_field, response: d.response_field };
@@ -68,9 +66,9 @@ export async function testExamplesFor(d: DataConfig, n: number, options: { optio
   return problems.map((p): Example => format({ source: `${d.task}/${p.id}`, prompt: p.prompt, answer: p.answer }));
 }
 
+export { type DataConfig, dataSchema, taskNames } from './config.ts';
 export { type Example, encodeExample, encodeExamplePrompt, encodePrompt } from './example.ts';
 export { type DatasetOptions, type FieldNames, DEFAULT_ANSWER_FIELDS, defaultFields, loadDataset, readDataset, rowToExample } from './dataset.ts';
 export { type ExampleSource, listSource, taskSource } from './source.ts';
-export { type PackedRow, packRows, rowsToBatch } from './packing.ts';
 export { shuffled } from './shuffle.ts';
 export { getTask, lengthStats, taskProblems, tasks, arithmetic, countdown, type ReasoningTask, type TaskProblem, type TaskVerdict } from './tasks/index.ts';

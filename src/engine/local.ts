@@ -85,6 +85,8 @@ export class LocalEngine implements RolloutEngine {
     this.capacity = options.capacity ?? 64;
     this.precision = options.precision ?? 'fp32';
     if (!Number.isInteger(this.capacity) || this.capacity < 1) throw new RingrlError(`engine: capacity must be a positive integer, got ${this.capacity}`);
+    const prefillBatch = options.prefillBatch ?? 8;
+    if (!Number.isInteger(prefillBatch) || prefillBatch < 1) throw new RingrlError(`engine: prefillBatch must be a positive integer, got ${prefillBatch}`);
     if (!precisions.includes(this.precision)) throw new RingrlError(`engine: precision '${this.precision}' is unknown; expected one of ${precisions.join(', ')}`);
     this.shapes = parameterShapes(config);
     this.signature = JSON.stringify(config);

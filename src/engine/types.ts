@@ -1,6 +1,5 @@
-// The rollout-engine interface the C3PO++ scheduler drives. The local KV-cached engine
-// implements it; an HTTP engine (vLLM / SGLang OpenAI-compatible servers) and the simulated
-// engine will too. Sequences are addressed by caller-chosen ids; every generated token carries
+// The rollout-engine interface the C3PO++ scheduler drives, implemented by the local KV-cached
+// engine (local.ts) and the simulated engine (simulated.ts). Sequences are addressed by caller-chosen ids; every generated token carries
 // the log-probabilities IcePop needs and the weight version that produced it.
 
 export interface SamplingParams {

@@ -6,6 +6,8 @@
 // runtime value by multiplying the input dims it names. Keeping products canonical lets
 // flatten/unflatten round-trip (B*T back to B, T) without knowing B or T at trace time.
 
+import { byCodeUnit } from '../util/order.ts';
+
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
@@ -22,7 +24,7 @@ function toProduct(dim: Dim): Product {
     if (/^\d+$/.test(factor)) coef *= Number(factor);
     else names.push(factor);
   }
-  return { coef, names: names.sort() };
+  return { coef, names: names.sort(byCodeUnit) };
 }
 
 function fromProduct({ coef, names }: Product): Dim {
@@ -47,7 +49,7 @@ export function dimProduct(dims: readonly Dim[]): Dim {
     out.coef *= p.coef;
     out.names.push(...p.names);
   }
-  out.names.sort();
+  out.names.sort(byCodeUnit);
   return fromProduct(out);
 }
 

@@ -5,6 +5,7 @@
 // friends are compositions and need no gradient rule of their own. Softmax and log-softmax are
 // primitives because ONNX's fused kernels are much faster than their compositions.
 
+import { byNumber } from '../util/order.ts';
 import { type DType, isFloat } from './dtype.ts';
 import {
   type Dim, type Shape, ShapeError, broadcastShapes, dimDivide, dimSum, dimEqual, dimProduct, formatShape, normaliseAxis, shapeEqual,
@@ -154,7 +155,7 @@ export class Tensor {
   }
 
   transpose(perm: number[]): Tensor {
-    if (perm.length !== this.rank || [...perm].sort().some((p, i) => p !== i)) throw new ShapeError(`transpose: perm ${JSON.stringify(perm)} is not a permutation of the axes of ${this}`);
+    if (perm.length !== this.rank || [...perm].sort(byNumber).some((p, i) => p !== i)) throw new ShapeError(`transpose: perm ${JSON.stringify(perm)} is not a permutation of the axes of ${this}`);
     if (perm.every((p, i) => p === i)) return this;
     return new Tensor('transpose', [this], { perm }, this.dtype, perm.map((p) => this.shape[p]!));
   }

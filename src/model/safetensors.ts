@@ -3,6 +3,7 @@
 // and write directly; errors name the file and the tensor.
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { RingrlError } from '../errors.ts';
+import { byCodeUnit } from '../util/order.ts';
 
 export interface NamedArray {
   shape: number[];
@@ -70,7 +71,7 @@ function halfToFloat(h: number): number {
 
 /** Write F32 tensors atomically (temp file + rename), sorted by name like the Python library. */
 export function writeSafetensors(path: string, tensors: Map<string, NamedArray>, metadata: Record<string, string> = {}): void {
-  const names = [...tensors.keys()].sort();
+  const names = [...tensors.keys()].sort(byCodeUnit);
   const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
   let offset = 0;
   for (const name of names) {

@@ -1,7 +1,7 @@
 // Run directories and reports.
 //
 //   import { RunDir, runPath, writeReport } from '../report/index.ts';
-//   const run = RunDir.create(runPath(config, 'rl'), config);    // runs/<name>/ + config.yaml
+//   const run = RunDir.create(runPath(config, 'rl'), formatConfig(config));    // runs/<name>/ + config.yaml
 //   run.logMetrics(step, { 'reward/mean': 0.41, 'icepop/masked_frac': 0.0012, 'time/rollout_s': 3.2 });
 //   run.logSamples(step, [{ prompt, response, reward, finish_reason }]);
 //   await run.saveCheckpoint(step, (dir) => policy.save(dir), config.run.keep_checkpoints);

@@ -1,4 +1,4 @@
-// The metric names ringrl logs (DESIGN.md "Records"): one place that says what each means.
+// The metric names ringrl logs (listed in docs/report.md, generated from this file): one place that says what each means.
 // The report uses it for chart titles and tooltips; docs/report.md lists it. A name not listed
 // here is still logged and plotted — add it here when you add it to a trainer.
 export interface MetricInfo {

@@ -1,4 +1,4 @@
-// A run directory (DESIGN.md "Run directory"):
+// A run directory (docs/report.md):
 //
 //   runs/<name>/
 //     config.yaml          the resolved config (every default filled in)
@@ -7,7 +7,7 @@
 //     checkpoints/<step>/  complete checkpoints only (written to .tmp-<step>, then renamed)
 //     report.html          written by `ringrl report`
 //
-//   const run = RunDir.create(runPath(config, 'sft'), config);   // or RunDir.open(dir) to resume
+//   const run = RunDir.create(runPath(config, 'sft'), formatConfig(config));   // or RunDir.open(dir) to resume
 //   run.logMetrics(step, { 'sft/loss': 1.23, 'time/train_s': 0.4 });
 //   run.logSamples(step, [{ prompt, response, reward }]);
 //   await run.saveCheckpoint(step, (dir) => policy.save(dir));
@@ -19,18 +19,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RingrlError } from '../errors.ts';
-import { formatConfig } from '../config/load.ts';
-import type { Config } from '../config/schema.ts';
+import { readJsonFile } from '../util/files.ts';
 import { appendJsonl, fsyncFile, readJsonl, warnToStderr, type Warn } from './jsonl.ts';
 
 /** A checkpoint's JSON state file (trainer_state.json, rl_state.json), naming the file on any problem. */
 export function readCheckpointJson(path: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new RingrlError(`${path}: ${code === 'ENOENT' ? 'missing' : `malformed JSON (${(error as Error).message})`}; the checkpoint is corrupt (delete it to resume from an earlier one)`);
-  }
+  return readJsonFile(path, 'the state ringrl wrote there; the checkpoint is corrupt (delete it to resume from an earlier one)') as Record<string, unknown>;
 }
 
 /** A metrics row: the step, when it was logged, and dotted metric names to numbers. */
@@ -54,7 +48,7 @@ export interface RunDirOptions {
 }
 
 /** The default run directory for a config: <run.dir>/<run.name>, or <run.dir>/<command>-<UTC time>. */
-export function runPath(config: Config, command: string, now = new Date()): string {
+export function runPath(config: { run: { dir: string; name?: string | undefined } }, command: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15); // 20261129-083000
   return join(config.run.dir, config.run.name ?? `${command}-${stamp}`);
 }
@@ -69,13 +63,13 @@ export class RunDir {
   }
 
   /** Make a new run directory and write its config. Fails if `dir` already holds a run. */
-  static create(dir: string, config?: Config, options: RunDirOptions = {}): RunDir {
+  static create(dir: string, configYaml?: string, options: RunDirOptions = {}): RunDir {
     if (existsSync(join(dir, 'metrics.jsonl')) || existsSync(join(dir, 'checkpoints'))) {
       throw new RingrlError(`${dir}: already holds a run; resume it, or choose another run.name / run.dir`);
     }
     mkdirSync(join(dir, 'checkpoints'), { recursive: true });
     const run = new RunDir(dir, options);
-    if (config) run.writeConfig(config);
+    if (configYaml !== undefined) run.writeConfig(configYaml);
     return run;
   }
 
@@ -101,10 +95,10 @@ export class RunDir {
     return join(this.path, 'report.html');
   }
 
-  /** Write the resolved config (atomically: a reader sees the old file or the new one). */
-  writeConfig(config: Config): void {
+  /** Write the resolved config as YAML (atomically: a reader sees the old file or the new one). */
+  writeConfig(yaml: string): void {
     const tmp = this.configPath + '.tmp';
-    writeFileSync(tmp, formatConfig(config));
+    writeFileSync(tmp, yaml);
     renameSync(tmp, this.configPath);
   }
 
@@ -114,7 +108,7 @@ export class RunDir {
   }
 
   /**
-   * Append one step's metrics. Names are DESIGN.md's dotted names (reward/mean, time/train_s, ...);
+   * Append one step's metrics. Names are the dotted names of metrics.ts (reward/mean, time/train_s, ...);
    * NaN and ±Infinity are written as null (JSON has no such numbers) and plotted as gaps.
    */
   logMetrics(step: number, metrics: Record<string, number | null | undefined>): void {

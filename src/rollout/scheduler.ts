@@ -1,7 +1,7 @@
 // Rollout scheduling: C3PO++ and the two baselines behind one loop, so all three run identical
 // work through the same engine interface.
 //
-// One iteration (DESIGN.md, Algorithm C3PO++):
+// One iteration (the paper's Algorithm C3PO++; docs/rl.md says what ringrl decides where it is silent):
 //   drop pool members whose retention > σ                         (c3po)
 //   resume paused members under the current weights
 //   until finished tokens C ≥ Φ: top the pool up to Ω with whole new groups, step the engine
@@ -36,17 +36,33 @@ interface GroupState {
   members: Member[];
 }
 
-export function validateRolloutConfig(c: RolloutConfig, maxNewTokens = c.sampling.maxNewTokens): void {
-  const fail = (key: string, msg: string) => {
-    throw new RingrlError(`rollout.${key}: ${msg}`);
+/**
+ * What is wrong with a rollout config, as [config key, problem] pairs (empty when it is valid).
+ * The one statement of these rules: the config schema reports them at load time, and the
+ * scheduler refuses a config built in code that breaks them.
+ */
+export function rolloutConfigProblems(c: RolloutConfig, maxNewTokens = c.sampling.maxNewTokens): [string, string][] {
+  const problems: [string, string][] = [];
+  const integer = (key: string, value: number, min: number) => {
+    if (!Number.isInteger(value) || value < min) problems.push([key, `expected an integer >= ${min}, got ${value}`]);
   };
-  if (!['c3po', 'sync', 'async'].includes(c.mode)) fail('mode', `expected c3po, sync or async, got '${c.mode}'`);
-  if (!Number.isInteger(c.groupSize) || c.groupSize < 1) fail('group_size', `expected an integer >= 1, got ${c.groupSize}`);
-  if (!Number.isInteger(c.poolCapacity) || c.poolCapacity < c.groupSize) fail('pool_capacity', `expected an integer >= group_size (${c.groupSize}), got ${c.poolCapacity}`);
-  if (!(c.tokenBudget > 0)) fail('token_budget', `expected > 0, got ${c.tokenBudget}`);
-  if (c.tokenBudget < maxNewTokens) fail('token_budget', `${c.tokenBudget} is smaller than one response's max length (${maxNewTokens}); expected at least that`);
-  if (!Number.isInteger(c.retention) || c.retention < 0) fail('retention', `expected an integer >= 0, got ${c.retention}`);
-  if (!Number.isInteger(c.staleness) || c.staleness < 0) fail('staleness', `expected an integer >= 0, got ${c.staleness}`);
+  if (!['c3po', 'sync', 'async'].includes(c.mode)) problems.push(['mode', `expected c3po, sync or async, got '${c.mode}'`]);
+  integer('group_size', c.groupSize, 1);
+  integer('retention', c.retention, 0);
+  integer('staleness', c.staleness, 0);
+  if (!Number.isInteger(c.poolCapacity) || c.poolCapacity < c.groupSize) {
+    problems.push(['pool_capacity', `must be at least group_size (${c.groupSize}): groups enter the pool whole, got ${c.poolCapacity}`]);
+  }
+  if (!(c.tokenBudget >= maxNewTokens)) {
+    problems.push(['token_budget', `must be at least max_new_tokens (${maxNewTokens}): a budget smaller than one response's max length, got ${c.tokenBudget}`]);
+  }
+  return problems;
+}
+
+/** Throw a one-line RingrlError naming the first problem of a rollout config. */
+export function validateRolloutConfig(c: RolloutConfig, maxNewTokens = c.sampling.maxNewTokens): void {
+  const [problem] = rolloutConfigProblems(c, maxNewTokens);
+  if (problem) throw new RingrlError(`rollout.${problem[0]}: ${problem[1]}`);
 }
 
 export class RolloutScheduler {

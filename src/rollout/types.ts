@@ -16,7 +16,7 @@ export interface PromptSource {
   seek(cursor: number): void;
 }
 
-/** One sampled response with its provenance (DESIGN.md "Records"). */
+/** One sampled response with its provenance (per-token log-probs and versions: docs/engine.md). */
 export interface Trajectory {
   promptId: string;
   groupId: string;

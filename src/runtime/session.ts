@@ -106,16 +106,21 @@ function wrap(t: HostTensor): ort.Tensor {
 const cache = new Map<string, Promise<CompiledGraph>>();
 
 /**
- * The compiled graph for `key`, building it with `trace` on first use. The key must name
- * everything the traced graph depends on; shapes need not be part of it (dims are symbolic).
+ * The compiled graph for `key` under the current runtime options, building it with `trace` on first
+ * use. The key must name everything the traced graph depends on; shapes need not be part of it
+ * (dims are symbolic).
  */
 export function compileCached(key: string, trace: () => { inputs: Tensor[]; outputs: Record<string, Tensor> }, options?: RuntimeOptions): Promise<CompiledGraph> {
-  let entry = cache.get(key);
+  // The session options are part of the key: configureRuntime() between two calls must not hand
+  // back a session built with the old thread count or providers.
+  const { threads, executionProviders } = { ...defaults, ...options };
+  const fullKey = `${key}\u0000${JSON.stringify({ threads, executionProviders })}`;
+  let entry = cache.get(fullKey);
   if (!entry) {
     const { inputs, outputs } = trace();
     entry = CompiledGraph.create(inputs, outputs, options);
-    entry.catch(() => cache.delete(key));
-    cache.set(key, entry);
+    entry.catch(() => cache.delete(fullKey));
+    cache.set(fullKey, entry);
   }
   return entry;
 }

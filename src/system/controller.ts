@@ -29,6 +29,8 @@ export interface RlStepConfig {
   epochs: number;
   /** Learning rate for step `step` (schedules); default: the optimizer's. */
   lr?: (step: number) => number;
+  /** The run's seed (run.seed): mini-batch reshuffles differ between seeds. Default 0. */
+  seed?: number;
 }
 
 export interface RlStepResult {
@@ -137,7 +139,7 @@ export class RlController {
     const size = Math.ceil(rows.length / miniBatches);
     const updates: Record<string, number>[] = [];
     for (let epoch = 0; epoch < epochs; epoch++) {
-      const order = epochs > 1 ? shuffled(rows.map((_, i) => i), step * 7919 + epoch) : rows.map((_, i) => i);
+      const order = epochs > 1 ? minibatchOrder(rows.length, this.config.seed ?? 0, step, epoch) : rows.map((_, i) => i);
       for (let at = 0; at < rows.length; at += size) {
         const result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step) });
         updates.push({ ...result.metrics, 'loss/policy': result.loss });
@@ -145,6 +147,11 @@ export class RlController {
     }
     return { ...shaped.metrics, ...adv.metrics, ...combineUpdates(updates) };
   }
+}
+
+/** The order in which epoch `epoch` of step `step` visits a rollout batch of `n` rows (seeded). */
+export function minibatchOrder(n: number, seed: number, step: number, epoch: number): number[] {
+  return shuffled(Array.from({ length: n }, (_, i) => i), seed * 1_000_003 + step * 7919 + epoch);
 }
 
 /** One step's metrics over its optimizer updates: the mean, or the max for `*_max` metrics. */

@@ -5,7 +5,7 @@
 // sequence (engine) and per stream position (data), so no RNG state needs saving beyond those.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config/index.ts';
+import { type Config, engineOptions, optimizerOptions, rolloutOptions } from '../config/index.ts';
 import { type Example, type ExampleSource, encodeExamplePrompt } from '../data/index.ts';
 import { LocalEngine } from '../engine/local.ts';
 import { RingrlError } from '../errors.ts';
@@ -13,12 +13,11 @@ import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
 import type { Verifier } from '../eval/verifiers.ts';
 import { type RunDir, readCheckpointJson } from '../report/index.ts';
 import { RolloutScheduler } from '../rollout/scheduler.ts';
-import type { PromptSource, RolloutConfig, SchedulerState } from '../rollout/types.ts';
+import type { PromptSource, SchedulerState } from '../rollout/types.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
 import { type TextTokenizer, checkTokenizerFits, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
-import { AdamW } from '../train/optimizer.ts';
+import { AdamW, adamWOf, learningRate } from '../train/optimizer.ts';
 import { Policy } from '../train/policy.ts';
-import { learningRate } from '../train/sft-loop.ts';
 import { RlController, type RlStepResult } from './controller.ts';
 
 export type RlEvent =
@@ -57,14 +56,6 @@ function promptSource(source: ExampleSource, tokenizer: TextTokenizer): PromptSo
   };
 }
 
-export function rolloutConfigFrom(config: Config, stopTokens: readonly number[]): RolloutConfig {
-  const r = config.rollout;
-  return {
-    mode: r.mode, tokenBudget: r.token_budget, poolCapacity: r.pool_capacity, retention: r.retention, staleness: r.staleness, groupSize: r.group_size,
-    sampling: { temperature: r.temperature, topP: r.top_p, topK: r.top_k, maxNewTokens: r.max_new_tokens, stopTokens: [...stopTokens] },
-  };
-}
-
 export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: EvalResult | null; after: EvalResult | null; step: number }> {
   const { run, config } = spec;
   const emit = spec.onEvent ?? (() => {});
@@ -74,13 +65,13 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   const policy = Policy.load(from, spec.runtime);
   const tokenizer = loadTokenizer(from);
   checkTokenizerFits(tokenizer, policy.config.vocabSize, from);
-  const o = config.rl.optimizer;
-  const adamW = { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weight_decay, maxGradNorm: o.max_grad_norm };
+  const optimizerConfig = optimizerOptions(config.rl.optimizer);
+  const adamW = adamWOf(optimizerConfig);
   const optimizer = spec.resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
   optimizer.config = adamW;
 
-  const rollout = rolloutConfigFrom(config, tokenizer.stopIds);
-  const engine = new LocalEngine(policy.config, { capacity: config.rollout.pool_capacity, precision: config.rollout.precision, keepPausedCache: config.rollout.paused_kv === 'keep', kvSegments: config.rollout.kv_segments, seed: config.run.seed, runtime: spec.runtime });
+  const rollout = rolloutOptions(config, tokenizer.stopIds);
+  const engine = new LocalEngine(policy.config, engineOptions(config, spec.runtime));
   const scheduler = new RolloutScheduler(engine, promptSource(spec.source, tokenizer), rollout, config.run.seed);
   const reward = (answer: unknown, response: number[]) => spec.verify(tokenizer.decode(response, { skipSpecial: true }), String(answer));
   const controller = new RlController(policy, optimizer, engine, scheduler, (t) => {
@@ -89,7 +80,8 @@ export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: Eval
   }, {
     loss: config.rl.loss, advantage: config.rl.advantage, shaping: config.rl.shaping, temperature: config.rollout.temperature,
     microBatchSize: config.rl.micro_batch_size, miniBatches: config.rl.mini_batches, epochs: config.rl.epochs,
-    lr: (step) => learningRate(step, config.rl.steps, { ...adamW, warmupSteps: o.warmup_steps, schedule: o.schedule, minLrRatio: o.min_lr_ratio }),
+    lr: (step) => learningRate(step, config.rl.steps, optimizerConfig),
+    seed: config.run.seed,
   });
 
   let step = 0;

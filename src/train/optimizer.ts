@@ -1,9 +1,10 @@
 // AdamW on host Float32Arrays with decoupled weight decay, global grad-norm clipping and
 // gradient accumulation. Host-side because it measured fast enough (a few ms for millions of
 // parameters) and keeps the optimizer state out of every compiled graph.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingrlError } from '../errors.ts';
+import { readJsonFile } from '../util/files.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
 
@@ -18,6 +19,30 @@ export interface AdamWConfig {
 }
 
 export const adamWDefaults: AdamWConfig = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1.0 };
+
+/** The learning-rate schedule: linear warmup, then constant or cosine decay. */
+export interface ScheduleConfig {
+  warmupSteps: number;
+  schedule: 'constant' | 'cosine';
+  /** Final lr as a fraction of the peak (cosine). */
+  minLrRatio: number;
+}
+
+/** Everything a training loop needs to build its optimizer and schedule. */
+export type OptimizerConfig = AdamWConfig & ScheduleConfig;
+
+/** The AdamW fields of an optimizer config (what AdamW itself keeps and checkpoints). */
+export function adamWOf(o: AdamWConfig): AdamWConfig {
+  return { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm };
+}
+
+/** The learning rate of optimizer step `step` (0-based) of `steps`. */
+export function learningRate(step: number, steps: number, o: OptimizerConfig): number {
+  if (step < o.warmupSteps) return (o.lr * (step + 1)) / o.warmupSteps;
+  if (o.schedule === 'constant') return o.lr;
+  const progress = Math.min(1, (step - o.warmupSteps) / Math.max(1, steps - o.warmupSteps));
+  return o.lr * (o.minLrRatio + (1 - o.minLrRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
+}
 
 /** Parameters that take no weight decay (norm gains and biases), as in HF and nanoGPT. */
 export function decays(name: string): boolean {
@@ -104,12 +129,7 @@ export class AdamW {
   static load(dir: string, weights: Weights): AdamW {
     const jsonPath = join(dir, 'optimizer.json');
     if (!existsSync(jsonPath)) throw new RingrlError(`${jsonPath}: missing; expected optimizer state saved by AdamW.save`);
-    let state: { step: number; config: AdamWConfig };
-    try {
-      state = JSON.parse(readFileSync(jsonPath, 'utf8'));
-    } catch (error) {
-      throw new RingrlError(`${jsonPath}: malformed JSON (${(error as Error).message})`);
-    }
+    const state = readJsonFile(jsonPath, 'optimizer state saved by AdamW.save') as { step: number; config: AdamWConfig };
     if (!Number.isInteger(state.step) || state.step < 0) throw new RingrlError(`${jsonPath}: field 'step' must be a non-negative integer`);
     const opt = new AdamW({ ...adamWDefaults, ...state.config });
     opt.step = state.step;

@@ -80,7 +80,7 @@ export class Policy {
     for (const [name, shape] of this.paramShapes) {
       const w = weights.get(name);
       const n = shape.reduce((a, b) => a * b, 1);
-      if (!w || w.length !== n) throw new Error(`Policy: weight '${name}' missing or not of shape [${shape.join(', ')}]`);
+      if (!w || w.length !== n) throw new RingrlError(`model: weight '${name}' is missing or not of shape [${shape.join(', ')}]`);
     }
   }
 

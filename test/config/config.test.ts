@@ -115,7 +115,7 @@ test('several problems: unknown keys first, at most three shown', () => {
 });
 
 test('unreadable and malformed files are one-line errors', () => {
-  assert.match(errorOf(() => loadConfig({ files: [join(work, 'missing.yaml')] })), /missing\.yaml: cannot read config file \(no such file\)$/);
+  assert.match(errorOf(() => loadConfig({ files: [join(work, 'missing.yaml')] })), /missing\.yaml: cannot read \(no such file\); expected a YAML config file$/);
   const bad = yamlFile('bad.yaml', 'sft:\n  steps: 5\n   lr: [\n');
   assert.match(errorOf(() => loadConfig({ files: [bad] })), /bad\.yaml:\d+:\d+: invalid YAML: /);
   const dup = yamlFile('dup.yaml', 'sft:\n  steps: 5\n  steps: 6\n');

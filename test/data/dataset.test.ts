@@ -9,6 +9,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { loadDataset, readDataset, rowToExample } from '../../src/data/dataset.ts';
 import { listSource } from '../../src/data/source.ts';
 import { shuffled } from '../../src/data/shuffle.ts';
+import { byCodeUnit } from '../../src/util/order.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ringrl-data-'));
 const jsonl = (name: string, rows: unknown[], raw?: string) => {
@@ -92,7 +93,7 @@ test('seeded shuffling: deterministic per seed, a permutation, reshuffled per ep
   const source = listSource(examples, 7, 'test');
   const epoch1 = Array.from({ length: 50 }, () => source.next().source);
   const epoch2 = Array.from({ length: 50 }, () => source.next().source);
-  assert.deepEqual([...epoch1].sort(), [...epoch2].sort());
+  assert.deepEqual([...epoch1].sort(byCodeUnit), [...epoch2].sort(byCodeUnit));
   assert.notDeepEqual(epoch1, epoch2);
   // A fresh source seeked to the cursor continues identically (resume).
   const resumed = listSource(examples, 7, 'test');

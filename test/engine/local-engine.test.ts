@@ -13,6 +13,7 @@ import { LocalEngine } from '../../src/engine/local.ts';
 import { type GeneratedSequence, type GenerationRequest, type SamplingParams, generateAll } from '../../src/engine/types.ts';
 import { Policy } from '../../src/train/policy.ts';
 import { initWeights } from '../../src/model/presets.ts';
+import { RingrlError } from '../../src/errors.ts';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'models');
 
@@ -284,6 +285,16 @@ test('bad requests are one-line errors naming the request and the field', async 
   ];
   for (const [request, pattern] of cases) assert.throws(() => engine.submit([request]), pattern);
   assert.ok(!engine.busy(), 'rejected requests are not queued');
+});
+
+test('bad engine options and mis-shaped weights are one-line user errors', () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'llama'));
+  for (const prefillBatch of [0, 1.5]) {
+    assert.throws(() => new LocalEngine(config, { prefillBatch }), (e: Error) => e instanceof RingrlError && /engine: prefillBatch must be a positive integer/.test(e.message));
+  }
+  const broken = new Map(weights);
+  broken.set('model.norm.weight', new Float32Array(3));
+  assert.throws(() => new Policy(config, broken), (e: Error) => e instanceof RingrlError && /model: weight 'model\.norm\.weight' is missing or not of shape/.test(e.message));
 });
 
 test('a long waiting queue does not grow the KV cache beyond what the longest sequence needs', async () => {

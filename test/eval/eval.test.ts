@@ -47,7 +47,7 @@ test('k = 1 at temperature 0: one greedy pass, accuracy = pass@1 = avg@1; an unt
   assert.equal(r.accuracy, 0);
   assert.equal(r.passAtK, 0);
   assert.equal(r.truncated, r.samples.filter((s) => s.finishReason === 'length').length / 5);
-  assert.equal(r.thinking, r.samples.filter((s) => /<think>[^]*\S[^]*/.test(s.response.replace(/<\/think>[^]*/, ''))).length / 5);
+  assert.equal(r.thinking, r.samples.filter((s) => /<think>[\s\S]*\S[\s\S]*/.test(s.response.replace(/<\/think>[\s\S]*/, ''))).length / 5);
 });
 
 test('ringrl eval writes the JSON summary with every sample', async () => {

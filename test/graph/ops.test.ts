@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { arange, input, scalar, scatterAdd, sizeOf, where, zeros, exportOnnx } from '../../src/graph/index.ts';
-import { CompiledGraph } from '../../src/runtime/index.ts';
+import { CompiledGraph, compileCached, configureRuntime } from '../../src/runtime/index.ts';
 import { f64, i64 } from '../helpers.ts';
 
 test('comparisons, and, topk, argmax, range, zeros give hand-computed values', async () => {
@@ -92,4 +92,34 @@ test('export rejects inputs that were used but not declared', () => {
   const a = input('a', 'float32', [2]);
   const b = input('b', 'float32', [2]);
   assert.throws(() => exportOnnx([a], { y: a.add(b) }), /graph uses input 'b' that was not declared/);
+});
+
+test('transpose accepts permutations of ten or more axes (checked numerically, not as text)', () => {
+  const dims = Array.from({ length: 11 }, () => 1);
+  const x = input('x', 'float64', dims);
+  const perm = dims.map((_, i) => 10 - i);
+  assert.deepEqual(x.transpose(perm).shape, dims);
+  assert.throws(() => x.transpose([...perm.slice(1), 1]), /not a permutation/);
+});
+
+test('compileCached builds a new session when configureRuntime changed the options, and reuses it otherwise', async () => {
+  let traces = 0;
+  const trace = () => {
+    traces++;
+    const x = input('x', 'float64', [2]);
+    return { inputs: [x], outputs: { y: x.mul(scalar(2, 'float64')) } };
+  };
+  const key = `runtime-options-test-${Math.random()}`;
+  try {
+    configureRuntime({ threads: 1 });
+    const a = await compileCached(key, trace);
+    assert.equal(await compileCached(key, trace), a);
+    configureRuntime({ threads: 2 });
+    const b = await compileCached(key, trace);
+    assert.notEqual(b, a);
+    assert.equal(traces, 2);
+    assert.deepEqual([...(await b.run({ x: f64([1, 2], [2]) })).y!.data], [2, 4]);
+  } finally {
+    configureRuntime({ threads: undefined });
+  }
 });

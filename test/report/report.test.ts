@@ -13,6 +13,7 @@ import { reportCommand } from '../../src/cli/report.ts';
 import { runCommand } from '../config/run-cli.ts';
 import { writeSyntheticRun } from '../../scripts/synthetic-run.ts';
 import { readConfigFile } from '../../src/config/index.ts';
+import { byCodeUnit } from '../../src/util/order.ts';
 
 const fixture = 'test/report/fixtures/synthetic-run';
 const work = mkdtempSync(join(tmpdir(), 'ringrl-report-'));
@@ -29,7 +30,7 @@ test('charts: every series plotted exactly once; stats, times and fractions shar
   const rows = RunDir.open(fixture).readMetrics();
   const charts = buildCharts(rows);
   const plotted = charts.flatMap((c) => c.series.map((s) => s.name)).sort();
-  assert.deepEqual(plotted, metricNames().sort());
+  assert.deepEqual(plotted, metricNames().sort(byCodeUnit));
   const byTitle = new Map(charts.map((c) => [c.title, c]));
   assert.deepEqual(byTitle.get('response_length')!.series.map((s) => s.name), ['response_length/max', 'response_length/mean', 'response_length/p90']);
   assert.deepEqual(byTitle.get('time (seconds)')!.series.map((s) => s.name), ['time/eval_s', 'time/reward_s', 'time/rollout_s', 'time/step_s', 'time/sync_s', 'time/train_s']);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunDir, runPath } from '../../src/report/rundir.ts';
 import { appendJsonl, readJsonl } from '../../src/report/jsonl.ts';
-import { loadConfig } from '../../src/config/index.ts';
+import { formatConfig, loadConfig } from '../../src/config/index.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'ringrl-rundir-'));
 const collect = () => {
@@ -19,7 +19,7 @@ test('create writes config.yaml and checkpoints/; metrics and samples append one
   const config = loadConfig({ sets: ['run.name=r1', `run.dir=${work}`, 'sft.steps=7'] });
   const dir = runPath(config, 'sft');
   assert.equal(dir, join(work, 'r1'));
-  const run = RunDir.create(dir, config);
+  const run = RunDir.create(dir, formatConfig(config));
   assert.ok(existsSync(join(dir, 'checkpoints')));
   assert.match(readFileSync(run.configPath, 'utf8'), /steps: 7/);
   run.logMetrics(1, { 'reward/mean': 0.25, 'time/train_s': 1.5, 'grad/norm': NaN, skipped: undefined });
@@ -34,7 +34,7 @@ test('create writes config.yaml and checkpoints/; metrics and samples append one
   assert.ok(Math.abs(first.wall_time - Date.now() / 1000) < 60);
   assert.ok(!('skipped' in first));
   assert.deepEqual(run.readSamples().map((s) => [s.step, s.prompt]), [[2, 'p'], [2, 'q']]);
-  assert.throws(() => RunDir.create(dir, config), /already holds a run/);
+  assert.throws(() => RunDir.create(dir, formatConfig(config)), /already holds a run/);
   assert.throws(() => run.logMetrics(3, { 'Reward Mean': 1 }), /metric name 'Reward Mean' must be lowercase segments/);
   assert.throws(() => run.logMetrics(-1, {}), /step must be an integer >= 0/);
   assert.throws(() => RunDir.open(join(work, 'nope')), /run directory does not exist/);

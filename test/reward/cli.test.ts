@@ -6,10 +6,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ringrlCli } from '../helpers.ts';
 
-const bin = join(import.meta.dirname, '../../bin/ringrl.js');
 const dir = mkdtempSync(join(tmpdir(), 'ringrl-cli-'));
-const ringrl = (...args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 60_000 });
+const ringrl = (...args: string[]) => spawnSync(process.execPath, [...ringrlCli, ...args], { encoding: 'utf8', timeout: 60_000 });
 
 test('reward math prints one JSON line per input line, and names file:line for a bad one', () => {
   const input = join(dir, 'in.jsonl');

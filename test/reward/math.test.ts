@@ -36,6 +36,11 @@ test('the last-number fallback is off by default and works when asked', () => {
   assert.deepEqual([result.reward, result.extracted], [1, '7']);
   assert.match(result.reason, /last_number/);
   assert.equal(verifyMath('It costs 1,250 dollars', '1250', { fallback: 'last_number' }).reward, 1);
+  // A number after the last formula is the later commitment; numbers inside formulas are not prose.
+  assert.equal(verifyMath('With $x = 4$ the rise is 25%.', '25', { fallback: 'last_number' }).reward, 1);
+  assert.equal(verifyMath('Result $\n 7 \n$', '7', { fallback: 'last_number' }).reward, 0);
+  assert.equal(verifyMath('The price is 3,50 euros', '3.5', { fallback: 'last_number' }).reward, 1);
+  assert.equal(verifyMath('The code is QX7B', '7', { fallback: 'last_number' }).reward, 0); // a digit inside a word
 });
 
 test('verifyMath reports the extracted answer and a reason', () => {
@@ -61,4 +66,14 @@ test('huge inputs are decided by budget, not by running out of time', () => {
   assert.equal(answersEquivalent(long, long + '+1').equal, false);
   const deep = '('.repeat(2000) + '1' + ')'.repeat(2000);
   assert.equal(typeof answersEquivalent(deep, '1').equal, 'boolean');
+});
+
+test('extraction stays linear on degenerate completions', () => {
+  // Each of these would rescan the rest of the text per opener (~10^10 steps) if a search were repeated.
+  const n = 50_000;
+  assert.equal(verifyMath('\\('.repeat(n) + ' so \\boxed{7}', '7').reward, 1);
+  assert.equal(verifyMath('$$ '.repeat(n) + ' \\boxed{7', '7').reward, 0);
+  assert.equal(verifyMath('\\boxed{'.repeat(n) + '7', '7').reward, 0);
+  assert.equal(verifyMath('\\[ 1 '.repeat(n) + ' and 7', '7', { fallback: 'last_number' }).reward, 1);
+  assert.equal(verifyMath(`\\boxed{${'1,'.repeat(3000)}1}`, '1').reward, 0);
 });

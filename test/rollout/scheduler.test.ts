@@ -160,8 +160,8 @@ test('the scheduler state round-trips: a restored scheduler continues with the s
 
 test('bad rollout config is a one-line error naming the key', () => {
   const engine = simulated();
-  assert.throws(() => new RolloutScheduler(engine, counter(), config('c3po', { tokenBudget: 100 })), /rollout\.token_budget: 100 is smaller than one response's max length \(400\)/);
-  assert.throws(() => new RolloutScheduler(engine, counter(), config('c3po', { poolCapacity: 2 })), /rollout\.pool_capacity: expected an integer >= group_size \(4\), got 2/);
+  assert.throws(() => new RolloutScheduler(engine, counter(), config('c3po', { tokenBudget: 100 })), /rollout\.token_budget: must be at least max_new_tokens \(400\): a budget smaller than one response's max length, got 100/);
+  assert.throws(() => new RolloutScheduler(engine, counter(), config('c3po', { poolCapacity: 2 })), /rollout\.pool_capacity: must be at least group_size \(4\): groups enter the pool whole, got 2/);
   assert.throws(() => new RolloutScheduler(engine, counter(), config('bogus' as RolloutMode)), /rollout\.mode: expected c3po, sync or async, got 'bogus'/);
 });
 

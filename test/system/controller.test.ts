@@ -6,7 +6,7 @@ import { parsePolicyLossConfig, advantageSchema, shapingSchema } from '../../src
 import { LocalEngine } from '../../src/engine/local.ts';
 import { RolloutScheduler } from '../../src/rollout/scheduler.ts';
 import type { PromptSource, RolloutMode } from '../../src/rollout/types.ts';
-import { RlController } from '../../src/system/controller.ts';
+import { RlController, minibatchOrder } from '../../src/system/controller.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
 import { Policy } from '../../src/train/policy.ts';
 
@@ -35,3 +35,11 @@ for (const [mode, miniBatches, keepPausedCache] of [['c3po', 1, false], ['sync',
     assert.ok(last > first + 0.2, `reward ${rewards.map((r) => r.toFixed(2)).join(' ')}`);
   });
 }
+
+test('mini-batch reshuffles follow run.seed: another seed visits the batch in another order', () => {
+  const order = (seed: number) => minibatchOrder(64, seed, 5, 1);
+  assert.deepEqual([...order(0)].sort((a, b) => a - b), Array.from({ length: 64 }, (_, i) => i), 'a permutation');
+  assert.deepEqual(order(3), order(3), 'the same seed gives the same order');
+  assert.notDeepEqual(order(3), order(0));
+  assert.notDeepEqual(minibatchOrder(64, 3, 5, 2), order(3), 'each epoch reshuffles');
+});

@@ -8,13 +8,12 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readSafetensors } from '../../src/model/safetensors.ts';
-import { maxAbsDiff } from '../helpers.ts';
+import { maxAbsDiff, ringrlCli } from '../helpers.ts';
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'ringrl.js');
 const work = mkdtempSync(join(tmpdir(), 'ringrl-resume-'));
 const steps = 5;
 const args = (out: string) => [
-  bin, 'rl', '--model', join(work, 'base'), '--task', 'arithmetic', '--difficulty', '1', '--steps', String(steps), '--threads', '1', '-q',
+  ...ringrlCli, 'rl', '--model', join(work, 'base'), '--task', 'arithmetic', '--difficulty', '1', '--steps', String(steps), '--threads', '1', '-q',
   '--set', 'rollout.max_new_tokens=40', '--set', 'rollout.token_budget=120', '--set', 'rollout.pool_capacity=12', '--set', 'rollout.group_size=4',
   '--set', 'rollout.retention=3', '--set', 'eval.num_problems=4', '--set', 'eval.max_new_tokens=40', '--set', 'run.checkpoint_every=1',
   '--set', 'run.keep_checkpoints=0', '--set', 'rl.optimizer.lr=0.003', '--out', out,
@@ -25,7 +24,7 @@ function metricRows(run: string): { step: number; [k: string]: number }[] {
 }
 
 test('SIGKILL mid-run, then --resume: no gaps or duplicates, same result as an uninterrupted run', { timeout: 240_000 }, async () => {
-  const init = spawnSync(process.execPath, [bin, 'init', '--preset', 'tiny', '--tokenizer', 'char', '--out', join(work, 'base'), '--seed', '3'], { encoding: 'utf8' });
+  const init = spawnSync(process.execPath, [...ringrlCli, 'init', '--preset', 'tiny', '--tokenizer', 'char', '--out', join(work, 'base'), '--seed', '3'], { encoding: 'utf8' });
   assert.equal(init.status, 0, init.stderr);
 
   const whole = join(work, 'whole');
@@ -50,7 +49,7 @@ test('SIGKILL mid-run, then --resume: no gaps or duplicates, same result as an u
   await new Promise((r) => child.on('exit', r));
   assert.ok(!existsSync(join(killed, 'checkpoints', String(steps))), 'killed before the end');
 
-  const resumed = spawnSync(process.execPath, [bin, 'rl', '--resume', killed, '-q'], { encoding: 'utf8' });
+  const resumed = spawnSync(process.execPath, [...ringrlCli, 'rl', '--resume', killed, '-q'], { encoding: 'utf8' });
   assert.equal(resumed.status, 0, resumed.stderr);
 
   const rows = metricRows(killed).filter((r) => 'reward/mean' in r);

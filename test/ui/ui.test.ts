@@ -98,7 +98,7 @@ test('ETA adapts to the recent rate (a slow first step does not dominate)', () =
     bar.update(i);
   }
   const last = s.stderr.text.trim().split('\n').at(-1)!;
-  assert.match(last, /^rl  \d+% \d+\/100  1m\d\ds elapsed, 1m0\ds left$/, last);
+  assert.match(last, /^rl {2}\d+% \d+\/100 {2}1m\d\ds elapsed, 1m0\ds left$/, last);
 });
 
 test('not a TTY: a plain line every 10 s and a final line', () => {

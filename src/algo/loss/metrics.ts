@@ -1,4 +1,4 @@
-// The policy-loss metrics (DESIGN.md dotted names). The graph returns them per micro-batch as
+// The policy-loss metrics (the dotted names of docs/report.md). The graph returns them per micro-batch as
 // additive partial sums (each token counted with 1/N, N = response tokens in the whole step) or
 // maxima; `combineMetrics` merges micro-batches and `finishPolicyMetrics` forms the ratios.
 //

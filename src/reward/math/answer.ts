@@ -1,44 +1,55 @@
 // Answer structure and equivalence. A normalised answer is a choice letter, a set (unordered:
-// `\{1,2\}`, bare lists `1, 2`, `±a`), a tuple or interval (ordered, brackets matter), a union of
-// intervals, an equation, a scalar expression, or free text.
-import type { MathNode } from 'mathjs';
-import { math, FUNCTION_NAMES, NAMED_SYMBOLS, evaluate, valuesEqual, freeSymbols, nodeCount, parseDecimal, distance, exactValue, TooLarge, Unsupported, type Value } from './value.ts';
+// `\{1,2\}`, bare lists `1, 2`, `1; 2`, `±a`), a tuple or interval (ordered, brackets matter), a
+// union of intervals, a matrix, an equation (a chain `a = b = c` is its first and last side), an
+// inequality (chains `a < x ≤ b` too), a scalar expression, or free text.
+import { compareExpr, proportional, PLAIN_NUMBER, type Verdict } from './expr.ts';
+import { matrixValue } from './matrix.ts';
+import { compareSingleRelations, relationIntervals, type RelationOp } from './relation.ts';
+import { MATRIX_OPEN } from './normalize.ts';
+import { NAMED_SYMBOLS } from './value.ts';
+
+export type { Verdict } from './expr.ts';
 
 export type Answer =
   | { kind: 'choice'; letter: string }
-  | { kind: 'set'; items: Answer[] }
+  | { kind: 'set'; items: Answer[]; braced: boolean; decimal?: string }
   | { kind: 'tuple'; open: string; close: string; items: Answer[] }
   | { kind: 'union'; parts: Answer[] }
-  | { kind: 'equation'; lhs: Answer; rhs: Answer }
+  | { kind: 'matrix'; rows: Answer[][] }
+  | { kind: 'equation'; sides: Answer[]; texts: string[] }
+  | { kind: 'relation'; sides: string[]; ops: RelationOp[] }
   | { kind: 'expr'; text: string }
   | { kind: 'text'; text: string };
 
-export interface Verdict {
-  equal: boolean;
-  reason: string;
-}
+const OPENERS = '([⟦⟪';
+const CLOSERS = ')]⟧⟫';
 
-/** Parsing work is bounded by input size: a longer answer is compared as text. */
-const MAX_EXPR_CHARS = 400;
-
-const PLAIN_NUMBER = /^-?(?:\d+\.?\d*|\.\d+)$/;
-
-/** Split on `sep` at bracket depth 0. */
-function splitTop(s: string, sep: string): string[] {
+/** Split on any of `seps` at bracket depth 0; returns the parts and the separator before each. */
+function splitTopAny(s: string, seps: string[]): { parts: string[]; found: string[] } {
   const parts: string[] = [];
+  const found: string[] = [];
   let depth = 0;
   let start = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
-    if ('([⟦'.includes(c)) depth++;
-    else if (')]⟧'.includes(c)) depth--;
-    else if (depth === 0 && s.startsWith(sep, i)) {
-      parts.push(s.slice(start, i));
-      start = i + sep.length;
+    if (OPENERS.includes(c)) depth++;
+    else if (CLOSERS.includes(c)) depth--;
+    else if (depth === 0) {
+      const sep = seps.find((p) => s.startsWith(p, i));
+      if (sep) {
+        parts.push(s.slice(start, i).trim());
+        found.push(sep);
+        start = i + sep.length;
+        i += sep.length - 1;
+      }
     }
   }
-  parts.push(s.slice(start));
-  return parts.map((p) => p.trim());
+  parts.push(s.slice(start).trim());
+  return { parts, found };
+}
+
+function splitTop(s: string, sep: string): string[] {
+  return splitTopAny(s, [sep]).parts;
 }
 
 /** True when s[0] opens a bracket that closes exactly at the end of s. */
@@ -46,50 +57,89 @@ function wrapped(s: string, open: string, close: string): boolean {
   if (!open.includes(s[0] ?? '') || !close.includes(s[s.length - 1] ?? '')) return false;
   let depth = 0;
   for (let i = 0; i < s.length; i++) {
-    if ('([⟦'.includes(s[i]!)) depth++;
-    else if (')]⟧'.includes(s[i]!)) depth--;
+    if (OPENERS.includes(s[i]!)) depth++;
+    else if (CLOSERS.includes(s[i]!)) depth--;
     if (depth === 0 && i < s.length - 1) return false;
   }
   return true;
 }
 
-/** `x`, `y_1`, `theta`: a lone variable on the left of `x = …`. */
-const LONE_VARIABLE = /^[A-Za-z](?:_?\(?[A-Za-z0-9]\)?)?$|^(?:alpha|beta|gamma|theta|phi|lambda|mu)$/;
+/** `x`, `y_1`, `theta`: one variable. */
+const LONE_VARIABLE = /^[A-Za-z](?:_?\(?[A-Za-z0-9]+\)?)?$|^(?:alpha|beta|gamma|theta|phi|lambda|mu)$/;
 
-/** `x = 5` stands for `5` when compared with a non-equation. */
-function solvedFor(a: Answer): Answer | null {
-  return a.kind === 'equation' && a.lhs.kind !== 'set' && LONE_VARIABLE.test(answerText(a.lhs)) ? a.rhs : null;
+/**
+ * A label names the answer rather than computing it: `x`, `(p,q)`, `|AB|`, `A:B`, `NO/BO`, `S_MBCN:S`,
+ * `f(x)` — letters only (subscripts aside). `a + 3z` or `7` are expressions: `7 = 11a + c` is an
+ * equation to solve, never "the answer is 11a + c".
+ */
+function isLabel(text: string): boolean {
+  const bare = text.replace(/_\w+/g, '').replace(/\s+/g, '');
+  return bare !== '' && /^[A-Za-z()|:,/*·]+$/.test(bare) && /[A-Za-z]/.test(bare);
 }
 
-function answerText(a: Answer): string {
-  return a.kind === 'expr' || a.kind === 'text' ? a.text : a.kind === 'choice' ? a.letter : '';
-}
+const RELATIONS: RelationOp[] = ['≤', '≥', '≠', '<', '>'];
 
-/** Structure of a normalised answer. `choices` marks gold answers that are option letters. */
+/** Structure of a normalised answer. */
 export function parseAnswer(s: string): Answer {
   s = s.trim();
+  if (PLAIN_NUMBER.test(s)) return { kind: 'expr', text: s };
   const choice = /^\(?([A-Z])\)?$/.exec(s) ?? /^(?:option|choice)\s*\(?([A-Za-z])\)?$/i.exec(s);
   if (choice) return { kind: 'choice', letter: choice[1]!.toUpperCase() };
   if (s.startsWith('⟦') && wrapped(s, '⟦', '⟧')) {
     const inner = s.slice(1, -1).trim();
-    return { kind: 'set', items: inner === '' ? [] : splitTop(inner, ',').map(parseAnswer) };
+    return { kind: 'set', items: inner === '' ? [] : splitTop(inner, ',').map(parseAnswer), braced: true };
   }
+  // `1; 2; 3` lists answers; `p=5,q=2; p=7,q=2` lists solutions, each a tuple of values.
+  const groups = splitTop(s, ';').filter((g) => g !== '');
+  if (groups.length > 1) return { kind: 'set', items: groups.map(parseSolution), braced: false };
   const unionParts = splitTop(s, ' U ');
   if (unionParts.length > 1) return { kind: 'union', parts: unionParts.map(parseAnswer) };
   const items = splitTop(s, ',');
-  if (items.length > 1) return { kind: 'set', items: items.map(parseAnswer) };
+  if (items.length > 1) {
+    const set: Answer = { kind: 'set', items: items.map(parseAnswer), braced: false };
+    // `0,111` or `2,74` may be a decimal comma, decided only against a number; `2,5` stays the list 2, 5.
+    if (/^-?\d+,\d{2,}$/.test(s)) set.decimal = s.replace(',', '.');
+    return set;
+  }
+  // `x ∈ [a, b]`: the set the variable ranges over.
+  const member = splitTop(s, '∈');
+  if (member.length === 2 && isLabel(member[0]!)) return parseAnswer(member[1]!);
+  const chain = splitTopAny(s, ['=', '≈']);
+  if (chain.parts.length > 1) return parseChain(chain.parts, chain.found);
+  const relation = splitTopAny(s, RELATIONS);
+  if (relation.parts.length > 1 && relation.parts.every((p) => p !== '')) {
+    return { kind: 'relation', sides: relation.parts, ops: relation.found as RelationOp[] };
+  }
+  if (s.includes(MATRIX_OPEN)) {
+    const cells = matrixValue(s);
+    if (cells) return { kind: 'matrix', rows: cells.map((row) => row.map((c) => parseAnswer(c))) };
+  }
   if (wrapped(s, '([', ')]')) {
     const inner = splitTop(s.slice(1, -1), ',');
     if (inner.length > 1) return { kind: 'tuple', open: s[0]!, close: s[s.length - 1]!, items: inner.map(parseAnswer) };
   }
   if (/^[A-Za-z][A-Za-z ]+$/.test(s) && !NAMED_SYMBOLS.has(s)) return { kind: 'text', text: s.toLowerCase() };
-  const eq = splitTop(s, '=');
-  if (eq.length === 2) {
-    return { kind: 'equation', lhs: parseAnswer(eq[0]!), rhs: parseAnswer(eq[1]!) };
-  }
   const pm = splitPlusMinus(s);
-  if (pm) return { kind: 'set', items: pm.map(parseAnswer) };
+  if (pm) return { kind: 'set', items: pm.map(parseAnswer), braced: false };
   return { kind: 'expr', text: s };
+}
+
+/**
+ * `x = 5+5+1 = 7 = 11` is x = 11; an approximation after an exact value is dropped
+ * (`x = 1/3 ≈ 0.33` is x = 1/3), one standing alone is kept (`x ≈ 11` is x = 11).
+ */
+function parseChain(parts: string[], ops: string[]): Answer {
+  const firstApprox = ops.indexOf('≈');
+  const texts = firstApprox > 0 ? parts.slice(0, firstApprox + 1) : parts;
+  return { kind: 'equation', sides: texts.map(parseAnswer), texts };
+}
+
+/** One `;`-separated solution: `p=5, q=2` is the tuple (5, 2). */
+function parseSolution(s: string): Answer {
+  const a = parseAnswer(s);
+  if (a.kind !== 'set' || a.braced || a.items.length < 2) return a;
+  const values = a.items.map((item) => (item.kind === 'equation' && item.sides.length === 2 && LONE_VARIABLE.test(item.texts[0]!) ? item.sides[1]! : null));
+  return values.every((v) => v !== null) ? { kind: 'tuple', open: '(', close: ')', items: values as Answer[] } : a;
 }
 
 /** `a ± b` → [a+b, a-b]; `±a` → [a, -a] (one ± at top level only). */
@@ -102,166 +152,25 @@ function splitPlusMinus(s: string): string[] | null {
   return head === '' ? [`${tail}`, `-(${tail})`] : [`(${head})+(${tail})`, `(${head})-(${tail})`];
 }
 
-// mathjs parses `2x` as 2*x and `x y` as x*y; we keep its defaults. Parsed nodes are cached
-// because RL batches repeat the same gold answers.
-const parseCache = new Map<string, MathNode | null>();
-
-function parseExpr(text: string): MathNode | null {
-  const cached = parseCache.get(text);
-  if (cached !== undefined) return cached;
-  let node: MathNode | null = null;
-  if (text.length <= MAX_EXPR_CHARS && /^[\w\s+\-*/^().!,]*$/.test(text) && !/[<>]/.test(text)) {
-    try {
-      node = readImplicitProducts(math.parse(splitLetters(text)));
-      if (nodeCount(node) > 400) node = null;
-    } catch {
-      node = null;
-    }
-  }
-  if (parseCache.size > 10000) parseCache.clear();
-  parseCache.set(text, node);
-  return node;
+/** Items equal to an earlier item are dropped: `{1, 1, 2}` is the set {1, 2}. */
+function distinct(items: Answer[]): Answer[] {
+  if (items.length * items.length > MAX_PAIRS) return items;
+  const kept: Answer[] = [];
+  for (const item of items) if (!kept.some((k) => compareAnswers(k, item).equal)) kept.push(item);
+  return kept;
 }
 
-/** mathjs reads `xy` as one symbol and `n(n+1)` as a call; in answers both are products. */
-function readImplicitProducts(root: MathNode): MathNode {
-  return root.transform((node) => {
-    if (node.type === 'FunctionNode') {
-      const f = node as unknown as { fn: { name: string }; args: MathNode[] };
-      if (!FUNCTION_NAMES.has(f.fn.name) && f.args.length === 1) {
-        return new math.OperatorNode('*', 'multiply', [splitSymbol(f.fn.name), new math.ParenthesisNode(readImplicitProducts(f.args[0]!))]);
-      }
-      return node;
-    }
-    if (node.type === 'SymbolNode') return splitSymbol((node as unknown as { name: string }).name);
-    return node;
-  });
-}
+/** Pairwise comparisons allowed for one unordered match; beyond it lists compare as sorted text. */
+const MAX_PAIRS = 1024;
 
-/** `3xy^2` → `3x*y^2` before parsing, so a power binds to one letter as in LaTeX. */
-function splitLetters(text: string): string {
-  return text.replace(/[A-Za-z]{2,}/g, (name) => (NAMED_SYMBOLS.has(name) || FUNCTION_NAMES.has(name) || name === 'log10' ? name : [...name].join('*')));
-}
-
-function splitSymbol(name: string): MathNode {
-  if (name.length === 1 || NAMED_SYMBOLS.has(name) || FUNCTION_NAMES.has(name) || !/^[A-Za-z]+$/.test(name)) return new math.SymbolNode(name);
-  return new math.OperatorNode('*', 'multiply', [...name].map((c) => new math.SymbolNode(c)));
-}
-
-/** Rational sample points for the free variables (deterministic; mixed signs). */
-const SAMPLES: [bigint, bigint][] = [
-  [7n, 5n],
-  [-13n, 11n],
-  [29n, 17n],
-  [-3n, 7n],
-  [41n, 9n],
-  [5n, 23n],
-];
-
-function canonical(node: MathNode): string {
-  return node.toString({ parenthesis: 'auto', implicit: 'show' }).replace(/\s+/g, '');
-}
-
-function decimalDigits(text: string): { frac: number; significant: number } | null {
-  if (!/^-?\d*\.\d+$/.test(text)) return null;
-  const [, frac = ''] = text.split('.');
-  const significant = text.replace(/[-.]/g, '').replace(/^0+/, '').length;
-  return { frac: frac.length, significant };
-}
-
-/** Accept a written decimal D that is the other side correctly rounded to D's digits (≥ 3 significant). */
-function roundedMatch(aText: string, a: Value, bText: string, b: Value): boolean {
-  for (const [dText, dVal, other, otherText] of [
-    [aText, a, b, bText],
-    [bText, b, a, aText],
-  ] as const) {
-    const digits = decimalDigits(dText);
-    if (!digits || digits.significant < 3 || PLAIN_NUMBER.test(otherText)) continue;
-    const half = parseDecimal(`5e-${digits.frac + 1}`);
-    if (half.kind !== 'exact') continue;
-    const tol = Number(half.n) / Number(half.d);
-    if (distance(dVal, other).lte(tol * (1 + 1e-12))) return true;
-  }
-  return false;
-}
-
-function compareExpr(a: string, b: string): Verdict {
-  if (a === b) return { equal: true, reason: 'identical' };
-  if (PLAIN_NUMBER.test(a) && PLAIN_NUMBER.test(b)) {
-    const equal = valuesEqual(parseDecimal(a), parseDecimal(b));
-    return { equal, reason: equal ? 'equal numbers' : 'different numbers' };
-  }
-  const na = parseExpr(a);
-  const nb = parseExpr(b);
-  if (!na || !nb) {
-    const equal = a.toLowerCase().replace(/\s+/g, '') === b.toLowerCase().replace(/\s+/g, '');
-    return { equal, reason: equal ? 'same text' : 'different text (not parseable as math)' };
-  }
-  const vars = [...new Set([...freeSymbols(na), ...freeSymbols(nb)])];
-  const deadline = performance.now() + 200;
-  try {
-    if (vars.length === 0) {
-      const va = evaluate(na, {}, deadline);
-      const vb = evaluate(nb, {}, deadline);
-      if (valuesEqual(va, vb)) return { equal: true, reason: va.kind === 'exact' && vb.kind === 'exact' ? 'equal exact values' : 'equal values (64-digit evaluation)' };
-      if (roundedMatch(a, va, b, vb)) return { equal: true, reason: 'decimal is the exact value rounded' };
-      return { equal: false, reason: 'different values' };
-    }
-    let checked = 0;
-    for (let p = 0; p < SAMPLES.length; p++) {
-      const scope: Record<string, Value> = {};
-      vars.forEach((v, i) => {
-        const [n, d] = SAMPLES[(p + i * 2) % SAMPLES.length]!;
-        scope[v] = exactValue(n + BigInt(i), d);
-      });
-      let va: Value | null = null;
-      let vb: Value | null = null;
-      try {
-        va = evaluate(na, scope, deadline);
-      } catch (e) {
-        if (e instanceof TooLarge) throw e;
-      }
-      try {
-        vb = evaluate(nb, scope, deadline);
-      } catch (e) {
-        if (e instanceof TooLarge) throw e;
-      }
-      if ((va === null) !== (vb === null)) return { equal: false, reason: 'different domains' };
-      if (va === null || vb === null) continue;
-      if (!valuesEqual(va, vb)) return { equal: false, reason: `different values at ${vars.map((v) => `${v}=${show(scope[v]!)}`).join(', ')}` };
-      checked++;
-    }
-    if (checked >= 3) return { equal: true, reason: `symbolically equal (identical at ${checked} exact sample points)` };
-    return symbolic(na, nb);
-  } catch (e) {
-    if (e instanceof TooLarge) {
-      const equal = canonical(na) === canonical(nb);
-      return { equal, reason: equal ? 'structurally identical (too large to evaluate)' : 'too large to evaluate and not structurally identical' };
-    }
-    if (e instanceof Unsupported) return symbolic(na, nb);
-    throw e;
-  }
-}
-
-function show(v: Value): string {
-  return v.kind === 'exact' ? `${v.n}/${v.d}` : String(v);
-}
-
-/** Last resort: ask the CAS whether a − b simplifies to 0 (small expressions only). */
-function symbolic(na: MathNode, nb: MathNode): Verdict {
-  if (nodeCount(na) + nodeCount(nb) > 60) return { equal: false, reason: 'could not establish equality' };
-  try {
-    const diff = math.simplify(new math.OperatorNode('-', 'subtract', [na, nb]));
-    const equal = diff.type === 'ConstantNode' && Number((diff as unknown as { value: unknown }).value) === 0;
-    return { equal, reason: equal ? 'symbolically equal (CAS simplify)' : 'could not establish equality' };
-  } catch {
-    return { equal: false, reason: 'could not establish equality' };
-  }
+function sortedText(items: Answer[]): string {
+  return items.map((a) => JSON.stringify(a)).sort().join('|');
 }
 
 /** Match every gold item to a distinct answer item. */
 function matchUnordered(gold: Answer[], ans: Answer[]): boolean {
   if (gold.length !== ans.length) return false;
+  if (gold.length * ans.length > MAX_PAIRS) return sortedText(gold) === sortedText(ans);
   const used = new Array<boolean>(ans.length).fill(false);
   for (const g of gold) {
     const j = ans.findIndex((a, k) => !used[k] && compareAnswers(g, a).equal);
@@ -271,28 +180,31 @@ function matchUnordered(gold: Answer[], ans: Answer[]): boolean {
   return true;
 }
 
+function orderedEqual(gold: Answer[], ans: Answer[]): boolean {
+  return gold.length === ans.length && gold.every((g, i) => compareAnswers(g, ans[i]!).equal);
+}
+
+/** The value an equation gives: its last side (`k = 1/3` answers 1/3). */
+function lastSide(e: { sides: Answer[] }): Answer {
+  return e.sides[e.sides.length - 1]!;
+}
+
+/** A gold equation stands for its value only when a side before the value is a label. */
+function labelled(e: { texts: string[] }): boolean {
+  return e.texts.slice(0, -1).some(isLabel);
+}
+
 /** Equivalence of a gold answer and a candidate. */
 export function compareAnswers(gold: Answer, ans: Answer): Verdict {
   if (gold.kind === 'set' && gold.items.length === 1) return compareAnswers(gold.items[0]!, ans);
   if (ans.kind === 'set' && ans.items.length === 1) return compareAnswers(gold, ans.items[0]!);
-  if (gold.kind !== ans.kind) {
-    const g = solvedFor(gold);
-    if (g && ans.kind !== 'equation') return compareAnswers(g, ans);
-    const a = solvedFor(ans);
-    if (a && gold.kind !== 'equation') return compareAnswers(gold, a);
-    // A lone letter in the answer may still be a variable; a gold expression decides.
-    if (gold.kind === 'expr' && ans.kind === 'choice') return compareExpr(gold.text, ans.letter);
-    if (gold.kind === 'choice' && ans.kind === 'expr') {
-      const m = /^([A-Za-z])$/.exec(ans.text);
-      if (m && m[1]!.toUpperCase() === gold.letter) return { equal: true, reason: 'same choice' };
-    }
-    return { equal: false, reason: `expected a ${gold.kind}, got a ${ans.kind}` };
-  }
+  if (gold.kind !== ans.kind) return compareKinds(gold, ans);
   switch (gold.kind) {
     case 'choice':
       return gold.letter === (ans as typeof gold).letter ? { equal: true, reason: 'same choice' } : { equal: false, reason: 'different choice' };
     case 'set': {
-      const equal = matchUnordered(gold.items, (ans as typeof gold).items);
+      const a = ans as typeof gold;
+      const equal = matchUnordered(distinct(gold.items), distinct(a.items));
       return { equal, reason: equal ? 'same set' : 'different set' };
     }
     case 'union': {
@@ -303,16 +215,26 @@ export function compareAnswers(gold: Answer, ans: Answer): Verdict {
       const a = ans as typeof gold;
       if (gold.open !== a.open || gold.close !== a.close) return { equal: false, reason: 'different brackets (open/closed ends)' };
       if (gold.items.length !== a.items.length) return { equal: false, reason: 'different length' };
-      const equal = gold.items.every((g, i) => compareAnswers(g, a.items[i]!).equal);
+      const equal = orderedEqual(gold.items, a.items);
       return { equal, reason: equal ? 'same tuple' : 'different tuple' };
     }
-    case 'equation': {
+    case 'matrix': {
       const a = ans as typeof gold;
-      const g = asDifference(gold);
-      const c = asDifference(a);
-      if (!g || !c) return { equal: false, reason: 'equation sides are not expressions' };
-      if (compareExpr(g, c).equal || compareExpr(g, `-(${c})`).equal) return { equal: true, reason: 'equivalent equations' };
-      return { equal: false, reason: 'different equations' };
+      const same = gold.rows.length === a.rows.length && gold.rows.every((row, i) => orderedEqual(row, a.rows[i]!));
+      return { equal: same, reason: same ? 'same matrix' : 'different matrix' };
+    }
+    case 'equation':
+      return compareEquations(gold, ans as typeof gold);
+    case 'relation': {
+      const a = ans as typeof gold;
+      const identical = gold.ops.join() === a.ops.join() && gold.sides.join('|').replace(/\s+/g, '') === a.sides.join('|').replace(/\s+/g, '');
+      if (identical) return { equal: true, reason: 'identical' };
+      const single = compareSingleRelations(gold, a);
+      if (single) return single;
+      // `a < x ≤ b` against `b ≥ x > a`: the same intervals of the same quantity.
+      const [gi, ai] = [relationIntervals(gold), relationIntervals(a)];
+      const equal = gi !== null && ai !== null && gi.variable === ai.variable && matchUnordered(gi.parts, ai.parts);
+      return { equal, reason: equal ? 'same interval' : 'different inequalities' };
     }
     case 'expr':
       return compareExpr(gold.text, (ans as typeof gold).text);
@@ -323,7 +245,48 @@ export function compareAnswers(gold: Answer, ans: Answer): Verdict {
   }
 }
 
-function asDifference(e: { lhs: Answer; rhs: Answer }): string | null {
-  if (e.lhs.kind !== 'expr' || e.rhs.kind !== 'expr') return null;
-  return `(${e.lhs.text})-(${e.rhs.text})`;
+/** Different kinds: labels, decimal commas, lists against tuples, inequalities against intervals. */
+function compareKinds(gold: Answer, ans: Answer): Verdict {
+  if (gold.kind === 'equation' && labelled(gold)) return compareAnswers(lastSide(gold), ans);
+  if (ans.kind === 'equation') return compareAnswers(gold, lastSide(ans));
+  if (gold.kind === 'set' && gold.decimal && ans.kind === 'expr') return compareExpr(gold.decimal, ans.text);
+  if (ans.kind === 'set' && ans.decimal && gold.kind === 'expr') return compareExpr(gold.text, ans.decimal);
+  // A bare list written in order is the tuple it lists: `{1,3}` answers (1, 3) but not (3, 1).
+  const list = gold.kind === 'set' && !gold.braced ? gold : ans.kind === 'set' && !ans.braced ? ans : null;
+  const tuple = gold.kind === 'tuple' ? gold : ans.kind === 'tuple' ? ans : null;
+  if (list && tuple && tuple.open === '(' && tuple.close === ')') {
+    const equal = orderedEqual(list.items, tuple.items);
+    return { equal, reason: equal ? 'same items in order' : 'different items' };
+  }
+  // An inequality in the gold accepts the interval it describes (not the other way round, as in Math-Verify).
+  // `a ≤ |v| ≤ b` (0 ≤ a) is the union [-b, -a] ∪ [a, b].
+  if (gold.kind === 'relation' && (ans.kind === 'tuple' || ans.kind === 'union')) {
+    const intervals = relationIntervals(gold);
+    const equal = intervals !== null && matchUnordered(intervals.parts, ans.kind === 'union' ? ans.parts : [ans]);
+    return { equal, reason: equal ? 'the interval the inequality describes' : 'different interval' };
+  }
+  // A lone letter in the answer may still be a variable; a gold expression decides.
+  if (gold.kind === 'expr' && ans.kind === 'choice') return compareExpr(gold.text, ans.letter);
+  if (gold.kind === 'choice' && ans.kind === 'expr') {
+    const m = /^([A-Za-z])$/.exec(ans.text);
+    if (m && m[1]!.toUpperCase() === gold.letter) return { equal: true, reason: 'same choice' };
+  }
+  return { equal: false, reason: `expected a ${gold.kind}, got a ${ans.kind}` };
+}
+
+function compareEquations(gold: { sides: Answer[]; texts: string[] }, ans: { sides: Answer[]; texts: string[] }): Verdict {
+  const [gl, gr] = [gold.sides[0]!, lastSide(gold)];
+  const [al, ar] = [ans.sides[0]!, lastSide(ans)];
+  const [glt, alt] = [gold.texts[0]!, ans.texts[0]!];
+  // The same label (`D = (0, 1)`, `(p,q) = …`) on both sides: compare the values.
+  // Different labels are never matched up: `(b,a) = (1,2)` is not `(a,b) = (1,2)`.
+  const sameLabel = glt.replace(/\s+/g, '') === alt.replace(/\s+/g, '') && isLabel(glt);
+  if (sameLabel) {
+    const v = compareAnswers(gr, ar);
+    return { equal: v.equal, reason: v.equal ? 'same labelled value' : 'different labelled value' };
+  }
+  if (gl.kind !== 'expr' || gr.kind !== 'expr' || al.kind !== 'expr' || ar.kind !== 'expr') return { equal: false, reason: 'equation sides are not comparable' };
+  // a = b and c = d are the same equation when a − b = k·(c − d) for a constant k ≠ 0.
+  const equal = proportional(`(${gl.text})-(${gr.text})`, `(${al.text})-(${ar.text})`, false);
+  return { equal, reason: equal ? 'equivalent equations' : 'different equations' };
 }

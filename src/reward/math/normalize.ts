@@ -95,7 +95,7 @@ function rewriteFracSqrt(s: string): string {
   return out;
 }
 
-const TEXT_COMMANDS = ['\\text', '\\textbf', '\\textit', '\\textrm', '\\mathrm', '\\mathbf', '\\mathit', '\\mbox', '\\operatorname', '\\textup', '\\mathsf', '\\boxed'];
+const TEXT_COMMANDS = ['\\text', '\\textnormal', '\\textbf', '\\textit', '\\textrm', '\\mathrm', '\\mathbf', '\\mathit', '\\mbox', '\\operatorname', '\\textup', '\\mathsf', '\\boxed'];
 
 const SYMBOLS: [RegExp, string][] = [
   [/\\(?:left|right|big|Big|bigg|Bigg)(?![A-Za-z])/g, ''],
@@ -103,9 +103,9 @@ const SYMBOLS: [RegExp, string][] = [
   [/\\[,;:! ]/g, ' '],
   [/~/g, ' '],
   [/\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree(?![A-Za-z])/g, ''],
-  [/\\%|%/g, ''],
+  [/\\%|%|(?<=[\d\s])(?:percentage|percent|pct)(?![A-Za-z])/g, ''],
   [/\\\$/g, ''],
-  [/\\[dt]frac(?![A-Za-z])/g, '\\frac'],
+  [/\\[dtc]frac(?![A-Za-z])/g, '\\frac'],
   [/\\(?:cdot|times|ast)(?![A-Za-z])/g, '*'],
   [/\\div(?![A-Za-z])/g, '/'],
   [/\\(?:infty|infinity)(?![A-Za-z])/g, 'Infinity'],
@@ -114,8 +114,13 @@ const SYMBOLS: [RegExp, string][] = [
   [/\\mp(?![A-Za-z])|∓/g, '∓'],
   [/\\cup(?![A-Za-z])|∪/g, ' U '],
   [/\\ln(?![A-Za-z])/g, 'log'],
-  [/\\(?:le|leq)(?![A-Za-z])|≤/g, '<='],
-  [/\\(?:ge|geq)(?![A-Za-z])|≥/g, '>='],
+  [/\\(?:le|leq|leqslant)(?![A-Za-z])|<=|≤/g, '≤'],
+  [/\\(?:ge|geq|geqslant)(?![A-Za-z])|>=|≥/g, '≥'],
+  [/\\(?:ne|neq)(?![A-Za-z])|!=|≠/g, '≠'],
+  [/\\lt(?![A-Za-z])/g, '<'],
+  [/\\gt(?![A-Za-z])/g, '>'],
+  [/\\approx(?![A-Za-z])|≈/g, '≈'],
+  [/\\in(?![A-Za-z])|∈/g, '∈'],
   [/\\\{/g, '⟦'],
   [/\\\}/g, '⟧'],
   [/\\(?:emptyset|varnothing)(?![A-Za-z])|∅/g, '⟦⟧'],
@@ -144,24 +149,94 @@ function stripUnits(s: string): string {
   }
 }
 
+// Matrices become `⟪a¦b⁏c¦d⟫` (cells ¦, rows ⁏) so the answer parser sees one bracketed unit;
+// pmatrix, bmatrix, Bmatrix, matrix and array read the same (Math-Verify compares the entries).
+export const MATRIX_OPEN = '⟪';
+export const MATRIX_CLOSE = '⟫';
+export const MATRIX_CELL = '¦';
+export const MATRIX_ROW = '⁏';
+
+function rewriteMatrices(s: string): string {
+  const begin = /\\begin\s*\{\s*([pbB]?matrix|array)\s*\}/;
+  for (let guard = 0; guard < 50; guard++) {
+    const m = begin.exec(s);
+    if (!m) return s;
+    const env = m[1]!;
+    let bodyStart = m.index + m[0].length;
+    if (env === 'array' && s[bodyStart] === '{') bodyStart = matchBrace(s, bodyStart) + 1; // column spec
+    const endRe = new RegExp(`\\\\end\\s*\\{\\s*${env}\\s*\\}`);
+    const end = endRe.exec(s.slice(bodyStart));
+    if (!end || bodyStart <= 0) return s;
+    const body = s.slice(bodyStart, bodyStart + end.index);
+    const rows = body
+      .split(/\\\\|\\cr(?![A-Za-z])/)
+      .map((row) => row.trim())
+      .filter((row) => row !== '' && !/^\\hline$/.test(row))
+      .map((row) => row.split('&').map((cell) => cell.trim()).join(MATRIX_CELL));
+    s = s.slice(0, m.index) + MATRIX_OPEN + rows.join(MATRIX_ROW) + MATRIX_CLOSE + s.slice(bodyStart + end.index + end[0].length);
+  }
+  return s;
+}
+
+// Double-escaped markup (`\\frac`, `\\left(` from JSON written twice) reads as the command itself.
+const DOUBLE_ESCAPED = /\\\\(?=(?:left|right|frac|dfrac|tfrac|cfrac|sqrt|le|leq|ge|geq|lt|gt|ne|neq|pi|cdot|times|text|mathrm|infty|in|cup|pm|boxed)(?![A-Za-z]))/g;
+
+/** `\sin^2 x` and `\tan^{2}(y)` are powers of the function's value; `\sin^{-1} x` is arcsin. */
+function rewriteFunctionPowers(s: string): string {
+  return s.replace(
+    /(?<![A-Za-z])(sin|cos|tan|cot|sec|csc)\^\(?(-?\d+)\)?\s*(\([^()]*\)|\d+(?:\.\d+)?|[A-Za-z](?![A-Za-z(]))/g,
+    (_all, fn: string, power: string, arg: string) => {
+      const inner = arg.startsWith('(') ? arg : `(${arg})`;
+      if (power === '-1' && ['sin', 'cos', 'tan'].includes(fn)) return `arc${fn}${inner}`;
+      return `(${fn}${inner})^${power}`;
+    },
+  );
+}
+
+/** Inside brackets, `;` separates coordinates: `(0;-2;6)` is `(0,-2,6)`. */
+function semicolonsInBrackets(s: string): string {
+  let depth = 0;
+  let out = '';
+  for (const c of s) {
+    if ('([⟦'.includes(c)) depth++;
+    else if (')]⟧'.includes(c)) depth--;
+    out += c === ';' && depth > 0 ? ',' : c;
+  }
+  return out;
+}
+
+const PLAIN = /^-?\d+(?:\.\d+)?$/;
+
 /** Normalise one LaTeX answer to plain infix text. */
 export function normalizeAnswer(raw: string): string {
   let s = raw.trim();
+  if (PLAIN.test(s)) return s; // the common case in RL batches: nothing to rewrite
+  if (!s.includes('\\begin')) s = s.replace(DOUBLE_ESCAPED, '\\');
+  s = rewriteMatrices(s);
   s = s.replace(/^\$+|\$+$/g, '').replace(/^\\\(|\\\)$/g, '').replace(/^\\\[|\\\]$/g, '').trim();
+  s = s.replace(/(?<!\\)\$/g, ' '); // `12 $ and $13`: delimiters left inside an answer
+  // Thousands separators: 1{,}000, 14 {, }916, 11,\!111 (before `\!` becomes a space).
+  s = s.replace(/\{\s*,\s*\}/g, '').replace(/,\\!\s*(?=\d{3}(?!\d))/g, ',');
+  // A bare `{…}` around the whole answer groups a list: `{1,2,3}` is 1, 2, 3.
+  if (s.startsWith('{') && matchBrace(s, 0) === s.length - 1) s = s.slice(1, -1).trim();
   for (const cmd of TEXT_COMMANDS) s = replaceCommand(s, cmd, (arg) => ` ${arg} `);
-  s = s.replace(/\{,\}/g, ''); // 1{,}000
   for (const [re, to] of SYMBOLS.slice(0, 8)) s = s.replace(re, to);
   s = rewriteFracSqrt(s);
   for (const [re, to] of SYMBOLS.slice(8)) s = s.replace(re, to);
   s = s.replace(/[{]/g, '(').replace(/[}]/g, ')');
-  s = s.replace(/\s+(?:or|and)\s+/g, ', ');
+  s = s.replace(/_\((\w+)\)/g, '_$1'); // a_{37} is the symbol a_37
+  s = s.replace(/\s+(?:or|and)\s+/g, ', ').replace(/\)\s*(?:or|and)\s*\(/g, '), (');
+  s = s.replace(/^(?:or|and)\s+/, '');
   s = s.replace(/\s+/g, ' ').trim();
   s = s.replace(/[.;:\s]+$/, '').replace(/^[;:\s]+|^\.(?!\d)/, '');
+  s = semicolonsInBrackets(s);
+  s = rewriteFunctionPowers(s);
   // LaTeX `x^2y` is x²·y (mathjs would read x^(2y)).
   s = s.replace(/\^(\d+)(?=[A-Za-z(])/g, '^$1*');
   // `log 2`, `sin x`: a function applied to one number or letter without parentheses.
   s = s.replace(/(?<![A-Za-z])(sin|cos|tan|cot|sec|csc|log|exp|arcsin|arccos|arctan)\s*(\d+(?:\.\d+)?|[A-Za-z](?![A-Za-z(]))/g, '$1($2)');
-  if (/^-?\d{1,3}(,\d{3})+(\.\d+)?$/.test(s)) s = s.replace(/,/g, '');
+  // Thousands separators (a leading 0 makes `0,111` a decimal comma, decided when comparing).
+  if (/^-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$/.test(s) || /^-?[1-9]\d{0,2}( \d{3})+(\.\d+)?$/.test(s)) s = s.replace(/[, ]/g, '');
   s = stripUnits(s);
   return s.trim();
 }

@@ -94,13 +94,13 @@ function add(a: Value, b: Value, sign: 1 | -1): Value {
   return approx(sign > 0 ? toDecimal(a).plus(toDecimal(b)) : toDecimal(a).minus(toDecimal(b)));
 }
 
-function mul(a: Value, b: Value): Value {
+export function mul(a: Value, b: Value): Value {
   if (a.kind === 'exact' && b.kind === 'exact') return exact(a.n * b.n, a.d * b.d);
   if (a.kind === 'inf' || b.kind === 'inf') throw new Unsupported('arithmetic on infinity');
   return approx(toDecimal(a).times(toDecimal(b)));
 }
 
-function div(a: Value, b: Value): Value {
+export function div(a: Value, b: Value): Value {
   if (b.kind === 'exact' && b.n === 0n) throw new Unsupported('division by zero');
   if (a.kind === 'exact' && b.kind === 'exact') return exact(a.n * b.d, a.d * b.n);
   if (a.kind === 'inf' || b.kind === 'inf') throw new Unsupported('arithmetic on infinity');
@@ -134,6 +134,7 @@ function pow(a: Value, b: Value): Value {
   if (b.kind === 'exact' && b.d === 2n && a.kind === 'exact') return pow(sqrtValue(a), exact(b.n, 1n));
   const base = toDecimal(a);
   const r = base.pow(toDecimal(b));
+  if (r.isNaN()) throw new Unsupported('power outside its domain'); // (-2)^(1/3) over the reals
   if (!r.isFinite() || (r.isZero() && !base.isZero())) throw new TooLarge('power out of range');
   return approx(r);
 }
@@ -300,4 +301,12 @@ export function distance(a: Value, b: Value): BigNumber {
 
 export function exactValue(n: bigint, d = 1n): Value {
   return exact(n, d);
+}
+
+/** -1, 0 or 1 (a 64-digit value this close to 0 counts as 0, as in valuesEqual). */
+export function signOf(v: Value): -1 | 0 | 1 {
+  if (v.kind === 'inf') return v.sign;
+  if (v.kind === 'exact') return v.n === 0n ? 0 : v.n > 0n ? 1 : -1;
+  if (v.v.abs().lt(ZERO_SCALE)) return 0;
+  return v.v.isNegative() ? -1 : 1;
 }

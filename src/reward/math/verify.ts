@@ -1,6 +1,6 @@
 // The math reward: extract the committed answer, normalise both sides, decide equivalence.
 // Returns a reward in {0, 1} and a reason a person can read.
-import { extractAnswer, lastBoxed, type Fallback } from './extract.ts';
+import { extractAnswer, type Fallback } from './extract.ts';
 import { normalizeAnswer } from './normalize.ts';
 import { parseAnswer, compareAnswers, type Answer } from './answer.ts';
 
@@ -15,12 +15,22 @@ export interface MathVerdict {
   reason: string;
 }
 
-const goldCache = new Map<string, Answer>();
+interface Gold {
+  text: string;
+  answer: Answer;
+}
 
-function goldAnswer(gold: string): Answer {
+const goldCache = new Map<string, Gold>();
+
+/** Longer extracted answers are compared as text, unparsed. */
+const MAX_ANSWER_CHARS = 4000;
+
+/** The gold answer is extracted like a completion's (a box, "the answer is", a formula), else taken whole. */
+function goldAnswer(gold: string): Gold {
   let parsed = goldCache.get(gold);
   if (!parsed) {
-    parsed = parseAnswer(normalizeAnswer(lastBoxed(gold) ?? gold));
+    const text = normalizeAnswer(extractAnswer(gold)?.answer ?? gold);
+    parsed = { text, answer: parseAnswer(text) };
     if (goldCache.size > 10000) goldCache.clear();
     goldCache.set(gold, parsed);
   }
@@ -31,13 +41,24 @@ function goldAnswer(gold: string): Answer {
 export function verifyMath(completion: string, gold: string, options: MathVerifyOptions = {}): MathVerdict {
   const extraction = extractAnswer(completion, options.fallback ?? 'none');
   if (!extraction) return { reward: 0, extracted: null, reason: 'no answer found (no \\boxed{}, no "the answer is")' };
+  // Normalising is linear in practice but some rewrites are not in the worst case: a huge "answer" is text.
+  if (extraction.answer.length > MAX_ANSWER_CHARS) {
+    const equal = extraction.answer.trim() === (extractAnswer(gold)?.answer ?? gold).trim();
+    return { reward: equal ? 1 : 0, extracted: extraction.answer, reason: `${equal ? 'identical' : 'different'} text (answer too long to parse) (${extraction.via})` };
+  }
   const candidate = normalizeAnswer(extraction.answer);
   if (candidate === '') return { reward: 0, extracted: extraction.answer, reason: `empty answer (${extraction.via})` };
-  const verdict = compareAnswers(goldAnswer(gold), parseAnswer(candidate));
+  const verdict = compare(goldAnswer(gold), candidate);
   return { reward: verdict.equal ? 1 : 0, extracted: extraction.answer, reason: `${verdict.reason} (${extraction.via})` };
 }
 
 /** Equivalence of two bare answers (no extraction), e.g. for tests and tools. */
 export function answersEquivalent(gold: string, candidate: string): { equal: boolean; reason: string } {
-  return compareAnswers(parseAnswer(normalizeAnswer(gold)), parseAnswer(normalizeAnswer(candidate)));
+  const text = normalizeAnswer(gold);
+  return compare({ text, answer: parseAnswer(text) }, normalizeAnswer(candidate));
+}
+
+function compare(gold: Gold, candidate: string): { equal: boolean; reason: string } {
+  if (gold.text === candidate) return { equal: true, reason: 'identical' };
+  return compareAnswers(gold.answer, parseAnswer(candidate));
 }

@@ -11,24 +11,17 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingrlError } from '../errors.ts';
-import { Policy } from './policy.ts';
-import { maskedCrossEntropy } from './sft.ts';
-import { AdamW, GradAccumulator, type AdamWConfig } from './optimizer.ts';
+import { Policy } from '../train/policy.ts';
+import { maskedCrossEntropy } from '../train/sft.ts';
+import { AdamW, GradAccumulator, type OptimizerConfig, adamWOf, learningRate } from '../train/optimizer.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
 import { type TextTokenizer, copyTokenizerFiles, loadTokenizer } from '../tokenizer/index.ts';
 import { type Example, encodeExample } from '../data/example.ts';
-import { type PackedRow, packRows, rowsToBatch } from '../data/packing.ts';
+import { type PackedRow, packRows, rowsToBatch } from '../train/packing.ts';
 import type { ExampleSource } from '../data/source.ts';
 import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
 import type { Verifier } from '../eval/verifiers.ts';
 import { type RunDir, readCheckpointJson } from '../report/index.ts';
-
-export interface ScheduleConfig {
-  warmupSteps: number;
-  schedule: 'constant' | 'cosine';
-  /** Final lr as a fraction of the peak (cosine). */
-  minLrRatio: number;
-}
 
 export interface SftOptions {
   steps: number;
@@ -39,7 +32,7 @@ export interface SftOptions {
   pack: boolean;
   /** Positions (rows × padded length) per micro-batch at most. */
   microBatchTokens: number;
-  optimizer: AdamWConfig & ScheduleConfig;
+  optimizer: OptimizerConfig;
   /** Held-out eval every this many steps (0 = only at the end). */
   evalEvery: number;
   checkpointEvery: number;
@@ -55,13 +48,6 @@ export type SftEvent =
   | { type: 'step'; step: number; steps: number; loss: number; gradNorm: number; lr: number; tokens: number; targets: number; seconds: number; elapsed: number; truncated: number }
   | { type: 'eval'; step: number; result: EvalResult }
   | { type: 'checkpoint'; step: number; dir: string };
-
-export function learningRate(step: number, steps: number, o: AdamWConfig & ScheduleConfig): number {
-  if (step < o.warmupSteps) return (o.lr * (step + 1)) / o.warmupSteps;
-  if (o.schedule === 'constant') return o.lr;
-  const progress = Math.min(1, (step - o.warmupSteps) / Math.max(1, steps - o.warmupSteps));
-  return o.lr * (o.minLrRatio + (1 - o.minLrRatio) * 0.5 * (1 + Math.cos(Math.PI * progress)));
-}
 
 interface TrainerState {
   step: number;
@@ -106,13 +92,13 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
     policy = Policy.load(resumedFrom, o.runtime);
     tokenizer = loadTokenizer(resumedFrom);
     optimizer = AdamW.load(join(resumedFrom, 'optimizer'), policy.weights);
-    optimizer.config = { ...optimizer.config, ...pickAdamW(o.optimizer) };
+    optimizer.config = { ...optimizer.config, ...adamWOf(o.optimizer) };
     step = state.step;
     source.cursor = state.cursor;
   } else {
     policy = Policy.load(run.modelDir, o.runtime);
     tokenizer = loadTokenizer(run.modelDir);
-    optimizer = new AdamW(pickAdamW(o.optimizer));
+    optimizer = new AdamW(adamWOf(o.optimizer));
   }
   if (tokenizer.vocabSize > policy.config.vocabSize) throw new RingrlError(`${run.modelDir}: tokenizer has ${tokenizer.vocabSize} ids but the model's vocab_size is ${policy.config.vocabSize}`);
   const tokenizerDir = resumedFrom ?? run.modelDir;
@@ -181,10 +167,6 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
     if (last || (o.checkpointEvery > 0 && step % o.checkpointEvery === 0)) await save();
   }
   return { policy, lastEval, step };
-}
-
-function pickAdamW(o: AdamWConfig): AdamWConfig {
-  return { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm };
 }
 
 /** Consecutive rows grouped so each group's rows × longest row stays within the budget. */

@@ -5,7 +5,7 @@
 // HF TRL's and nanoGPT's packing; each example starts with BOS, and the model sees
 // neighbouring examples only as earlier context.
 import { RingrlError } from '../errors.ts';
-import { type PackedBatch, packSequences } from '../train/policy.ts';
+import { type PackedBatch, packSequences } from './policy.ts';
 
 export interface EncodedExample {
   prompt: number[];

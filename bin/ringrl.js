@@ -1,6 +1,0 @@
-#!/usr/bin/env node
-// Entry point for the `ringrl` bin: run the TypeScript CLI through tsx's loader.
-import { register } from 'tsx/esm/api';
-register();
-const { main } = await import('../src/cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
