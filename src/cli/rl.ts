@@ -55,6 +55,8 @@ shorthands: --model (model.dir) --task (data.task) --difficulty (data.difficulty
 
 examples:
   ringrl rl --model runs/arith-sft/checkpoints/400 --task arithmetic --steps 30 --out runs/arith-rl
+  ringrl rl --model runs/qwen3-tiny --data examples/gsm8k-sample.parquet --test-data examples/math-sample.parquet
+  ringrl rl --model runs/qwen3-tiny --data train.parquet --set data.chat_template_kwargs.enable_thinking=false
   ringrl rl --model models/sft --set rollout.mode=sync --set rl.loss.correction=none   # the GRPO baseline
   ringrl rl --config configs/rl.yaml --set rollout.precision=fp8                        # real mismatch
   ringrl rl --model models/sft --engine-workers 2                                      # rollouts on 2 ringrl serve processes
@@ -93,9 +95,12 @@ export const rlCommand: Command = {
     // Everything a bad input can fail is read before the run dir is created: nothing is written.
     const source = await trainSourceFor(config.data, 'rl');
     const evalExamples = await testExamplesFor(config.data, config.eval.num_problems, { optional: true });
-    if (!evalExamples.length) ui.info('no held-out data (data.test_file, --test-data FILE): the run reports training rewards only');
+    if (!evalExamples.length) ui.info('no held-out data (data.test_file, --test-data FILE): training rewards only');
     const verify = getVerifier(config.data.task ?? 'math');
-    if (!resumeDir) checkTokenizerFits(loadTokenizer(config.model.dir!), readModelConfig(join(config.model.dir!, 'config.json')).vocabSize, config.model.dir!);
+    if (!resumeDir) {
+      const dir = config.model.dir!;
+      checkTokenizerFits(loadTokenizer(dir), readModelConfig(join(dir, 'config.json')).vocabSize, dir);
+    }
     const run = runDirFromFlags('rl', values, config);
     ui.info(`run dir ${run.path}`);
     const printer = rlEventPrinter(ui, config.rl.steps);

@@ -56,6 +56,10 @@ export const sftCommand: Command = {
   help: HELP,
   async run(argv) {
     const { values, config, ui } = startConfigCommand('sft', argv, { out: { type: 'string' }, resume: { type: 'string' } }, shorthands);
+    // Bad data fails before the run dir is created: nothing is written.
+    const source = await trainSourceFor(config.data);
+    const examples = await testExamplesFor(config.data, config.eval.num_problems);
+    const verify = getVerifier(config.data.task ?? 'math');
     const run = runDirFromFlags('sft', values, config);
     let modelDir = config.model.dir;
     if (!modelDir) {
@@ -67,9 +71,6 @@ export const sftCommand: Command = {
         writeTokenizer(modelDir, 'char');
       }
     }
-    const source = await trainSourceFor(config.data);
-    const examples = await testExamplesFor(config.data, config.eval.num_problems);
-    const verify = getVerifier(config.data.task ?? 'math');
     ui.info(`run dir ${run.path}`);
     const bar = ui.progress('sft', { total: config.sft.steps, unit: 'step' });
     let evalLine = '';

@@ -27,7 +27,12 @@ export interface FieldNames {
 /** The gold-answer fields tried when none is configured: AReaL, slime, plain, verl. */
 export const DEFAULT_ANSWER_FIELDS = ['answer', 'label', 'ground_truth', 'reward_model.ground_truth'];
 
-export const defaultFields: FieldNames = { prompt: 'prompt', messages: 'messages', answer: DEFAULT_ANSWER_FIELDS, response: 'response' };
+export const defaultFields: FieldNames = {
+  prompt: 'prompt',
+  messages: 'messages',
+  answer: DEFAULT_ANSWER_FIELDS,
+  response: 'response',
+};
 
 export interface DatasetOptions {
   fields?: Partial<Omit<FieldNames, 'answer'>> & { answer?: string | string[] };
@@ -58,7 +63,8 @@ const present = (v: unknown) => v !== undefined && v !== null;
 
 /** A short description of a value for error messages: its type, and the start of its JSON. */
 function describe(value: unknown): string {
-  const type = Array.isArray(value) ? 'a list' : value === null ? 'null' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  const type =
+    Array.isArray(value) ? 'a list' : value === null ? 'null' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
   const json = toJson(value);
   return `${type} ${json.length > 60 ? `${json.slice(0, 57)}...` : json}`;
 }
@@ -70,11 +76,13 @@ function toJson(value: unknown): string {
 
 function toMessages(value: unknown, where: string, field: string): ChatMessage[] {
   if (!Array.isArray(value) || value.length === 0) {
-    throw new RingrlError(`${where}: field '${field}' must be prompt text or a non-empty list of {role, content} chat messages, got ${describe(value)}`);
+    const expected = 'prompt text or a non-empty list of {role, content} chat messages';
+    throw new RingrlError(`${where}: field '${field}' must be ${expected}, got ${describe(value)}`);
   }
   return value.map((m, i) => {
     if (!m || typeof m !== 'object' || typeof (m as ChatMessage).role !== 'string' || typeof (m as ChatMessage).content !== 'string') {
-      throw new RingrlError(`${where}: field '${field}[${i}]' must be {role: string, content: string}, got ${describe(m)}`);
+      const got = describe(m);
+      throw new RingrlError(`${where}: field '${field}[${i}]' must be {role: string, content: string}, got ${got}`);
     }
     return { role: (m as ChatMessage).role, content: (m as ChatMessage).content };
   });
@@ -111,7 +119,9 @@ export function rowToExample(row: unknown, where: string, options: DatasetOption
   if (answerField !== undefined) {
     const raw = getPath(r, answerField);
     answer = typeof raw === 'string' ? raw : typeof raw === 'number' || typeof raw === 'bigint' ? String(raw) : toJson(raw);
-    if (options.requireAnswer && answer.trim() === '') throw new RingrlError(`${where}: field '${answerField}' is empty; expected the gold answer`);
+    if (options.requireAnswer && answer.trim() === '') {
+      throw new RingrlError(`${where}: field '${answerField}' is empty; expected the gold answer`);
+    }
   } else if (options.requireAnswer) {
     throw new RingrlError(`${where}: missing field '${fields.answer.join("' or '")}'; expected the gold answer`);
   }

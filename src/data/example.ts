@@ -15,10 +15,14 @@ export interface Example {
 }
 
 /** Prompt token ids: chat messages through the chat template, plain text after BOS. */
-export function encodePrompt(tokenizer: TextTokenizer, prompt: string | ChatMessage[], chatTemplateKwargs?: Record<string, unknown>): number[] {
+export function encodePrompt(
+  tokenizer: TextTokenizer,
+  prompt: string | ChatMessage[],
+  chatTemplateKwargs?: Record<string, unknown>,
+): number[] {
   if (typeof prompt === 'string') return [...(tokenizer.bos !== null ? [tokenizer.bos] : []), ...tokenizer.encode(prompt)];
-  const text = tokenizer.applyChatTemplate(prompt, { addGenerationPrompt: true, ...(chatTemplateKwargs ? { kwargs: chatTemplateKwargs } : {}) });
-  return tokenizer.encode(text);
+  const kwargs = chatTemplateKwargs ? { kwargs: chatTemplateKwargs } : {};
+  return tokenizer.encode(tokenizer.applyChatTemplate(prompt, { addGenerationPrompt: true, ...kwargs }));
 }
 
 /** The prompt ids of an example (its chat-template kwargs applied). */
@@ -29,5 +33,6 @@ export function encodeExamplePrompt(tokenizer: TextTokenizer, example: Example):
 /** Prompt and response ids for SFT; the response ends with EOS so the model learns to stop. */
 export function encodeExample(tokenizer: TextTokenizer, example: Example): { prompt: number[]; response: number[] } {
   if (example.response === undefined) throw new Error(`${example.source}: no response to train on`);
-  return { prompt: encodeExamplePrompt(tokenizer, example), response: [...tokenizer.encode(example.response), tokenizer.eos] };
+  const response = [...tokenizer.encode(example.response), tokenizer.eos];
+  return { prompt: encodeExamplePrompt(tokenizer, example), response };
 }

@@ -16,7 +16,8 @@ function fieldOptions(d: DataConfig): DatasetOptions['fields'] {
 function formatted(d: DataConfig): (ex: Example) => Example {
   const kwargs = Object.keys(d.chat_template_kwargs).length ? d.chat_template_kwargs : undefined;
   return (ex) => {
-    const prompt = d.apply_chat_template && typeof ex.prompt === 'string' ? [{ role: 'user', content: ex.prompt }] : ex.prompt;
+    const wrap = d.apply_chat_template && typeof ex.prompt === 'string';
+    const prompt = wrap ? [{ role: 'user', content: ex.prompt as string }] : ex.prompt;
     return { ...ex, prompt, ...(kwargs ? { chatTemplateKwargs: kwargs } : {}) };
   };
 }
@@ -28,7 +29,13 @@ export type TrainPurpose = 'sft' | 'rl';
 export async function trainSourceFor(d: DataConfig, purpose: TrainPurpose = 'sft'): Promise<ExampleSource> {
   const format = formatted(d);
   if (d.task) {
-    const task = taskSource(d.task, { difficulty: d.difficulty, seed: d.seed, numTrain: d.num_train, noThinkFraction: d.no_think_fraction, briefFraction: d.brief_fraction });
+    const task = taskSource(d.task, {
+      difficulty: d.difficulty,
+      seed: d.seed,
+      numTrain: d.num_train,
+      noThinkFraction: d.no_think_fraction,
+      briefFraction: d.brief_fraction,
+    });
     const next = task.next.bind(task);
     task.next = () => format(next());
     return task;
@@ -44,15 +51,19 @@ export async function trainSourceFor(d: DataConfig, purpose: TrainPurpose = 'sft
  * first `n` rows of test_file. Training on a file without a test_file is an error, unless
  * `optional` (then there is nothing to evaluate: an empty list).
  */
-export async function testExamplesFor(d: DataConfig, n: number, options: { optional?: boolean } = {}): Promise<Example[]> {
+export async function testExamplesFor(d: DataConfig, n: number, options: { optional?: boolean } = {}) {
   const format = formatted(d);
-  if (d.test_file) return (await loadDataset(d.test_file, { fields: fieldOptions(d), requireAnswer: true, limit: n })).map(format);
+  if (d.test_file) {
+    const examples = await loadDataset(d.test_file, { fields: fieldOptions(d), requireAnswer: true, limit: n });
+    return examples.map(format);
+  }
   if (!d.task) {
     if (options.optional) return [];
     throw new RingrlError('data.test_file is required for held-out evaluation when training on data.train_file');
   }
-  const problems = taskProblems(d.task, Math.min(n, d.num_test), { split: 'test', difficulty: d.difficulty, seed: d.seed });
-  return problems.map((p) => format({ source: `${d.task}/${p.id}`, prompt: p.prompt, answer: p.answer }));
+  const split = { split: 'test', difficulty: d.difficulty, seed: d.seed } as const;
+  const problems = taskProblems(d.task, Math.min(n, d.num_test), split);
+  return problems.map((p): Example => format({ source: `${d.task}/${p.id}`, prompt: p.prompt, answer: p.answer }));
 }
 
 export { type DataConfig, dataSchema, taskNames } from './config.ts';

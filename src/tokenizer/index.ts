@@ -134,27 +134,29 @@ function tokenString(value: unknown): string | null {
   return null;
 }
 
-/** Load the tokenizer of a model dir (tokenizer.json, and tokenizer_config.json / generation_config.json if present). */
+/** Load the tokenizer of a model dir: tokenizer.json, and tokenizer_config.json / generation_config.json if present. */
 export function loadTokenizer(dir: string): TextTokenizer {
   const jsonPath = join(dir, 'tokenizer.json');
   if (!existsSync(jsonPath)) {
-    throw new RingrlError(`${dir}: no tokenizer.json; create the model with 'ringrl init --tokenizer char' or copy the model's Hugging Face tokenizer files`);
+    throw new RingrlError(
+      `${dir}: no tokenizer.json; create the model with 'ringrl init --tokenizer char' or copy the model's Hugging Face tokenizer files`,
+    );
   }
   const tokenizerJson = readJson(jsonPath, 'a Hugging Face tokenizer.json');
   const configPath = join(dir, 'tokenizer_config.json');
   const config = existsSync(configPath) ? readJson(configPath, 'a Hugging Face tokenizer_config.json') : {};
   // generation_config.json is checked before the (slow, for 150k-token vocabularies) tokenizer build.
   const generationPath = join(dir, 'generation_config.json');
-  const stopIds = existsSync(generationPath)
-    ? generationEosIds(readJson(generationPath, 'a Hugging Face generation_config.json'), generationPath, vocabSizeOf(tokenizerJson))
-    : [];
-  const tokenizer: BaseTokenizer = config.ringrl_tokenizer === 'char' ? new CharTokenizer(config) : hfTokenizer(tokenizerJson, config, jsonPath);
+  const generation = existsSync(generationPath) ? readJson(generationPath, 'a Hugging Face generation_config.json') : {};
+  const stopIds = generationEosIds(generation, generationPath, vocabSizeOf(tokenizerJson));
+  const tokenizer: BaseTokenizer =
+    config.ringrl_tokenizer === 'char' ? new CharTokenizer(config) : hfTokenizer(tokenizerJson, config, jsonPath);
   tokenizer.templateFile = configPath;
   tokenizer.addStopIds(stopIds);
   return tokenizer;
 }
 
-function hfTokenizer(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>, jsonPath: string): HfTokenizer {
+function hfTokenizer(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>, jsonPath: string) {
   let hf: Tokenizer;
   try {
     hf = new Tokenizer(tokenizerJson, config);
@@ -181,7 +183,8 @@ function generationEosIds(generation: Record<string, unknown>, file: string, voc
   if (raw === undefined || raw === null) return [];
   const ids = Array.isArray(raw) ? raw : [raw];
   if (!ids.every((id) => Number.isInteger(id) && id >= 0 && id < vocabSize)) {
-    throw new RingrlError(`${file}: field 'eos_token_id' must be a token id or a list of token ids in [0, ${vocabSize}), got ${JSON.stringify(raw)}`);
+    const expected = `a token id or a list of token ids in [0, ${vocabSize})`;
+    throw new RingrlError(`${file}: field 'eos_token_id' must be ${expected}, got ${JSON.stringify(raw)}`);
   }
   return ids as number[];
 }
@@ -224,10 +227,14 @@ abstract class BaseTokenizer implements TextTokenizer {
 
   applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {
     const source = this.chatTemplate;
-    if (!source) throw new RingrlError(`${this.templateFile} has no chat_template; chat \`messages\` need one (or give plain \`prompt\` text)`);
+    if (!source) {
+      throw new RingrlError(`${this.templateFile} has no chat_template; chat \`messages\` need one (or give plain \`prompt\` text)`);
+    }
     const kwargs = options.kwargs ?? {};
     const clash = RESERVED_TEMPLATE_VARIABLES.find((name) => name in kwargs);
-    if (clash !== undefined) throw new RingrlError(`chat template kwargs: '${clash}' is set by ringrl itself; remove it`);
+    if (clash !== undefined) {
+      throw new RingrlError(`chat template kwargs: '${clash}' is set by ringrl itself; remove it`);
+    }
     try {
       this.template ??= new Template(source);
       return this.template.render({

@@ -18,7 +18,8 @@ const work = mkdtempSync(join(tmpdir(), 'ringrl-rl-gsm8k-'));
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const log = console.log, error = console.error;
+  const log = console.log,
+    error = console.error;
   console.log = (...a: unknown[]) => void out.push(a.join(' '));
   console.error = (...a: unknown[]) => void err.push(a.join(' '));
   try {
@@ -30,7 +31,13 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 }
 
 // A small rollout: 1 step, 2 prompts x 2 samples of 6 tokens.
-const SMALL = ['rollout.group_size=2', 'rollout.max_new_tokens=6', 'rollout.token_budget=12', 'rollout.pool_capacity=4', 'run.samples_per_step=4'].flatMap((s) => ['--set', s]);
+const SMALL = [
+  'rollout.group_size=2',
+  'rollout.max_new_tokens=6',
+  'rollout.token_budget=12',
+  'rollout.pool_capacity=4',
+  'run.samples_per_step=4',
+].flatMap((s) => ['--set', s]);
 
 test('ringrl rl on the verl-format GSM8K sample with the Qwen3 tokenizer', async () => {
   const model = join(work, 'qwen3-tiny');
@@ -38,13 +45,31 @@ test('ringrl rl on the verl-format GSM8K sample with the Qwen3 tokenizer', async
   assert.equal(init.code, 0, init.err);
   assert.match(init.out, /vocab 151669, .*tokenizer-qwen3.* tokenizer\)/);
   const run = join(work, 'run');
-  const rl = await cli('rl', '--model', model, '--data', 'examples/gsm8k-sample.parquet', '--steps', '1', ...SMALL, '--out', run, '--quiet');
+  const rl = await cli(
+    'rl',
+    '--model',
+    model,
+    '--data',
+    'examples/gsm8k-sample.parquet',
+    '--steps',
+    '1',
+    ...SMALL,
+    '--out',
+    run,
+    '--quiet',
+  );
   assert.equal(rl.code, 0, rl.err);
-  const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const metrics = readFileSync(join(run, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(metrics.length, 1, 'one step, no held-out evaluation (no test file)');
   assert.equal(metrics[0].step, 1);
   assert.ok(metrics[0]['reward/mean'] >= 0 && metrics[0]['reward/mean'] <= 1);
-  const samples = readFileSync(join(run, 'samples.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const samples = readFileSync(join(run, 'samples.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   const questions = gsm8kRows().map((r) => r.prompt[0]!.content);
   for (const s of samples) {
     // The Qwen3 chat render with its special tokens skipped: `user\n{question}\nassistant\n`.
@@ -61,15 +86,37 @@ test('bad input stops ringrl rl with one line before the run dir is created', as
   assert.equal((await cli('init', '--preset', 'tiny', '--out', small)).code, 0);
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(QWEN3, f), join(small, f));
   const cases: [string, string, string][] = [];
-  cases.push([small, 'examples/gsm8k-sample.parquet', `${join(small, 'tokenizer.json')}: has ids up to 151668 but ${join(small, 'config.json')} has vocab_size 64; the tokenizer does not belong to this model`]);
+  cases.push([
+    small,
+    'examples/gsm8k-sample.parquet',
+    `${join(small, 'tokenizer.json')}: has ids up to 151668 but ${join(small, 'config.json')} has vocab_size 64; the tokenizer does not belong to this model`,
+  ]);
   const notChat = join(work, 'not-chat.parquet');
-  writeFileSync(notChat, Buffer.from(parquetWriteBuffer({ columnData: [{ name: 'prompt', data: [[{ text: 'hi' }]] }, { name: 'label', data: ['1'] }] })));
-  cases.push([small, notChat, `${notChat} row 0: field 'prompt[0]' must be {role: string, content: string}, got an object {"text":"hi"}`]);
+  writeFileSync(
+    notChat,
+    Buffer.from(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'prompt', data: [[{ text: 'hi' }]] },
+          { name: 'label', data: ['1'] },
+        ],
+      }),
+    ),
+  );
+  cases.push([
+    small,
+    notChat,
+    `${notChat} row 0: field 'prompt[0]' must be {role: string, content: string}, got an object {"text":"hi"}`,
+  ]);
   const rows = gsm8kRows().slice(0, 4);
   rows[2] = { ...rows[2]!, reward_model: { style: 'rule', ground_truth: null as unknown as string } };
   const noTruth = join(work, 'no-truth.parquet');
   writeFileSync(noTruth, Buffer.from(verlParquet(rows)));
-  cases.push([small, noTruth, `${noTruth} row 2: missing field 'answer' or 'label' or 'ground_truth' or 'reward_model.ground_truth'; expected the gold answer`]);
+  cases.push([
+    small,
+    noTruth,
+    `${noTruth} row 2: missing field 'answer' or 'label' or 'ground_truth' or 'reward_model.ground_truth'; expected the gold answer`,
+  ]);
   for (const [i, [model, data, message]] of cases.entries()) {
     const out = join(work, `bad-${i}`);
     const result = await cli('rl', '--model', model, '--data', data, '--steps', '1', ...SMALL, '--out', out, '--quiet');

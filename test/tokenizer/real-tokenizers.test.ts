@@ -58,7 +58,7 @@ function unicodeToByte(): Map<string, number> {
   for (let b = 174; b <= 255; b++) bs.push(b);
   const cs = [...bs];
   let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) (bs.push(b), cs.push(256 + n++));
+  for (let b = 0; b < 256; b++) if (!bs.includes(b)) bs.push(b), cs.push(256 + n++);
   return new Map(bs.map((b, i) => [String.fromCharCode(cs[i]!), b]));
 }
 
@@ -75,12 +75,19 @@ function tiktokenReference(dir: string): Reference {
   for (const merge of json.model.merges as (string | [string, string])[]) {
     const [a, b] = typeof merge === 'string' ? merge.split(' ') : merge;
     const id = vocab[a! + b!]!;
-    assert.ok(id >= previous, `${dir}: merge list not ordered by merged id at ${JSON.stringify(merge)}; tiktoken would not be a reference`);
+    assert.ok(
+      id >= previous,
+      `${dir}: merge list not ordered by merged id at ${JSON.stringify(merge)}; tiktoken would not be a reference`,
+    );
     previous = id;
   }
   const toByte = unicodeToByte();
-  const ranks = Object.entries(vocab).map(([token, id]) => `${Buffer.from([...token].map((c) => toByte.get(c)!)).toString('base64')} ${id}`);
-  const specials = Object.fromEntries((json.added_tokens as { content: string; id: number }[]).map((t) => [t.content, t.id]));
+  const ranks = Object.entries(vocab).map(
+    ([token, id]) => `${Buffer.from([...token].map((c) => toByte.get(c)!)).toString('base64')} ${id}`,
+  );
+  const specials = Object.fromEntries(
+    (json.added_tokens as { content: string; id: number }[]).map((t) => [t.content, t.id]),
+  );
   const split = json.pre_tokenizer.pretokenizers.find((p: { type: string }) => p.type === 'Split');
   const nfc = json.normalizer?.type === 'NFC';
   const tk = new Tiktoken(ranks.join('\n'), specials, split.pattern.Regex);
@@ -98,12 +105,13 @@ function checkAgainstReference(tok: TextTokenizer, reference: Reference, nfc: bo
   return tokens;
 }
 
-test('Qwen3 tokenizer: ids identical to tiktoken on Chinese, emoji, code and math; special tokens', () => {
+test('Qwen3 tokenizer: ids identical to tiktoken on Chinese, emoji, code and math; special tokens', (t) => {
   const tok = load(QWEN3);
   const reference = tiktokenReference(QWEN3);
   try {
     const tokens = checkAgainstReference(tok, reference, true);
     assert.ok(tokens > 500, `${tokens} tokens compared`);
+    t.diagnostic(`${TEXTS.length} texts, ${tokens} tokens: ids identical to tiktoken's`);
     // A whole document at once, not just line by line.
     assert.deepEqual(tok.encode(TEXTS.join('\n')), reference.encode(TEXTS.join('\n')));
   } finally {
@@ -118,11 +126,12 @@ test('Qwen3 tokenizer: ids identical to tiktoken on Chinese, emoji, code and mat
   assert.deepEqual(tok.stopIds, [151645]);
 });
 
-test('Llama 3.2 tokenizer: ids identical to tiktoken; BOS for plain prompts, none doubled for chat', () => {
+test('Llama 3.2 tokenizer: ids identical to tiktoken; BOS for plain prompts, none doubled for chat', (t) => {
   const tok = load(LLAMA32);
   const reference = tiktokenReference(LLAMA32);
   try {
-    checkAgainstReference(tok, reference, false);
+    const tokens = checkAgainstReference(tok, reference, false);
+    t.diagnostic(`${TEXTS.length} texts, ${tokens} tokens: ids identical to tiktoken's`);
   } finally {
     reference.free();
   }
@@ -142,10 +151,16 @@ test('Qwen3 chat template: the documented renders with and without thinking', ()
     tok.applyChatTemplate([user], { addGenerationPrompt: true }),
     '<|im_start|>user\nGive me a short introduction to large language models.<|im_end|>\n<|im_start|>assistant\n',
   );
-  assert.equal(tok.applyChatTemplate([user], { addGenerationPrompt: true, kwargs: { enable_thinking: true } }), tok.applyChatTemplate([user], { addGenerationPrompt: true }));
+  assert.equal(
+    tok.applyChatTemplate([user], { addGenerationPrompt: true, kwargs: { enable_thinking: true } }),
+    tok.applyChatTemplate([user], { addGenerationPrompt: true }),
+  );
   // ...enable_thinking=False writes an empty think block, so the model answers directly.
   assert.equal(
-    tok.applyChatTemplate([{ role: 'system', content: 'Be brief.' }, user], { addGenerationPrompt: true, kwargs: { enable_thinking: false } }),
+    tok.applyChatTemplate([{ role: 'system', content: 'Be brief.' }, user], {
+      addGenerationPrompt: true,
+      kwargs: { enable_thinking: false },
+    }),
     '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nGive me a short introduction to large language models.<|im_end|>\n' +
       '<|im_start|>assistant\n<think>\n\n</think>\n\n',
   );
@@ -164,13 +179,19 @@ test('Qwen3 chat template: the documented renders with and without thinking', ()
   );
   const ids = encodePrompt(tok, [user], { enable_thinking: false });
   assert.deepEqual(ids.slice(0, 3), [151644, tok.encode('user')[0], tok.encode('\n')[0]]);
-  assert.deepEqual(ids.slice(-6), [151644, ...tok.encode('assistant\n'), 151667, ...tok.encode('\n\n'), 151668, ...tok.encode('\n\n')].slice(-6));
+  assert.deepEqual(
+    ids.slice(-6),
+    [151644, ...tok.encode('assistant\n'), 151667, ...tok.encode('\n\n'), 151668, ...tok.encode('\n\n')].slice(-6),
+  );
 });
 
 test('Llama 3.2 chat template: the documented render (system header with dates)', () => {
   const tok = load(LLAMA32);
   const text = tok.applyChatTemplate(
-    [{ role: 'system', content: 'You are a helpful assistant' }, { role: 'user', content: 'What is the capital of France?' }],
+    [
+      { role: 'system', content: 'You are a helpful assistant' },
+      { role: 'user', content: 'What is the capital of France?' },
+    ],
     { addGenerationPrompt: true, kwargs: { date_string: '26 Jul 2024' } },
   );
   assert.equal(
@@ -179,29 +200,55 @@ test('Llama 3.2 chat template: the documented render (system header with dates)'
       'You are a helpful assistant<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is the capital of France?<|eot_id|>' +
       '<|start_header_id|>assistant<|end_header_id|>\n\n',
   );
-  assert.throws(() => tok.applyChatTemplate([], { kwargs: { messages: [] } }), /chat template kwargs: 'messages' is set by ringrl itself/);
+  assert.throws(
+    () => tok.applyChatTemplate([], { kwargs: { messages: [] } }),
+    /chat template kwargs: 'messages' is set by ringrl itself/,
+  );
 });
 
 test('generation_config.json eos ids stop generation; bad files and a too-large vocab are one-line errors', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ringrl-qwen3-'));
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(QWEN3, f), join(dir, f));
   // Qwen3-0.6B's generation_config.json.
-  const generation = { bos_token_id: 151643, do_sample: true, eos_token_id: [151645, 151643], pad_token_id: 151643, temperature: 0.6, top_k: 20, top_p: 0.95 };
+  const generation = {
+    bos_token_id: 151643,
+    do_sample: true,
+    eos_token_id: [151645, 151643],
+    pad_token_id: 151643,
+    temperature: 0.6,
+    top_k: 20,
+    top_p: 0.95,
+  };
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify(generation));
   const tok = loadTokenizer(dir);
   assert.deepEqual(tok.stopIds, [151645, 151643]);
   writeFileSync(join(dir, 'generation_config.json'), JSON.stringify({ ...generation, eos_token_id: [151645, 200000] }));
-  assert.throws(() => loadTokenizer(dir), (e: Error) => e.name === 'RingrlError' && e.message === `${join(dir, 'generation_config.json')}: field 'eos_token_id' must be a token id or a list of token ids in [0, 151669), got [151645,200000]`);
+  assert.throws(
+    () => loadTokenizer(dir),
+    (e: Error) =>
+      e.name === 'RingrlError' &&
+      e.message ===
+        `${join(dir, 'generation_config.json')}: field 'eos_token_id' must be a token id or a list of token ids in [0, 151669), got [151645,200000]`,
+  );
   writeFileSync(join(dir, 'generation_config.json'), '{"eos_token_id": ');
   assert.throws(() => loadTokenizer(dir), /generation_config.json: malformed JSON/);
   assert.doesNotThrow(() => checkTokenizerFits(tok, 151936, dir), 'a padded model vocab (Qwen3-0.6B: 151936) is fine');
   assert.throws(
     () => checkTokenizerFits(tok, 1000, dir),
-    (e: Error) => e.name === 'RingrlError' && e.message === `${join(dir, 'tokenizer.json')}: has ids up to 151668 but ${join(dir, 'config.json')} has vocab_size 1000; the tokenizer does not belong to this model`,
+    (e: Error) =>
+      e.name === 'RingrlError' &&
+      e.message ===
+        `${join(dir, 'tokenizer.json')}: has ids up to 151668 but ${join(dir, 'config.json')} has vocab_size 1000; the tokenizer does not belong to this model`,
   );
   const badTemplate = mkdtempSync(join(tmpdir(), 'ringrl-tpl-'));
   writeTokenizer(badTemplate, 'char');
   const config = JSON.parse(readFileSync(join(badTemplate, 'tokenizer_config.json'), 'utf8'));
-  writeFileSync(join(badTemplate, 'tokenizer_config.json'), JSON.stringify({ ...config, chat_template: '{% for m in messages %}{{ m.content | nosuchfilter }}{% endfor %}' }));
-  assert.throws(() => loadTokenizer(badTemplate).applyChatTemplate([{ role: 'user', content: 'x' }]), new RegExp(`^RingrlError: ${join(badTemplate, 'tokenizer_config.json')}: chat_template failed \\(`));
+  writeFileSync(
+    join(badTemplate, 'tokenizer_config.json'),
+    JSON.stringify({ ...config, chat_template: '{% for m in messages %}{{ m.content | nosuchfilter }}{% endfor %}' }),
+  );
+  assert.throws(
+    () => loadTokenizer(badTemplate).applyChatTemplate([{ role: 'user', content: 'x' }]),
+    new RegExp(`^RingrlError: ${join(badTemplate, 'tokenizer_config.json')}: chat_template failed \\(`),
+  );
 });
