@@ -94,19 +94,19 @@ for (const [name, language, code, n] of [['cold python', 'python', 'pass', 20], 
 }
 await cold.close();
 
-// Per language: a small program that reads two numbers and prints their sum; `N` makes each source new.
+// Per language: a small program that reads two numbers and prints their sum; `__N__` makes each source new.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PROGRAMS: Record<Language, { source: string; code: string; bare: string }> = {
-  python: { source: 'main.py', code: 'a, b = map(int, input().split())\nprint(a + b)  # N', bare: `${python} main.py` },
-  pytest: { source: 'test_main.py', code: 'def test_add():\n    assert 2 + 3 == 5  # N', bare: `${python} -m pytest -q -p no:cacheprovider test_main.py` },
-  javascript: { source: 'main.js', code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // N', bare: `${node} main.js` },
-  typescript: { source: 'main.ts', code: 'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // N', bare: `${join(root, 'node_modules/.bin/tsx')} main.ts` },
-  bash: { source: 'main.sh', code: 'read a b; echo $((a + b)) # N', bare: 'bash main.sh' },
-  c: { source: 'main.c', code: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; } // N', bare: 'gcc main.c -o main -lm && ./main' },
-  cpp: { source: 'main.cpp', code: '#include <bits/stdc++.h>\nusing namespace std;\nint main() { long a, b; cin >> a >> b; cout << a + b << endl; } // N', bare: 'g++ -std=c++17 main.cpp -o main -lpthread && ./main' },
-  go: { source: 'main.go', code: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b) // N\n}\n', bare: 'go build -o main main.go && ./main' },
-  java: { source: 'Main.java', code: 'import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong()); } } // N', bare: 'javac -cp . Main.java && java -cp . -ea Main' },
-  rust: { source: 'main.rs', code: 'use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap(); let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!("{}", v[0] + v[1]); } // N', bare: 'rustc --edition 2021 main.rs -o main && ./main' },
+  python: { source: 'main.py', code: 'a, b = map(int, input().split())\nprint(a + b)  # __N__', bare: `${python} main.py` },
+  pytest: { source: 'test_main.py', code: 'def test_add():\n    assert 2 + 3 == 5  # __N__', bare: `${python} -m pytest -q -p no:cacheprovider test_main.py` },
+  javascript: { source: 'main.js', code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__', bare: `${node} main.js` },
+  typescript: { source: 'main.ts', code: 'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__', bare: `${join(root, 'node_modules/.bin/tsx')} main.ts` },
+  bash: { source: 'main.sh', code: 'read a b; echo $((a + b)) # __N__', bare: 'bash main.sh' },
+  c: { source: 'main.c', code: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; } // __N__', bare: 'gcc main.c -o main -lm && ./main' },
+  cpp: { source: 'main.cpp', code: '#include <bits/stdc++.h>\nusing namespace std;\nint main() { long a, b; cin >> a >> b; cout << a + b << endl; } // __N__', bare: 'g++ -std=c++17 main.cpp -o main -lpthread && ./main' },
+  go: { source: 'main.go', code: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b) // __N__\n}\n', bare: 'go build -o main main.go && ./main' },
+  java: { source: 'Main.java', code: 'import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong()); } } // __N__', bare: 'javac -cp . Main.java && java -cp . -ea Main' },
+  rust: { source: 'main.rs', code: 'use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap(); let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!("{}", v[0] + v[1]); } // __N__', bare: 'rustc --edition 2021 main.rs -o main && ./main' },
 };
 const COMPILED = new Set<Language>(['c', 'cpp', 'go', 'java', 'rust']);
 const work = mkdtempSync(join(tmpdir(), 'ringrl-bench-'));
@@ -118,14 +118,17 @@ function bareRun(language: Language, code: string): Promise<number> {
   writeFileSync(join(dir, PROGRAMS[language].source), code);
   const start = performance.now();
   return new Promise((resolve, reject) => {
-    const p = spawn('/bin/sh', ['-c', PROGRAMS[language].bare], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, GOCACHE: join(work, 'gocache'), GO111MODULE: 'off' } });
+    const { NODE_OPTIONS: _loader, ...env } = process.env; // tsx's loader is ours, not the program's
+    const p = spawn('/bin/sh', ['-c', PROGRAMS[language].bare], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: { ...env, GOCACHE: join(work, 'gocache'), GO111MODULE: 'off' } });
     let out = '';
+    let err = '';
     p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
     p.stdin.end('2 3\n');
     p.on('exit', (code) => {
       const ms = performance.now() - start;
       rmSync(dir, { recursive: true, force: true });
-      if (code !== 0 || (language !== 'pytest' && out.trim() !== '5')) reject(new Error(`bare ${language} failed: exit ${code}, ${out}`));
+      if (code !== 0 || (language !== 'pytest' && out.trim() !== '5')) reject(new Error(`bare ${language} failed: exit ${code}, ${out} ${err.slice(0, 500)}`));
       else resolve(ms);
     });
   });
@@ -147,7 +150,7 @@ console.log('per language: warm sandbox (fresh source each run) vs bare compile-
 for (const language of available) {
   const n = COMPILED.has(language) ? 6 : 16;
   const program = PROGRAMS[language].code;
-  const fresh = () => program.replace('N', `run ${serial++}`);
+  const fresh = () => program.replace('__N__', `run ${serial++}`);
   await bareRun(language, fresh()); // page cache, build cache of the standard library (go)
   await warmRun(language, fresh());
   const bare: number[] = [];

@@ -243,6 +243,15 @@ function buildOnce(key: string, target: string, argv: string[], env?: NodeJS.Pro
  * done. Runs before then simply compile without them.
  */
 export function buildToolchainCache(language: Language, hostCache: string): Promise<void> {
+  const key = `${language}:${hostCache}`;
+  let started = cacheBuilds.get(key);
+  if (!started) cacheBuilds.set(key, (started = startCacheBuild(language, hostCache)));
+  return started;
+}
+
+const cacheBuilds = new Map<string, Promise<void>>();
+
+function startCacheBuild(language: Language, hostCache: string): Promise<void> {
   if (language === 'cpp') {
     const gxx = tool('g++');
     if (!gxx) return Promise.resolve();
