@@ -5,8 +5,9 @@
 // Then per language: the warm sandbox's p50 for a small program (a fresh source every run, so
 // the compile cache does not help) against a bare compile-and-run of the same program with
 // SandboxFusion's commands (`g++ -std=c++17 main.cpp -o main && ./main`, `go build`, `javac` +
-// `java`, `rustc`, `python3 main.py`, `node main.js`, `tsx main.ts`, ...; no sandbox), the two
-// alternating; and the warm p50 when the same source runs again (compile cached).
+// `java`, `rustc`, `python3 main.py`, `node main.js`, `tsx main.ts`; C, which SandboxFusion
+// lacks: our gcc flags without the linker choice; no sandbox), the two alternating; and the
+// warm p50 when the same source runs again (compile cached).
 // ratio = bare-spawn p50 / warm-pool p50 for Python at concurrency 1 (above 1: ours is faster).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -102,7 +103,7 @@ const PROGRAMS: Record<Language, { source: string; code: string; bare: string }>
   javascript: { source: 'main.js', code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__', bare: `${node} main.js` },
   typescript: { source: 'main.ts', code: 'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__', bare: `${join(root, 'node_modules/.bin/tsx')} main.ts` },
   bash: { source: 'main.sh', code: 'read a b; echo $((a + b)) # __N__', bare: 'bash main.sh' },
-  c: { source: 'main.c', code: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; } // __N__', bare: 'gcc main.c -o main -lm && ./main' },
+  c: { source: 'main.c', code: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; } // __N__', bare: 'gcc -std=gnu17 -O2 main.c -o main -lm -lpthread && ./main' },
   cpp: { source: 'main.cpp', code: '#include <bits/stdc++.h>\nusing namespace std;\nint main() { long a, b; cin >> a >> b; cout << a + b << endl; } // __N__', bare: 'g++ -std=c++17 main.cpp -o main -lpthread && ./main' },
   go: { source: 'main.go', code: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b) // __N__\n}\n', bare: 'go build -o main main.go && ./main' },
   java: { source: 'Main.java', code: 'import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong()); } } // __N__', bare: 'javac -cp . Main.java && java -cp . -ea Main' },
