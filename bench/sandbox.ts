@@ -21,6 +21,11 @@ import type { Language } from '../src/reward/sandbox/types.ts';
 import { record } from './record.ts';
 
 const CONCURRENCY = [1, 8];
+// `--languages c,rust`: only the per-language comparison, for those languages (nothing recorded).
+const only = (() => {
+  const at = process.argv.indexOf('--languages');
+  return at >= 0 ? new Set((process.argv[at + 1] ?? '').split(',')) : null;
+})();
 const RUNS: Record<number, number> = { 1: 40, 8: 80, 32: 160 };
 
 interface Stats {
@@ -79,14 +84,14 @@ const expectOk = (r: { status: string; stderr: string; message?: string }) => {
 };
 
 console.log(`sandbox bench: isolation ${sandbox.isolation}; python ${python}; node ${node}`);
-for (const c of CONCURRENCY) {
+for (const c of only ? [] : CONCURRENCY) {
   await measure(8, Math.min(c, 8), bareSpawn([python, '-c', 'pass'])); // warm the page cache
   row('bare python3', c, await measure(RUNS[c]!, c, bareSpawn([python, '-c', 'pass'])));
   row('warm-pool python', c, await measure(RUNS[c]!, c, async () => expectOk(await sandbox.run({ language: 'python', code: 'pass' }))));
   row('bare node', c, await measure(RUNS[c]! / 2, c, bareSpawn([node, '-e', '0'])));
   row('warm-pool node', c, await measure(RUNS[c]! / 2, c, async () => expectOk(await sandbox.run({ language: 'javascript', code: '0' }))));
 }
-for (const [name, language, code, n] of [['cold python', 'python', 'pass', 20], ['cold node', 'javascript', '0', 10]] as const) {
+for (const [name, language, code, n] of only ? [] : ([['cold python', 'python', 'pass', 20], ['cold node', 'javascript', '0', 10]] as const)) {
   try {
     row(name, 1, await measure(n, 1, async () => expectOk(await cold.run({ language, code }))));
   } catch (e) {
@@ -119,8 +124,9 @@ function bareRun(language: Language, code: string): Promise<number> {
   writeFileSync(join(dir, PROGRAMS[language].source), code);
   const start = performance.now();
   return new Promise((resolve, reject) => {
-    const { NODE_OPTIONS: _loader, ...env } = process.env; // tsx's loader is ours, not the program's
-    const p = spawn('/bin/sh', ['-c', PROGRAMS[language].bare], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: { ...env, GOCACHE: join(work, 'gocache'), GO111MODULE: 'off' } });
+    // The toolchains the sandbox uses (those in /usr), not others earlier on this PATH (rustup's).
+    const env = { ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin', GOCACHE: join(work, 'gocache'), GO111MODULE: 'off' };
+    const p = spawn('/bin/sh', ['-c', PROGRAMS[language].bare], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     p.stdout.on('data', (d) => (out += d));
@@ -148,7 +154,7 @@ const languages: Record<string, { bare_p50: number; warm_p50: number; speedup: n
 const { available, unavailable } = sandbox.languages();
 for (const [l, why] of Object.entries(unavailable)) console.log(`skipping ${l}: ${why}`);
 console.log('per language: warm sandbox (fresh source each run) vs bare compile-and-run of the same program (no sandbox), alternating');
-for (const language of available) {
+for (const language of available.filter((l) => !only || only.has(l))) {
   const n = COMPILED.has(language) ? 6 : 16;
   const program = PROGRAMS[language].code;
   const fresh = () => program.replace('__N__', `run ${serial++}`);
@@ -170,6 +176,7 @@ for (const language of available) {
 }
 rmSync(work, { recursive: true, force: true });
 await sandbox.close();
+if (only) process.exit(0);
 
 // Math: plain numeric answers, one core (this thread), mixed true/false.
 const inputs = Array.from({ length: 1000 }, (_, i) => [`Adding up we get ${i * 7}. So the answer is \\boxed{${i * 7 + (i % 3 === 0 ? 1 : 0)}}.`, String(i * 7)] as const);
