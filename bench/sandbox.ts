@@ -5,8 +5,9 @@
 // Then per language: the warm sandbox's p50 for a small program (a fresh source every run, so
 // the compile cache does not help) against a bare compile-and-run of the same program with
 // SandboxFusion's commands (`g++ -std=c++17 main.cpp -o main && ./main`, `go build`, `javac` +
-// `java`, `rustc`, `python3 main.py`, `node main.js`, `tsx main.ts`, ...; no sandbox), the two
-// alternating; and the warm p50 when the same source runs again (compile cached).
+// `java`, `rustc`, `python3 main.py`, `node main.js`, `tsx main.ts`; C, which SandboxFusion
+// lacks: our gcc flags without the linker choice; no sandbox), the two alternating; and the
+// warm p50 when the same source runs again (compile cached).
 // ratio = bare-spawn p50 / warm-pool p50 for Python at concurrency 1 (above 1: ours is faster).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,11 @@ import type { Language } from '../src/reward/sandbox/types.ts';
 import { record } from './record.ts';
 
 const CONCURRENCY = [1, 8];
+// `--languages c,rust`: only the per-language comparison, for those languages (nothing recorded).
+const only = (() => {
+  const at = process.argv.indexOf('--languages');
+  return at >= 0 ? new Set((process.argv[at + 1] ?? '').split(',')) : null;
+})();
 const RUNS: Record<number, number> = { 1: 40, 8: 80, 32: 160 };
 
 interface Stats {
@@ -78,14 +84,14 @@ const expectOk = (r: { status: string; stderr: string; message?: string }) => {
 };
 
 console.log(`sandbox bench: isolation ${sandbox.isolation}; python ${python}; node ${node}`);
-for (const c of CONCURRENCY) {
+for (const c of only ? [] : CONCURRENCY) {
   await measure(8, Math.min(c, 8), bareSpawn([python, '-c', 'pass'])); // warm the page cache
   row('bare python3', c, await measure(RUNS[c]!, c, bareSpawn([python, '-c', 'pass'])));
   row('warm-pool python', c, await measure(RUNS[c]!, c, async () => expectOk(await sandbox.run({ language: 'python', code: 'pass' }))));
   row('bare node', c, await measure(RUNS[c]! / 2, c, bareSpawn([node, '-e', '0'])));
   row('warm-pool node', c, await measure(RUNS[c]! / 2, c, async () => expectOk(await sandbox.run({ language: 'javascript', code: '0' }))));
 }
-for (const [name, language, code, n] of [['cold python', 'python', 'pass', 20], ['cold node', 'javascript', '0', 10]] as const) {
+for (const [name, language, code, n] of only ? [] : ([['cold python', 'python', 'pass', 20], ['cold node', 'javascript', '0', 10]] as const)) {
   try {
     row(name, 1, await measure(n, 1, async () => expectOk(await cold.run({ language, code }))));
   } catch (e) {
@@ -94,19 +100,19 @@ for (const [name, language, code, n] of [['cold python', 'python', 'pass', 20], 
 }
 await cold.close();
 
-// Per language: a small program that reads two numbers and prints their sum; `N` makes each source new.
+// Per language: a small program that reads two numbers and prints their sum; `__N__` makes each source new.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PROGRAMS: Record<Language, { source: string; code: string; bare: string }> = {
-  python: { source: 'main.py', code: 'a, b = map(int, input().split())\nprint(a + b)  # N', bare: `${python} main.py` },
-  pytest: { source: 'test_main.py', code: 'def test_add():\n    assert 2 + 3 == 5  # N', bare: `${python} -m pytest -q -p no:cacheprovider test_main.py` },
-  javascript: { source: 'main.js', code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // N', bare: `${node} main.js` },
-  typescript: { source: 'main.ts', code: 'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // N', bare: `${join(root, 'node_modules/.bin/tsx')} main.ts` },
-  bash: { source: 'main.sh', code: 'read a b; echo $((a + b)) # N', bare: 'bash main.sh' },
-  c: { source: 'main.c', code: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; } // N', bare: 'gcc main.c -o main -lm && ./main' },
-  cpp: { source: 'main.cpp', code: '#include <bits/stdc++.h>\nusing namespace std;\nint main() { long a, b; cin >> a >> b; cout << a + b << endl; } // N', bare: 'g++ -std=c++17 main.cpp -o main -lpthread && ./main' },
-  go: { source: 'main.go', code: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b) // N\n}\n', bare: 'go build -o main main.go && ./main' },
-  java: { source: 'Main.java', code: 'import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong()); } } // N', bare: 'javac -cp . Main.java && java -cp . -ea Main' },
-  rust: { source: 'main.rs', code: 'use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap(); let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!("{}", v[0] + v[1]); } // N', bare: 'rustc --edition 2021 main.rs -o main && ./main' },
+  python: { source: 'main.py', code: 'a, b = map(int, input().split())\nprint(a + b)  # __N__', bare: `${python} main.py` },
+  pytest: { source: 'test_main.py', code: 'def test_add():\n    assert 2 + 3 == 5  # __N__', bare: `${python} -m pytest -q -p no:cacheprovider test_main.py` },
+  javascript: { source: 'main.js', code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__', bare: `${node} main.js` },
+  typescript: { source: 'main.ts', code: 'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__', bare: `${join(root, 'node_modules/.bin/tsx')} main.ts` },
+  bash: { source: 'main.sh', code: 'read a b; echo $((a + b)) # __N__', bare: 'bash main.sh' },
+  c: { source: 'main.c', code: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; } // __N__', bare: 'gcc -std=gnu17 -O2 main.c -o main -lm -lpthread && ./main' },
+  cpp: { source: 'main.cpp', code: '#include <bits/stdc++.h>\nusing namespace std;\nint main() { long a, b; cin >> a >> b; cout << a + b << endl; } // __N__', bare: 'g++ -std=c++17 main.cpp -o main -lpthread && ./main' },
+  go: { source: 'main.go', code: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b) // __N__\n}\n', bare: 'go build -o main main.go && ./main' },
+  java: { source: 'Main.java', code: 'import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong()); } } // __N__', bare: 'javac -cp . Main.java && java -cp . -ea Main' },
+  rust: { source: 'main.rs', code: 'use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap(); let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!("{}", v[0] + v[1]); } // __N__', bare: 'rustc --edition 2021 main.rs -o main && ./main' },
 };
 const COMPILED = new Set<Language>(['c', 'cpp', 'go', 'java', 'rust']);
 const work = mkdtempSync(join(tmpdir(), 'ringrl-bench-'));
@@ -118,14 +124,18 @@ function bareRun(language: Language, code: string): Promise<number> {
   writeFileSync(join(dir, PROGRAMS[language].source), code);
   const start = performance.now();
   return new Promise((resolve, reject) => {
-    const p = spawn('/bin/sh', ['-c', PROGRAMS[language].bare], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, GOCACHE: join(work, 'gocache'), GO111MODULE: 'off' } });
+    // The toolchains the sandbox uses (those in /usr), not others earlier on this PATH (rustup's).
+    const env = { ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin', GOCACHE: join(work, 'gocache'), GO111MODULE: 'off' };
+    const p = spawn('/bin/sh', ['-c', PROGRAMS[language].bare], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env });
     let out = '';
+    let err = '';
     p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
     p.stdin.end('2 3\n');
     p.on('exit', (code) => {
       const ms = performance.now() - start;
       rmSync(dir, { recursive: true, force: true });
-      if (code !== 0 || (language !== 'pytest' && out.trim() !== '5')) reject(new Error(`bare ${language} failed: exit ${code}, ${out}`));
+      if (code !== 0 || (language !== 'pytest' && out.trim() !== '5')) reject(new Error(`bare ${language} failed: exit ${code}, ${out} ${err.slice(0, 500)}`));
       else resolve(ms);
     });
   });
@@ -144,10 +154,10 @@ const languages: Record<string, { bare_p50: number; warm_p50: number; speedup: n
 const { available, unavailable } = sandbox.languages();
 for (const [l, why] of Object.entries(unavailable)) console.log(`skipping ${l}: ${why}`);
 console.log('per language: warm sandbox (fresh source each run) vs bare compile-and-run of the same program (no sandbox), alternating');
-for (const language of available) {
+for (const language of available.filter((l) => !only || only.has(l))) {
   const n = COMPILED.has(language) ? 6 : 16;
   const program = PROGRAMS[language].code;
-  const fresh = () => program.replace('N', `run ${serial++}`);
+  const fresh = () => program.replace('__N__', `run ${serial++}`);
   await bareRun(language, fresh()); // page cache, build cache of the standard library (go)
   await warmRun(language, fresh());
   const bare: number[] = [];
@@ -166,6 +176,7 @@ for (const language of available) {
 }
 rmSync(work, { recursive: true, force: true });
 await sandbox.close();
+if (only) process.exit(0);
 
 // Math: plain numeric answers, one core (this thread), mixed true/false.
 const inputs = Array.from({ length: 1000 }, (_, i) => [`Adding up we get ${i * 7}. So the answer is \\boxed{${i * 7 + (i % 3 === 0 ? 1 : 0)}}.`, String(i * 7)] as const);

@@ -97,6 +97,8 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
   if (bash) plans.bash = { kind: 'exec', source: 'main.sh', steps: (run) => [{ argv: [bash, 'main.sh'], memoryKind: 'as', limits: run, stdin: true }] };
   else unavailable.bash = missing('bash', 'bash');
 
+  // The gold linker links a small program faster than ld.bfd (part of Debian's binutils).
+  const gold = tool('ld.gold') ? ['-fuse-ld=gold'] : [];
   const gcc = tool('gcc');
   if (gcc) {
     plans.c = {
@@ -104,7 +106,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
       source: 'main.c',
       artifacts: ['main'],
       steps: (run, compile) => [
-        { argv: [gcc, '-std=gnu17', '-O2', '-pipe', 'main.c', '-o', 'main', '-lm', '-lpthread'], memoryKind: 'data', limits: compile, stdin: false },
+        { argv: [gcc, '-std=gnu17', '-O2', '-pipe', ...gold, 'main.c', '-o', 'main', '-lm', '-lpthread'], memoryKind: 'data', limits: compile, stdin: false },
         { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
       ],
     };
@@ -121,7 +123,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
       steps: (run, compile) => {
         const pch = existsSync(join(hostCache, 'pch/bits/stdc++.h.gch')) ? ['-I', `${cache}/pch`] : [];
         return [
-          { argv: [gxx, '-std=c++17', '-pipe', ...pch, 'main.cpp', '-o', 'main', '-lpthread'], memoryKind: 'data', limits: compile, stdin: false },
+          { argv: [gxx, '-std=c++17', '-pipe', ...gold, ...pch, 'main.cpp', '-o', 'main', '-lpthread'], memoryKind: 'data', limits: compile, stdin: false },
           { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
         ];
       },
@@ -171,7 +173,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
   const rustLib = rustc ? rustLibDir(rustc) : null;
   if (rustc) {
     // Linking the standard library dynamically saves most of a small program's link time.
-    const dyn = rustLib ? ['-C', 'prefer-dynamic', '-C', `link-arg=-Wl,-rpath,${rustLib}`] : [];
+    const dyn = [...(rustLib ? ['-C', 'prefer-dynamic', '-C', `link-arg=-Wl,-rpath,${rustLib}`] : []), ...gold.flatMap((g) => ['-C', `link-arg=${g}`])];
     plans.rust = {
       kind: 'exec',
       source: 'main.rs',
@@ -243,6 +245,15 @@ function buildOnce(key: string, target: string, argv: string[], env?: NodeJS.Pro
  * done. Runs before then simply compile without them.
  */
 export function buildToolchainCache(language: Language, hostCache: string): Promise<void> {
+  const key = `${language}:${hostCache}`;
+  let started = cacheBuilds.get(key);
+  if (!started) cacheBuilds.set(key, (started = startCacheBuild(language, hostCache)));
+  return started;
+}
+
+const cacheBuilds = new Map<string, Promise<void>>();
+
+function startCacheBuild(language: Language, hostCache: string): Promise<void> {
   if (language === 'cpp') {
     const gxx = tool('g++');
     if (!gxx) return Promise.resolve();
