@@ -256,7 +256,7 @@ export function renderReport(input: ReportInput): string {
     ? `<div class="grid">${charts
         .map((c, i) => {
           const anchor = charts.findIndex((d) => d.section === c.section) === i ? ` id="section-${escapeHtml(c.section)}"` : '';
-          return `<div class="chart"${anchor}><div id="chart-${i}"></div><div class="desc">${escapeHtml(c.series.map((s) => s.description).filter(Boolean).join(' · '))}</div></div>`;
+          return `<div class="chart"${anchor}><div id="chart-${i}"></div><div class="desc">${escapeHtml([...new Set(c.series.map((s) => s.description).filter(Boolean))].join(' · '))}</div></div>`;
         })
         .join('')}</div>`
     : '';
