@@ -289,7 +289,7 @@ function moeBlock(c: ModelConfig, p: Params, layer: number, x: Tensor, replay?: 
  * (HF's attention_mask branch) padding tokens are left out of both means.
  */
 function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[], chosenPerLayer: Tensor[], tokenMask?: Tensor): Tensor {
-  const { numExperts: E, topK } = c.moe!;
+  const { numExperts: E } = c.moe!;
   const weight = tokenMask?.reshape([-1, 1]); // [N, 1]
   let tokensPerExpert: Tensor | undefined; // [k, E], summed over layers and tokens
   let probPerExpert: Tensor | undefined; // [E]

@@ -11,6 +11,10 @@ import type { MetricsRow, SampleRow } from './rundir.ts';
 
 export interface ReportInput {
   title: string;
+  /** Charts to draw instead of those built from `metrics` (a comparison of runs). */
+  charts?: Chart[];
+  /** A line under the title (what is compared, how). */
+  note?: string;
   runPath: string;
   metrics: MetricsRow[];
   samples: SampleRow[];
@@ -22,7 +26,7 @@ export interface ReportInput {
   generatedAt: Date;
 }
 
-interface Chart {
+export interface Chart {
   section: string;
   title: string;
   series: { name: string; description: string }[];
@@ -58,6 +62,41 @@ export function buildCharts(rows: readonly MetricsRow[]): Chart[] {
     };
   });
   return charts.sort((a, b) => rank(a.section) - rank(b.section) || a.section.localeCompare(b.section) || a.title.localeCompare(b.title));
+}
+
+/**
+ * Charts comparing runs: one chart per metric, one line per run (`runs[i].name`), each the mean
+ * over that run's row sets (its seeds) at every step where any of them has the metric.
+ */
+export function buildComparisonCharts(runs: readonly { name: string; rowSets: readonly (readonly MetricsRow[])[] }[], metrics: readonly string[]): Chart[] {
+  const rank = (section: string) => {
+    const i = sectionOrder.indexOf(section);
+    return i < 0 ? sectionOrder.length : i;
+  };
+  const charts = metrics.flatMap((metric): Chart[] => {
+    const meanAt = runs.map(({ rowSets }) => {
+      const sums = new Map<number, { total: number; n: number }>();
+      for (const rows of rowSets) {
+        for (const r of rows) {
+          const v = r[metric];
+          if (typeof v !== 'number') continue;
+          const s = sums.get(r.step) ?? { total: 0, n: 0 };
+          sums.set(r.step, { total: s.total + v, n: s.n + 1 });
+        }
+      }
+      return sums;
+    });
+    const x = [...new Set(meanAt.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
+    if (x.length === 0) return [];
+    return [{
+      section: metric.split(/[/ ]/)[0]!,
+      title: metric,
+      series: runs.map((r) => ({ name: r.name, description: metricCatalog[metric]?.description ?? '' })),
+      x,
+      ys: meanAt.map((m) => x.map((step) => (m.has(step) ? m.get(step)!.total / m.get(step)!.n : null))),
+    }];
+  });
+  return charts.sort((a, b) => rank(a.section) - rank(b.section));
 }
 
 function escapeHtml(text: string): string {
@@ -205,7 +244,7 @@ const CLIENT = `
 `;
 
 export function renderReport(input: ReportInput): string {
-  const charts = buildCharts(input.metrics);
+  const charts = input.charts ?? buildCharts(input.metrics);
   const { js, css } = uplotAssets();
   const steps = input.metrics.map((r) => r.step);
   const times = input.metrics.map((r) => r.wall_time).filter((t): t is number => typeof t === 'number');
@@ -217,7 +256,7 @@ export function renderReport(input: ReportInput): string {
     ? `<div class="grid">${charts
         .map((c, i) => {
           const anchor = charts.findIndex((d) => d.section === c.section) === i ? ` id="section-${escapeHtml(c.section)}"` : '';
-          return `<div class="chart"${anchor}><div id="chart-${i}"></div><div class="desc">${escapeHtml(c.series.map((s) => s.description).filter(Boolean).join(' · '))}</div></div>`;
+          return `<div class="chart"${anchor}><div id="chart-${i}"></div><div class="desc">${escapeHtml([...new Set(c.series.map((s) => s.description).filter(Boolean))].join(' · '))}</div></div>`;
         })
         .join('')}</div>`
     : '';
@@ -231,13 +270,14 @@ export function renderReport(input: ReportInput): string {
 <style>${css}</style><style>${STYLE}</style>
 </head><body>
 <h1>${escapeHtml(input.title)}</h1>
+${input.note ? `<p>${escapeHtml(input.note)}</p>` : ''}
 <div class="sub"><code>${escapeHtml(input.runPath)}</code> · ${span} · ${input.metrics.length} metric rows · ${charts.length} charts · ${input.samples.length} samples · ${duration ? `${formatDuration(duration)} wall` : ''} · checkpoints: ${input.checkpoints.length ? input.checkpoints.join(', ') : 'none'} · generated ${input.generatedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC</div>
 ${input.warnings.length ? `<div class="warnings"><b>Damaged lines were skipped:</b><ul>${input.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul></div>` : ''}
 <div class="controls">smoothing (EMA) <input id="smoothing" type="range" min="0" max="0.99" step="0.01" value="0"> <span id="smoothing-value">0.00</span> · drag on a chart to zoom, double-click to reset · sections: ${sections.map((s) => `<a href="#section-${escapeHtml(s)}">${escapeHtml(s)}</a>`).join(' ')}</div>
 ${headline(charts)}
 ${chartHtml || '<p class="empty">metrics.jsonl has no metric series yet.</p>'}
 <h2>Summary</h2>
-${summaryTable(input.metrics, ordered)}
+${summaryTable(input.metrics, input.charts ? ordered.map((c) => ({ ...c, series: c.series.map((x) => ({ ...x, name: `${c.title} · ${x.name}` })) })) : ordered)}
 <h2>Samples <span class="sub">(newest ${samples.length} of ${input.samples.length})</span></h2>
 ${samples.length ? samples.map(sampleCard).join('\n') : '<p class="empty">samples.jsonl is empty.</p>'}
 <h2>Config</h2>

@@ -9,6 +9,6 @@
 //
 // Resuming: RunDir.open(dir), then run.latestCheckpoint() → { step, dir } | undefined.
 export { RunDir, readCheckpointJson, runPath, type MetricsRow, type SampleRow, type RunDirOptions } from './rundir.ts';
-export { writeReport, type ReportOptions, type ReportSummary } from './report.ts';
+export { writeReport, writeComparisonReport, type ReportOptions, type ReportSummary } from './report.ts';
 export { appendJsonl, readJsonl, type Warn } from './jsonl.ts';
 export { metricCatalog, type MetricInfo } from './metrics.ts';

@@ -2,7 +2,7 @@
 import { writeFileSync, renameSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { RunDir } from './rundir.ts';
-import { renderReport, buildCharts } from './html.ts';
+import { renderReport, buildCharts, buildComparisonCharts } from './html.ts';
 import type { Warn } from './jsonl.ts';
 
 export interface ReportOptions {
@@ -44,4 +44,29 @@ export function writeReport(dir: string, options: ReportOptions = {}): ReportSum
   renameSync(path + '.tmp', path);
   const charts = buildCharts(metrics);
   return { path, charts: charts.length, series: charts.reduce((n, c) => n + c.series.length, 0), rows: metrics.length, samples: samples.length, warnings };
+}
+
+/**
+ * One report comparing runs: a chart per metric with one line per arm (the mean over the arm's
+ * run directories, e.g. its seeds). Written to `out`; the arms' own reports are untouched.
+ */
+export function writeComparisonReport(arms: readonly { name: string; dirs: readonly string[] }[], options: { out: string; title: string; metrics: readonly string[]; note?: string }): ReportSummary {
+  const warnings: string[] = [];
+  const runs = arms.map((arm) => ({ name: arm.name, rowSets: arm.dirs.map((d) => RunDir.open(d, { warn: (m) => warnings.push(m) }).readMetrics()) }));
+  const charts = buildComparisonCharts(runs, options.metrics);
+  const html = renderReport({
+    title: options.title,
+    runPath: arms.map((a) => `${a.name}: ${a.dirs.join(', ')}`).join(' · '),
+    metrics: [],
+    samples: [],
+    checkpoints: [],
+    warnings,
+    maxSamples: 0,
+    generatedAt: new Date(),
+    charts,
+    ...(options.note ? { note: options.note } : {}),
+  });
+  writeFileSync(options.out + '.tmp', html);
+  renameSync(options.out + '.tmp', options.out);
+  return { path: options.out, charts: charts.length, series: charts.reduce((n, c) => n + c.series.length, 0), rows: runs.reduce((n, r) => n + r.rowSets.reduce((m, s) => m + s.length, 0), 0), samples: 0, warnings };
 }
