@@ -25,7 +25,7 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../src/config/index.ts';
+import { formatConfig, loadConfig } from '../src/config/index.ts';
 import { encodePrompt, testExamplesFor, trainSourceFor } from '../src/data/index.ts';
 import { LocalEngine } from '../src/engine/local.ts';
 import { type Precision, precisions } from '../src/engine/precision.ts';
@@ -166,7 +166,7 @@ for (let seed = 0; seed < seeds; seed++) {
       ],
     });
     const dir = join(out, `${arm.replace('+', '-')}-s${seed}`);
-    const run = RunDir.create(dir, config);
+    const run = RunDir.create(dir, formatConfig(config));
     const result = await runRl({ run, config, modelDir: model, resume: false, source: await trainSourceFor(config.data), evalExamples: await testExamplesFor(config.data, config.eval.num_problems), verify: getVerifier(config.data.task ?? 'arithmetic'), runtime });
     const rows = run.readMetrics().filter((r) => typeof r['reward/mean'] === 'number');
     const s: RunSummary = {
