@@ -23,7 +23,7 @@ import { loadConfig } from '../src/config/index.ts';
 import { testExamplesFor, trainSourceFor } from '../src/data/index.ts';
 import { LocalEngine, defaultKvSegments } from '../src/engine/local.ts';
 import { SimulatedEngine, type StepCostModel } from '../src/engine/simulated.ts';
-import { getVerifier } from '../src/eval/verifiers.ts';
+import { getVerifier } from '../src/reward/verifiers.ts';
 import { RunDir } from '../src/report/index.ts';
 import { RolloutScheduler } from '../src/rollout/scheduler.ts';
 import type { PromptSource, RolloutMode } from '../src/rollout/types.ts';

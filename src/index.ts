@@ -18,5 +18,5 @@ export { createUi, uiFlags, type Ui, type Progress } from './cli/ui.ts';
 export * as data from './data/index.ts';
 export { loadTokenizer, writeTokenizer, CharTokenizer, type TextTokenizer, type ChatMessage } from './tokenizer/index.ts';
 export { evaluate, formatEvalTable, type EvalResult, type EvalOptions, type EvalSample } from './eval/evaluate.ts';
-export { getVerifier, verifierNames, type Verifier } from './eval/verifiers.ts';
+export { getVerifier, verifierNames, type Verifier } from './reward/verifiers.ts';
 export { runSft, learningRate, type SftOptions, type SftEvent } from './train/sft-loop.ts';

@@ -10,7 +10,7 @@ import { configureRuntimeFrom } from '../runtime/index.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { testExamplesFor } from '../data/index.ts';
-import { getVerifier, verifierNames } from '../eval/verifiers.ts';
+import { getVerifier, verifierNames } from '../reward/verifiers.ts';
 import { evaluate, formatEvalTable } from '../eval/evaluate.ts';
 
 const SETS = { model: 'model.dir', task: 'data.task', difficulty: 'data.difficulty', data: 'data.test_file', n: 'eval.num_problems', k: 'eval.k', temperature: 'eval.temperature', 'top-p': 'eval.top_p', 'max-new-tokens': 'eval.max_new_tokens', threads: 'runtime.threads', seed: 'run.seed' } as const;

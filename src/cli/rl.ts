@@ -5,7 +5,7 @@ import { runConfigFromFlags, runDirFromFlags, shorthandOptions, shorthandSets } 
 import { createUi, uiFlags, uiFlagsHelp, type Ui } from './ui.ts';
 import { configFlags } from '../config/index.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
-import { getVerifier } from '../eval/verifiers.ts';
+import { getVerifier } from '../reward/verifiers.ts';
 import { configureRuntimeFrom } from '../runtime/index.ts';
 import { type RlEvent, runRl } from '../system/rl-run.ts';
 

@@ -11,7 +11,7 @@ import { initWeights, presetConfig } from '../model/presets.ts';
 import { saveModelDir } from '../model/checkpoint.ts';
 import { builtinVocabSize, writeTokenizer } from '../tokenizer/index.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
-import { getVerifier } from '../eval/verifiers.ts';
+import { getVerifier } from '../reward/verifiers.ts';
 import { runSft } from '../train/sft-loop.ts';
 
 /** Shorthand flags and the config key each one sets. */

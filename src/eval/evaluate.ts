@@ -14,7 +14,7 @@ import type { TextTokenizer } from '../tokenizer/index.ts';
 import { type Example, encodePrompt } from '../data/example.ts';
 import { lengthStats, thinks } from '../data/tasks/index.ts';
 import { mean } from '../util/stats.ts';
-import type { Verifier } from './verifiers.ts';
+import type { Verifier } from '../reward/verifiers.ts';
 
 export interface EvalOptions {
   /** Samples per problem for pass@k / avg@k. */

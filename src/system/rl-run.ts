@@ -10,7 +10,7 @@ import { type Example, type ExampleSource, encodePrompt } from '../data/index.ts
 import { LocalEngine } from '../engine/local.ts';
 import { RingrlError } from '../errors.ts';
 import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
-import type { Verifier } from '../eval/verifiers.ts';
+import type { Verifier } from '../reward/verifiers.ts';
 import { type RunDir, readCheckpointJson } from '../report/index.ts';
 import { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { PromptSource, RolloutConfig, SchedulerState } from '../rollout/types.ts';

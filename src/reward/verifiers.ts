@@ -2,7 +2,7 @@
 // whose answers are math expressions. Every verifier returns {reward, extracted, reason}.
 import { RingrlError } from '../errors.ts';
 import { tasks } from '../data/tasks/index.ts';
-import { verifyMath } from '../reward/math/verify.ts';
+import { verifyMath } from './math/verify.ts';
 
 export type Verifier = (response: string, answer: string) => { reward: number; extracted: string | null; reason: string };
 
