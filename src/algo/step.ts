@@ -2,7 +2,7 @@
 // summed, one AdamW step. The aggregation weights and metric scale are computed over the whole
 // step first, so the result does not depend on the micro-batch size.
 import { RingrlError } from '../errors.ts';
-import { GradAccumulator, type AdamW } from '../train/optimizer.ts';
+import { GradAccumulator, NonFiniteUpdate, type AdamW } from '../train/optimizer.ts';
 import { type PackedBatch, type Policy, packSequences } from '../train/policy.ts';
 import { aggregationWeights } from './aggregation/index.ts';
 import { type PolicyLossConfig, type PolicyLossConfigInput, parsePolicyLossConfig } from './config.ts';
@@ -74,6 +74,7 @@ export async function policyGradientStep(
     parts.push(out.metrics);
     accumulator.add(out.grads);
   }
+  if (!Number.isFinite(loss)) throw new NonFiniteUpdate(`policy step: loss is ${loss}; refusing to update the weights (last good weights kept)`);
   const { gradNorm } = optimizer.update(policy.weights, accumulator.sums, options.lr);
   return { loss, metrics: { ...finishPolicyMetrics(combineMetrics(parts)), 'grad/norm': gradNorm } };
 }

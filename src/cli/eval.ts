@@ -65,7 +65,7 @@ export const evalCommand: Command = {
     const what = config.data.test_file ?? `${config.data.task} (difficulty ${config.data.difficulty}, test split)`;
     ui.info(`evaluating ${modelDir} on ${examples.length} problems of ${what}, k=${k}, verifier ${verifierName}`);
     const bar = ui.progress('eval', { total: examples.length * (k === 1 && temperature === 0 ? 1 : k + 1), unit: 'sample' });
-    const result = await evaluate(modelConfig, weights, tokenizer, examples, verify, { k, temperature, topP, maxNewTokens, seed: config.run.seed, onProgress: (done) => bar.update(done) });
+    const result = await evaluate(modelConfig, weights, tokenizer, examples, verify, { k, temperature, topP, maxNewTokens, seed: config.run.seed, onProgress: (done) => bar.update(done) }).finally(() => verify.close?.());
     bar.done({ accuracy: `${(100 * result.accuracy).toFixed(1)}%` });
     const out = values.out ?? join(modelDir, 'eval_results.json');
     mkdirSync(dirname(out), { recursive: true });

@@ -59,6 +59,8 @@ export function rlEventPrinter(ui: Ui, steps: number, label = 'rl'): { onEvent: 
       if (e.type === 'start') ui.info(`${e.resumedFrom ? `resuming from ${e.resumedFrom} at step ${e.step}` : 'starting RL'} (${(e.parameters / 1e6).toFixed(2)}M parameters)`);
       else if (e.type === 'eval') ui.info(`step ${e.step}: held-out accuracy ${(100 * e.result.accuracy).toFixed(1)}% (${e.result.problems} problems, ${e.result.seconds.toFixed(0)}s)`);
       else if (e.type === 'checkpoint') ui.info(`checkpoint ${e.dir}`);
+      else if (e.type === 'skipped') ui.info(`step ${e.step}: skipped ${e.reasons.length} update(s): ${e.reasons[0]}`);
+      else if (e.type === 'rollback') ui.info(`step ${e.step}: ${e.reason}; rolling back to checkpoint ${e.to}`);
       else {
         const m = e.metrics;
         bar.update(e.step, {
@@ -96,7 +98,7 @@ export const rlCommand: Command = {
     const verify = getVerifier(config.data.task ?? 'math');
     ui.info(`run dir ${run.path}`);
     const printer = rlEventPrinter(ui, config.rl.steps);
-    const result = await runRl({ run, config, modelDir: config.model.dir ?? '', resume: resumeDir !== undefined, source, evalExamples, verify, onEvent: printer.onEvent });
+    const result = await runRl({ run, config, modelDir: config.model.dir ?? '', resume: resumeDir !== undefined, source, evalExamples, verify, onEvent: printer.onEvent }).finally(() => verify.close?.());
     printer.done();
     const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
     ui.result(

@@ -112,7 +112,7 @@ export const sftCommand: Command = {
           ui.info(`step ${e.step}: held-out accuracy ${evalLine} (${e.result.problems} problems, response tokens p50 ${e.result.responseLength.p50} max ${e.result.responseLength.max}, ${e.result.seconds.toFixed(0)}s)`);
         } else if (e.type === 'checkpoint') ui.info(`checkpoint ${e.dir}`);
       },
-    });
+    }).finally(() => verify.close?.());
     bar.done({ 'held-out': evalLine });
     const checkpoint = run.latestCheckpoint();
     ui.result(

@@ -20,7 +20,7 @@ for (const [mode, miniBatches, keepPausedCache] of [['c3po', 1, false], ['sync',
     const scheduler = new RolloutScheduler(engine, prompts, { mode, tokenBudget: 96, poolCapacity: 32, retention: 2, staleness: 2, groupSize: 8, sampling: { temperature: 1, maxNewTokens: 6, stopTokens: [0] } }, 5);
     const rewarded = (t: number) => t % 2 === 0; // half the vocabulary: ~50% to start with
     const controller = new RlController(policy, new AdamW({ lr: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, maxGradNorm: 1 }), engine, scheduler,
-      (t) => ({ reward: rewarded(t.response[0]!) ? 1 : 0 }),
+      async (t) => ({ status: 'scored', reward: rewarded(t.response[0]!) ? 1 : 0, breakdown: {}, reason: '' }),
       { loss: parsePolicyLossConfig({}), advantage: advantageSchema.parse({}), shaping: shapingSchema.parse({}), temperature: 1, microBatchSize: 16, miniBatches, epochs: 1 });
     const rewards: number[] = [];
     for (let s = 0; s < 12; s++) {
