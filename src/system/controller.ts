@@ -6,12 +6,14 @@
 // only for scores still running when the rollout ends (`time/reward_s`). A trajectory that cannot
 // be scored is left out of training and counted (`reward/unscored`), never taken as a 0.
 // An update whose loss or gradient is not finite is skipped and said so (`train/skipped`).
-// Placement is colocated: the phases alternate on the same cores, each timed (`time/*_s`).
+// Placement is colocated: the phases alternate on the same cores, each timed (`time/*_s`) with its
+// peak resident memory (`memory/*_peak_rss_mb`).
 // The controller moves handles and small records; tensors stay with the engine and the trainer.
 import type { AdvantageConfig, PolicyLossConfig, ShapingConfig } from '../algo/index.ts';
 import { type PolicyStepSample, computeAdvantages, policyGradientStep, responseLogprobs, shapeBatch } from '../algo/index.ts';
 import { shuffled } from '../data/shuffle.ts';
 import { mean } from '../util/stats.ts';
+import { peakRssBytes, resetPeakRss } from '../util/memory.ts';
 import type { RolloutEngine } from '../engine/types.ts';
 import type { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { Group, RolloutBatch, Trajectory } from '../rollout/types.ts';
@@ -234,15 +236,19 @@ function trajectoryKey(t: Trajectory): string {
   return `${t.groupId}/${t.sampleIndex}`;
 }
 
+/** Each phase's seconds (`time/<phase>_s`) and peak resident memory (`memory/<phase>_peak_rss_mb`). */
 function phaseTimer() {
   const start = performance.now();
   let last = start;
   const laps: Record<string, number> = {};
+  resetPeakRss();
   return {
     laps,
     lap(name: string) {
       const now = performance.now();
       laps[name] = (now - last) / 1000;
+      laps[name.replace(/^time\/(.*)_s$/, 'memory/$1_peak_rss_mb')] = peakRssBytes() / 2 ** 20;
+      resetPeakRss();
       last = now;
     },
     total: () => (performance.now() - start) / 1000,
