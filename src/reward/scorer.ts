@@ -107,7 +107,11 @@ export async function createScorer(config: RewardConfig, options: ScorerOptions)
  */
 export function codeTests(answer: string, source: string): CodeTests {
   const text = answer.trim();
-  if (!text.startsWith('{')) return { kind: 'assert', code: text };
+  if (!text.startsWith('{')) {
+    // Asserts that assert nothing would pass every program that runs.
+    if (!/\bassert\b/.test(text)) throw new RingrlError(`${source}: answer: expected code tests (JSON {"inputs": [...], "outputs": [...]}, {"assert": "..."} or Python asserts), got text without an assert`);
+    return { kind: 'assert', code: text };
+  }
   let parsed: { inputs?: unknown; outputs?: unknown; assert?: unknown };
   try {
     parsed = JSON.parse(text);

@@ -63,6 +63,7 @@ test('code tests from the answer: io cases (PRIME/verl layout), an assert block,
   assert.deepEqual(codeTests('{"assert": "assert f(1) == 2"}', 'f:1'), { kind: 'assert', code: 'assert f(1) == 2' });
   assert.deepEqual(codeTests('assert f(1) == 2', 'f:1'), { kind: 'assert', code: 'assert f(1) == 2' });
   assert.throws(() => codeTests('{"inputs": ["1"], "outputs": []}', 'data.jsonl:7'), /data\.jsonl:7: answer: expected \{"inputs"/);
+  assert.throws(() => codeTests('1517', 'pycode/x'), /pycode\/x: answer: expected code tests .* got text without an assert/, 'a plain answer is not a test that passes every program');
   const scorer = await createScorer(config({ type: 'code' }), { task: null, client });
   const tests = '{"inputs": ["2 3\\n", "10 -4\\n"], "outputs": ["5\\n", "6\\n"]}';
   const right = await scorer.score({ prompt: 'add', response: '```python\na, b = map(int, input().split())\nprint(a + b)\n```', example: example(tests) });
