@@ -67,6 +67,7 @@ export function rlEventPrinter(ui: Ui, steps: number, label = 'rl'): { onEvent: 
           reward: m['reward/mean'] ?? 0, len: Math.round(m['response_length/mean'] ?? 0),
           masked: m['icepop/masked_frac'] ?? 0, 'tok/s': Math.round(m['rollout/tokens_per_s'] ?? 0),
           pool: m['c3po/retained'] ?? 0,
+          ...(m['reward/unscored'] ? { unscored: m['reward/unscored'] } : {}),
         });
       }
     },
