@@ -23,7 +23,7 @@ import { formatConfig, loadConfig } from '../src/config/index.ts';
 import { testExamplesFor, trainSourceFor } from '../src/data/index.ts';
 import { LocalEngine, defaultKvSegments } from '../src/engine/local.ts';
 import { SimulatedEngine, type StepCostModel } from '../src/engine/simulated.ts';
-import { getVerifier } from '../src/eval/verifiers.ts';
+import { getVerifier } from '../src/reward/verifiers.ts';
 import { RunDir } from '../src/report/index.ts';
 import { RolloutScheduler } from '../src/rollout/scheduler.ts';
 import type { PromptSource, RolloutMode } from '../src/rollout/types.ts';
@@ -59,6 +59,30 @@ async function workloadModel(): Promise<string> {
   return RunDir.open(dir).latestCheckpoint()!.dir;
 }
 const model = await workloadModel();
+
+// The comparison needs a model that solves some problems: at ~0 reward every group has zero
+// advantage, both arms train on nothing and "reward within noise" means nothing. The held-out
+// accuracy of the cached SFT is in its run's metrics (its final eval); a --model is evaluated here.
+const MIN_ACCURACY = 0.2;
+async function workloadAccuracy(): Promise<number> {
+  const runDir = join(model, '..', '..');
+  if (!values.model && existsSync(join(runDir, 'metrics.jsonl'))) {
+    const evals = RunDir.open(runDir).readMetrics().filter((r) => typeof r['eval/accuracy'] === 'number');
+    if (evals.length) return evals.at(-1)!['eval/accuracy'] as number;
+  }
+  const config = loadConfig({ files: [demoConfig], sets: [...sftSets, 'eval.num_problems=50'] });
+  const p = Policy.load(model, runtime);
+  const { evaluate } = await import('../src/eval/evaluate.ts');
+  const { loadTokenizer } = await import('../src/tokenizer/index.ts');
+  const result = await evaluate(p.config, p.weights, loadTokenizer(model), await testExamplesFor(config.data, 50), getVerifier('arithmetic'), { k: 1, temperature: 0, maxNewTokens: scale.maxLen, runtime });
+  return result.accuracy;
+}
+const workloadAcc = await workloadAccuracy();
+if (!(workloadAcc >= MIN_ACCURACY)) {
+  console.error(`bench c3po: the workload model ${model} reaches ${(100 * workloadAcc).toFixed(1)}% held-out accuracy, below the ${100 * MIN_ACCURACY}% the comparison needs (at ~0 reward both arms train on nothing and their rewards cannot be compared); retrain it (delete runs/bench-c3po/sft and run the bench again) or pass --model DIR`);
+  process.exit(1);
+}
+console.log(`bench c3po: workload model ${model}: held-out accuracy ${(100 * workloadAcc).toFixed(1)}% (at least ${100 * MIN_ACCURACY}% needed)`);
 
 // ── 1. the engine's step-cost model: decode-step time against the number of active sequences ──
 const policy = Policy.load(model, runtime);

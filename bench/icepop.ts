@@ -30,7 +30,7 @@ import { encodePrompt, testExamplesFor, trainSourceFor } from '../src/data/index
 import { LocalEngine } from '../src/engine/local.ts';
 import { type Precision, precisions } from '../src/engine/precision.ts';
 import { generateAll } from '../src/engine/types.ts';
-import { getVerifier } from '../src/eval/verifiers.ts';
+import { getVerifier } from '../src/reward/verifiers.ts';
 import { saveModelDir } from '../src/model/checkpoint.ts';
 import { initWeights, presetConfig } from '../src/model/presets.ts';
 import { type MetricsRow, RunDir, writeComparisonReport } from '../src/report/index.ts';

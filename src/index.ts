@@ -49,7 +49,7 @@ export * as data from './data/index.ts';
 // ── rewards: math equivalence, the code sandbox, the reward service and its client
 export * as reward from './reward/index.ts';
 export { verifyMath, type MathVerdict } from './reward/math/verify.ts';
-export { getVerifier, verifierNames, type Verifier } from './eval/verifiers.ts';
+export { getVerifier, verifierNames, type Verifier } from './reward/verifiers.ts';
 
 // ── the C3PO++ scheduler and its baselines
 export { RolloutScheduler, rolloutConfigProblems, validateRolloutConfig } from './rollout/scheduler.ts';

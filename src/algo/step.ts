@@ -2,7 +2,7 @@
 // summed, one AdamW step. The aggregation weights and metric scale are computed over the whole
 // step first, so the result does not depend on the micro-batch size.
 import { RingrlError } from '../errors.ts';
-import { GradAccumulator, type AdamW } from '../train/optimizer.ts';
+import { GradAccumulator, NonFiniteUpdate, type AdamW } from '../train/optimizer.ts';
 import { type PackedBatch, type Policy, packSequences } from '../train/policy.ts';
 import { aggregationWeights } from './aggregation.ts';
 import { countedMask } from './corrections.ts';
@@ -81,6 +81,7 @@ export async function policyGradientStep(
     parts.push(out.metrics);
     accumulator.add(out.grads);
   }
+  if (!Number.isFinite(loss)) throw new NonFiniteUpdate(`policy step: loss is ${loss}; refusing to update the weights (last good weights kept)`);
   const { gradNorm } = optimizer.update(policy.weights, accumulator.sums, options.lr);
   const tail: Record<string, number> = config.bypass ? {} : { 'mismatch/logp_diff_p99': quantile(logK.flatMap((row, i) => row.filter((_, t) => masks[i]![t]! > 0).map(Math.abs)), 0.99) };
   return { loss, metrics: { ...finishPolicyMetrics(combineMetrics(parts)), ...tail, 'grad/norm': gradNorm } };

@@ -8,7 +8,7 @@ import { startConfigCommand } from './config-flags.ts';
 import { loadModelDir } from '../model/checkpoint.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
 import { testExamplesFor } from '../data/index.ts';
-import { getVerifier, verifierNames } from '../eval/verifiers.ts';
+import { getVerifier, verifierNames } from '../reward/verifiers.ts';
 import { evaluate, formatEvalTable } from '../eval/evaluate.ts';
 import { connectServers } from './generate.ts';
 
@@ -57,8 +57,10 @@ export const evalCommand: Command = {
     ui.info(`evaluating ${modelDir} on ${examples.length} problems of ${what}, k=${k}, verifier ${verifierName}`);
     const bar = ui.progress('eval', { total: examples.length * (k === 1 && temperature === 0 ? 1 : k + 1), unit: 'sample' });
     const engine = values.servers ? await connectServers(values.servers) : undefined;
-    const result = await evaluate(modelConfig, weights, tokenizer, examples, verify, { k, temperature, topP, maxNewTokens, seed: config.run.seed, onProgress: (done) => bar.update(done), ...(engine ? { engine } : {}) });
-    engine?.close();
+    const result = await evaluate(modelConfig, weights, tokenizer, examples, verify, { k, temperature, topP, maxNewTokens, seed: config.run.seed, onProgress: (done) => bar.update(done), ...(engine ? { engine } : {}) }).finally(() => {
+      engine?.close();
+      verify.close?.();
+    });
     bar.done({ accuracy: `${(100 * result.accuracy).toFixed(1)}%` });
     const out = values.out ?? join(modelDir, 'eval_results.json');
     mkdirSync(dirname(out), { recursive: true });

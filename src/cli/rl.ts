@@ -5,7 +5,7 @@ import { type Command, UsageError } from './command.ts';
 import { engineFlagSets, engineFlags, runDirFromFlags, startConfigCommand } from './config-flags.ts';
 import { uiFlagsHelp, type Ui } from './ui.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
-import { getVerifier } from '../eval/verifiers.ts';
+import { getVerifier } from '../reward/verifiers.ts';
 import { readModelConfig } from '../model/config.ts';
 import { checkTokenizerFits, loadTokenizer } from '../tokenizer/index.ts';
 import { type RlEvent, runRl } from '../system/rl-run.ts';
@@ -72,12 +72,15 @@ export function rlEventPrinter(ui: Ui, steps: number, label = 'rl'): { onEvent: 
       else if (e.type === 'eval') ui.info(`step ${e.step}: held-out accuracy ${(100 * e.result.accuracy).toFixed(1)}% (${e.result.problems} problems, ${e.result.seconds.toFixed(0)}s)`);
       else if (e.type === 'checkpoint') ui.info(`checkpoint ${e.dir}`);
       else if (e.type === 'guard') ui.warn(e.message);
+      else if (e.type === 'skipped') ui.info(`step ${e.step}: skipped ${e.reasons.length} update(s): ${e.reasons[0]}`);
+      else if (e.type === 'rollback') ui.info(`step ${e.step}: ${e.reason}; rolling back to checkpoint ${e.to}`);
       else {
         const m = e.metrics;
         bar.update(e.step, {
           reward: m['reward/mean'] ?? 0, len: Math.round(m['response_length/mean'] ?? 0),
           masked: m['icepop/masked_frac'] ?? 0, 'tok/s': Math.round(m['rollout/tokens_per_s'] ?? 0),
           pool: m['c3po/retained'] ?? 0,
+          ...(m['reward/unscored'] ? { unscored: m['reward/unscored'] } : {}),
         });
       }
     },
@@ -104,7 +107,7 @@ export const rlCommand: Command = {
     const run = runDirFromFlags('rl', values, config);
     ui.info(`run dir ${run.path}`);
     const printer = rlEventPrinter(ui, config.rl.steps);
-    const result = await runRl({ run, config, modelDir: config.model.dir ?? '', resume: resumeDir !== undefined, source, evalExamples, verify, onEvent: printer.onEvent });
+    const result = await runRl({ run, config, modelDir: config.model.dir ?? '', resume: resumeDir !== undefined, source, evalExamples, verify, onEvent: printer.onEvent }).finally(() => verify.close?.());
     printer.done();
     const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
     ui.result(

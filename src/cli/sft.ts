@@ -10,7 +10,7 @@ import { initWeights, presetConfig } from '../model/presets.ts';
 import { saveModelDir } from '../model/checkpoint.ts';
 import { builtinVocabSize, writeTokenizer } from '../tokenizer/index.ts';
 import { testExamplesFor, trainSourceFor } from '../data/index.ts';
-import { getVerifier } from '../eval/verifiers.ts';
+import { getVerifier } from '../reward/verifiers.ts';
 import { runSft } from '../system/sft-run.ts';
 
 /** Shorthand flags and the config key each one sets. */
@@ -100,7 +100,7 @@ export const sftCommand: Command = {
           ui.info(`step ${e.step}: held-out accuracy ${evalLine} (${e.result.problems} problems, response tokens p50 ${e.result.responseLength.p50} max ${e.result.responseLength.max}, ${e.result.seconds.toFixed(0)}s)`);
         } else if (e.type === 'checkpoint') ui.info(`checkpoint ${e.dir}`);
       },
-    });
+    }).finally(() => verify.close?.());
     bar.done({ 'held-out': evalLine });
     const checkpoint = run.latestCheckpoint();
     ui.result(

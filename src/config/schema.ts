@@ -21,6 +21,7 @@ import { precisions } from '../engine/precision.ts';
 import { dataSchema } from '../data/config.ts';
 import { rolloutConfigProblems } from '../rollout/scheduler.ts';
 import { rolloutOptions } from './options.ts';
+import { rewardSchema } from '../reward/config.ts';
 
 /** A config section: unknown keys rejected, optional in the input, defaults filled in. */
 export function section<T extends z.ZodRawShape>(shape: T, description: string) {
@@ -130,6 +131,7 @@ const rl = section(
     mini_batches: z.int().min(1).default(1).describe('Optimizer updates per rollout batch (PPO mini-batches; verl ppo_mini_batch_size = batch / mini_batches). Every update is against the same old policy, so the clipped ratio and IcePop stay meaningful.'),
     epochs: z.int().min(1).default(1).describe('Passes over each rollout batch (verl ppo_epochs); each pass reshuffles it into mini-batches.'),
     eval_every: z.int().min(0).default(0).describe('Evaluate on held-out problems every this many steps (and always before the first and after the last); 0 = only before and after.'),
+    rollback_after: z.int().min(0).default(3).describe('An update whose loss or gradient is not finite is skipped (train/skipped); after this many steps in a row with a skipped update the run rolls back to its last checkpoint (and stops if it happens again before a newer one). 0 = never roll back.'),
     optimizer: optimizerSection({ lr: 1e-4, weightDecay: 0.01 }),
     loss: policyLossSchema.prefault({}).describe('The policy loss: PPO/GRPO clipping with the IcePop / TIS / no mismatch correction and the aggregation (docs/algorithms.md).'),
     advantage: advantageSchema.prefault({}).describe('Advantage estimator over each group of samples of one prompt.'),
@@ -168,8 +170,11 @@ const rollout = section(
   if (r.servers.length && r.engine_workers) ctx.addIssue({ code: 'custom', path: ['engine_workers'], message: `set rollout.servers or rollout.engine_workers, not both, got ${r.engine_workers} workers and ${r.servers.length} servers` });
 });
 
+// ── reward: what scores a trajectory; the schema lives with its code in src/reward.
+const reward = rewardSchema.prefault({}).describe('Rewards in the RL loop: the task check, the math verifier, code run in the sandbox, or your own function; scored concurrently as trajectories finish.');
+
 export const configSchema = z
-  .strictObject({ model, data: dataSchema, sft, eval: evalSection, rl, rollout, runtime, run })
+  .strictObject({ model, data: dataSchema, sft, eval: evalSection, rl, rollout, reward, runtime, run })
   .superRefine((c, ctx) => {
     // Every advantage estimator here (grpo, dr_grpo, rloo) is group-relative: one sample has nothing to compare with.
     for (const [key, message] of rolloutConfigProblems(rolloutOptions(c as Config, []))) ctx.addIssue({ code: 'custom', path: ['rollout', key], message });

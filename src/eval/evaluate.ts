@@ -14,7 +14,7 @@ import type { TextTokenizer } from '../tokenizer/index.ts';
 import { type Example, encodeExamplePrompt } from '../data/example.ts';
 import { lengthStats, thinks } from '../data/tasks/index.ts';
 import { mean } from '../util/stats.ts';
-import type { Verifier } from './verifiers.ts';
+import type { Verifier } from '../reward/verifiers.ts';
 
 export interface EvalOptions {
   /** Samples per problem for pass@k / avg@k. */
@@ -80,7 +80,10 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
     });
     // Everything is submitted at once (continuous batching keeps every slot busy through the
     // long tail); progress is reported as sequences finish.
+    // A verifier may be asynchronous (a program run in the sandbox): scoring overlaps decoding,
+    // and a sample the sandbox failed to judge counts as not correct, with the reason.
     const out: EvalSample[][] = examples.map(() => []);
+    const scoring: Promise<void>[] = [];
     engine.submit(requests);
     while (engine.busy()) {
       const finished = await engine.step();
@@ -88,11 +91,14 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
         const [i, s] = seq.id.split(':').map(Number) as [number, number];
         const tokens = tokenizer.stopIds.includes(seq.tokens.at(-1)!) ? seq.tokens.slice(0, -1) : seq.tokens;
         const response = tokenizer.decode(tokens, { skipSpecial: true });
-        const verdict = verify(response, examples[i]!.answer);
-        out[i]!.push({ source: examples[i]!.source, sample: s, response, reward: verdict.reward, reason: verdict.reason, tokens: seq.tokens.length, finishReason: seq.finishReason });
+        scoring.push((async () => {
+          const verdict = await Promise.resolve(verify(response, examples[i]!.answer)).catch((e: Error) => ({ reward: 0, reason: `unscored: ${e.message}` }));
+          out[i]!.push({ source: examples[i]!.source, sample: s, response, reward: verdict.reward, reason: verdict.reason, tokens: seq.tokens.length, finishReason: seq.finishReason });
+        })());
       }
       if (finished.length) options.onProgress?.((done += finished.length), total);
     }
+    await Promise.all(scoring);
     for (const group of out) group.sort((a, b) => a.sample - b.sample);
     return out;
   };

@@ -88,8 +88,11 @@ export class RemoteRewardClient implements RewardClient {
   private async post<T>(path: string, body: unknown): Promise<T> {
     const { urls, retries, timeoutMs } = this.config;
     let lastError = '';
+    // Round-robin over requests; a request's retries go to the replicas after its first, so a
+    // dead or hung replica is never tried twice in a row while another is there.
+    const first = this.next++;
     for (let attempt = 0; attempt <= retries; attempt++) {
-      const url = urls[this.next++ % urls.length]!.replace(/\/$/, '') + path;
+      const url = urls[(first + attempt) % urls.length]!.replace(/\/$/, '') + path;
       try {
         const response = await fetch(url, { method: 'POST', headers: this.headers, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
         if (response.status === 401) throw new RingrlError(`reward service ${url}: HTTP 401: wrong or missing API key (set reward apiKey or RINGRL_SANDBOX_API_KEY)`);

@@ -66,6 +66,8 @@ export function validateRolloutConfig(c: RolloutConfig, maxNewTokens = c.samplin
 }
 
 export class RolloutScheduler {
+  /** Called as each trajectory finishes, before its group is complete (the controller starts its reward then). */
+  onFinished?: (trajectory: Trajectory) => void;
   private groups = new Map<string, GroupState>();
   private version = 0;
   private nextGroup = 0;
@@ -190,6 +192,7 @@ export class RolloutScheduler {
     const m = this.member(seq.id);
     m.seq = seq;
     m.status = 'finished';
+    this.onFinished?.(toTrajectory(this.groups.get(seq.id.split('/')[0]!)!, m));
     return seq.tokens.length;
   }
 

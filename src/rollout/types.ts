@@ -34,6 +34,8 @@ export interface Trajectory {
   meta?: Record<string, unknown>;
   reward?: number;
   rewardBreakdown?: Record<string, number>;
+  /** Why this trajectory could not be scored (it is then left out of training, never scored 0). */
+  unscored?: string;
 }
 
 /** A GRPO group: G samples of one prompt, handed to training only when every member has ended. */

@@ -1,19 +1,28 @@
 // The single controller: one RL step is
 //   scheduler (C3PO++ rollouts) → rewards → advantages → trainer (policy loss, AdamW)
 //   → weight publish to the engine (version v+1) → the scheduler resumes partial rollouts under it.
-// Placement is colocated: the phases alternate on the same cores, each timed (`time/*_s`).
+// Rewards are not a phase of their own: each trajectory's score starts the moment it finishes and
+// runs concurrently (the scorer bounds how many at once) while decoding goes on; the step waits
+// only for scores still running when the rollout ends (`time/reward_s`). A trajectory that cannot
+// be scored is left out of training and counted (`reward/unscored`), never taken as a 0.
+// An update whose loss or gradient is not finite is skipped and said so (`train/skipped`).
+// Placement is colocated: the phases alternate on the same cores, each timed (`time/*_s`) with its
+// peak resident memory (`memory/*_peak_rss_mb`).
 // The controller moves handles and small records; tensors stay with the engine and the trainer.
 import type { AdvantageConfig, PolicyLossConfig, ShapingConfig } from '../algo/index.ts';
 import { type PolicyStepSample, computeAdvantages, policyGradientStep, responseLogprobs, shapeBatch } from '../algo/index.ts';
 import { shuffled } from '../data/shuffle.ts';
 import { mean } from '../util/stats.ts';
+import { peakRssBytes, resetPeakRss } from '../util/memory.ts';
 import type { RolloutEngine } from '../engine/types.ts';
 import type { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { Group, RolloutBatch, Trajectory } from '../rollout/types.ts';
-import type { AdamW } from '../train/optimizer.ts';
+import { type AdamW, NonFiniteUpdate } from '../train/optimizer.ts';
 import type { Policy } from '../train/policy.ts';
+import type { Score } from '../reward/scorer.ts';
 
-export type RewardFn = (trajectory: Trajectory) => { reward: number; breakdown?: Record<string, number> } | Promise<{ reward: number; breakdown?: Record<string, number> }>;
+/** Scores one trajectory; rejects only when the reward itself is broken (that ends the run). */
+export type RewardFn = (trajectory: Trajectory) => Promise<Score>;
 
 export interface RlStepConfig {
   loss: PolicyLossConfig;
@@ -38,20 +47,47 @@ export interface RlStepResult {
   metrics: Record<string, number>;
   /** Every trajectory that ended this step (trained on or not), with rewards. */
   trajectories: Trajectory[];
+  /** Why updates were skipped this step (non-finite loss or gradient); empty when none was. */
+  skipped: string[];
 }
 
+/** A score as it settled: a rejection is kept as data until the step that needs it awaits it. */
+type Settled = { score: Score; startedAt: number; endedAt: number } | { error: unknown };
+
 export class RlController {
-  /** The policy version the engine decodes with (= optimizer steps taken). */
+  /** The policy version the engine decodes with (= RL steps taken; a step whose update was skipped publishes the same weights). */
   version = 0;
 
-  constructor(
-    readonly policy: Policy,
-    readonly optimizer: AdamW,
-    readonly engine: RolloutEngine,
-    readonly scheduler: RolloutScheduler,
-    readonly reward: RewardFn,
-    readonly config: RlStepConfig,
-  ) {}
+  readonly policy: Policy;
+  readonly optimizer: AdamW;
+  readonly engine: RolloutEngine;
+  readonly scheduler: RolloutScheduler;
+  readonly reward: RewardFn;
+  readonly config: RlStepConfig;
+  /** Scores started as trajectories finished, by trajectory key; a finished member waits here for its group. */
+  private readonly scores = new Map<string, Promise<Settled>>();
+
+  constructor(policy: Policy, optimizer: AdamW, engine: RolloutEngine, scheduler: RolloutScheduler, reward: RewardFn, config: RlStepConfig) {
+    this.policy = policy;
+    this.optimizer = optimizer;
+    this.engine = engine;
+    this.scheduler = scheduler;
+    this.reward = reward;
+    this.config = config;
+    scheduler.onFinished = (t) => this.startScore(t);
+  }
+
+  /** Forget scores in flight (after the scheduler was restored from a checkpoint). */
+  forgetScores(): void {
+    this.scores.clear();
+  }
+
+  private startScore(t: Trajectory): void {
+    const key = trajectoryKey(t);
+    if (this.scores.has(key)) return;
+    const startedAt = performance.now();
+    this.scores.set(key, this.reward(t).then((score) => ({ score, startedAt, endedAt: performance.now() }), (error: unknown) => ({ error })));
+  }
 
   /** Continue from a checkpoint taken after `version` updates (weights already loaded). */
   async resumeAt(version: number): Promise<void> {
@@ -62,42 +98,63 @@ export class RlController {
   async step(): Promise<RlStepResult> {
     const timer = phaseTimer();
     const batch = await this.collectTrainable();
+    const rolloutEnd = performance.now();
     timer.lap('time/rollout_s');
 
     const trajectories = [...batch.groups, ...batch.discarded].flatMap((g) => g.members);
-    for (const t of trajectories) {
-      if (t.finishReason === 'dropped') continue;
-      const { reward, breakdown } = await this.reward(t);
-      t.reward = reward;
-      t.rewardBreakdown = breakdown;
-    }
+    const rewarded = trajectories.filter((t) => t.finishReason !== 'dropped');
+    const settled = await Promise.all(rewarded.map((t) => {
+      const key = trajectoryKey(t);
+      if (!this.scores.has(key)) this.startScore(t); // finished before a restart: its score was never started
+      return this.scores.get(key)!;
+    }));
+    for (const t of trajectories) this.scores.delete(trajectoryKey(t));
+    const failure = settled.find((s) => 'error' in s);
+    if (failure && 'error' in failure) throw failure.error;
+    const timings: { startedAt: number; endedAt: number }[] = [];
+    rewarded.forEach((t, i) => {
+      const s = settled[i] as Extract<Settled, { score: Score }>;
+      timings.push(s);
+      if (s.score.status === 'scored') {
+        t.reward = s.score.reward;
+        t.rewardBreakdown = s.score.breakdown;
+      } else t.unscored = s.score.message;
+    });
     timer.lap('time/reward_s');
 
     const metrics: Record<string, number> = { ...batch.stats };
-    const trained = survivors(batch.groups);
-    if (trained.length > 0) Object.assign(metrics, await this.train(trained, this.version));
+    const trained = trainable(batch.groups);
+    const skipped: string[] = [];
+    if (trained.length > 0) Object.assign(metrics, await this.train(trained, this.version, skipped));
+    metrics['train/skipped'] = skipped.length;
     timer.lap('time/train_s');
 
     // Publish: the engine gets v+1 (it is paused or drained between iterations, never mid-step).
-    if (trained.length > 0) {
+    // A step whose batch could not be trained on (every member unscored, or the update skipped)
+    // still counts: the version advances with the weights unchanged.
+    if (batch.groups.length > 0) {
       this.version++;
       await this.engine.updateWeights(this.policy.weights, this.version);
       this.scheduler.policyUpdated(this.version);
     }
     timer.lap('time/sync_s');
 
-    const rewarded = trajectories.filter((t) => t.finishReason !== 'dropped');
+    const scored = rewarded.filter((t) => t.unscored === undefined);
     const lengths = rewarded.map((t) => t.response.length);
     Object.assign(metrics, timer.laps, {
       'time/step_s': timer.total(),
-      'reward/mean': mean(rewarded.map((t) => t.reward ?? 0)),
+      'reward/mean': mean(scored.map((t) => t.reward!)),
+      'reward/scored': scored.length,
+      'reward/unscored': rewarded.length - scored.length,
+      'reward/latency_mean_s': mean(timings.map((s) => (s.endedAt - s.startedAt) / 1000)),
+      'reward/overlap_frac': mean(timings.map((s) => (s.endedAt <= rolloutEnd ? 1 : 0))),
       'response_length/mean': mean(lengths),
       'response_length/max': lengths.length ? Math.max(...lengths) : 0,
       'response_length/truncated_frac': mean(rewarded.map((t) => (t.finishReason === 'length' ? 1 : 0))),
       'train/samples': trained.length,
       'policy/version': this.version,
     });
-    return { step: this.version, metrics, trajectories };
+    return { step: this.version, metrics, trajectories, skipped };
   }
 
   /**
@@ -117,7 +174,7 @@ export class RlController {
     return merged;
   }
 
-  private async train(samples: Trajectory[], step: number): Promise<Record<string, number>> {
+  private async train(samples: Trajectory[], step: number, skipped: string[]): Promise<Record<string, number>> {
     const { loss, advantage, shaping, temperature, microBatchSize, lr } = this.config;
     const shaped = shapeBatch(samples.map((t) => ({
       groupId: t.groupId, prompt: t.prompt, response: t.response, rolloutLogprobs: t.policyLogprobs,
@@ -142,8 +199,13 @@ export class RlController {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const order = epochs > 1 ? minibatchOrder(rows.length, this.config.seed ?? 0, step, epoch) : rows.map((_, i) => i);
       for (let at = 0; at < rows.length; at += size) {
-        const result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step), replayRoutes });
-        updates.push({ ...result.metrics, 'loss/policy': result.loss });
+        try {
+          const result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step), replayRoutes });
+          updates.push({ ...result.metrics, 'loss/policy': result.loss });
+        } catch (e) {
+          if (!(e instanceof NonFiniteUpdate)) throw e;
+          skipped.push(e.message);
+        }
       }
     }
     return { ...shaped.metrics, ...adv.metrics, ...combineUpdates(updates) };
@@ -167,20 +229,34 @@ function combineUpdates(updates: Record<string, number>[]): Record<string, numbe
 
 const additiveStats = ['rollout/finished_tokens', 'rollout/generated_tokens', 'rollout/decode_steps', 'rollout/prefill_tokens', 'time/rollout_s', 'c3po/dropped', 'c3po/groups_discarded'] as const;
 
-/** The members of trainable groups that finished (dropped members are not trained on). */
-function survivors(groups: Group[]): Trajectory[] {
-  return groups.flatMap((g) => g.members.filter((m) => m.finishReason !== 'dropped'));
+/**
+ * The members trained on: finished and scored. Dropped and unscored members are left out, and
+ * a group left with fewer than 2 has nothing to compare within and is not trained on.
+ */
+function trainable(groups: Group[]): Trajectory[] {
+  return groups.flatMap((g) => {
+    const members = g.members.filter((m) => m.finishReason !== 'dropped' && m.unscored === undefined);
+    return members.length >= Math.min(2, g.members.length) ? members : [];
+  });
 }
 
+function trajectoryKey(t: Trajectory): string {
+  return `${t.groupId}/${t.sampleIndex}`;
+}
+
+/** Each phase's seconds (`time/<phase>_s`) and peak resident memory (`memory/<phase>_peak_rss_mb`). */
 function phaseTimer() {
   const start = performance.now();
   let last = start;
   const laps: Record<string, number> = {};
+  resetPeakRss();
   return {
     laps,
     lap(name: string) {
       const now = performance.now();
       laps[name] = (now - last) / 1000;
+      laps[name.replace(/^time\/(.*)_s$/, 'memory/$1_peak_rss_mb')] = peakRssBytes() / 2 ** 20;
+      resetPeakRss();
       last = now;
     },
     total: () => (performance.now() - start) / 1000,

@@ -1,8 +1,10 @@
-// A whole RL run from a resolved config: model + tokenizer, prompts and verifier, the rollout
-// engine and C3PO++ scheduler, the controller, held-out evals, the run directory and crash-safe
-// checkpoints that hold everything needed to continue exactly (weights, optimizer moments, the
-// scheduler pool with its partial rollouts, the data cursor). Randomness is counter-based per
-// sequence (engine) and per stream position (data), so no RNG state needs saving beyond those.
+// A whole RL run from a resolved config: model + tokenizer, prompts and the reward scorer, the
+// rollout engine and C3PO++ scheduler, the controller, held-out evals, the run directory and
+// crash-safe checkpoints that hold everything needed to continue exactly (weights, optimizer
+// moments, the scheduler pool with its partial rollouts, the data cursor). Randomness is
+// counter-based per sequence (engine) and per stream position (data), so no RNG state needs
+// saving beyond those. When rl.rollback_after steps in a row had a non-finite update skipped,
+// the run continues from its last checkpoint exactly as `--resume` would (the same code path).
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, optimizerOptions, rolloutOptions } from '../config/index.ts';
@@ -11,7 +13,8 @@ import { LocalEngine } from '../engine/local.ts';
 import type { RolloutEngine } from '../engine/types.ts';
 import { RingrlError } from '../errors.ts';
 import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
-import type { Verifier } from '../eval/verifiers.ts';
+import type { Verifier } from '../reward/verifiers.ts';
+import { type Scorer, createScorer } from '../reward/scorer.ts';
 import { type RunDir, readCheckpointJson } from '../report/index.ts';
 import { RolloutScheduler } from '../rollout/scheduler.ts';
 import type { PromptSource, SchedulerState } from '../rollout/types.ts';
@@ -28,7 +31,9 @@ export type RlEvent =
   | { type: 'eval'; step: number; result: EvalResult }
   | { type: 'step'; step: number; steps: number; metrics: Record<string, number> }
   | { type: 'checkpoint'; step: number; dir: string }
-  | { type: 'guard'; step: number; action: 'warn' | 'act'; message: string };
+  | { type: 'guard'; step: number; action: 'warn' | 'act'; message: string }
+  | { type: 'skipped'; step: number; reasons: string[] }
+  | { type: 'rollback'; step: number; to: number; reason: string };
 
 export interface RlRun {
   run: RunDir;
@@ -38,7 +43,10 @@ export interface RlRun {
   resume: boolean;
   source: ExampleSource;
   evalExamples: Example[];
+  /** Judges held-out samples (evals). */
   verify: Verifier;
+  /** Scores rollouts; default: built from config.reward (and closed when the run ends). */
+  scorer?: Scorer;
   runtime?: RuntimeOptions;
   onEvent?: (event: RlEvent) => void;
 }
@@ -53,31 +61,52 @@ function promptSource(source: ExampleSource, tokenizer: TextTokenizer): PromptSo
   return {
     next: () => {
       const ex = source.next();
-      return { id: ex.source, tokens: encodeExamplePrompt(tokenizer, ex), meta: { answer: ex.answer } };
+      return { id: ex.source, tokens: encodeExamplePrompt(tokenizer, ex), meta: { answer: ex.answer, example: ex } };
     },
     cursor: () => source.cursor,
     seek: (cursor) => void (source.cursor = cursor),
   };
 }
 
-export async function runRl(spec: RlRun): Promise<{ policy: Policy; before: EvalResult | null; after: EvalResult | null; step: number }> {
+type RlOutcome = { policy: Policy; before: EvalResult | null; after: EvalResult | null; step: number };
+type RlRollback = { rollback: number; before: EvalResult | null };
+
+export async function runRl(spec: RlRun): Promise<RlOutcome> {
+  const scorer = spec.scorer ?? (await createScorer(spec.config.reward, { task: spec.config.data.task }));
+  try {
+    let resume = spec.resume;
+    let rolledBackTo: number | null = null;
+    let before: EvalResult | null = null;
+    for (;;) {
+      const outcome = await runFrom(spec, scorer, resume, rolledBackTo);
+      before ??= outcome.before;
+      if (!('rollback' in outcome)) return { ...outcome, before };
+      resume = true;
+      rolledBackTo = outcome.rollback;
+    }
+  } finally {
+    if (!spec.scorer) await scorer.close();
+  }
+}
+
+/** The run from its start (or its newest checkpoint when resuming) until it ends or rolls back. */
+async function runFrom(spec: RlRun, scorer: Scorer, resume: boolean, rolledBackTo: number | null): Promise<RlOutcome | RlRollback> {
   const { run, config } = spec;
-  const emit = spec.onEvent ?? (() => {});
   const latest = run.latestCheckpoint();
-  if (latest && !spec.resume) throw new RingrlError(`${run.path}: has checkpoints (newest ${latest.step}); resume it (ringrl rl --resume ${run.path}) or choose a new run directory`);
-  const from = spec.resume && latest ? latest.dir : spec.modelDir;
+  if (latest && !resume) throw new RingrlError(`${run.path}: has checkpoints (newest ${latest.step}); resume it (ringrl rl --resume ${run.path}) or choose a new run directory`);
+  const from = resume && latest ? latest.dir : spec.modelDir;
   const policy = Policy.load(from, spec.runtime);
   const tokenizer = loadTokenizer(from);
   checkTokenizerFits(tokenizer, policy.config.vocabSize, from);
   if (config.rl.loss.routing_replay === 'rollout' && !policy.config.moe) throw new RingrlError(`rl.loss.routing_replay: 'rollout' replays MoE expert choices, but ${from} is a dense model; set it to 'off'`);
   const optimizerConfig = optimizerOptions(config.rl.optimizer);
   const adamW = adamWOf(optimizerConfig);
-  const optimizer = spec.resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
+  const optimizer = resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
   optimizer.config = adamW;
 
   const { engine, close } = await createRunEngine({ config, model: policy.config, modelDir: from, weightsDir: join(run.path, 'weights'), ...(spec.runtime ? { runtime: spec.runtime } : {}) });
   try {
-    return await rlLoop(spec, { policy, tokenizer, optimizer, optimizerConfig, engine, from, latest });
+    return await rlLoop(spec, { policy, tokenizer, optimizer, optimizerConfig, engine, scorer, from, latest: resume ? latest : undefined, rolledBackTo });
   } finally {
     await close();
   }
@@ -89,20 +118,22 @@ interface RlParts {
   optimizer: AdamW;
   optimizerConfig: OptimizerConfig;
   engine: RolloutEngine;
+  scorer: Scorer;
   from: string;
+  /** The checkpoint this pass resumes from, if any. */
   latest: ReturnType<RunDir['latestCheckpoint']>;
+  rolledBackTo: number | null;
 }
 
-async function rlLoop(spec: RlRun, parts: RlParts): Promise<{ policy: Policy; before: EvalResult | null; after: EvalResult | null; step: number }> {
+async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollback> {
   const { run, config } = spec;
   const emit = spec.onEvent ?? (() => {});
-  const { policy, tokenizer, optimizer, optimizerConfig, engine, from, latest } = parts;
+  const { policy, tokenizer, optimizer, optimizerConfig, engine, scorer, from, latest, rolledBackTo } = parts;
   const rollout = rolloutOptions(config, tokenizer.stopIds);
   const scheduler = new RolloutScheduler(engine, promptSource(spec.source, tokenizer), rollout, config.run.seed);
-  const reward = (answer: unknown, response: number[]) => spec.verify(tokenizer.decode(response, { skipSpecial: true }), String(answer));
   const controller = new RlController(policy, optimizer, engine, scheduler, (t) => {
-    const verdict = reward(t.meta?.answer, t.response);
-    return { reward: verdict.reward, breakdown: { correct: verdict.reward } };
+    const example = (t.meta?.example as Example | undefined) ?? { source: t.promptId, prompt: tokenizer.decode(t.prompt, { skipSpecial: true }), answer: String(t.meta?.answer ?? '') };
+    return scorer.score({ prompt: example.prompt, response: tokenizer.decode(t.response, { skipSpecial: true }), example });
   }, {
     loss: config.rl.loss, advantage: config.rl.advantage, shaping: config.rl.shaping, temperature: config.rollout.temperature,
     microBatchSize: config.rl.micro_batch_size, miniBatches: config.rl.mini_batches, epochs: config.rl.epochs,
@@ -111,14 +142,14 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<{ policy: Policy; be
   });
 
   let step = 0;
-  if (spec.resume && latest) {
+  if (latest) {
     const state = readRlState(join(latest.dir, 'rl_state.json'));
     step = state.step;
     scheduler.restore(state.scheduler);
     run.truncateAfter(step);
   }
   await controller.resumeAt(step);
-  emit({ type: 'start', step, resumedFrom: spec.resume && latest ? latest.dir : null, parameters: policy.numParameters });
+  emit({ type: 'start', step, resumedFrom: latest ? latest.dir : null, parameters: policy.numParameters });
 
   const runEval = async (): Promise<EvalResult> => {
     const e = config.eval;
@@ -143,6 +174,7 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<{ policy: Policy; be
   const before = step === 0 && evaluates ? await runEval() : null;
   let after: EvalResult | null = null;
   const guard = new MismatchGuard(config.rl.mismatch_guard);
+  let skippedInARow = 0;
   while (step < config.rl.steps) {
     const result: RlStepResult = await controller.step();
     if (result.step === step) throw new RingrlError(`rl step ${step + 1}: no group finished within the token budget (rollout.token_budget ${config.rollout.token_budget}); raise it`);
@@ -164,10 +196,20 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<{ policy: Policy; be
     }
     if (verdict.action === 'warn') emit({ type: 'guard', step, action: 'warn', message: verdict.message });
     run.logSamples(step, result.trajectories.slice(0, config.run.samples_per_step).map((t) => ({
-      kind: 'rollout', prompt: tokenizer.decode(t.prompt, { skipSpecial: true }), response: tokenizer.decode(t.response, { skipSpecial: true }),
-      reward: t.reward ?? null, finish_reason: t.finishReason, retention: t.retention, versions: [t.versions[0] ?? null, t.versions.at(-1) ?? null],
+      kind: 'rollout', group: t.groupId, sample: t.sampleIndex, prompt: tokenizer.decode(t.prompt, { skipSpecial: true }), response: tokenizer.decode(t.response, { skipSpecial: true }),
+      reward: t.reward ?? null, ...(t.unscored !== undefined ? { unscored: t.unscored } : {}), finish_reason: t.finishReason, retention: t.retention, versions: [t.versions[0] ?? null, t.versions.at(-1) ?? null],
     })));
     emit({ type: 'step', step, steps: config.rl.steps, metrics: result.metrics });
+    if (result.skipped.length) emit({ type: 'skipped', step, reasons: result.skipped });
+    skippedInARow = result.skipped.length ? skippedInARow + 1 : 0;
+    if (config.rl.rollback_after > 0 && skippedInARow >= config.rl.rollback_after) {
+      const newest = run.latestCheckpoint();
+      const why = `${skippedInARow} steps in a row skipped an update (${result.skipped[0]})`;
+      if (!newest) throw new RingrlError(`rl step ${step}: ${why}; no checkpoint to roll back to (run.checkpoint_every)`);
+      if (newest.step === rolledBackTo) throw new RingrlError(`rl step ${step}: ${why}, again after rolling back to checkpoint ${newest.step}; stopping (checkpoint ${newest.step} is intact)`);
+      emit({ type: 'rollback', step, to: newest.step, reason: why });
+      return { rollback: newest.step, before };
+    }
     const last = step === config.rl.steps;
     if (evaluates && (last || (config.rl.eval_every > 0 && step % config.rl.eval_every === 0))) after = await runEval();
     if (last || (config.run.checkpoint_every > 0 && step % config.run.checkpoint_every === 0)) await save();

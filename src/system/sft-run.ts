@@ -20,7 +20,7 @@ import { type Example, encodeExample } from '../data/example.ts';
 import { type PackedRow, packRows, rowsToBatch } from '../train/packing.ts';
 import type { ExampleSource } from '../data/source.ts';
 import { type EvalResult, evalMetrics, evaluate } from '../eval/evaluate.ts';
-import type { Verifier } from '../eval/verifiers.ts';
+import type { Verifier } from '../reward/verifiers.ts';
 import { type RunDir, readCheckpointJson } from '../report/index.ts';
 
 export interface SftOptions {

@@ -76,6 +76,11 @@ export function globalGradNorm(grads: Map<string, Float32Array>): number {
   return Math.sqrt(sq);
 }
 
+/** An update refused because its loss or gradient is not finite; the weights and moments are untouched. */
+export class NonFiniteUpdate extends RingrlError {
+  override name = 'NonFiniteUpdate';
+}
+
 export class AdamW {
   step = 0;
   private m = new Map<string, Float32Array>();
@@ -90,7 +95,7 @@ export class AdamW {
   update(weights: Weights, grads: Map<string, Float32Array>, lr = this.config.lr): { gradNorm: number; clipped: boolean } {
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.config;
     const gradNorm = globalGradNorm(grads);
-    if (!Number.isFinite(gradNorm)) throw new RingrlError(`optimizer: gradient norm is ${gradNorm}; refusing to update the weights (last good weights kept)`);
+    if (!Number.isFinite(gradNorm)) throw new NonFiniteUpdate(`optimizer: gradient norm is ${gradNorm}; refusing to update the weights (last good weights kept)`);
     const clip = maxGradNorm > 0 && gradNorm > maxGradNorm ? maxGradNorm / (gradNorm + 1e-6) : 1;
     this.step++;
     const bc1 = 1 - beta1 ** this.step;

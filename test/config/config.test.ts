@@ -82,7 +82,7 @@ test('unknown key: one line naming file:line, the key path and a suggestion', ()
   const message = errorOf(() => loadConfig({ files: [f] }));
   assert.ok(message.startsWith(`${f}:5: sft.optimizr: unknown key (did you mean 'optimizer'?); expected one of: steps, batch_size, `), message);
   assert.match(message, /, optimizer$/);
-  assert.match(errorOf(() => loadConfig({ sets: ['trainer.lr=1'] })), /^--set trainer\.lr=1: trainer: unknown key; expected one of: model, data, sft, eval, rl, rollout, runtime, run$/);
+  assert.match(errorOf(() => loadConfig({ sets: ['trainer.lr=1'] })), /^--set trainer\.lr=1: trainer: unknown key; expected one of: model, data, sft, eval, rl, rollout, reward, runtime, run$/);
   assert.match(errorOf(() => loadConfig({ sets: ['rollout.bogus_knob=1'] })), /^--set rollout\.bogus_knob=1: rollout\.bogus_knob: unknown key; expected one of: /);
 });
 
@@ -92,7 +92,7 @@ test('wrong type: one line naming the key path, the expected type and the value'
   assert.match(errorOf(() => loadConfig({ sets: ['sft.steps=2.5'] })), /sft\.steps: expected a whole number, got 2\.5$/);
   assert.match(errorOf(() => loadConfig({ sets: ['sft.pack=yes'] })), /sft\.pack: expected true or false, got 'yes' \(a string\)$/);
   assert.match(errorOf(() => loadConfig({ sets: ['sft=3'] })), /sft: expected a mapping, got 3$/);
-  assert.match(errorOf(() => loadConfig({ sets: ['data.task=chess'] })), /data\.task: expected one of arithmetic, countdown, got 'chess' \(a string\)$/);
+  assert.match(errorOf(() => loadConfig({ sets: ['data.task=chess'] })), /data\.task: expected one of arithmetic, countdown, pycode, got 'chess' \(a string\)$/);
 });
 
 test('out-of-range value: one line naming the key path and the range', () => {

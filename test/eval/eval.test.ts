@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluate, formatEvalTable } from '../../src/eval/evaluate.ts';
-import { getVerifier } from '../../src/eval/verifiers.ts';
+import { getVerifier } from '../../src/reward/verifiers.ts';
 import { CharTokenizer, builtinVocabSize, writeTokenizer } from '../../src/tokenizer/index.ts';
 import { initWeights, presetConfig } from '../../src/model/presets.ts';
 import { saveModelDir } from '../../src/model/checkpoint.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { packRows, rowsToBatch } from '../../src/train/packing.ts';
 import { taskSource } from '../../src/data/source.ts';
 import { taskProblems } from '../../src/data/tasks/index.ts';
-import { getVerifier } from '../../src/eval/verifiers.ts';
+import { getVerifier } from '../../src/reward/verifiers.ts';
 import { RunDir } from '../../src/report/index.ts';
 import { runSft, type SftOptions } from '../../src/system/sft-run.ts';
 import { learningRate } from '../../src/train/optimizer.ts';

@@ -20,7 +20,7 @@ for (const [mode, miniBatches, keepPausedCache] of [['c3po', 1, false], ['sync',
     const scheduler = new RolloutScheduler(engine, prompts, { mode, tokenBudget: 96, poolCapacity: 32, retention: 2, staleness: 2, groupSize: 8, sampling: { temperature: 1, maxNewTokens: 6, stopTokens: [0] } }, 5);
     const rewarded = (t: number) => t % 2 === 0; // half the vocabulary: ~50% to start with
     const controller = new RlController(policy, new AdamW({ lr: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, maxGradNorm: 1 }), engine, scheduler,
-      (t) => ({ reward: rewarded(t.response[0]!) ? 1 : 0 }),
+      async (t) => ({ status: 'scored', reward: rewarded(t.response[0]!) ? 1 : 0, breakdown: {}, reason: '' }),
       { loss: parsePolicyLossConfig({}), advantage: advantageSchema.parse({}), shaping: shapingSchema.parse({}), temperature: 1, microBatchSize: 16, miniBatches, epochs: 1 });
     const rewards: number[] = [];
     for (let s = 0; s < 12; s++) {
@@ -42,4 +42,48 @@ test('mini-batch reshuffles follow run.seed: another seed visits the batch in an
   assert.deepEqual(order(3), order(3), 'the same seed gives the same order');
   assert.notDeepEqual(order(3), order(0));
   assert.notDeepEqual(minibatchOrder(64, 3, 5, 2), order(3), 'each epoch reshuffles');
+});
+
+test('rewards start as trajectories finish, during the rollout; each is scored once; unscored members are not trained on', async () => {
+  const policy = Policy.fromPreset('tiny', 3, { threads: 1 });
+  const engine = new LocalEngine(policy.config, { capacity: 16, runtime: { threads: 1 } });
+  await engine.updateWeights(policy.weights, 0);
+  let n = 0;
+  const prompts: PromptSource = { next: () => ({ id: `p${n++}`, tokens: [1, 2, 3] }), cursor: () => n, seek: (c) => void (n = c) };
+  const scheduler = new RolloutScheduler(engine, prompts, { mode: 'c3po', tokenBudget: 48, poolCapacity: 16, retention: 2, staleness: 2, groupSize: 4, sampling: { temperature: 1, maxNewTokens: 6, stopTokens: [0] } }, 5);
+  const calls = new Map<string, number>();
+  let duringRollout = 0;
+  let collecting = false;
+  const collect = scheduler.collect.bind(scheduler);
+  scheduler.collect = async () => {
+    collecting = true;
+    try {
+      return await collect();
+    } finally {
+      collecting = false;
+    }
+  };
+  const controller = new RlController(policy, new AdamW({ lr: 1e-3, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, maxGradNorm: 1 }), engine, scheduler,
+    async (t) => {
+      const key = `${t.groupId}/${t.sampleIndex}`;
+      calls.set(key, (calls.get(key) ?? 0) + 1);
+      if (collecting) duringRollout++;
+      // Sample 0 of every group cannot be scored (as if its sandbox run failed).
+      return t.sampleIndex === 0 ? { status: 'unscored', message: 'sandbox error: test' } : { status: 'scored', reward: t.response.length % 2, breakdown: {}, reason: '' };
+    },
+    { loss: parsePolicyLossConfig({}), advantage: advantageSchema.parse({}), shaping: shapingSchema.parse({}), temperature: 1, microBatchSize: 16, miniBatches: 1, epochs: 1 });
+  let logged = 0;
+  for (let s = 0; s < 3; s++) {
+    const { metrics, trajectories } = await controller.step();
+    const judged = trajectories.filter((t) => t.finishReason !== 'dropped');
+    logged += judged.length;
+    assert.equal(metrics['reward/unscored'], judged.filter((t) => t.sampleIndex === 0).length);
+    assert.equal(metrics['reward/scored'] + metrics['reward/unscored'], judged.length);
+    assert.ok(judged.every((t) => (t.sampleIndex === 0) === (t.unscored === 'sandbox error: test') && (t.sampleIndex === 0) === (t.reward === undefined)));
+    const trainedGroups = new Set(trajectories.map((t) => t.groupId)).size - metrics['c3po/groups_discarded']!;
+    assert.equal(metrics['train/samples'], 3 * trainedGroups, 'the 3 scored members of each group are trained on; the unscored one is not');
+  }
+  assert.ok(duringRollout > 0, 'scoring started while the rollout was still going');
+  assert.ok([...calls.values()].every((c) => c === 1), 'no trajectory scored twice');
+  assert.ok(logged <= calls.size, 'every trajectory handed over was scored');
 });

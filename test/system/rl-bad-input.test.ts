@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/index.ts';
 import { taskSource } from '../../src/data/index.ts';
-import { getVerifier } from '../../src/eval/verifiers.ts';
+import { getVerifier } from '../../src/reward/verifiers.ts';
 import { initWeights, presetConfig } from '../../src/model/presets.ts';
 import { saveModelDir } from '../../src/model/checkpoint.ts';
 import { RunDir } from '../../src/report/index.ts';

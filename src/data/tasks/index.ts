@@ -4,8 +4,9 @@ import { RingrlError } from '../../errors.ts';
 import type { ReasoningTask, Split, TaskProblem } from './types.ts';
 import { arithmetic } from './arithmetic.ts';
 import { countdown } from './countdown.ts';
+import { pycode } from './pycode.ts';
 
-export const tasks: Record<string, ReasoningTask> = { arithmetic, countdown };
+export const tasks: Record<string, ReasoningTask> = { arithmetic, countdown, pycode };
 
 export function getTask(name: string): ReasoningTask {
   const task = tasks[name];
@@ -33,5 +34,6 @@ export function lengthStats(lengths: number[]): { mean: number; p50: number; p90
 }
 
 export type { ReasoningTask, Split, TaskProblem, TaskVerdict, TaskOptions } from './types.ts';
-export { arithmetic, countdown };
+export { arithmetic, countdown, pycode };
+export { extractProgram } from './pycode.ts';
 export { thinks } from './format.ts';

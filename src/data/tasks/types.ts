@@ -42,5 +42,11 @@ export interface ReasoningTask {
   defaultDifficulty: number;
   /** Problem number `index` of the stream for these options (deterministic in all three). */
   generate(index: number, options: TaskOptions): TaskProblem;
+  /**
+   * A program task: the response is a program in this language and `answer` is the stdout it
+   * must print. Such a task is scored by running the program in the sandbox (src/reward), so
+   * its verify() cannot judge a response and throws.
+   */
+  program?: 'python';
   verify(response: string, answer: string): TaskVerdict;
 }
