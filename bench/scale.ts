@@ -61,7 +61,7 @@ console.log(`model: ${model} (${config.model_type}, ${config.num_hidden_layers} 
 
 // Weight-read limit and load time (in this process; the page cache is warmed first so both read from memory).
 for (const f of files) readFileSync(f);
-let t0 = performance.now();
+const t0 = performance.now();
 for (const f of files) readFileSync(f);
 const readSeconds = (performance.now() - t0) / 1000;
 const load = ours('load');

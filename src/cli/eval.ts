@@ -57,10 +57,13 @@ export const evalCommand: Command = {
     ui.info(`evaluating ${modelDir} on ${examples.length} problems of ${what}, k=${k}, verifier ${verifierName}`);
     const bar = ui.progress('eval', { total: examples.length * (k === 1 && temperature === 0 ? 1 : k + 1), unit: 'sample' });
     const engine = values.servers ? await connectServers(values.servers) : undefined;
-    const result = await evaluate(modelConfig, weights, tokenizer, examples, verify, { k, temperature, topP, maxNewTokens, seed: config.run.seed, onProgress: (done) => bar.update(done), ...(engine ? { engine } : {}) }).finally(() => {
-      engine?.close();
-      verify.close?.();
-    });
+    let result: Awaited<ReturnType<typeof evaluate>>;
+    try {
+      result = await evaluate(modelConfig, weights, tokenizer, examples, verify, { k, temperature, topP, maxNewTokens, seed: config.run.seed, onProgress: (done) => bar.update(done), ...(engine ? { engine } : {}) });
+    } finally {
+      await engine?.close();
+      await verify.close?.();
+    }
     bar.done({ accuracy: `${(100 * result.accuracy).toFixed(1)}%` });
     const out = values.out ?? join(modelDir, 'eval_results.json');
     mkdirSync(dirname(out), { recursive: true });

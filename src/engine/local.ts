@@ -209,14 +209,14 @@ export class LocalEngine implements RolloutEngine {
   }
 
   private validate(r: GenerationRequest): void {
-    const where = `request '${r.id}'`;
+    const label = `request '${r.id}'`;
     const { vocabSize, maxPositions } = this.config;
-    if (!Array.isArray(r.prompt) || r.prompt.length === 0) throw new RingrlError(`${where}: prompt must be a non-empty array of token ids`);
+    if (!Array.isArray(r.prompt) || r.prompt.length === 0) throw new RingrlError(`${label}: prompt must be a non-empty array of token ids`);
     const bad = r.prompt.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize);
-    if (bad >= 0) throw new RingrlError(`${where}: prompt[${bad}] = ${r.prompt[bad]} is outside the vocabulary [0, ${vocabSize})`);
+    if (bad >= 0) throw new RingrlError(`${label}: prompt[${bad}] = ${r.prompt[bad]} is outside the vocabulary [0, ${vocabSize})`);
     const context = r.prompt.length + (r.resumeFrom?.tokens.length ?? 0);
-    if (context >= maxPositions) throw new RingrlError(`${where}: prompt of ${r.prompt.length} tokens (+${r.resumeFrom?.tokens.length ?? 0} resumed) does not fit the model's context of ${maxPositions}`);
-    validateParams(r.params, where, vocabSize);
+    if (context >= maxPositions) throw new RingrlError(`${label}: prompt of ${r.prompt.length} tokens (+${r.resumeFrom?.tokens.length ?? 0} resumed) does not fit the model's context of ${maxPositions}`);
+    validateParams(r.params, label, vocabSize);
   }
 
   private async prefill(requests: GenerationRequest[]): Promise<GeneratedSequence[]> {
@@ -431,9 +431,9 @@ function mix(a: number, b: number): number {
 }
 
 /** Check sampling params; errors name the request and the field. */
-export function validateParams(p: SamplingParams, where: string, vocabSize: number): void {
+export function validateParams(p: SamplingParams, label: string, vocabSize: number): void {
   const fail = (field: string, expected: string, got: unknown) => {
-    throw new RingrlError(`${where}: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
+    throw new RingrlError(`${label}: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
   };
   if (typeof p.temperature !== 'number' || !(p.temperature >= 0) || !Number.isFinite(p.temperature)) fail('temperature', 'a number >= 0', p.temperature);
   if (p.topP !== undefined && !(p.topP > 0 && p.topP <= 1)) fail('top_p', 'in (0, 1]', p.topP);

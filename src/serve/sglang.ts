@@ -198,7 +198,7 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
 
   app.post('/update_weights_from_disk', async (request, reply) => {
     const body = parseBody(updateSchema, request.body);
-    let loaded;
+    let loaded: ReturnType<typeof loadVerifiedModelDir>;
     try {
       loaded = loadVerifiedModelDir(body.model_path);
       sameArchitecture(ctx.config, loaded.config, body.model_path);

@@ -4,7 +4,7 @@
 // process dies without a chance to clean up.
 import { type ChildProcess, spawn } from 'node:child_process';
 import os from 'node:os';
-import { extname, join } from 'node:path';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Config, engineOptions } from '../config/index.ts';
 import { HttpEngine } from '../engine/http.ts';

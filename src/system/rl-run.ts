@@ -137,7 +137,7 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
   }, {
     loss: config.rl.loss, advantage: config.rl.advantage, shaping: config.rl.shaping, temperature: config.rollout.temperature,
     microBatchSize: config.rl.micro_batch_size, miniBatches: config.rl.mini_batches, epochs: config.rl.epochs,
-    lr: (step) => learningRate(step, config.rl.steps, optimizerConfig),
+    lr: (at) => learningRate(at, config.rl.steps, optimizerConfig),
     seed: config.run.seed,
   });
 

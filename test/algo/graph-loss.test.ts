@@ -14,7 +14,6 @@ import { countedMask } from '../../src/algo/corrections.ts';
 import { f64, maxAbsDiff, rng } from '../helpers.ts';
 import { normal } from '../../src/util/random.ts';
 
-const B = 4;
 const T = 7;
 
 async function compileLoss(configInput: PolicyLossConfigInput) {

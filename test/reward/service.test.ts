@@ -7,6 +7,7 @@ import { buildService } from '../../src/reward/service/server.ts';
 import { Limiter, Overloaded } from '../../src/reward/service/limiter.ts';
 import { createRewardClient } from '../../src/reward/client.ts';
 import { detectIsolation } from '../../src/reward/sandbox/isolation.ts';
+import { byCodeUnit } from '../../src/util/order.ts';
 
 async function post(base: string, path: string, body: unknown): Promise<{ status: number; json: any }> {
   const r = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
@@ -84,7 +85,7 @@ describe('reward service', () => {
     assert.equal(ok.status, 200);
     assert.equal(ok.json.status, 'Success');
     assert.equal(ok.json.compile_result, null);
-    assert.deepEqual(Object.keys(ok.json.run_result).sort(), ['execution_time', 'return_code', 'status', 'stderr', 'stdout']);
+    assert.deepEqual(Object.keys(ok.json.run_result).sort(byCodeUnit), ['execution_time', 'return_code', 'status', 'stderr', 'stdout']);
     assert.deepEqual([ok.json.run_result.status, ok.json.run_result.return_code, ok.json.run_result.stdout], ['Finished', 0, 'hi\n']);
     assert.equal(typeof ok.json.executor_pod_name, 'string');
     assert.equal(ok.json.files['a.txt'], Buffer.from('x').toString('base64'));

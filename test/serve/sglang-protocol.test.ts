@@ -15,6 +15,7 @@ import { initWeights, presetConfig } from '../../src/model/presets.ts';
 import { startServer } from '../../src/serve/server.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { getJson, postJson, tinyModelDir } from './helpers.ts';
+import { byCodeUnit } from '../../src/util/order.ts';
 
 const dir = tinyModelDir(1);
 const scratch = mkdtempSync(join(tmpdir(), 'ringrl-proto-'));
@@ -36,7 +37,7 @@ async function reference(request: GenerationRequest, w = weights) {
 }
 
 function checkOutput(out: any, prompt: number[], expected: { tokens: number[]; behaviorLogprobs: number[]; policyLogprobs: number[] }, finish: Record<string, unknown>, version = 'default') {
-  assert.deepEqual(Object.keys(out).sort(), ['meta_info', 'output_ids', 'text']);
+  assert.deepEqual(Object.keys(out).sort(byCodeUnit), ['meta_info', 'output_ids', 'text']);
   assert.deepEqual(out.output_ids, expected.tokens);
   assert.equal(out.text, tokenizer.decode(expected.tokens, { skipSpecial: true }));
   const m = out.meta_info;
@@ -98,7 +99,7 @@ test('AReaL: agenerate\'s payload; pause_generation (no body), update_weights_fr
   const path = publisher.publish(updated, 1);
   assert.equal((await fetch(`${url}/pause_generation`, { method: 'POST' })).status, 200);
   const update = await postJson(`${url}/update_weights_from_disk`, { model_path: path, abort_all_request: true });
-  assert.deepEqual(Object.keys(update.body).sort(), ['message', 'num_paused_requests', 'success']);
+  assert.deepEqual(Object.keys(update.body).sort(byCodeUnit), ['message', 'num_paused_requests', 'success']);
   assert.equal(update.body.success, true);
   assert.equal(update.body.num_paused_requests, 0);
   assert.equal((await fetch(`${url}/continue_generation`, { method: 'POST' })).status, 200);

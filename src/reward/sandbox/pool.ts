@@ -243,7 +243,10 @@ export class ProcessSandbox implements CodeSandbox {
   }
 
   private release(z: PythonZygote): void {
-    if (this.closed) return z.kill();
+    if (this.closed) {
+      z.kill();
+      return;
+    }
     if (z.dead) {
       this.zygotes.delete(z);
       // Keep the pool at size: whoever waits gets a fresh zygote.

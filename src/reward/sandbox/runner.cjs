@@ -6,9 +6,9 @@
 // program as the main CommonJS module. The program and its tests (the epilogue) are compiled
 // from memory: main.js on disk holds only the program, so reading it reveals no test secrets.
 'use strict';
-const fs = require('fs');
-const path = require('path');
-const Module = require('module');
+const fs = require('node:fs');
+const path = require('node:path');
+const Module = require('node:module');
 
 // fd 4 tells the host "started" now and carries requested files back at exit.
 fs.writeSync(4, 'ready\n');

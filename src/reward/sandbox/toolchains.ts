@@ -218,7 +218,7 @@ const building = new Map<string, Promise<void>>();
 function buildOnce(key: string, target: string, argv: string[], env?: NodeJS.ProcessEnv): Promise<void> {
   if (existsSync(target)) return Promise.resolve();
   const running = building.get(key);
-  if (running) return running;
+  if (running !== undefined) return running;
   const tmp = `${target}.${process.pid}.tmp`;
   mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
   const done = new Promise<void>((resolve) => {
