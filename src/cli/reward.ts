@@ -1,8 +1,8 @@
 // `ringrl reward math --input FILE.jsonl`: score completions against gold answers.
-import { readFileSync } from 'node:fs';
 import { parseFlags, requireFlag, UsageError, type Command } from './command.ts';
 import { verifyMath } from '../reward/math/verify.ts';
 import { RingrlError } from '../errors.ts';
+import { parseJsonLine, readTextFile } from '../util/files.ts';
 
 const HELP = `usage: ringrl reward math --input FILE.jsonl [--fallback none|last_number]
 
@@ -28,22 +28,11 @@ export const rewardCommand: Command = {
     const input = requireFlag('reward math', values, 'input');
     const fallback = values.fallback ?? 'none';
     if (fallback !== 'none' && fallback !== 'last_number') throw new UsageError(`ringrl reward math: --fallback must be none or last_number, got '${fallback}'`);
-    let text: string;
-    try {
-      text = readFileSync(input, 'utf8');
-    } catch (e) {
-      throw new UsageError(`ringrl reward math: --input ${input}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-    }
-    const lines = text.split('\n');
+    const lines = readTextFile(input, 'JSON lines {"completion": ..., "answer": ...} (--input)').split('\n');
     lines.forEach((line, i) => {
       if (line.trim() === '') return;
       const where = `${input}:${i + 1}`;
-      let row: unknown;
-      try {
-        row = JSON.parse(line);
-      } catch (e) {
-        throw new RingrlError(`${where}: expected a JSON object, got invalid JSON (${(e as Error).message})`);
-      }
+      const row = parseJsonLine(line, where);
       if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new RingrlError(`${where}: expected a JSON object {"completion": ..., "answer": ...}`);
       const { completion, answer } = row as Record<string, unknown>;
       if (typeof completion !== 'string') throw new RingrlError(`${where}: "completion" must be a string, got ${completion === undefined ? 'nothing' : typeof completion}`);

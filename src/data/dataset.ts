@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { RingrlError } from '../errors.ts';
+import { parseJsonLine } from '../util/files.ts';
 import type { ChatMessage } from '../tokenizer/index.ts';
 import type { Example } from './example.ts';
 
@@ -148,13 +149,8 @@ export async function* readDataset(file: string, options: DatasetOptions = {}): 
     for await (const line of lines) {
       lineNo++;
       if (line.trim() === '') continue;
-      let row: unknown;
-      try {
-        row = JSON.parse(line);
-      } catch (error) {
-        throw new RingrlError(`${file}:${lineNo}: malformed JSON (${(error as Error).message})`);
-      }
-      yield rowToExample(row, `${file}:${lineNo}`, options);
+      const where = `${file}:${lineNo}`;
+      yield rowToExample(parseJsonLine(line, where), where, options);
       if (++count >= limit) return;
     }
     return;

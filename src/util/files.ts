@@ -29,3 +29,16 @@ export function readJsonFile(path: string, expected: string): unknown {
     throw new RingrlError(`${path}: malformed JSON (${(error as Error).message}); expected ${expected}`);
   }
 }
+
+/**
+ * One line of a user's JSON-lines file, parsed; `where` is `FILE:LINE`. A malformed line is a
+ * RingrlError `FILE:LINE: malformed JSON (...)`. (Run directories' own JSONL files, which a crash
+ * can tear, are read leniently by report/jsonl.ts instead.)
+ */
+export function parseJsonLine(line: string, where: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch (error) {
+    throw new RingrlError(`${where}: malformed JSON (${(error as Error).message})`);
+  }
+}
