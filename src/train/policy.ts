@@ -241,7 +241,7 @@ export class Policy {
 
 /** Each sequence's routes over its real positions, flattened [position][layer][k]. */
 function unpackRoutes(out: Record<string, HostTensor>, batch: PackedBatch, config: ModelConfig): number[][] {
-  const L = config.numLayers, k = config.moe!.topK;
+  const L = sparseLayerCount(config), k = config.moe!.topK;
   return batch.lengths.map((len, b) => {
     const record: number[] = [];
     for (let t = 0; t <= len; t++) for (let l = 0; l < L; l++) for (let j = 0; j < k; j++) record.push(Number(out[`route${l}`]!.data[(b * batch.T + t) * k + j]));

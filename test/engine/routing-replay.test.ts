@@ -9,6 +9,8 @@ import { policyGradientStep } from '../../src/algo/index.ts';
 import { LocalEngine } from '../../src/engine/local.ts';
 import { type GeneratedSequence, generateAll } from '../../src/engine/types.ts';
 import { loadModelDir } from '../../src/model/checkpoint.ts';
+import { sparseLayerCount } from '../../src/model/config.ts';
+import { maxAbsDiff } from '../helpers.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
 import { Policy, packRoutes, packSequences } from '../../src/train/policy.ts';
 
@@ -84,4 +86,21 @@ test('packRoutes: positions without a record get experts 0..k-1; short records a
 test('routing replay on a dense model is refused with a one-line error', async () => {
   const dense = Policy.fromPreset('tiny', 0, { threads: 1 });
   await assert.rejects(dense.score([[1, 2, 3]], 1, [[0, 1]]), /routing replay needs an MoE model/);
+});
+
+test('a model with dense layers (qwen3_moe, mlp_only_layers) records and replays routes for its MoE layers only', async () => {
+  const moe = loadModelDir(join(import.meta.dirname, '..', 'fixtures', 'models', 'qwen3_moe'));
+  const sparse = sparseLayerCount(moe.config);
+  assert.ok(sparse > 0 && sparse < moe.config.numLayers, 'the fixture mixes dense and MoE layers');
+  const engine = new LocalEngine(moe.config, { capacity: 2, runtime: { threads: 1 } });
+  await engine.updateWeights(moe.weights, 0);
+  const [r] = await generateAll(engine, [{ id: 'q', prompt: [3, 5, 7], params: { temperature: 1, maxNewTokens: 6, seed: 4 } }]);
+  const kq = moe.config.moe!.topK;
+  assert.equal(r!.routes!.length, (r!.prompt.length + r!.tokens.length - 1) * sparse * kq);
+  const policy = new Policy(moe.config, moe.weights, { threads: 1 });
+  const sequence = [...r!.prompt, ...r!.tokens];
+  const own = await policy.score([sequence]);
+  assert.deepEqual(own.routes![0]!.slice(0, r!.routes!.length), r!.routes, 'the trainer routes as the engine did');
+  const replayed = await policy.score([sequence], 1, [r!.routes!]);
+  assert.ok(maxAbsDiff(replayed.logprobs[0]!, own.logprobs[0]!) < 1e-5, 'replaying its own routes leaves the log-probs as they were');
 });
