@@ -43,10 +43,14 @@ export function readSafetensors(path: string): Map<string, NamedArray> {
   return out;
 }
 
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 function toFloat32(raw: Buffer, dtype: string, count: number): Float32Array {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const out = new Float32Array(count);
-  if (dtype === 'F32') {
+  if (dtype === 'F32' && littleEndian) {
+    new Uint8Array(out.buffer).set(raw); // one memcpy (the element loop below ran at ~0.2 GB/s)
+  } else if (dtype === 'F32') {
     for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
   } else if (dtype === 'F64') {
     for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true);
