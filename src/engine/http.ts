@@ -202,6 +202,11 @@ export class HttpEngine implements RolloutEngine {
     const server = this.load.indexOf(Math.min(...this.load));
     const base = request.resumeFrom ? cloneSequence(request.resumeFrom) : emptySequence(request);
     const remaining = request.params.maxNewTokens - base.tokens.length;
+    const last = base.tokens.at(-1);
+    if (last !== undefined && request.params.stopTokens?.includes(last)) {
+      this.ready.push({ ...base, finishReason: 'stop' });
+      return;
+    }
     if (remaining <= 0) {
       this.ready.push({ ...base, finishReason: 'length' });
       return;
@@ -245,9 +250,12 @@ export class HttpEngine implements RolloutEngine {
     });
     this.counters.generatedTokens += records.length;
     const type = meta.finish_reason?.type;
-    if (type === 'abort') {
-      if (this.pausing) this.paused.push(seq);
-      else this.waiting.unshift({ ...flight.request, resumeFrom: seq }); // aborted by someone else: carry on
+    if (this.pausing) {
+      // Finished or not, it goes back with the pause, as the local engine's would (its step() had
+      // handed it out before): a sequence that ended is ended again at once when resubmitted.
+      this.paused.push(seq);
+    } else if (type === 'abort') {
+      this.waiting.unshift({ ...flight.request, resumeFrom: seq }); // aborted by someone else: carry on
     } else {
       seq.finishReason = type === 'stop' ? 'stop' : 'length';
       this.ready.push(seq);
