@@ -106,10 +106,16 @@ const oneRemote = async () => {
   for (let i = 0; i < requests; i++) await post(`${url}/generate`, { input_ids: prompts[i % streams], sampling_params: { max_new_tokens: 1, sampling_seed: i } });
   return (performance.now() - t0) / requests;
 };
-const localMs = Math.min(await oneLocal(), await oneLocal());
+const health = async () => {
+  const t0 = performance.now();
+  for (let i = 0; i < requests; i++) await (await fetch(`${url}/health`)).json();
+  return (performance.now() - t0) / requests;
+};
 const remoteMs = Math.min(await oneRemote(), await oneRemote());
+const localMs = Math.min(await oneLocal(), await oneLocal());
+const healthMs = Math.min(await health(), await health());
 const overheadMs = remoteMs - localMs;
-console.log(`one-token requests, sequential: in-process ${localMs.toFixed(2)} ms, through ringrl serve ${remoteMs.toFixed(2)} ms: HTTP overhead ${overheadMs.toFixed(2)} ms per request`);
+console.log(`one-token requests, sequential: in-process ${localMs.toFixed(2)} ms, through ringrl serve ${remoteMs.toFixed(2)} ms: HTTP overhead ${overheadMs.toFixed(2)} ms per request (a bare GET /health round trip: ${healthMs.toFixed(2)} ms)`);
 
 // ---- 3: weight publication -------------------------------------------------------------------
 // A model of about publish-mb MB (fp32): the bench shape widened.
@@ -140,7 +146,7 @@ console.log(`weight publication (${(bytes / 1e6).toFixed(0)} MB, ${layers} layer
 record({
   bench: 'serve', ours: Math.round(serveTps), peer: Math.round(localTps), ratio: Number(ratio.toFixed(3)),
   unit: 'decode tokens/s through ringrl serve vs in process', streams, new_tokens: newTokens, threads,
-  http_overhead_ms: Number(overheadMs.toFixed(3)), request_ms_serve: Number(remoteMs.toFixed(3)), request_ms_local: Number(localMs.toFixed(3)),
+  http_overhead_ms: Number(overheadMs.toFixed(3)), health_rtt_ms: Number(healthMs.toFixed(3)), request_ms_serve: Number(remoteMs.toFixed(3)), request_ms_local: Number(localMs.toFixed(3)),
   publish_gb_s: Number(publishGbs.toFixed(3)), copy_gb_s: Number(copyGbs.toFixed(3)), publish_vs_copy: Number((publishGbs / copyGbs).toFixed(3)), publish_mb: Math.round(bytes / 1e6),
 });
 process.exit(0);

@@ -1,7 +1,7 @@
 // The safetensors format: an 8-byte little-endian header length, a JSON header mapping tensor
 // names to {dtype, shape, data_offsets}, then the raw little-endian data. Small enough to read
 // and write directly; errors name the file and the tensor.
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { RingrlError } from '../errors.ts';
 
 export interface NamedArray {
@@ -29,6 +29,7 @@ export function readSafetensors(path: string): Map<string, NamedArray> {
     throw new RingrlError(`${path}: the safetensors header is not valid JSON`);
   }
   const base = 8 + headerLength;
+  const ownBuffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
   const out = new Map<string, NamedArray>();
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') continue;
@@ -38,7 +39,10 @@ export function readSafetensors(path: string): Map<string, NamedArray> {
     const count = info.shape.reduce((a, b) => a * b, 1);
     if (end - start !== count * size || base + end > bytes.length) throw new RingrlError(`${path}: tensor '${name}' data_offsets [${start}, ${end}] do not match shape [${info.shape}] of ${info.dtype}`);
     const raw = bytes.subarray(base + start, base + end);
-    out.set(name, { shape: info.shape, data: toFloat32(raw, info.dtype, count) });
+    // F32 on a little-endian host: a view of the file's bytes, no copy (they stay alive with it);
+    // not for a small file, whose bytes may sit in Node's shared buffer pool.
+    const view = info.dtype === 'F32' && littleEndian && ownBuffer && raw.byteOffset % 4 === 0 ? new Float32Array(raw.buffer, raw.byteOffset, count) : null;
+    out.set(name, { shape: info.shape, data: view ?? toFloat32(raw, info.dtype, count) });
   }
   return out;
 }
@@ -85,16 +89,24 @@ export function writeSafetensors(path: string, tensors: Map<string, NamedArray>,
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8); // align data to 8 bytes
   const headerBytes = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(8 + headerBytes.length + offset);
-  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
-  headerBytes.copy(out, 8);
-  let at = 8 + headerBytes.length;
-  for (const name of names) {
-    const t = tensors.get(name)!;
-    Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength).copy(out, at);
-    at += t.data.byteLength;
-  }
+  const prefix = Buffer.alloc(8 + headerBytes.length);
+  prefix.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  headerBytes.copy(prefix, 8);
+  // Tensor by tensor from their own memory: no file-sized buffer to fill and copy first.
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, out);
+  const fd = openSync(tmp, 'w');
+  try {
+    writeAll(fd, prefix);
+    for (const name of names) {
+      const t = tensors.get(name)!;
+      writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    }
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
+}
+
+function writeAll(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
 }
