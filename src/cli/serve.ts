@@ -17,9 +17,9 @@ request (one engine loop; requests join and leave between decode steps). Endpoin
   OpenAI: POST /v1/completions, /v1/chat/completions (SSE with stream: true); GET /v1/models
   GET /metrics (Prometheus)
 
-output_token_logprobs (and OpenAI logprobs) are behaviour log-probs: under the distribution
-actually sampled from (temperature, top-k, top-p). /generate also returns meta_info.policy_logprobs
-(full softmax at the temperature). Weights loaded by /update_weights_from_disk that carry a
+output_token_logprobs (and OpenAI logprobs) mean what SGLang's mean: log softmax(logits /
+temperature) over the whole vocabulary (ringrl's policy log-prob). /generate also returns
+meta_info.behavior_logprobs (the distribution actually sampled from, after top-k/top-p). Weights loaded by /update_weights_from_disk that carry a
 manifest.json (as ringrl publishes them) are checked tensor by tensor (sha256) first.
 
 The server listens on 127.0.0.1 unless --host is given; with --api-key KEY (or RINGRL_API_KEY)

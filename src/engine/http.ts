@@ -1,8 +1,9 @@
 // HttpEngine: the RolloutEngine interface over SGLang's native /generate, against a list of
 // servers — `ringrl serve` or SGLang itself. Each sequence is one /generate request pinned to the
-// least-loaded server; the server batches concurrent requests continuously. Behaviour log-probs
-// come from meta_info.output_token_logprobs; ringrl's server also sends the policy log-probs and a
-// version per token (elsewhere: the policy log-prob is the behaviour one, equal without top-k/top-p
+// least-loaded server; the server batches concurrent requests continuously. The policy log-probs
+// come from meta_info.output_token_logprobs (SGLang's: log softmax at the temperature over the whole
+// vocabulary); ringrl's server also sends the behaviour log-probs (after top-k/top-p) and a version
+// per token (elsewhere the behaviour log-prob is taken to be the policy one, which it equals without
 // truncation, and the version is meta_info.weight_version).
 //
 // pause() is /pause_generation {mode: "abort"} on every server: in-flight requests come back with
@@ -46,7 +47,7 @@ interface SglangOutput {
   meta_info: {
     finish_reason: { type: string; message?: string } | null;
     output_token_logprobs?: [number, number, string | null][];
-    policy_logprobs?: number[];
+    behavior_logprobs?: number[];
     output_token_weight_versions?: string[];
     weight_version?: string;
   };
@@ -201,6 +202,11 @@ export class HttpEngine implements RolloutEngine {
     const server = this.load.indexOf(Math.min(...this.load));
     const base = request.resumeFrom ? cloneSequence(request.resumeFrom) : emptySequence(request);
     const remaining = request.params.maxNewTokens - base.tokens.length;
+    const last = base.tokens.at(-1);
+    if (last !== undefined && request.params.stopTokens?.includes(last)) {
+      this.ready.push({ ...base, finishReason: 'stop' });
+      return;
+    }
     if (remaining <= 0) {
       this.ready.push({ ...base, finishReason: 'length' });
       return;
@@ -237,16 +243,19 @@ export class HttpEngine implements RolloutEngine {
     const fallback = Number(meta.weight_version);
     records.forEach(([logprob, token], i) => {
       seq.tokens.push(token);
-      seq.behaviorLogprobs.push(logprob);
-      seq.policyLogprobs.push(meta.policy_logprobs?.[i] ?? logprob);
+      seq.behaviorLogprobs.push(meta.behavior_logprobs?.[i] ?? logprob);
+      seq.policyLogprobs.push(logprob);
       const v = Number(meta.output_token_weight_versions?.[i] ?? fallback);
       seq.versions.push(Number.isFinite(v) ? v : this.version);
     });
     this.counters.generatedTokens += records.length;
     const type = meta.finish_reason?.type;
-    if (type === 'abort') {
-      if (this.pausing) this.paused.push(seq);
-      else this.waiting.unshift({ ...flight.request, resumeFrom: seq }); // aborted by someone else: carry on
+    if (this.pausing) {
+      // Finished or not, it goes back with the pause, as the local engine's would (its step() had
+      // handed it out before): a sequence that ended is ended again at once when resubmitted.
+      this.paused.push(seq);
+    } else if (type === 'abort') {
+      this.waiting.unshift({ ...flight.request, resumeFrom: seq }); // aborted by someone else: carry on
     } else {
       seq.finishReason = type === 'stop' ? 'stop' : 'length';
       this.ready.push(seq);

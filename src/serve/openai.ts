@@ -1,8 +1,8 @@
 // The OpenAI API on the same engine: /v1/completions, /v1/chat/completions (the model dir's chat
 // template, rendered by @huggingface/jinja through src/tokenizer), /v1/models; SSE streaming for
 // both. vLLM's extensions that RL clients use are accepted too (return_tokens_as_token_ids,
-// top_k, ignore_eos, stop_token_ids, skip_special_tokens). `logprobs` are the behaviour
-// log-probs: under the distribution actually sampled from (docs/serve.md).
+// top_k, ignore_eos, stop_token_ids, skip_special_tokens). `logprobs` are what /generate returns:
+// log softmax at the request's temperature over the whole vocabulary (docs/serve.md).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { GeneratedSequence, SamplingParams } from '../engine/types.ts';
@@ -135,7 +135,7 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
       const tokens = seq.tokens.slice(from).map(tokenName);
       const text_offset: number[] = [];
       tokens.reduce((at, t) => (text_offset.push(at), at + t.length), offset);
-      return { tokens, token_logprobs: seq.behaviorLogprobs.slice(from), top_logprobs: null, text_offset };
+      return { tokens, token_logprobs: seq.policyLogprobs.slice(from), top_logprobs: null, text_offset };
     };
     const textOf = (s: ServedSequence) => (body.include_stop_str_in_output ? decode(ctx, s.seq.tokens, skipSpecial) : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched));
 
@@ -192,7 +192,7 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
     const stop = body.stop == null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
     const tokenLogprobs = (seq: GeneratedSequence, from = 0) => seq.tokens.slice(from).map((t, i) => {
       const token = body.return_tokens_as_token_ids ? `token_id:${t}` : decode(ctx, [t], false);
-      return { token, logprob: seq.behaviorLogprobs[from + i]!, bytes: [...Buffer.from(token, 'utf8')], top_logprobs: [] };
+      return { token, logprob: seq.policyLogprobs[from + i]!, bytes: [...Buffer.from(token, 'utf8')], top_logprobs: [] };
     });
     const textOf = (s: ServedSequence) => (body.include_stop_str_in_output ? decode(ctx, s.seq.tokens, skipSpecial) : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched));
 

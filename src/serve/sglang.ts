@@ -108,7 +108,7 @@ interface OutputOptions {
   started: number;
 }
 
-/** One /generate result in SGLang's shape (plus ringrl's policy_logprobs and per-token versions). */
+/** One /generate result in SGLang's shape (plus ringrl's behavior_logprobs and per-token versions). */
 function output(ctx: ServeContext, served: ServedSequence | null, seq: ServedSequence['seq'], o: OutputOptions): Record<string, unknown> {
   let text = decode(ctx, seq.tokens, o.skipSpecial);
   if (served && !o.noStopTrim) text = trimAtStop(text, served.matched);
@@ -122,8 +122,10 @@ function output(ctx: ServeContext, served: ServedSequence | null, seq: ServedSeq
     weight_version: served?.versions.at(-1) ?? ctx.loop.weightVersion,
   };
   if (o.returnLogprob) {
-    meta.output_token_logprobs = seq.tokens.map((t, i) => [seq.behaviorLogprobs[i], t, o.textInLogprobs ? decode(ctx, [t], false) : null]);
-    meta.policy_logprobs = [...seq.policyLogprobs];
+    // SGLang's log-prob: log softmax(logits / temperature) over the whole vocabulary (its sampler
+    // truncates top-k/top-p inside the sampling kernel only) = ringrl's policy log-prob.
+    meta.output_token_logprobs = seq.tokens.map((t, i) => [seq.policyLogprobs[i], t, o.textInLogprobs ? decode(ctx, [t], false) : null]);
+    meta.behavior_logprobs = [...seq.behaviorLogprobs];
     if (served) meta.output_token_weight_versions = served.versions;
   }
   return { text, output_ids: [...seq.tokens], meta_info: meta };

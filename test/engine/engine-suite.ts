@@ -99,7 +99,7 @@ export function engineSuite(label: string, modelDir: () => string, harness: () =
       await h.advance(engine, 8);
       const partial = await engine.pause();
       for (const p of partial) cut.set(p.id, p.tokens.length);
-      assert.ok(partial.every((p) => p.finishReason === null && p.tokens.length < max), 'paused sequences are unfinished');
+      assert.ok(partial.every((p) => p.finishReason === null), 'paused sequences come back unfinished');
       assert.ok(partial.some((p) => p.tokens.length > 0), 'some sequence was cut mid-way');
       await engine.updateWeights(updated, 1);
       assert.equal(engine.version, 1);

@@ -21,7 +21,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Behaviour log-probs of the same seeded request, decoded in process. */
+/** The same seeded request, decoded in process. */
 async function reference(prompt: number[], maxNewTokens: number, seed: number, temperature = 1) {
   const engine = new LocalEngine(config, { capacity: 1, runtime: { threads: 1 } });
   await engine.updateWeights(weights, 0);
@@ -44,7 +44,7 @@ test('models and completions: text prompt, n: 2, logprobs: 0, token-id prompts w
     assert.equal(choice.text, tokenizer.decode(ref.tokens, { skipSpecial: true }));
     assert.equal(choice.finish_reason, ref.finishReason);
     assert.deepEqual(choice.logprobs!.tokens, ref.tokens.map((t) => tokenizer.decode([t])));
-    choice.logprobs!.token_logprobs!.forEach((lp, t) => assert.ok(Math.abs(lp - ref.behaviorLogprobs[t]!) <= 1e-5, `choice ${i} token ${t}`));
+    choice.logprobs!.token_logprobs!.forEach((lp, t) => assert.ok(Math.abs(lp - ref.policyLogprobs[t]!) <= 1e-5, `choice ${i} token ${t}`));
   }
   assert.equal(out.usage!.prompt_tokens, 2 * ids.length);
 
@@ -67,7 +67,7 @@ test('chat completions: the model dir\'s chat template, logprobs: true, n: 2', a
     assert.equal(choice.logprobs!.content!.length, ref.tokens.length);
     choice.logprobs!.content!.forEach((c, t) => {
       assert.equal(c.token, tokenizer.decode([ref.tokens[t]!]));
-      assert.ok(Math.abs(c.logprob - ref.behaviorLogprobs[t]!) <= 1e-5);
+      assert.ok(Math.abs(c.logprob - ref.policyLogprobs[t]!) <= 1e-5);
     });
   }
 });

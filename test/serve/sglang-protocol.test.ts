@@ -50,9 +50,10 @@ function checkOutput(out: any, prompt: number[], expected: { tokens: number[]; b
   m.output_token_logprobs.forEach(([lp, id, text]: [number, number, string | null], i: number) => {
     assert.equal(id, expected.tokens[i]);
     assert.equal(text, null);
-    assert.ok(Math.abs(lp - expected.behaviorLogprobs[i]!) <= 1e-5, `token ${i}: logprob ${lp} vs ${expected.behaviorLogprobs[i]}`);
+    // SGLang's meaning: the full softmax at the temperature (ringrl's policy log-prob).
+    assert.ok(Math.abs(lp - expected.policyLogprobs[i]!) <= 1e-5, `token ${i}: logprob ${lp} vs ${expected.policyLogprobs[i]}`);
   });
-  m.policy_logprobs.forEach((lp: number, i: number) => assert.ok(Math.abs(lp - expected.policyLogprobs[i]!) <= 1e-5));
+  m.behavior_logprobs.forEach((lp: number, i: number) => assert.ok(Math.abs(lp - expected.behaviorLogprobs[i]!) <= 1e-5));
   assert.deepEqual(m.output_token_weight_versions, Array(expected.tokens.length).fill(version));
 }
 
