@@ -4,8 +4,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 
-export function record(result: { bench: string; ours: number; peer: number; ratio: number; [key: string]: unknown }): void {
-  const line = JSON.stringify({ ...result, date: new Date().toISOString(), host: { cpus: os.cpus().length, model: os.cpus()[0]?.model } });
+export function record(result: {
+  bench: string;
+  ours: number;
+  peer: number;
+  ratio: number;
+  [key: string]: unknown;
+}): void {
+  const line = JSON.stringify({
+    ...result,
+    date: new Date().toISOString(),
+    host: { cpus: os.cpus().length, model: os.cpus()[0]?.model },
+  });
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
   mkdirSync(dir, { recursive: true });
   appendFileSync(join(dir, `${result.bench}.jsonl`), line + '\n');

@@ -54,7 +54,11 @@ async function measure(total: number, concurrency: number, once: () => Promise<u
   const seconds = (performance.now() - start) / 1000;
   latencies.sort((a, b) => a - b);
   const round = (x: number) => Math.round(x * 100) / 100;
-  return { p50: round(percentile(latencies, 0.5)), p99: round(percentile(latencies, 0.99)), per_s: round(latencies.length / seconds) };
+  return {
+    p50: round(percentile(latencies, 0.5)),
+    p99: round(percentile(latencies, 0.99)),
+    per_s: round(latencies.length / seconds),
+  };
 }
 
 function bareSpawn(argv: string[]): () => Promise<void> {
@@ -77,7 +81,9 @@ await sandbox.buildCaches();
 const table: Record<string, Record<string, Stats>> = {};
 const row = (name: string, c: number, s: Stats) => {
   (table[name] ??= {})[`c${c}`] = s;
-  console.log(`${name.padEnd(18)} c=${String(c).padEnd(3)} p50 ${s.p50.toFixed(2).padStart(8)} ms   p99 ${s.p99.toFixed(2).padStart(8)} ms   ${s.per_s.toFixed(1).padStart(7)} runs/s`);
+  console.log(
+    `${name.padEnd(18)} c=${String(c).padEnd(3)} p50 ${s.p50.toFixed(2).padStart(8)} ms   p99 ${s.p99.toFixed(2).padStart(8)} ms   ${s.per_s.toFixed(1).padStart(7)} runs/s`,
+  );
 };
 const expectOk = (r: { status: string; stderr: string; message?: string }) => {
   if (r.status !== 'ok') throw new Error(`sandbox run failed: ${r.status} ${r.message ?? ''} ${r.stderr}`);
@@ -87,11 +93,24 @@ console.log(`sandbox bench: isolation ${sandbox.isolation}; python ${python}; no
 for (const c of only ? [] : CONCURRENCY) {
   await measure(8, Math.min(c, 8), bareSpawn([python, '-c', 'pass'])); // warm the page cache
   row('bare python3', c, await measure(RUNS[c]!, c, bareSpawn([python, '-c', 'pass'])));
-  row('warm-pool python', c, await measure(RUNS[c]!, c, async () => expectOk(await sandbox.run({ language: 'python', code: 'pass' }))));
+  row(
+    'warm-pool python',
+    c,
+    await measure(RUNS[c]!, c, async () => expectOk(await sandbox.run({ language: 'python', code: 'pass' }))),
+  );
   row('bare node', c, await measure(RUNS[c]! / 2, c, bareSpawn([node, '-e', '0'])));
-  row('warm-pool node', c, await measure(RUNS[c]! / 2, c, async () => expectOk(await sandbox.run({ language: 'javascript', code: '0' }))));
+  row(
+    'warm-pool node',
+    c,
+    await measure(RUNS[c]! / 2, c, async () => expectOk(await sandbox.run({ language: 'javascript', code: '0' }))),
+  );
 }
-for (const [name, language, code, n] of only ? [] : ([['cold python', 'python', 'pass', 20], ['cold node', 'javascript', '0', 10]] as const)) {
+for (const [name, language, code, n] of only
+  ? []
+  : ([
+      ['cold python', 'python', 'pass', 20],
+      ['cold node', 'javascript', '0', 10],
+    ] as const)) {
   try {
     row(name, 1, await measure(n, 1, async () => expectOk(await cold.run({ language, code }))));
   } catch (e) {
@@ -103,16 +122,52 @@ await cold.close();
 // Per language: a small program that reads two numbers and prints their sum; `__N__` makes each source new.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PROGRAMS: Record<Language, { source: string; code: string; bare: string }> = {
-  python: { source: 'main.py', code: 'a, b = map(int, input().split())\nprint(a + b)  # __N__', bare: `${python} main.py` },
-  pytest: { source: 'test_main.py', code: 'def test_add():\n    assert 2 + 3 == 5  # __N__', bare: `${python} -m pytest -q -p no:cacheprovider test_main.py` },
-  javascript: { source: 'main.js', code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__', bare: `${node} main.js` },
-  typescript: { source: 'main.ts', code: 'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__', bare: `${join(root, 'node_modules/.bin/tsx')} main.ts` },
+  python: {
+    source: 'main.py',
+    code: 'a, b = map(int, input().split())\nprint(a + b)  # __N__',
+    bare: `${python} main.py`,
+  },
+  pytest: {
+    source: 'test_main.py',
+    code: 'def test_add():\n    assert 2 + 3 == 5  # __N__',
+    bare: `${python} -m pytest -q -p no:cacheprovider test_main.py`,
+  },
+  javascript: {
+    source: 'main.js',
+    code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__',
+    bare: `${node} main.js`,
+  },
+  typescript: {
+    source: 'main.ts',
+    code: 'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a + b) // __N__',
+    bare: `${join(root, 'node_modules/.bin/tsx')} main.ts`,
+  },
   bash: { source: 'main.sh', code: 'read a b; echo $((a + b)) # __N__', bare: 'bash main.sh' },
-  c: { source: 'main.c', code: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; } // __N__', bare: 'gcc -std=gnu17 -O2 main.c -o main -lm -lpthread && ./main' },
-  cpp: { source: 'main.cpp', code: '#include <bits/stdc++.h>\nusing namespace std;\nint main() { long a, b; cin >> a >> b; cout << a + b << endl; } // __N__', bare: 'g++ -std=c++17 main.cpp -o main -lpthread && ./main' },
-  go: { source: 'main.go', code: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b) // __N__\n}\n', bare: 'go build -o main main.go && ./main' },
-  java: { source: 'Main.java', code: 'import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong()); } } // __N__', bare: 'javac -cp . Main.java && java -cp . -ea Main' },
-  rust: { source: 'main.rs', code: 'use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap(); let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!("{}", v[0] + v[1]); } // __N__', bare: 'rustc --edition 2021 main.rs -o main && ./main' },
+  c: {
+    source: 'main.c',
+    code: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; } // __N__',
+    bare: 'gcc -std=gnu17 -O2 main.c -o main -lm -lpthread && ./main',
+  },
+  cpp: {
+    source: 'main.cpp',
+    code: '#include <bits/stdc++.h>\nusing namespace std;\nint main() { long a, b; cin >> a >> b; cout << a + b << endl; } // __N__',
+    bare: 'g++ -std=c++17 main.cpp -o main -lpthread && ./main',
+  },
+  go: {
+    source: 'main.go',
+    code: 'package main\n\nimport "fmt"\n\nfunc main() {\n\tvar a, b int64\n\tfmt.Scan(&a, &b)\n\tfmt.Println(a + b) // __N__\n}\n',
+    bare: 'go build -o main main.go && ./main',
+  },
+  java: {
+    source: 'Main.java',
+    code: 'import java.util.*;\npublic class Main { public static void main(String[] x) { Scanner s = new Scanner(System.in); System.out.println(s.nextLong() + s.nextLong()); } } // __N__',
+    bare: 'javac -cp . Main.java && java -cp . -ea Main',
+  },
+  rust: {
+    source: 'main.rs',
+    code: 'use std::io::Read;\nfn main() { let mut s = String::new(); std::io::stdin().read_to_string(&mut s).unwrap(); let v: Vec<i64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect(); println!("{}", v[0] + v[1]); } // __N__',
+    bare: 'rustc --edition 2021 main.rs -o main && ./main',
+  },
 };
 const COMPILED = new Set<Language>(['c', 'cpp', 'go', 'java', 'rust']);
 const work = mkdtempSync(join(tmpdir(), 'ringrl-bench-'));
@@ -125,7 +180,12 @@ function bareRun(language: Language, code: string): Promise<number> {
   const start = performance.now();
   return new Promise((resolve, reject) => {
     // The toolchains the sandbox uses (those in /usr), not others earlier on this PATH (rustup's).
-    const env = { ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin', GOCACHE: join(work, 'gocache'), GO111MODULE: 'off' };
+    const env = {
+      ...process.env,
+      PATH: '/usr/local/bin:/usr/bin:/bin',
+      GOCACHE: join(work, 'gocache'),
+      GO111MODULE: 'off',
+    };
     const p = spawn('/bin/sh', ['-c', PROGRAMS[language].bare], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
@@ -135,7 +195,8 @@ function bareRun(language: Language, code: string): Promise<number> {
     p.on('exit', (code) => {
       const ms = performance.now() - start;
       rmSync(dir, { recursive: true, force: true });
-      if (code !== 0 || (language !== 'pytest' && out.trim() !== '5')) reject(new Error(`bare ${language} failed: exit ${code}, ${out} ${err.slice(0, 500)}`));
+      if (code !== 0 || (language !== 'pytest' && out.trim() !== '5'))
+        reject(new Error(`bare ${language} failed: exit ${code}, ${out} ${err.slice(0, 500)}`));
       else resolve(ms);
     });
   });
@@ -143,17 +204,29 @@ function bareRun(language: Language, code: string): Promise<number> {
 
 async function warmRun(language: Language, code: string): Promise<number> {
   const start = performance.now();
-  const r = await sandbox.run({ language, code, stdin: '2 3\n', limits: { wallMs: 60_000, cpuMs: 60_000 }, compileTimeoutMs: 60_000 });
+  const r = await sandbox.run({
+    language,
+    code,
+    stdin: '2 3\n',
+    limits: { wallMs: 60_000, cpuMs: 60_000 },
+    compileTimeoutMs: 60_000,
+  });
   const ms = performance.now() - start;
-  if (r.status !== 'ok' || (language !== 'pytest' && r.stdout.trim() !== '5')) throw new Error(`sandbox ${language}: ${r.status} ${r.compile?.stderr ?? ''} ${r.stderr} ${r.message ?? ''}`);
+  if (r.status !== 'ok' || (language !== 'pytest' && r.stdout.trim() !== '5'))
+    throw new Error(`sandbox ${language}: ${r.status} ${r.compile?.stderr ?? ''} ${r.stderr} ${r.message ?? ''}`);
   return ms;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const languages: Record<string, { bare_p50: number; warm_p50: number; speedup: number; cached_p50: number; runs: number }> = {};
+const languages: Record<
+  string,
+  { bare_p50: number; warm_p50: number; speedup: number; cached_p50: number; runs: number }
+> = {};
 const { available, unavailable } = sandbox.languages();
 for (const [l, why] of Object.entries(unavailable)) console.log(`skipping ${l}: ${why}`);
-console.log('per language: warm sandbox (fresh source each run) vs bare compile-and-run of the same program (no sandbox), alternating');
+console.log(
+  'per language: warm sandbox (fresh source each run) vs bare compile-and-run of the same program (no sandbox), alternating',
+);
 for (const language of available.filter((l) => !only || only.has(l))) {
   const n = COMPILED.has(language) ? 6 : 16;
   const program = PROGRAMS[language].code;
@@ -170,16 +243,28 @@ for (const language of available.filter((l) => !only || only.has(l))) {
   const cached: number[] = [];
   for (let i = 0; i < Math.min(n, 8); i++) cached.push(await warmRun(language, same));
   const round = (x: number) => Math.round(x * 100) / 100;
-  const entry = { bare_p50: round(median(bare)), warm_p50: round(median(warm)), speedup: round(median(bare) / median(warm)), cached_p50: round(median(cached)), runs: n };
+  const entry = {
+    bare_p50: round(median(bare)),
+    warm_p50: round(median(warm)),
+    speedup: round(median(bare) / median(warm)),
+    cached_p50: round(median(cached)),
+    runs: n,
+  };
   languages[language] = entry;
-  console.log(`${language.padEnd(11)} bare compile-and-run p50 ${entry.bare_p50.toFixed(1).padStart(8)} ms   warm sandbox p50 ${entry.warm_p50.toFixed(1).padStart(8)} ms   ${entry.speedup.toFixed(2)}x faster   same source again (compile cached) ${entry.cached_p50.toFixed(1)} ms`);
+  console.log(
+    `${language.padEnd(11)} bare compile-and-run p50 ${entry.bare_p50.toFixed(1).padStart(8)} ms   warm sandbox p50 ${entry.warm_p50.toFixed(1).padStart(8)} ms   ${entry.speedup.toFixed(2)}x faster   same source again (compile cached) ${entry.cached_p50.toFixed(1)} ms`,
+  );
 }
 rmSync(work, { recursive: true, force: true });
 await sandbox.close();
 if (only) process.exit(0);
 
 // Math: plain numeric answers, one core (this thread), mixed true/false.
-const inputs = Array.from({ length: 1000 }, (_, i) => [`Adding up we get ${i * 7}. So the answer is \\boxed{${i * 7 + (i % 3 === 0 ? 1 : 0)}}.`, String(i * 7)] as const);
+const inputs = Array.from(
+  { length: 1000 },
+  (_, i) =>
+    [`Adding up we get ${i * 7}. So the answer is \\boxed{${i * 7 + (i % 3 === 0 ? 1 : 0)}}.`, String(i * 7)] as const,
+);
 let verified = 0;
 let rewarded = 0;
 const mathStart = performance.now();
@@ -188,14 +273,20 @@ while (performance.now() - mathStart < 2000) {
   verified += inputs.length;
 }
 const mathPerS = Math.round(verified / ((performance.now() - mathStart) / 1000));
-console.log(`math verifier: ${mathPerS} verifications/s on one core (plain numeric answers; ${rewarded} of ${verified} rewarded)`);
+console.log(
+  `math verifier: ${mathPerS} verifications/s on one core (plain numeric answers; ${rewarded} of ${verified} rewarded)`,
+);
 
 const peer = table['bare python3']!.c1!.p50;
 const ours = table['warm-pool python']!.c1!.p50;
 const ratio = Math.round((peer / ours) * 100) / 100;
-console.log(`peer (bare \`python3 -c pass\` spawn, no sandbox): p50 ${peer} ms; ours (warm pool, ${sandbox.isolation} isolation): p50 ${ours} ms; ratio ${ratio} (bare/warm; target >= 5)`);
+console.log(
+  `peer (bare \`python3 -c pass\` spawn, no sandbox): p50 ${peer} ms; ours (warm pool, ${sandbox.isolation} isolation): p50 ${ours} ms; ratio ${ratio} (bare/warm; target >= 5)`,
+);
 const c8 = Math.round((table['warm-pool python']!.c8!.per_s / table['bare python3']!.c8!.per_s) * 100) / 100;
-console.log(`throughput of trivial Python programs at concurrency 8: warm pool ${table['warm-pool python']!.c8!.per_s}/s against ${table['bare python3']!.c8!.per_s}/s bare spawns: ${c8}x (target >= 5x)`);
+console.log(
+  `throughput of trivial Python programs at concurrency 8: warm pool ${table['warm-pool python']!.c8!.per_s}/s against ${table['bare python3']!.c8!.per_s}/s bare spawns: ${c8}x (target >= 5x)`,
+);
 record({
   bench: 'sandbox',
   ours,

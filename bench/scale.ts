@@ -20,13 +20,20 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = dirname(here);
 const { values } = parseArgs({
   options: {
-    model: { type: 'string' }, 'new-tokens': { type: 'string', default: '16' }, threads: { type: 'string', default: '2' },
-    'train-batch': { type: 'string', default: '2' }, 'train-seq': { type: 'string', default: '128' }, worker: { type: 'string' },
-    precision: { type: 'string', default: 'fp32' }, batch: { type: 'string', default: '1' },
+    model: { type: 'string' },
+    'new-tokens': { type: 'string', default: '16' },
+    threads: { type: 'string', default: '2' },
+    'train-batch': { type: 'string', default: '2' },
+    'train-seq': { type: 'string', default: '128' },
+    worker: { type: 'string' },
+    precision: { type: 'string', default: 'fp32' },
+    batch: { type: 'string', default: '1' },
   },
 });
-const threads = Number(values.threads), newTokens = Number(values['new-tokens']);
-const trainBatch = Number(values['train-batch']), trainSeq = Number(values['train-seq']);
+const threads = Number(values.threads),
+  newTokens = Number(values['new-tokens']);
+const trainBatch = Number(values['train-batch']),
+  trainSeq = Number(values['train-seq']);
 
 if (values.worker) {
   await worker(values.worker, values.model!);
@@ -35,7 +42,11 @@ if (values.worker) {
 
 /** One measurement in a child process: its JSON result line plus its peak RSS (GNU time). */
 function child(command: string, args: string[], what: string): Record<string, unknown> & { rss_gb: number } {
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSS_KB %M', command, ...args], { encoding: 'utf8', cwd: root, maxBuffer: 1 << 26 });
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSS_KB %M', command, ...args], {
+    encoding: 'utf8',
+    cwd: root,
+    maxBuffer: 1 << 26,
+  });
   const rss = /RSS_KB (\d+)/.exec(r.stderr)?.[1];
   if (r.status !== 0 || !rss) {
     console.error(`bench scale: ${what} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
@@ -43,21 +54,56 @@ function child(command: string, args: string[], what: string): Record<string, un
   }
   return { ...JSON.parse(r.stdout.trim().split('\n').at(-1)!), rss_gb: Number(rss) / 2 ** 20 };
 }
-const ours = (mode: string, extra: string[] = []) => child(process.execPath, ['--import', 'tsx', join(here, 'scale.ts'), '--worker', mode, '--model', model, '--threads', String(threads), '--new-tokens', String(newTokens), '--train-batch', String(trainBatch), '--train-seq', String(trainSeq), ...extra], `ringrl ${mode} ${extra.join(' ')}`);
-const python = (script: string, args: string[]) => child('/usr/bin/python3', [join(here, 'peers', script), '--model-dir', model, '--threads', String(threads), ...args], `PyTorch ${script}`);
+const ours = (mode: string, extra: string[] = []) =>
+  child(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(here, 'scale.ts'),
+      '--worker',
+      mode,
+      '--model',
+      model,
+      '--threads',
+      String(threads),
+      '--new-tokens',
+      String(newTokens),
+      '--train-batch',
+      String(trainBatch),
+      '--train-seq',
+      String(trainSeq),
+      ...extra,
+    ],
+    `ringrl ${mode} ${extra.join(' ')}`,
+  );
+const python = (script: string, args: string[]) =>
+  child(
+    '/usr/bin/python3',
+    [join(here, 'peers', script), '--model-dir', model, '--threads', String(threads), ...args],
+    `PyTorch ${script}`,
+  );
 
 let model = values.model ?? '';
 if (!model) {
   model = join(tmpdir(), 'ringrl-bench-qwen3-0.6b');
   if (!existsSync(join(model, 'config.json'))) {
-    const r = spawnSync(process.execPath, [join(root, 'bin', 'ringrl.js'), 'init', '--preset', 'qwen3-0.6b', '--out', model, '--force'], { stdio: 'inherit' });
+    const r = spawnSync(
+      process.execPath,
+      [join(root, 'bin', 'ringrl.js'), 'init', '--preset', 'qwen3-0.6b', '--out', model, '--force'],
+      { stdio: 'inherit' },
+    );
     if (r.status !== 0) process.exit(1);
   }
 }
 const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8'));
-const files = readdirSync(model).filter((f) => f.endsWith('.safetensors')).map((f) => join(model, f));
+const files = readdirSync(model)
+  .filter((f) => f.endsWith('.safetensors'))
+  .map((f) => join(model, f));
 const fileBytes = files.reduce((a, f) => a + statSync(f).size, 0);
-console.log(`model: ${model} (${config.model_type}, ${config.num_hidden_layers} layers, d_model ${config.hidden_size}, vocab ${config.vocab_size}, ${(fileBytes / 1e9).toFixed(2)} GB of ${config.torch_dtype} safetensors), ${threads} threads, ${newTokens} new tokens`);
+console.log(
+  `model: ${model} (${config.model_type}, ${config.num_hidden_layers} layers, d_model ${config.hidden_size}, vocab ${config.vocab_size}, ${(fileBytes / 1e9).toFixed(2)} GB of ${config.torch_dtype} safetensors), ${threads} threads, ${newTokens} new tokens`,
+);
 
 // Weight-read limit and load time (in this process; the page cache is warmed first so both read from memory).
 for (const f of files) readFileSync(f);
@@ -68,41 +114,103 @@ const load = ours('load');
 const bandwidth = memcpyBandwidth();
 const weightBytes = Number(load.params) * 4; // fp32: every parameter is read once per decode step (the tied table as the LM head)
 const limit = bandwidth / weightBytes;
-console.log(`load: ringrl ${Number(load.seconds).toFixed(2)} s (peak RSS ${load.rss_gb.toFixed(2)} GB for ${(weightBytes / 2 ** 30).toFixed(2)} GiB of fp32 weights) vs reading the same ${(fileBytes / 1e9).toFixed(2)} GB ${readSeconds.toFixed(2)} s → ${(Number(load.seconds) / readSeconds).toFixed(2)}× the read`);
-console.log(`memcpy ${(bandwidth / 1e9).toFixed(2)} GB/s → batch-1 fp32 decode limit ${limit.toFixed(2)} tokens/s (${(weightBytes / 1e9).toFixed(2)} GB of weights per step)`);
+console.log(
+  `load: ringrl ${Number(load.seconds).toFixed(2)} s (peak RSS ${load.rss_gb.toFixed(2)} GB for ${(weightBytes / 2 ** 30).toFixed(2)} GiB of fp32 weights) vs reading the same ${(fileBytes / 1e9).toFixed(2)} GB ${readSeconds.toFixed(2)} s → ${(Number(load.seconds) / readSeconds).toFixed(2)}× the read`,
+);
+console.log(
+  `memcpy ${(bandwidth / 1e9).toFixed(2)} GB/s → batch-1 fp32 decode limit ${limit.toFixed(2)} tokens/s (${(weightBytes / 1e9).toFixed(2)} GB of weights per step)`,
+);
 
 const decode: Record<string, { ours: number; peer?: number; oursRss: number; peerRss?: number }> = {};
 for (const batch of [1, 8]) {
-  const p = python('decode_torch.py', ['--batch', String(batch), '--prompt-len', '16', '--new-tokens', String(newTokens), '--repeats', '1']);
+  const p = python('decode_torch.py', [
+    '--batch',
+    String(batch),
+    '--prompt-len',
+    '16',
+    '--new-tokens',
+    String(newTokens),
+    '--repeats',
+    '1',
+  ]);
   const o = ours('decode', ['--batch', String(batch)]);
   decode[batch] = { ours: Number(o.tokens_per_s), peer: Number(p.tokens_per_s), oursRss: o.rss_gb, peerRss: p.rss_gb };
-  console.log(`decode batch ${batch}: PyTorch ${Number(p.tokens_per_s).toFixed(2)} tokens/s (RSS ${p.rss_gb.toFixed(2)} GB), ringrl ${Number(o.tokens_per_s).toFixed(2)} tokens/s (RSS ${o.rss_gb.toFixed(2)} GB) → ${(Number(o.tokens_per_s) / Number(p.tokens_per_s)).toFixed(2)}×${batch === 1 ? `; ${(Number(o.tokens_per_s) / limit).toFixed(2)} of the weight-read limit` : ''}`);
+  console.log(
+    `decode batch ${batch}: PyTorch ${Number(p.tokens_per_s).toFixed(2)} tokens/s (RSS ${p.rss_gb.toFixed(2)} GB), ringrl ${Number(o.tokens_per_s).toFixed(2)} tokens/s (RSS ${o.rss_gb.toFixed(2)} GB) → ${(Number(o.tokens_per_s) / Number(p.tokens_per_s)).toFixed(2)}×${batch === 1 ? `; ${(Number(o.tokens_per_s) / limit).toFixed(2)} of the weight-read limit` : ''}`,
+  );
 }
 const quantized: Record<string, { tokensPerS: number; speedup: number; kl: number; maxAbs: number; rss: number }> = {};
 for (const precision of ['int8', 'int4']) {
   const o = ours('decode', ['--batch', '1', '--precision', precision]);
-  quantized[precision] = { tokensPerS: Number(o.tokens_per_s), speedup: Number(o.tokens_per_s) / decode[1]!.ours, kl: Number(o.kl), maxAbs: Number(o.max_abs), rss: o.rss_gb };
-  console.log(`decode batch 1 ${precision}: ${Number(o.tokens_per_s).toFixed(2)} tokens/s → ${quantized[precision]!.speedup.toFixed(2)}× ringrl fp32; mismatch vs the fp32 trainer KL(π_infer‖π_train) ${Number(o.kl).toExponential(2)}, max |Δlogp| ${Number(o.max_abs).toFixed(3)}`);
+  quantized[precision] = {
+    tokensPerS: Number(o.tokens_per_s),
+    speedup: Number(o.tokens_per_s) / decode[1]!.ours,
+    kl: Number(o.kl),
+    maxAbs: Number(o.max_abs),
+    rss: o.rss_gb,
+  };
+  console.log(
+    `decode batch 1 ${precision}: ${Number(o.tokens_per_s).toFixed(2)} tokens/s → ${quantized[precision]!.speedup.toFixed(2)}× ringrl fp32; mismatch vs the fp32 trainer KL(π_infer‖π_train) ${Number(o.kl).toExponential(2)}, max |Δlogp| ${Number(o.max_abs).toFixed(3)}`,
+  );
 }
-const peerTrain = python('train_torch.py', ['--batch', String(trainBatch), '--seq', String(trainSeq), '--steps', '1', '--warmup', '1']);
+const peerTrain = python('train_torch.py', [
+  '--batch',
+  String(trainBatch),
+  '--seq',
+  String(trainSeq),
+  '--steps',
+  '1',
+  '--warmup',
+  '1',
+]);
 const ourTrain = ours('train');
 const trainRatio = Number(ourTrain.tokens_per_s) / Number(peerTrain.tokens_per_s);
-console.log(`training (${trainBatch} x ${trainSeq} tokens, AdamW, fp32): PyTorch ${Number(peerTrain.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${peerTrain.rss_gb.toFixed(2)} GB), ringrl ${Number(ourTrain.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${ourTrain.rss_gb.toFixed(2)} GB) → ${trainRatio.toFixed(2)}×`);
+console.log(
+  `training (${trainBatch} x ${trainSeq} tokens, AdamW, fp32): PyTorch ${Number(peerTrain.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${peerTrain.rss_gb.toFixed(2)} GB), ringrl ${Number(ourTrain.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${ourTrain.rss_gb.toFixed(2)} GB) → ${trainRatio.toFixed(2)}×`,
+);
 const r2 = (x: number) => Number(x.toFixed(2));
 record({
-  bench: 'scale', ours: r2(Number(ourTrain.tokens_per_s)), peer: r2(Number(peerTrain.tokens_per_s)), ratio: r2(trainRatio), unit: 'training tokens/s',
+  bench: 'scale',
+  ours: r2(Number(ourTrain.tokens_per_s)),
+  peer: r2(Number(peerTrain.tokens_per_s)),
+  ratio: r2(trainRatio),
+  unit: 'training tokens/s',
   train_rss_gb: { ours: r2(ourTrain.rss_gb), peer: r2(peerTrain.rss_gb) },
-  decode_b1: { ours: r2(decode[1]!.ours), peer: r2(decode[1]!.peer!), ratio: r2(decode[1]!.ours / decode[1]!.peer!), limit: r2(limit), rss_gb: { ours: r2(decode[1]!.oursRss), peer: r2(decode[1]!.peerRss!) } },
-  decode_b8: { ours: r2(decode[8]!.ours), peer: r2(decode[8]!.peer!), ratio: r2(decode[8]!.ours / decode[8]!.peer!), rss_gb: { ours: r2(decode[8]!.oursRss), peer: r2(decode[8]!.peerRss!) } },
-  int8: { tokens_per_s: r2(quantized.int8!.tokensPerS), speedup: r2(quantized.int8!.speedup), kl: Number(quantized.int8!.kl.toExponential(2)) },
-  int4: { tokens_per_s: r2(quantized.int4!.tokensPerS), speedup: r2(quantized.int4!.speedup), kl: Number(quantized.int4!.kl.toExponential(2)) },
-  memcpy_gb_s: r2(bandwidth / 1e9), load_s: { ours: r2(Number(load.seconds)), read: r2(readSeconds), rss_gb: r2(load.rss_gb) },
-  threads, new_tokens: newTokens, train_tokens: trainBatch * trainSeq, model: config.model_type,
+  decode_b1: {
+    ours: r2(decode[1]!.ours),
+    peer: r2(decode[1]!.peer!),
+    ratio: r2(decode[1]!.ours / decode[1]!.peer!),
+    limit: r2(limit),
+    rss_gb: { ours: r2(decode[1]!.oursRss), peer: r2(decode[1]!.peerRss!) },
+  },
+  decode_b8: {
+    ours: r2(decode[8]!.ours),
+    peer: r2(decode[8]!.peer!),
+    ratio: r2(decode[8]!.ours / decode[8]!.peer!),
+    rss_gb: { ours: r2(decode[8]!.oursRss), peer: r2(decode[8]!.peerRss!) },
+  },
+  int8: {
+    tokens_per_s: r2(quantized.int8!.tokensPerS),
+    speedup: r2(quantized.int8!.speedup),
+    kl: Number(quantized.int8!.kl.toExponential(2)),
+  },
+  int4: {
+    tokens_per_s: r2(quantized.int4!.tokensPerS),
+    speedup: r2(quantized.int4!.speedup),
+    kl: Number(quantized.int4!.kl.toExponential(2)),
+  },
+  memcpy_gb_s: r2(bandwidth / 1e9),
+  load_s: { ours: r2(Number(load.seconds)), read: r2(readSeconds), rss_gb: r2(load.rss_gb) },
+  threads,
+  new_tokens: newTokens,
+  train_tokens: trainBatch * trainSeq,
+  model: config.model_type,
 });
 
 function memcpyBandwidth(): number {
   const size = 256 * 2 ** 20;
-  const a = Buffer.alloc(size, 1), b = Buffer.alloc(size);
+  const a = Buffer.alloc(size, 1),
+    b = Buffer.alloc(size);
   let best = Infinity;
   for (let i = 0; i < 5; i++) {
     const t = performance.now();
@@ -130,18 +238,33 @@ async function worker(mode: string, dir: string): Promise<void> {
     const { LocalEngine } = await import('../src/engine/local.ts');
     const { generateAll } = await import('../src/engine/types.ts');
     const { mismatch } = await import('../src/cli/generate.ts');
-    const batch = Number(values.batch), precision = values.precision as 'fp32';
+    const batch = Number(values.batch),
+      precision = values.precision as 'fp32';
     const engine = new LocalEngine(config, { capacity: batch, prefillBatch: batch, precision });
     await engine.updateWeights(weights, 0);
-    const prompts = Array.from({ length: batch }, () => Array.from({ length: 16 }, () => Math.floor(random() * 151643)));
-    await generateAll(engine, [{ id: 'warm', prompt: prompts[0]!.slice(0, 4), params: { temperature: 1, maxNewTokens: 2 } }]);
+    const prompts = Array.from({ length: batch }, () =>
+      Array.from({ length: 16 }, () => Math.floor(random() * 151643)),
+    );
+    await generateAll(engine, [
+      { id: 'warm', prompt: prompts[0]!.slice(0, 4), params: { temperature: 1, maxNewTokens: 2 } },
+    ]);
     const start = performance.now();
-    const results = await generateAll(engine, prompts.map((prompt, i) => ({ id: String(i), prompt, params: { temperature: 1, maxNewTokens: newTokens, seed: i } })));
+    const results = await generateAll(
+      engine,
+      prompts.map((prompt, i) => ({
+        id: String(i),
+        prompt,
+        params: { temperature: 1, maxNewTokens: newTokens, seed: i },
+      })),
+    );
     const tokensPerS = (batch * newTokens) / ((performance.now() - start) / 1000);
     let m = { kl: 0, maxAbs: 0 };
     if (precision !== 'fp32') {
       const scored = await new Policy(config, weights).score(results.map((r) => [...r.prompt, ...r.tokens]));
-      m = mismatch(results.map((r) => r.policyLogprobs), scored.logprobs.map((row, i) => row.slice(results[i]!.prompt.length - 1)));
+      m = mismatch(
+        results.map((r) => r.policyLogprobs),
+        scored.logprobs.map((row, i) => row.slice(results[i]!.prompt.length - 1)),
+      );
     }
     console.log(JSON.stringify({ tokens_per_s: tokensPerS, kl: m.kl, max_abs: m.maxAbs }));
     return;
@@ -152,10 +275,17 @@ async function worker(mode: string, dir: string): Promise<void> {
   const { AdamW, adamWDefaults } = await import('../src/train/optimizer.ts');
   const policy = new Policy(config, weights);
   const optimizer = new AdamW({ ...adamWDefaults, lr: 1e-5 }); // as train_torch.py: clip 1.0, wd 0.01
-  const tokens = Array.from({ length: trainBatch }, () => Array.from({ length: trainSeq }, () => Math.floor(random() * 151643)));
+  const tokens = Array.from({ length: trainBatch }, () =>
+    Array.from({ length: trainSeq }, () => Math.floor(random() * 151643)),
+  );
   const step = async () => {
     const batch = packSequences(tokens, config.vocabSize);
-    const { grads } = await policy.lossAndGrads(maskedCrossEntropy, batch, { loss_mask: batch.mask }, { scale: 1 / (trainBatch * (trainSeq - 1)), aux_weight: 0 });
+    const { grads } = await policy.lossAndGrads(
+      maskedCrossEntropy,
+      batch,
+      { loss_mask: batch.mask },
+      { scale: 1 / (trainBatch * (trainSeq - 1)), aux_weight: 0 },
+    );
     optimizer.update(policy.weights, grads);
   };
   await step();

@@ -24,12 +24,22 @@ import { initWeights, presetConfig } from '../src/model/presets.ts';
 import { rng } from '../src/util/random.ts';
 import { record } from './record.ts';
 
-const { values } = parseArgs({ options: {
-  streams: { type: 'string', default: '64' }, 'new-tokens': { type: 'string', default: '64' }, threads: { type: 'string', default: '2' },
-  requests: { type: 'string', default: '200' }, 'publish-mb': { type: 'string', default: '200' }, repeats: { type: 'string', default: '2' },
-} });
-const streams = Number(values.streams), newTokens = Number(values['new-tokens']), threads = Number(values.threads);
-const requests = Number(values.requests), publishMb = Number(values['publish-mb']), repeats = Number(values.repeats);
+const { values } = parseArgs({
+  options: {
+    streams: { type: 'string', default: '64' },
+    'new-tokens': { type: 'string', default: '64' },
+    threads: { type: 'string', default: '2' },
+    requests: { type: 'string', default: '200' },
+    'publish-mb': { type: 'string', default: '200' },
+    repeats: { type: 'string', default: '2' },
+  },
+});
+const streams = Number(values.streams),
+  newTokens = Number(values['new-tokens']),
+  threads = Number(values.threads);
+const requests = Number(values.requests),
+  publishMb = Number(values['publish-mb']),
+  repeats = Number(values.repeats);
 const here = dirname(fileURLToPath(import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'ringrl-bench-serve-'));
 const children: ChildProcess[] = [];
@@ -39,7 +49,25 @@ process.on('exit', () => {
 });
 
 function serve(modelDir: string, capacity: number): Promise<string> {
-  const child = spawn(process.execPath, [join(here, '..', 'bin', 'ringrl.js'), 'serve', '--model', modelDir, '--port', '0', '--capacity', String(capacity), '--prefill-batch', '8', '--threads', String(threads), '--exit-with-stdin'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [
+      join(here, '..', 'bin', 'ringrl.js'),
+      'serve',
+      '--model',
+      modelDir,
+      '--port',
+      '0',
+      '--capacity',
+      String(capacity),
+      '--prefill-batch',
+      '8',
+      '--threads',
+      String(threads),
+      '--exit-with-stdin',
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   children.push(child);
   let out = '';
   return new Promise((ok, fail) => {
@@ -53,7 +81,11 @@ function serve(modelDir: string, capacity: number): Promise<string> {
 }
 
 async function post(url: string, body: unknown): Promise<any> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   const json = await res.json();
   if (res.status !== 200) throw new Error(`${url}: ${JSON.stringify(json)}`);
   return json;
@@ -64,46 +96,77 @@ const config = presetConfig('bench');
 const weights = initWeights(config, 0);
 const modelDir = join(scratch, 'bench-model');
 saveModelDir(modelDir, config, weights);
-console.log(`model: bench preset (d_model ${config.hiddenSize}, ${config.numLayers} layers), ${streams} streams × ${newTokens} new tokens, prompt 16, ${threads} threads`);
+console.log(
+  `model: bench preset (d_model ${config.hiddenSize}, ${config.numLayers} layers), ${streams} streams × ${newTokens} new tokens, prompt 16, ${threads} threads`,
+);
 const random = rng(3);
-const prompts = Array.from({ length: streams }, () => Array.from({ length: 16 }, () => Math.floor(random() * config.vocabSize)));
+const prompts = Array.from({ length: streams }, () =>
+  Array.from({ length: 16 }, () => Math.floor(random() * config.vocabSize)),
+);
 
 const engine = new LocalEngine(config, { capacity: streams, prefillBatch: 8, runtime: { threads } });
 await engine.updateWeights(weights, 0);
 const local = async () => {
   const t0 = performance.now();
-  const out = await generateAll(engine, prompts.map((prompt, i) => ({ id: `r${i}-${t0}`, prompt, params: { temperature: 1, maxNewTokens: newTokens, seed: i } })));
+  const out = await generateAll(
+    engine,
+    prompts.map((prompt, i) => ({
+      id: `r${i}-${t0}`,
+      prompt,
+      params: { temperature: 1, maxNewTokens: newTokens, seed: i },
+    })),
+  );
   return { seconds: (performance.now() - t0) / 1000, tokens: out.map((s) => s.tokens) };
 };
 const url = await serve(modelDir, streams);
 const remote = async () => {
   const t0 = performance.now();
-  const out = await Promise.all(prompts.map((prompt, i) => post(`${url}/generate`, { input_ids: prompt, sampling_params: { temperature: 1, max_new_tokens: newTokens, sampling_seed: i, ignore_eos: true }, return_logprob: true })));
+  const out = await Promise.all(
+    prompts.map((prompt, i) =>
+      post(`${url}/generate`, {
+        input_ids: prompt,
+        sampling_params: { temperature: 1, max_new_tokens: newTokens, sampling_seed: i, ignore_eos: true },
+        return_logprob: true,
+      }),
+    ),
+  );
   return { seconds: (performance.now() - t0) / 1000, tokens: out.map((o) => o.output_ids as number[]) };
 };
 await local();
 await remote(); // warm both (graph compiles)
-let bestLocal = Infinity, bestRemote = Infinity;
+let bestLocal = Infinity,
+  bestRemote = Infinity;
 for (let r = 0; r < repeats; r++) {
   const a = await local();
   const b = await remote();
-  if (JSON.stringify(a.tokens) !== JSON.stringify(b.tokens)) throw new Error('bench serve: served tokens differ from the in-process engine\'s for the same seeds');
+  if (JSON.stringify(a.tokens) !== JSON.stringify(b.tokens))
+    throw new Error("bench serve: served tokens differ from the in-process engine's for the same seeds");
   bestLocal = Math.min(bestLocal, a.seconds);
   bestRemote = Math.min(bestRemote, b.seconds);
 }
-const localTps = (streams * newTokens) / bestLocal, serveTps = (streams * newTokens) / bestRemote;
+const localTps = (streams * newTokens) / bestLocal,
+  serveTps = (streams * newTokens) / bestRemote;
 const ratio = serveTps / localTps;
-console.log(`decode, ${streams} concurrent streams: in-process ${localTps.toFixed(0)} tokens/s, through ringrl serve ${serveTps.toFixed(0)} tokens/s (same tokens): serve reaches ${(100 * ratio).toFixed(0)}% of in-process`);
+console.log(
+  `decode, ${streams} concurrent streams: in-process ${localTps.toFixed(0)} tokens/s, through ringrl serve ${serveTps.toFixed(0)} tokens/s (same tokens): serve reaches ${(100 * ratio).toFixed(0)}% of in-process`,
+);
 
 // Per-request overhead: one-token requests one after another.
 const oneLocal = async () => {
   const t0 = performance.now();
-  for (let i = 0; i < requests; i++) await generateAll(engine, [{ id: `o${i}-${t0}`, prompt: prompts[i % streams]!, params: { temperature: 1, maxNewTokens: 1, seed: i } }]);
+  for (let i = 0; i < requests; i++)
+    await generateAll(engine, [
+      { id: `o${i}-${t0}`, prompt: prompts[i % streams]!, params: { temperature: 1, maxNewTokens: 1, seed: i } },
+    ]);
   return (performance.now() - t0) / requests;
 };
 const oneRemote = async () => {
   const t0 = performance.now();
-  for (let i = 0; i < requests; i++) await post(`${url}/generate`, { input_ids: prompts[i % streams], sampling_params: { max_new_tokens: 1, sampling_seed: i } });
+  for (let i = 0; i < requests; i++)
+    await post(`${url}/generate`, {
+      input_ids: prompts[i % streams],
+      sampling_params: { max_new_tokens: 1, sampling_seed: i },
+    });
   return (performance.now() - t0) / requests;
 };
 const health = async () => {
@@ -115,21 +178,31 @@ const remoteMs = Math.min(await oneRemote(), await oneRemote());
 const localMs = Math.min(await oneLocal(), await oneLocal());
 const healthMs = Math.min(await health(), await health());
 const overheadMs = remoteMs - localMs;
-console.log(`one-token requests, sequential: in-process ${localMs.toFixed(2)} ms, through ringrl serve ${remoteMs.toFixed(2)} ms: HTTP overhead ${overheadMs.toFixed(2)} ms per request (a bare GET /health round trip: ${healthMs.toFixed(2)} ms)`);
+console.log(
+  `one-token requests, sequential: in-process ${localMs.toFixed(2)} ms, through ringrl serve ${remoteMs.toFixed(2)} ms: HTTP overhead ${overheadMs.toFixed(2)} ms per request (a bare GET /health round trip: ${healthMs.toFixed(2)} ms)`,
+);
 
 // ---- 3: weight publication -------------------------------------------------------------------
 // A model of about publish-mb MB (fp32): the bench shape widened.
 const hidden = 512;
 const perLayer = 4 * hidden * hidden + 3 * hidden * 2048;
 const layers = Math.max(1, Math.round((publishMb * 1e6) / 4 / perLayer));
-const big = presetConfig('bench', { hiddenSize: hidden, intermediateSize: 2048, numHeads: 8, numKvHeads: 8, headDim: 64, numLayers: layers });
+const big = presetConfig('bench', {
+  hiddenSize: hidden,
+  intermediateSize: 2048,
+  numHeads: 8,
+  numKvHeads: 8,
+  headDim: 64,
+  numLayers: layers,
+});
 const bigDir = join(scratch, 'big-model');
 saveModelDir(bigDir, big, initWeights(big, 0));
 const bigUrl = await serve(bigDir, 1);
 const publisher = new WeightPublisher(join(scratch, 'weights'), big);
 const bytes = statSync(join(bigDir, 'model.safetensors')).size;
 const bigWeights = initWeights(big, 1);
-let bestPublish = Infinity, bestCopy = Infinity;
+let bestPublish = Infinity,
+  bestCopy = Infinity;
 for (let r = 0; r < repeats + 1; r++) {
   const t0 = performance.now();
   const path = publisher.publish(bigWeights, r + 1);
@@ -140,13 +213,28 @@ for (let r = 0; r < repeats + 1; r++) {
   if (r > 0) bestCopy = Math.min(bestCopy, (performance.now() - t1) / 1000);
   rmSync(join(scratch, `copy-${r}.safetensors`));
 }
-const publishGbs = bytes / 1e9 / bestPublish, copyGbs = bytes / 1e9 / bestCopy;
-console.log(`weight publication (${(bytes / 1e6).toFixed(0)} MB, ${layers} layers: write HF dir + sha256 manifest + rename, then /update_weights_from_disk with verification): ${publishGbs.toFixed(2)} GB/s (${bestPublish.toFixed(2)} s); plain file copy ${copyGbs.toFixed(2)} GB/s: ${(publishGbs / copyGbs).toFixed(2)}x of a copy`);
+const publishGbs = bytes / 1e9 / bestPublish,
+  copyGbs = bytes / 1e9 / bestCopy;
+console.log(
+  `weight publication (${(bytes / 1e6).toFixed(0)} MB, ${layers} layers: write HF dir + sha256 manifest + rename, then /update_weights_from_disk with verification): ${publishGbs.toFixed(2)} GB/s (${bestPublish.toFixed(2)} s); plain file copy ${copyGbs.toFixed(2)} GB/s: ${(publishGbs / copyGbs).toFixed(2)}x of a copy`,
+);
 
 record({
-  bench: 'serve', ours: Math.round(serveTps), peer: Math.round(localTps), ratio: Number(ratio.toFixed(3)),
-  unit: 'decode tokens/s through ringrl serve vs in process', streams, new_tokens: newTokens, threads,
-  http_overhead_ms: Number(overheadMs.toFixed(3)), health_rtt_ms: Number(healthMs.toFixed(3)), request_ms_serve: Number(remoteMs.toFixed(3)), request_ms_local: Number(localMs.toFixed(3)),
-  publish_gb_s: Number(publishGbs.toFixed(3)), copy_gb_s: Number(copyGbs.toFixed(3)), publish_vs_copy: Number((publishGbs / copyGbs).toFixed(3)), publish_mb: Math.round(bytes / 1e6),
+  bench: 'serve',
+  ours: Math.round(serveTps),
+  peer: Math.round(localTps),
+  ratio: Number(ratio.toFixed(3)),
+  unit: 'decode tokens/s through ringrl serve vs in process',
+  streams,
+  new_tokens: newTokens,
+  threads,
+  http_overhead_ms: Number(overheadMs.toFixed(3)),
+  health_rtt_ms: Number(healthMs.toFixed(3)),
+  request_ms_serve: Number(remoteMs.toFixed(3)),
+  request_ms_local: Number(localMs.toFixed(3)),
+  publish_gb_s: Number(publishGbs.toFixed(3)),
+  copy_gb_s: Number(copyGbs.toFixed(3)),
+  publish_vs_copy: Number((publishGbs / copyGbs).toFixed(3)),
+  publish_mb: Math.round(bytes / 1e6),
 });
 process.exit(0);

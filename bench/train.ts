@@ -17,16 +17,29 @@ import { AdamW } from '../src/train/optimizer.ts';
 import { rng } from '../src/util/random.ts';
 import { record } from './record.ts';
 
-const { values } = parseArgs({ options: { steps: { type: 'string', default: '5' }, warmup: { type: 'string', default: '2' }, threads: { type: 'string', default: '2' }, rounds: { type: 'string', default: '2' } } });
-const steps = Number(values.steps), warmup = Number(values.warmup), threads = Number(values.threads), rounds = Number(values.rounds);
-const batchSize = 16, seq = 128;
+const { values } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '2' },
+    threads: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '2' },
+  },
+});
+const steps = Number(values.steps),
+  warmup = Number(values.warmup),
+  threads = Number(values.threads),
+  rounds = Number(values.rounds);
+const batchSize = 16,
+  seq = 128;
 const python = '/usr/bin/python3';
 const here = dirname(fileURLToPath(import.meta.url));
 
 const modelDir = join(mkdtempSync(join(tmpdir(), 'ringrl-bench-')), 'model');
 const policy = Policy.fromPreset('bench', 0, { threads });
 policy.save(modelDir);
-console.log(`model: bench preset (${(policy.numParameters / 1e6).toFixed(2)}M parameters), batch ${batchSize} × seq ${seq}, fp32, ${threads} threads`);
+console.log(
+  `model: bench preset (${(policy.numParameters / 1e6).toFixed(2)}M parameters), batch ${batchSize} × seq ${seq}, fp32, ${threads} threads`,
+);
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -34,10 +47,26 @@ function median(xs: number[]): number {
 }
 
 function runPeer(): { stepMs: number[]; rssMb: number; torch: string } {
-  const args = [join(here, 'peers', 'train_torch.py'), '--model-dir', modelDir, '--batch', String(batchSize), '--seq', String(seq), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)];
+  const args = [
+    join(here, 'peers', 'train_torch.py'),
+    '--model-dir',
+    modelDir,
+    '--batch',
+    String(batchSize),
+    '--seq',
+    String(seq),
+    '--steps',
+    String(steps),
+    '--warmup',
+    String(warmup),
+    '--threads',
+    String(threads),
+  ];
   const r = spawnSync(python, args, { encoding: 'utf8' });
   if (r.status !== 0) {
-    console.error(`bench train: the PyTorch peer failed (${python} ${args.join(' ')}):\n${r.stderr || r.error}\nInstall it with: apt-get install python3-torch`);
+    console.error(
+      `bench train: the PyTorch peer failed (${python} ${args.join(' ')}):\n${r.stderr || r.error}\nInstall it with: apt-get install python3-torch`,
+    );
     process.exit(1);
   }
   const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
@@ -45,14 +74,21 @@ function runPeer(): { stepMs: number[]; rssMb: number; torch: string } {
 }
 
 const random = rng(1);
-const sequences = Array.from({ length: batchSize }, () => Array.from({ length: seq }, () => Math.floor(random() * policy.config.vocabSize)));
+const sequences = Array.from({ length: batchSize }, () =>
+  Array.from({ length: seq }, () => Math.floor(random() * policy.config.vocabSize)),
+);
 const batch = packSequences(sequences, policy.config.vocabSize);
 const targets = batch.lengths.reduce((a, b) => a + b, 0);
 const optimizer = new AdamW({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1 });
 
 async function ourStep(): Promise<number> {
   const t0 = performance.now();
-  const { grads } = await policy.lossAndGrads(maskedCrossEntropy, batch, { loss_mask: batch.mask }, { scale: 1 / targets, aux_weight: 0 });
+  const { grads } = await policy.lossAndGrads(
+    maskedCrossEntropy,
+    batch,
+    { loss_mask: batch.mask },
+    { scale: 1 / targets, aux_weight: 0 },
+  );
   optimizer.update(policy.weights, grads);
   return performance.now() - t0;
 }
@@ -68,19 +104,36 @@ for (let round = 0; round < rounds; round++) {
   torchVersion = peer.torch;
   for (let i = 0; i < (round === 0 ? warmup : 0); i++) await ourStep();
   for (let i = 0; i < steps; i++) oursMs.push(await ourStep());
-  console.log(`round ${round + 1}/${rounds}: PyTorch median ${median(peer.stepMs).toFixed(0)} ms/step, ringrl median ${median(oursMs.slice(-steps)).toFixed(0)} ms/step`);
+  console.log(
+    `round ${round + 1}/${rounds}: PyTorch median ${median(peer.stepMs).toFixed(0)} ms/step, ringrl median ${median(oursMs.slice(-steps)).toFixed(0)} ms/step`,
+  );
 }
 const oursRss = process.resourceUsage().maxRSS / 1024;
 const tokens = batchSize * seq;
 const ours = tokens / (median(oursMs) / 1000);
 const peer = tokens / (median(peerMs) / 1000);
 const ratio = ours / peer;
-console.log(`PyTorch ${torchVersion} CPU: ${peer.toFixed(0)} tokens/s (median ${median(peerMs).toFixed(0)} ms/step), peak RSS ${peerRss.toFixed(0)} MB`);
-console.log(`ringrl (onnxruntime-node):  ${ours.toFixed(0)} tokens/s (median ${median(oursMs).toFixed(0)} ms/step), peak RSS ${oursRss.toFixed(0)} MB`);
+console.log(
+  `PyTorch ${torchVersion} CPU: ${peer.toFixed(0)} tokens/s (median ${median(peerMs).toFixed(0)} ms/step), peak RSS ${peerRss.toFixed(0)} MB`,
+);
+console.log(
+  `ringrl (onnxruntime-node):  ${ours.toFixed(0)} tokens/s (median ${median(oursMs).toFixed(0)} ms/step), peak RSS ${oursRss.toFixed(0)} MB`,
+);
 console.log(`ratio: ringrl is ${ratio.toFixed(2)}× PyTorch's training throughput (target ≥ 1.5×)`);
 record({
-  bench: 'train', ours: Math.round(ours), peer: Math.round(peer), ratio: Number(ratio.toFixed(3)), unit: 'tokens/s',
-  ours_step_ms: Number(median(oursMs).toFixed(1)), peer_step_ms: Number(median(peerMs).toFixed(1)),
-  ours_peak_rss_mb: Math.round(oursRss), peer_peak_rss_mb: Math.round(peerRss),
-  model: 'd256 L4 H4 ff1024 V64', batch: batchSize, seq, threads, steps: oursMs.length, torch: torchVersion,
+  bench: 'train',
+  ours: Math.round(ours),
+  peer: Math.round(peer),
+  ratio: Number(ratio.toFixed(3)),
+  unit: 'tokens/s',
+  ours_step_ms: Number(median(oursMs).toFixed(1)),
+  peer_step_ms: Number(median(peerMs).toFixed(1)),
+  ours_peak_rss_mb: Math.round(oursRss),
+  peer_peak_rss_mb: Math.round(peerRss),
+  model: 'd256 L4 H4 ff1024 V64',
+  batch: batchSize,
+  seq,
+  threads,
+  steps: oursMs.length,
+  torch: torchVersion,
 });

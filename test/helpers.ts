@@ -20,7 +20,10 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: number, what: string): void {
   const d = maxAbsDiff(actual, expected);
-  assert.ok(d <= tol, `${what}: max abs diff ${d.toExponential(3)} > ${tol}\n  actual   ${Array.from(actual).slice(0, 8).join(', ')}\n  expected ${Array.from(expected).slice(0, 8).join(', ')}`);
+  assert.ok(
+    d <= tol,
+    `${what}: max abs diff ${d.toExponential(3)} > ${tol}\n  actual   ${Array.from(actual).slice(0, 8).join(', ')}\n  expected ${Array.from(expected).slice(0, 8).join(', ')}`,
+  );
 }
 
 /** Node arguments that run the `ringrl` CLI from source (no build needed): `spawn(process.execPath, [...ringrlCli, 'rl', ...])`. */

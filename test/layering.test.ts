@@ -30,13 +30,15 @@ function imports(): [string, string][] {
     if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
     const file = join(entry.parentPath, entry.name);
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*)'(\.{1,2}\/[^']+)'/g)) edges.push([file, resolve(dirname(file), m[1]!)]);
+    for (const m of text.matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*)'(\.{1,2}\/[^']+)'/g))
+      edges.push([file, resolve(dirname(file), m[1]!)]);
   }
   return edges;
 }
 
 test('every room of src/ has a layer', () => {
-  for (const room of readdirSync(src)) assert.ok(layerOf.has(room), `src/${room} is in no layer of test/layering.test.ts`);
+  for (const room of readdirSync(src))
+    assert.ok(layerOf.has(room), `src/${room} is in no layer of test/layering.test.ts`);
 });
 
 test('no room imports a room of a higher layer', () => {
@@ -49,7 +51,8 @@ test('no room imports a room of a higher layer', () => {
 test('rooms of one layer do not import each other in a cycle', () => {
   const deps = new Map<string, Set<string>>();
   for (const [from, to] of imports()) {
-    const a = roomOf(from), b = roomOf(to);
+    const a = roomOf(from),
+      b = roomOf(to);
     if (a !== b) deps.set(a, (deps.get(a) ?? new Set()).add(b));
   }
   const reaches = (a: string, b: string, seen = new Set<string>()): boolean =>
@@ -75,7 +78,16 @@ test('ringrl --help and ringrl reward math load neither onnxruntime nor the mode
   for (const entry of ['cli/bin.ts', 'cli/reward.ts']) {
     const loaded = [...staticClosure(join(src, entry))];
     assert.ok(loaded.length > 2, `${entry}: the import scan found its imports`);
-    assert.deepEqual(loaded.filter((f) => f === 'onnxruntime-node' || f.startsWith(join(src, 'model')) || f.startsWith(join(src, 'runtime'))), [], entry);
+    assert.deepEqual(
+      loaded.filter(
+        (f) => f === 'onnxruntime-node' || f.startsWith(join(src, 'model')) || f.startsWith(join(src, 'runtime')),
+      ),
+      [],
+      entry,
+    );
   }
-  assert.ok(staticClosure(join(src, 'cli/generate.ts')).has('onnxruntime-node'), 'the scan does see onnxruntime where it is loaded');
+  assert.ok(
+    staticClosure(join(src, 'cli/generate.ts')).has('onnxruntime-node'),
+    'the scan does see onnxruntime where it is loaded',
+  );
 });

@@ -47,8 +47,15 @@ export const advantageEstimators = { grpo, dr_grpo: drGrpo, rloo } satisfies Rec
 export type AdvantageEstimatorName = keyof typeof advantageEstimators;
 
 export const advantageSchema = z.strictObject({
-  estimator: z.enum(Object.keys(advantageEstimators) as [AdvantageEstimatorName, ...AdvantageEstimatorName[]]).default('grpo').describe('grpo: (r - mean) / (std + epsilon); dr_grpo: r - mean; rloo: r - mean of the others'),
-  epsilon: z.number().positive().default(1e-6).describe('added to the group std (grpo) so a zero-variance group divides by epsilon, not 0'),
+  estimator: z
+    .enum(Object.keys(advantageEstimators) as [AdvantageEstimatorName, ...AdvantageEstimatorName[]])
+    .default('grpo')
+    .describe('grpo: (r - mean) / (std + epsilon); dr_grpo: r - mean; rloo: r - mean of the others'),
+  epsilon: z
+    .number()
+    .positive()
+    .default(1e-6)
+    .describe('added to the group std (grpo) so a zero-variance group divides by epsilon, not 0'),
 });
 export type AdvantageConfigInput = z.input<typeof advantageSchema>;
 export type AdvantageConfig = z.output<typeof advantageSchema>;
@@ -73,8 +80,10 @@ export interface AdvantageResult {
 export function computeAdvantages(input: AdvantageInput, configInput: AdvantageConfigInput = {}): AdvantageResult {
   const config = parseConfig(advantageSchema, configInput, 'advantage config');
   const { rewards, groupIds, responseMask } = input;
-  if (groupIds.length !== rewards.length) throw new RingrlError(`advantages: groupIds has ${groupIds.length} entries, rewards has ${rewards.length}`);
-  if (responseMask && responseMask.length !== rewards.length) throw new RingrlError(`advantages: responseMask has ${responseMask.length} rows, rewards has ${rewards.length}`);
+  if (groupIds.length !== rewards.length)
+    throw new RingrlError(`advantages: groupIds has ${groupIds.length} entries, rewards has ${rewards.length}`);
+  if (responseMask && responseMask.length !== rewards.length)
+    throw new RingrlError(`advantages: responseMask has ${responseMask.length} rows, rewards has ${rewards.length}`);
   rewards.forEach((r, i) => {
     if (!Number.isFinite(r)) throw new RingrlError(`advantages: rewards[${i}] is ${r}; expected a finite number`);
   });
@@ -91,7 +100,9 @@ export function computeAdvantages(input: AdvantageInput, configInput: AdvantageC
   }
 
   const tokenAdvantages = responseMask ? broadcastToTokens(advantages, responseMask) : advantages.map(() => []);
-  const counted = responseMask ? tokenAdvantages.flatMap((row, i) => row.filter((_, t) => responseMask[i]![t]! > 0)) : advantages;
+  const counted = responseMask
+    ? tokenAdvantages.flatMap((row, i) => row.filter((_, t) => responseMask[i]![t]! > 0))
+    : advantages;
   return {
     advantages,
     tokenAdvantages,
@@ -105,7 +116,10 @@ export function computeAdvantages(input: AdvantageInput, configInput: AdvantageC
 }
 
 /** Each sample's advantage at its response tokens (mask > 0), 0 at the others. */
-export function broadcastToTokens(advantages: readonly number[], responseMask: readonly (readonly number[])[]): number[][] {
+export function broadcastToTokens(
+  advantages: readonly number[],
+  responseMask: readonly (readonly number[])[],
+): number[][] {
   return responseMask.map((row, i) => row.map((m) => (m > 0 ? advantages[i]! : 0)));
 }
 

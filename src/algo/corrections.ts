@@ -56,7 +56,11 @@ export const corrections: Record<CorrectionName, Correction> = { none, tis, icep
  * The response mask the aggregation counts: `mask`, less the tokens a rejecting correction zeroes.
  * `logK` rows are aligned with `mask` (log pi_train_old - log pi_infer per response token).
  */
-export function countedMask(mask: readonly (readonly number[])[], logK: readonly (readonly number[])[], config: PolicyLossConfig): number[][] {
+export function countedMask(
+  mask: readonly (readonly number[])[],
+  logK: readonly (readonly number[])[],
+  config: PolicyLossConfig,
+): number[][] {
   const correction = corrections[config.correction];
   if (!correction.rejects) return mask.map((row) => [...row]);
   return mask.map((row, i) => row.map((m, t) => (m > 0 && correction.weight(logK[i]![t]!, config) !== 0 ? m : 0)));

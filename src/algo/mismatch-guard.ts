@@ -17,12 +17,35 @@ export type GuardedMetric = (typeof guardedMetrics)[number];
 
 export const mismatchGuardSchema = z
   .strictObject({
-    enabled: z.boolean().default(false).describe('watch mismatch/kl and icepop/masked_frac and act on a sustained rise (warn, then remedy, then stop)'),
-    window: z.int().min(2).default(10).describe('steps in the baseline (the first steps) and in the recent window whose medians are compared'),
-    rise: z.number().gt(1).default(4).describe('a rise is sustained when the recent median exceeds rise x the baseline median (and the floor)'),
-    kl_floor: z.number().min(0).default(1e-3).describe('mismatch/kl never counts as risen below this (a near-zero baseline would make any noise a rise)'),
-    masked_frac_floor: z.number().min(0).default(2e-3).describe('icepop/masked_frac never counts as risen below this (the paper sees 1-2 per mille on healthy runs)'),
-    patience: z.int().min(1).default(5).describe('steps between escalations (warn -> remedy -> stop) while the rise persists'),
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe('watch mismatch/kl and icepop/masked_frac and act on a sustained rise (warn, then remedy, then stop)'),
+    window: z
+      .int()
+      .min(2)
+      .default(10)
+      .describe('steps in the baseline (the first steps) and in the recent window whose medians are compared'),
+    rise: z
+      .number()
+      .gt(1)
+      .default(4)
+      .describe('a rise is sustained when the recent median exceeds rise x the baseline median (and the floor)'),
+    kl_floor: z
+      .number()
+      .min(0)
+      .default(1e-3)
+      .describe('mismatch/kl never counts as risen below this (a near-zero baseline would make any noise a rise)'),
+    masked_frac_floor: z
+      .number()
+      .min(0)
+      .default(2e-3)
+      .describe('icepop/masked_frac never counts as risen below this (the paper sees 1-2 per mille on healthy runs)'),
+    patience: z
+      .int()
+      .min(1)
+      .default(5)
+      .describe('steps between escalations (warn -> remedy -> stop) while the rise persists'),
   })
   .describe('Closed-loop mismatch guard (off by default; docs/algorithms.md)');
 
@@ -75,9 +98,13 @@ export class MismatchGuard {
       if (recent.length < window) continue;
       judged = true;
       const baseMedian = median(base);
-      const threshold = Math.max(this.config.rise * baseMedian, metric === 'mismatch/kl' ? this.config.kl_floor : this.config.masked_frac_floor);
+      const threshold = Math.max(
+        this.config.rise * baseMedian,
+        metric === 'mismatch/kl' ? this.config.kl_floor : this.config.masked_frac_floor,
+      );
       const m = median(recent.map((r) => r.value));
-      if (m > threshold && (!worst || m / threshold > worst.median / worst.threshold)) worst = { metric, median: m, threshold, base: baseMedian, from: recent[0]!.step };
+      if (m > threshold && (!worst || m / threshold > worst.median / worst.threshold))
+        worst = { metric, median: m, threshold, base: baseMedian, from: recent[0]!.step };
     }
     if (!worst) {
       if (judged && this.stage > 0 && step - this.lastEscalation >= patience) this.stage = 0; // the rise has passed

@@ -39,10 +39,18 @@ export interface PolicyStepOptions {
 }
 
 /** log-probs of each response token under `policy` (the recompute of log pi_train(theta_old)). */
-export async function responseLogprobs(policy: Policy, samples: readonly Pick<PolicyStepSample, 'prompt' | 'response' | 'routes'>[], options: PolicyStepOptions = {}): Promise<number[][]> {
+export async function responseLogprobs(
+  policy: Policy,
+  samples: readonly Pick<PolicyStepSample, 'prompt' | 'response' | 'routes'>[],
+  options: PolicyStepOptions = {},
+): Promise<number[][]> {
   const out: number[][] = [];
   for (const chunk of chunks(samples, options.microBatchSize)) {
-    const { logprobs } = await policy.score(chunk.map((s) => [...s.prompt, ...s.response]), options.temperature ?? 1, replayed(chunk, options));
+    const { logprobs } = await policy.score(
+      chunk.map((s) => [...s.prompt, ...s.response]),
+      options.temperature ?? 1,
+      replayed(chunk, options),
+    );
     chunk.forEach((s, i) => out.push(logprobs[i]!.slice(s.prompt.length - 1)));
   }
   return out;
@@ -61,10 +69,16 @@ export async function policyGradientStep(
   options = { ...options, replayRoutes: options.replayRoutes ?? config.routing_replay === 'rollout' };
   const needOld = !config.bypass && samples.some((s) => !s.oldLogprobs);
   const recomputed = needOld ? await responseLogprobs(policy, samples, options) : [];
-  const rows = samples.map((s, i) => ({ ...s, oldLogprobs: s.oldLogprobs ?? recomputed[i], responseMask: s.responseMask ?? s.response.map(() => 1) }));
+  const rows = samples.map((s, i) => ({
+    ...s,
+    oldLogprobs: s.oldLogprobs ?? recomputed[i],
+    responseMask: s.responseMask ?? s.response.map(() => 1),
+  }));
 
   const masks = rows.map((s) => s.responseMask);
-  const logK = rows.map((s) => (config.bypass ? s.response.map(() => 0) : s.oldLogprobs!.map((old, t) => old - s.rolloutLogprobs[t]!)));
+  const logK = rows.map((s) =>
+    config.bypass ? s.response.map(() => 0) : s.oldLogprobs!.map((old, t) => old - s.rolloutLogprobs[t]!),
+  );
   const weights = aggregationWeights(countedMask(masks, logK, config), config);
   const tokens = masks.reduce((a, row) => a + row.filter((m) => m > 0).length, 0);
   const spec = policyLossSpec(config);
@@ -73,25 +87,49 @@ export async function policyGradientStep(
   let loss = 0;
   let offset = 0;
   for (const chunk of chunks(rows, options.microBatchSize)) {
-    const batch = packSequences(chunk.map((s) => [...s.prompt, ...s.response]), policy.config.vocabSize);
+    const batch = packSequences(
+      chunk.map((s) => [...s.prompt, ...s.response]),
+      policy.config.vocabSize,
+    );
     const feeds = tokenFeeds(batch, chunk, weights.slice(offset, offset + chunk.length), spec.tokenInputs);
     offset += chunk.length;
-    const out = await policy.lossAndGrads(spec, batch, feeds, { metric_scale: tokens > 0 ? 1 / tokens : 0 }, options.temperature ?? 1, replayed(chunk, options));
+    const out = await policy.lossAndGrads(
+      spec,
+      batch,
+      feeds,
+      { metric_scale: tokens > 0 ? 1 / tokens : 0 },
+      options.temperature ?? 1,
+      replayed(chunk, options),
+    );
     loss += out.loss;
     parts.push(out.metrics);
     accumulator.add(out.grads);
   }
-  if (!Number.isFinite(loss)) throw new NonFiniteUpdate(`policy step: loss is ${loss}; refusing to update the weights (last good weights kept)`);
+  if (!Number.isFinite(loss))
+    throw new NonFiniteUpdate(`policy step: loss is ${loss}; refusing to update the weights (last good weights kept)`);
   const { gradNorm } = optimizer.update(policy.weights, accumulator.sums, options.lr);
-  const tail: Record<string, number> = config.bypass ? {} : { 'mismatch/logp_diff_p99': quantile(logK.flatMap((row, i) => row.filter((_, t) => masks[i]![t]! > 0).map(Math.abs)), 0.99) };
+  const tail: Record<string, number> = config.bypass
+    ? {}
+    : {
+        'mismatch/logp_diff_p99': quantile(
+          logK.flatMap((row, i) => row.filter((_, t) => masks[i]![t]! > 0).map(Math.abs)),
+          0.99,
+        ),
+      };
   return { loss, metrics: { ...finishPolicyMetrics(combineMetrics(parts)), ...tail, 'grad/norm': gradNorm } };
 }
 
 /** The samples' recorded routes when routing replay is on (every sample must carry them). */
-function replayed(samples: readonly Pick<PolicyStepSample, 'routes'>[], options: PolicyStepOptions): number[][] | undefined {
+function replayed(
+  samples: readonly Pick<PolicyStepSample, 'routes'>[],
+  options: PolicyStepOptions,
+): number[][] | undefined {
   if (!options.replayRoutes) return undefined;
   const missing = samples.findIndex((s) => !s.routes);
-  if (missing >= 0) throw new RingrlError(`policy step: routing_replay is 'rollout' but sample ${missing} has no recorded routes (an MoE model's engine records them; a dense model has none)`);
+  if (missing >= 0)
+    throw new RingrlError(
+      `policy step: routing_replay is 'rollout' but sample ${missing} has no recorded routes (an MoE model's engine records them; a dense model has none)`,
+    );
   return samples.map((s) => s.routes!);
 }
 
@@ -106,7 +144,12 @@ type Row = PolicyStepSample & { oldLogprobs?: number[]; responseMask: number[] }
 
 /** Per-response-token values placed at the [B, T] positions that score them (token j of a
  * response after a prompt of P tokens is scored at position P - 1 + j). */
-function tokenFeeds(batch: PackedBatch, rows: readonly Row[], weights: readonly number[][], names: readonly string[]): Record<string, Float32Array> {
+function tokenFeeds(
+  batch: PackedBatch,
+  rows: readonly Row[],
+  weights: readonly number[][],
+  names: readonly string[],
+): Record<string, Float32Array> {
   const sources: Record<string, (row: Row, i: number) => readonly number[]> = {
     rollout_logprobs: (r) => r.rolloutLogprobs,
     old_logprobs: (r) => r.oldLogprobs!,
@@ -129,14 +172,26 @@ function tokenFeeds(batch: PackedBatch, rows: readonly Row[], weights: readonly 
 }
 
 function checkSample(s: PolicyStepSample, i: number, config: PolicyLossConfig): void {
-  if (s.prompt.length < 1) throw new RingrlError(`policy step: sample ${i}: prompt is empty; expected at least one token`);
-  const perToken: [keyof PolicyStepSample, boolean][] = [['rolloutLogprobs', true], ['advantages', true], ['responseMask', false], ['oldLogprobs', false], ['refLogprobs', config.kl.coef > 0]];
+  if (s.prompt.length < 1)
+    throw new RingrlError(`policy step: sample ${i}: prompt is empty; expected at least one token`);
+  const perToken: [keyof PolicyStepSample, boolean][] = [
+    ['rolloutLogprobs', true],
+    ['advantages', true],
+    ['responseMask', false],
+    ['oldLogprobs', false],
+    ['refLogprobs', config.kl.coef > 0],
+  ];
   for (const [name, required] of perToken) {
     const values = s[name] as number[] | undefined;
     if (values === undefined) {
-      if (required) throw new RingrlError(`policy step: sample ${i}: ${name} is required${name === 'refLogprobs' ? ' when kl.coef > 0' : ''}`);
+      if (required)
+        throw new RingrlError(
+          `policy step: sample ${i}: ${name} is required${name === 'refLogprobs' ? ' when kl.coef > 0' : ''}`,
+        );
     } else if (values.length !== s.response.length) {
-      throw new RingrlError(`policy step: sample ${i}: ${name} has ${values.length} values for ${s.response.length} response tokens`);
+      throw new RingrlError(
+        `policy step: sample ${i}: ${name} has ${values.length} values for ${s.response.length} response tokens`,
+      );
     }
   }
 }

@@ -21,12 +21,17 @@ export function setText(key: string, value: string): string {
 
 /** parseFlags options for the shorthands (each takes a string). */
 export function shorthandOptions<S extends Shorthands>(shorthands: S): Record<keyof S, { type: 'string' }> {
-  return Object.fromEntries(Object.keys(shorthands).map((f) => [f, { type: 'string' }])) as Record<keyof S, { type: 'string' }>;
+  return Object.fromEntries(Object.keys(shorthands).map((f) => [f, { type: 'string' }])) as Record<
+    keyof S,
+    { type: 'string' }
+  >;
 }
 
 /** The `--set` overrides of the shorthands given. */
 export function shorthandSets(shorthands: Shorthands, values: Record<string, unknown>): string[] {
-  return Object.keys(shorthands).filter((f) => typeof values[f] === 'string').map((f) => setText(shorthands[f]!, values[f] as string));
+  return Object.keys(shorthands)
+    .filter((f) => typeof values[f] === 'string')
+    .map((f) => setText(shorthands[f]!, values[f] as string));
 }
 
 export interface RunFlags {
@@ -38,9 +43,13 @@ export interface RunFlags {
 
 /** The config of a new run (--out) or a resumed one (--resume: its config.yaml under the --config files and sets). */
 export function runConfigFromFlags(command: string, values: RunFlags, sets: string[]): Config {
-  if (values.out && values.resume) throw new UsageError(`ringrl ${command}: give --out (a new run) or --resume (an existing one), not both`);
+  if (values.out && values.resume)
+    throw new UsageError(`ringrl ${command}: give --out (a new run) or --resume (an existing one), not both`);
   const resumeDir = values.resume;
-  if (resumeDir !== undefined && !existsSync(join(resumeDir, 'config.yaml'))) throw new UsageError(`ringrl ${command}: --resume ${resumeDir}: no config.yaml there; expected a run directory written by ringrl ${command}`);
+  if (resumeDir !== undefined && !existsSync(join(resumeDir, 'config.yaml')))
+    throw new UsageError(
+      `ringrl ${command}: --resume ${resumeDir}: no config.yaml there; expected a run directory written by ringrl ${command}`,
+    );
   return loadConfig({
     files: [...(resumeDir ? [join(resumeDir, 'config.yaml')] : []), ...(values.config ?? [])],
     sets: [...(values.set ?? []), ...sets],
@@ -61,8 +70,10 @@ export const engineFlags = { servers: { type: 'string' }, 'engine-workers': { ty
 /** The `--set` overrides of --servers and --engine-workers (each implies rollout.engine=http). */
 export function engineFlagSets(values: { servers?: string; 'engine-workers'?: string }): string[] {
   const sets: string[] = [];
-  if (values.servers !== undefined) sets.push(`rollout.servers=${JSON.stringify(values.servers.split(',').filter(Boolean))}`, 'rollout.engine=http');
-  if (values['engine-workers'] !== undefined) sets.push(`rollout.engine_workers=${values['engine-workers']}`, 'rollout.engine=http');
+  if (values.servers !== undefined)
+    sets.push(`rollout.servers=${JSON.stringify(values.servers.split(',').filter(Boolean))}`, 'rollout.engine=http');
+  if (values['engine-workers'] !== undefined)
+    sets.push(`rollout.engine_workers=${values['engine-workers']}`, 'rollout.engine=http');
   return sets;
 }
 
@@ -78,10 +89,23 @@ export function startConfigCommand<O extends Options, S extends Shorthands>(
   own: O,
   shorthands: S,
   extraSets: (values: Record<string, unknown>) => string[] = () => [],
-): { values: Parsed<typeof configFlags & typeof uiFlags & O & Record<keyof S, { type: 'string' }>>['values']; config: Config; ui: Ui } {
-  const { values, positionals } = parseFlags(command, argv, { ...configFlags, ...uiFlags, ...own, ...shorthandOptions(shorthands) });
-  if (positionals.length) throw new UsageError(`ringrl ${command}: unexpected argument '${positionals[0]}' (see ringrl ${command} --help)`);
-  const config = runConfigFromFlags(command, values as RunFlags, [...shorthandSets(shorthands, values), ...extraSets(values)]);
+): {
+  values: Parsed<typeof configFlags & typeof uiFlags & O & Record<keyof S, { type: 'string' }>>['values'];
+  config: Config;
+  ui: Ui;
+} {
+  const { values, positionals } = parseFlags(command, argv, {
+    ...configFlags,
+    ...uiFlags,
+    ...own,
+    ...shorthandOptions(shorthands),
+  });
+  if (positionals.length)
+    throw new UsageError(`ringrl ${command}: unexpected argument '${positionals[0]}' (see ringrl ${command} --help)`);
+  const config = runConfigFromFlags(command, values as RunFlags, [
+    ...shorthandSets(shorthands, values),
+    ...extraSets(values),
+  ]);
   const ui = createUi(values as { quiet?: boolean; jsonl?: boolean });
   configureRuntimeFrom(config.runtime);
   return { values, config, ui };

@@ -20,9 +20,15 @@ export const configCommand: Command = {
   help: HELP,
   async run(argv) {
     const [sub, ...rest] = argv;
-    if (sub !== 'show') throw new UsageError(`ringrl config: expected the subcommand 'show', got '${sub ?? ''}' (see ringrl config --help)`);
+    if (sub !== 'show')
+      throw new UsageError(
+        `ringrl config: expected the subcommand 'show', got '${sub ?? ''}' (see ringrl config --help)`,
+      );
     const { values, positionals } = parseFlags('config show', rest, { ...configFlags, json: { type: 'boolean' } });
-    if (positionals.length > 0) throw new UsageError(`ringrl config show: unexpected argument '${positionals[0]}' (config files go after --config)`);
+    if (positionals.length > 0)
+      throw new UsageError(
+        `ringrl config show: unexpected argument '${positionals[0]}' (config files go after --config)`,
+      );
     const config = configFromFlags(values);
     process.stdout.write(values.json ? JSON.stringify(config, null, 2) + '\n' : formatConfig(config));
   },

@@ -31,8 +31,14 @@ examples:
   ringrl demo --seed 1 --out runs/demo-seed1
   ringrl demo --set sft.steps=200 --set rl.steps=10      # a quicker, weaker run`,
   async run(argv) {
-    const { values, positionals } = parseFlags('demo', argv, { ...uiFlags, out: { type: 'string' }, seed: { type: 'string' }, set: { type: 'string', multiple: true } });
-    if (positionals.length) throw new UsageError(`ringrl demo: unexpected argument '${positionals[0]}' (see ringrl demo --help)`);
+    const { values, positionals } = parseFlags('demo', argv, {
+      ...uiFlags,
+      out: { type: 'string' },
+      seed: { type: 'string' },
+      set: { type: 'string', multiple: true },
+    });
+    if (positionals.length)
+      throw new UsageError(`ringrl demo: unexpected argument '${positionals[0]}' (see ringrl demo --help)`);
     const ui = createUi(values);
     const out = values.out ?? join('runs', 'demo');
     if (existsSync(out)) {
@@ -42,7 +48,14 @@ examples:
     }
     // --seed varies the whole run: the fresh model's initialisation and every sampling seed.
     const seed = values.seed ? ['--seed', values.seed, '--set', `model.init_seed=${values.seed}`] : [];
-    const shared = ['--config', demoConfig, ...seed, ...(values.set ?? []).flatMap((s) => ['--set', s]), ...(values.quiet ? ['-q'] : []), ...(values.jsonl ? ['--jsonl'] : [])];
+    const shared = [
+      '--config',
+      demoConfig,
+      ...seed,
+      ...(values.set ?? []).flatMap((s) => ['--set', s]),
+      ...(values.quiet ? ['-q'] : []),
+      ...(values.jsonl ? ['--jsonl'] : []),
+    ];
     const started = performance.now();
 
     ui.info('── 1/3 hybrid-thinking SFT from scratch ──');
@@ -57,13 +70,28 @@ examples:
 
     ui.info('── 3/3 report ──');
     const report = writeReport(rlDir, { out: join(out, 'report.html') });
-    const evals = RunDir.open(rlDir).readMetrics().filter((r) => typeof r['eval/accuracy'] === 'number');
+    const evals = RunDir.open(rlDir)
+      .readMetrics()
+      .filter((r) => typeof r['eval/accuracy'] === 'number');
     const [before, after] = [evals[0]?.['eval/accuracy'], evals.at(-1)?.['eval/accuracy']] as (number | undefined)[];
-    const [thinkingBefore, thinkingAfter] = [evals[0]?.['eval/thinking_frac'], evals.at(-1)?.['eval/thinking_frac']] as (number | undefined)[];
+    const [thinkingBefore, thinkingAfter] = [
+      evals[0]?.['eval/thinking_frac'],
+      evals.at(-1)?.['eval/thinking_frac'],
+    ] as (number | undefined)[];
     const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
     const minutes = (performance.now() - started) / 60000;
     ui.result(
-      { before, after, gain_points: before !== undefined && after !== undefined ? 100 * (after - before) : null, thinking_before: thinkingBefore, thinking_after: thinkingAfter, minutes, report: report.path, sft_dir: sftDir, rl_dir: rlDir },
+      {
+        before,
+        after,
+        gain_points: before !== undefined && after !== undefined ? 100 * (after - before) : null,
+        thinking_before: thinkingBefore,
+        thinking_after: thinkingAfter,
+        minutes,
+        report: report.path,
+        sft_dir: sftDir,
+        rl_dir: rlDir,
+      },
       `demo done in ${minutes.toFixed(1)} min: held-out accuracy after SFT ${pct(before)} → after RL ${pct(after)} (answers that think: ${pct(thinkingBefore)} → ${pct(thinkingAfter)})\nreport: ${report.path}`,
     );
   },

@@ -12,7 +12,19 @@ import { getVerifier, verifierNames } from '../reward/verifiers.ts';
 import { evaluate, formatEvalTable } from '../eval/evaluate.ts';
 import { connectServers } from './generate.ts';
 
-const SETS = { model: 'model.dir', task: 'data.task', difficulty: 'data.difficulty', data: 'data.test_file', n: 'eval.num_problems', k: 'eval.k', temperature: 'eval.temperature', 'top-p': 'eval.top_p', 'max-new-tokens': 'eval.max_new_tokens', threads: 'runtime.threads', seed: 'run.seed' } as const;
+const SETS = {
+  model: 'model.dir',
+  task: 'data.task',
+  difficulty: 'data.difficulty',
+  data: 'data.test_file',
+  n: 'eval.num_problems',
+  k: 'eval.k',
+  temperature: 'eval.temperature',
+  'top-p': 'eval.top_p',
+  'max-new-tokens': 'eval.max_new_tokens',
+  threads: 'runtime.threads',
+  seed: 'run.seed',
+} as const;
 
 const HELP = `usage: ringrl eval --model DIR (--task NAME [--difficulty N] | --data FILE [--verifier NAME])
                    [--n N] [--k K] [--temperature T] [--top-p P] [--max-new-tokens N]
@@ -43,7 +55,8 @@ export const evalCommand: Command = {
     // --data is the held-out file (data.test_file): evaluating a file is not training on one.
     const own = { out: { type: 'string' }, verifier: { type: 'string' }, servers: { type: 'string' } } as const;
     const { values, config, ui } = startConfigCommand('eval', argv, own, SETS);
-    if (values.task === undefined && values.data === undefined) throw new UsageError('ringrl eval: give --task NAME or --data FILE (see ringrl eval --help)');
+    if (values.task === undefined && values.data === undefined)
+      throw new UsageError('ringrl eval: give --task NAME or --data FILE (see ringrl eval --help)');
     const modelDir = config.model.dir;
     if (!modelDir) throw new UsageError('ringrl eval: --model is required (see ringrl eval --help)');
     const { config: modelConfig, weights } = loadModelDir(modelDir);
@@ -52,14 +65,26 @@ export const evalCommand: Command = {
     const verify = getVerifier(verifierName);
     const examples = await testExamplesFor(config.data, config.eval.num_problems);
     const { k, temperature, top_p: topP, max_new_tokens: maxNewTokens } = config.eval;
-    if (k > 1 && temperature === 0) ui.warn('--k > 1 with temperature 0: the k samples are identical (greedy); pass --temperature 1 for pass@k');
+    if (k > 1 && temperature === 0)
+      ui.warn('--k > 1 with temperature 0: the k samples are identical (greedy); pass --temperature 1 for pass@k');
     const what = config.data.test_file ?? `${config.data.task} (difficulty ${config.data.difficulty}, test split)`;
     ui.info(`evaluating ${modelDir} on ${examples.length} problems of ${what}, k=${k}, verifier ${verifierName}`);
-    const bar = ui.progress('eval', { total: examples.length * (k === 1 && temperature === 0 ? 1 : k + 1), unit: 'sample' });
+    const bar = ui.progress('eval', {
+      total: examples.length * (k === 1 && temperature === 0 ? 1 : k + 1),
+      unit: 'sample',
+    });
     const engine = values.servers ? await connectServers(values.servers) : undefined;
     let result: Awaited<ReturnType<typeof evaluate>>;
     try {
-      result = await evaluate(modelConfig, weights, tokenizer, examples, verify, { k, temperature, topP, maxNewTokens, seed: config.run.seed, onProgress: (done) => bar.update(done), ...(engine ? { engine } : {}) });
+      result = await evaluate(modelConfig, weights, tokenizer, examples, verify, {
+        k,
+        temperature,
+        topP,
+        maxNewTokens,
+        seed: config.run.seed,
+        onProgress: (done) => bar.update(done),
+        ...(engine ? { engine } : {}),
+      });
     } finally {
       await engine?.close();
       await verify.close?.();
@@ -68,7 +93,10 @@ export const evalCommand: Command = {
     const out = values.out ?? join(modelDir, 'eval_results.json');
     mkdirSync(dirname(out), { recursive: true });
     const { samples, ...summary } = result;
-    writeFileSync(out, JSON.stringify({ model: modelDir, data: what, verifier: verifierName, ...summary, samples }, null, 2) + '\n');
+    writeFileSync(
+      out,
+      JSON.stringify({ model: modelDir, data: what, verifier: verifierName, ...summary, samples }, null, 2) + '\n',
+    );
     ui.result({ ...summary, out }, `${formatEvalTable(result, `eval ${modelDir} on ${what}`)}\n  wrote ${out}`);
   },
 };

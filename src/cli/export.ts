@@ -12,7 +12,8 @@ export function parseByteSize(raw: string, flag: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?$/i.exec(raw.trim());
   const units: Record<string, number> = { b: 1, kb: 1e3, mb: 1e6, gb: 1e9, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30 };
   const bytes = m ? Number(m[1]) * units[(m[2] ?? 'b').toLowerCase()]! : NaN;
-  if (!(bytes >= 1)) throw new UsageError(`ringrl export: --${flag} must be a size like 5GB, 500MB or 2GiB, got '${raw}'`);
+  if (!(bytes >= 1))
+    throw new UsageError(`ringrl export: --${flag} must be a size like 5GB, 500MB or 2GiB, got '${raw}'`);
   return Math.floor(bytes);
 }
 
@@ -30,15 +31,26 @@ examples:
   ringrl export runs/qwen/checkpoints/100 --out exported/qwen-step100
   ringrl export runs/tiny --out /tmp/tiny-bf16 --dtype bf16 --max-shard-size 500MB`,
   async run(argv) {
-    const { values, positionals } = parseFlags('export', argv, { out: { type: 'string' }, dtype: { type: 'string' }, 'max-shard-size': { type: 'string' }, force: { type: 'boolean' } });
-    if (positionals.length !== 1) throw new UsageError(`ringrl export: expected one CHECKPOINT directory, got ${positionals.length} (see ringrl export --help)`);
+    const { values, positionals } = parseFlags('export', argv, {
+      out: { type: 'string' },
+      dtype: { type: 'string' },
+      'max-shard-size': { type: 'string' },
+      force: { type: 'boolean' },
+    });
+    if (positionals.length !== 1)
+      throw new UsageError(
+        `ringrl export: expected one CHECKPOINT directory, got ${positionals.length} (see ringrl export --help)`,
+      );
     const source = positionals[0]!;
     const out = values.out;
     if (!out) throw new UsageError('ringrl export: --out is required (see ringrl export --help)');
-    if (values.dtype !== undefined && !dtypeFlags[values.dtype]) throw new UsageError(`ringrl export: --dtype '${values.dtype}' is unknown; expected bf16, fp16 or fp32`);
+    if (values.dtype !== undefined && !dtypeFlags[values.dtype])
+      throw new UsageError(`ringrl export: --dtype '${values.dtype}' is unknown; expected bf16, fp16 or fp32`);
     const maxShardBytes = parseByteSize(values['max-shard-size'] ?? '5GB', 'max-shard-size');
-    if (resolve(out) === resolve(source)) throw new UsageError(`ringrl export: --out ${out} is the checkpoint itself; choose another directory`);
-    if (existsSync(out) && readdirSync(out).length > 0 && !values.force) throw new UsageError(`ringrl export: --out ${out} exists and is not empty; pass --force to overwrite`);
+    if (resolve(out) === resolve(source))
+      throw new UsageError(`ringrl export: --out ${out} is the checkpoint itself; choose another directory`);
+    if (existsSync(out) && readdirSync(out).length > 0 && !values.force)
+      throw new UsageError(`ringrl export: --out ${out} exists and is not empty; pass --force to overwrite`);
     const model = loadModelDir(source); // every check happens here, before anything is written
     const dtype = values.dtype ? dtypeFlags[values.dtype]! : (configDtype(model.config) ?? model.dtype);
     const tmp = join(dirname(resolve(out)), `.${resolve(out).split('/').pop()}.export-${process.pid}`);
@@ -54,6 +66,8 @@ examples:
       throw error;
     }
     const files = readdirSync(out).filter((f) => f.endsWith('.safetensors')).length;
-    console.log(`wrote ${out} (${model.config.modelType}, ${dtype}, ${files} safetensors file${files === 1 ? '' : 's'})`);
+    console.log(
+      `wrote ${out} (${model.config.modelType}, ${dtype}, ${files} safetensors file${files === 1 ? '' : 's'})`,
+    );
   },
 };

@@ -45,4 +45,3 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
 }
-

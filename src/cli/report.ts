@@ -25,13 +25,31 @@ export const reportCommand: Command = {
   name: 'report',
   help: HELP,
   async run(argv) {
-    const { values, positionals } = parseFlags('report', argv, { ...uiFlags, out: { type: 'string' }, samples: { type: 'string' } });
+    const { values, positionals } = parseFlags('report', argv, {
+      ...uiFlags,
+      out: { type: 'string' },
+      samples: { type: 'string' },
+    });
     const ui = createUi(values);
-    if (positionals.length !== 1) throw new UsageError(`ringrl report: expected one RUN_DIR argument, got ${positionals.length} (see ringrl report --help)`);
+    if (positionals.length !== 1)
+      throw new UsageError(
+        `ringrl report: expected one RUN_DIR argument, got ${positionals.length} (see ringrl report --help)`,
+      );
     const maxSamples = numberFlag('report', 'samples', values.samples, 50, { integer: true, min: 0 });
-    const summary = writeReport(positionals[0]!, { maxSamples, warn: (m) => ui.warn(m), ...(values.out ? { out: values.out } : {}) });
+    const summary = writeReport(positionals[0]!, {
+      maxSamples,
+      warn: (m) => ui.warn(m),
+      ...(values.out ? { out: values.out } : {}),
+    });
     ui.result(
-      { path: summary.path, charts: summary.charts, series: summary.series, rows: summary.rows, samples: summary.samples, warnings: summary.warnings.length },
+      {
+        path: summary.path,
+        charts: summary.charts,
+        series: summary.series,
+        rows: summary.rows,
+        samples: summary.samples,
+        warnings: summary.warnings.length,
+      },
       `wrote ${summary.path} (${summary.series} series in ${summary.charts} charts from ${summary.rows} steps, ${summary.samples} samples${summary.warnings.length ? `, ${summary.warnings.length} damaged lines skipped` : ''})`,
     );
   },

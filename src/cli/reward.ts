@@ -22,21 +22,35 @@ export const rewardCommand: Command = {
   help: HELP,
   async run(argv) {
     const [sub, ...rest] = argv;
-    if (sub !== 'math') throw new UsageError(`ringrl reward: expected the subcommand 'math', got '${sub ?? ''}' (see ringrl reward --help)`);
-    const { values, positionals } = parseFlags('reward math', rest, { input: { type: 'string' }, fallback: { type: 'string' } });
+    if (sub !== 'math')
+      throw new UsageError(
+        `ringrl reward: expected the subcommand 'math', got '${sub ?? ''}' (see ringrl reward --help)`,
+      );
+    const { values, positionals } = parseFlags('reward math', rest, {
+      input: { type: 'string' },
+      fallback: { type: 'string' },
+    });
     if (positionals.length > 0) throw new UsageError(`ringrl reward math: unexpected argument '${positionals[0]}'`);
     const input = requireFlag('reward math', values, 'input');
     const fallback = values.fallback ?? 'none';
-    if (fallback !== 'none' && fallback !== 'last_number') throw new UsageError(`ringrl reward math: --fallback must be none or last_number, got '${fallback}'`);
+    if (fallback !== 'none' && fallback !== 'last_number')
+      throw new UsageError(`ringrl reward math: --fallback must be none or last_number, got '${fallback}'`);
     const lines = readTextFile(input, 'JSON lines {"completion": ..., "answer": ...} (--input)').split('\n');
     lines.forEach((line, i) => {
       if (line.trim() === '') return;
       const where = `${input}:${i + 1}`;
       const row = parseJsonLine(line, where);
-      if (typeof row !== 'object' || row === null || Array.isArray(row)) throw new RingrlError(`${where}: expected a JSON object {"completion": ..., "answer": ...}`);
+      if (typeof row !== 'object' || row === null || Array.isArray(row))
+        throw new RingrlError(`${where}: expected a JSON object {"completion": ..., "answer": ...}`);
       const { completion, answer } = row as Record<string, unknown>;
-      if (typeof completion !== 'string') throw new RingrlError(`${where}: "completion" must be a string, got ${completion === undefined ? 'nothing' : typeof completion}`);
-      if (typeof answer !== 'string' && typeof answer !== 'number') throw new RingrlError(`${where}: "answer" must be a string or number, got ${answer === undefined ? 'nothing' : typeof answer}`);
+      if (typeof completion !== 'string')
+        throw new RingrlError(
+          `${where}: "completion" must be a string, got ${completion === undefined ? 'nothing' : typeof completion}`,
+        );
+      if (typeof answer !== 'string' && typeof answer !== 'number')
+        throw new RingrlError(
+          `${where}: "answer" must be a string or number, got ${answer === undefined ? 'nothing' : typeof answer}`,
+        );
       console.log(JSON.stringify(verifyMath(completion, String(answer), { fallback })));
     });
   },

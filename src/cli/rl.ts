@@ -64,12 +64,22 @@ examples:
   ringrl rl --resume runs/arith-rl`;
 
 /** Progress and event lines shared by `ringrl rl` and the demo. */
-export function rlEventPrinter(ui: Ui, steps: number, label = 'rl'): { onEvent: (e: RlEvent) => void; done: () => void } {
+export function rlEventPrinter(
+  ui: Ui,
+  steps: number,
+  label = 'rl',
+): { onEvent: (e: RlEvent) => void; done: () => void } {
   const bar = ui.progress(label, { total: steps, unit: 'step' });
   return {
     onEvent(e) {
-      if (e.type === 'start') ui.info(`${e.resumedFrom ? `resuming from ${e.resumedFrom} at step ${e.step}` : 'starting RL'} (${(e.parameters / 1e6).toFixed(2)}M parameters)`);
-      else if (e.type === 'eval') ui.info(`step ${e.step}: held-out accuracy ${(100 * e.result.accuracy).toFixed(1)}% (${e.result.problems} problems, ${e.result.seconds.toFixed(0)}s)`);
+      if (e.type === 'start')
+        ui.info(
+          `${e.resumedFrom ? `resuming from ${e.resumedFrom} at step ${e.step}` : 'starting RL'} (${(e.parameters / 1e6).toFixed(2)}M parameters)`,
+        );
+      else if (e.type === 'eval')
+        ui.info(
+          `step ${e.step}: held-out accuracy ${(100 * e.result.accuracy).toFixed(1)}% (${e.result.problems} problems, ${e.result.seconds.toFixed(0)}s)`,
+        );
       else if (e.type === 'checkpoint') ui.info(`checkpoint ${e.dir}`);
       else if (e.type === 'guard') ui.warn(e.message);
       else if (e.type === 'skipped') ui.info(`step ${e.step}: skipped ${e.reasons.length} update(s): ${e.reasons[0]}`);
@@ -77,8 +87,10 @@ export function rlEventPrinter(ui: Ui, steps: number, label = 'rl'): { onEvent: 
       else {
         const m = e.metrics;
         bar.update(e.step, {
-          reward: m['reward/mean'] ?? 0, len: Math.round(m['response_length/mean'] ?? 0),
-          masked: m['icepop/masked_frac'] ?? 0, 'tok/s': Math.round(m['rollout/tokens_per_s'] ?? 0),
+          reward: m['reward/mean'] ?? 0,
+          len: Math.round(m['response_length/mean'] ?? 0),
+          masked: m['icepop/masked_frac'] ?? 0,
+          'tok/s': Math.round(m['rollout/tokens_per_s'] ?? 0),
           pool: m['c3po/retained'] ?? 0,
           ...(m['reward/unscored'] ? { unscored: m['reward/unscored'] } : {}),
         });
@@ -92,9 +104,18 @@ export const rlCommand: Command = {
   name: 'rl',
   help: HELP,
   async run(argv) {
-    const { values, config, ui } = startConfigCommand('rl', argv, { out: { type: 'string' }, resume: { type: 'string' }, ...engineFlags }, shorthands, engineFlagSets);
+    const { values, config, ui } = startConfigCommand(
+      'rl',
+      argv,
+      { out: { type: 'string' }, resume: { type: 'string' }, ...engineFlags },
+      shorthands,
+      engineFlagSets,
+    );
     const resumeDir = values.resume;
-    if (!config.model.dir && !resumeDir) throw new UsageError('ringrl rl: model.dir is required (--model DIR): RL starts from a trained checkpoint, e.g. the output of ringrl sft');
+    if (!config.model.dir && !resumeDir)
+      throw new UsageError(
+        'ringrl rl: model.dir is required (--model DIR): RL starts from a trained checkpoint, e.g. the output of ringrl sft',
+      );
     // Everything a bad input can fail is read before the run dir is created: nothing is written.
     const source = await trainSourceFor(config.data, 'rl');
     const evalExamples = await testExamplesFor(config.data, config.eval.num_problems, { optional: true });
@@ -107,11 +128,25 @@ export const rlCommand: Command = {
     const run = runDirFromFlags('rl', values, config);
     ui.info(`run dir ${run.path}`);
     const printer = rlEventPrinter(ui, config.rl.steps);
-    const result = await runRl({ run, config, modelDir: config.model.dir ?? '', resume: resumeDir !== undefined, source, evalExamples, verify, onEvent: printer.onEvent }).finally(() => verify.close?.());
+    const result = await runRl({
+      run,
+      config,
+      modelDir: config.model.dir ?? '',
+      resume: resumeDir !== undefined,
+      source,
+      evalExamples,
+      verify,
+      onEvent: printer.onEvent,
+    }).finally(() => verify.close?.());
     printer.done();
     const pct = (x: number | undefined) => (x === undefined ? 'n/a' : `${(100 * x).toFixed(1)}%`);
     ui.result(
-      { run_dir: run.path, steps: result.step, accuracy_before: result.before?.accuracy ?? null, accuracy_after: result.after?.accuracy ?? null },
+      {
+        run_dir: run.path,
+        steps: result.step,
+        accuracy_before: result.before?.accuracy ?? null,
+        accuracy_after: result.after?.accuracy ?? null,
+      },
       `rl done: ${result.step} steps; held-out accuracy ${pct(result.before?.accuracy)} → ${pct(result.after?.accuracy)}; run dir ${run.path}`,
     );
   },

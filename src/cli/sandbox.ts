@@ -35,7 +35,9 @@ function readInput(flag: string, path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UsageError(`ringrl sandbox run: --${flag} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new UsageError(
+      `ringrl sandbox run: --${flag} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+    );
   }
 }
 
@@ -48,19 +50,46 @@ async function runOnce(argv: string[]): Promise<number> {
     'compile-timeout-ms': { type: 'string' },
     'memory-mb': { type: 'string' },
   });
-  if (positionals.length > 0) throw new UsageError(`ringrl sandbox run: unexpected argument '${positionals[0]}' (see ringrl sandbox --help)`);
+  if (positionals.length > 0)
+    throw new UsageError(`ringrl sandbox run: unexpected argument '${positionals[0]}' (see ringrl sandbox --help)`);
   const name = requireFlag('sandbox run', values, 'lang');
   const lang = (LANGUAGES as readonly string[]).includes(name) ? (name as Language) : LANGUAGE_ALIASES[name];
   if (!lang) throw new UsageError(`ringrl sandbox run: --lang must be one of ${LANGUAGES.join(', ')}, got '${name}'`);
   const code = readInput('file', requireFlag('sandbox run', values, 'file'));
   const stdin = values.stdin ? readInput('stdin', values.stdin) : '';
-  const wallMs = numberFlag('sandbox run', 'timeout-ms', values['timeout-ms'], 10_000, { min: 1, max: MAX_LIMITS.wallMs });
-  const compileTimeoutMs = numberFlag('sandbox run', 'compile-timeout-ms', values['compile-timeout-ms'], 10_000, { min: 1, max: MAX_LIMITS.wallMs });
-  const memoryMb = numberFlag('sandbox run', 'memory-mb', values['memory-mb'], 512, { min: 16, max: MAX_LIMITS.memoryMb });
+  const wallMs = numberFlag('sandbox run', 'timeout-ms', values['timeout-ms'], 10_000, {
+    min: 1,
+    max: MAX_LIMITS.wallMs,
+  });
+  const compileTimeoutMs = numberFlag('sandbox run', 'compile-timeout-ms', values['compile-timeout-ms'], 10_000, {
+    min: 1,
+    max: MAX_LIMITS.wallMs,
+  });
+  const memoryMb = numberFlag('sandbox run', 'memory-mb', values['memory-mb'], 512, {
+    min: 16,
+    max: MAX_LIMITS.memoryMb,
+  });
   const sandbox = new ProcessSandbox({ warm: false });
   try {
-    const r = await sandbox.run({ language: lang, code, stdin, limits: { wallMs, cpuMs: wallMs, memoryMb }, compileTimeoutMs });
-    console.log(JSON.stringify({ status: r.status, exit_code: r.exit_code, stdout: r.stdout, stderr: r.stderr, wall_ms: r.wall_ms, isolation: r.isolation, ...(r.compile ? { compile: r.compile } : {}), ...(r.message ? { message: r.message } : {}) }));
+    const r = await sandbox.run({
+      language: lang,
+      code,
+      stdin,
+      limits: { wallMs, cpuMs: wallMs, memoryMb },
+      compileTimeoutMs,
+    });
+    console.log(
+      JSON.stringify({
+        status: r.status,
+        exit_code: r.exit_code,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        wall_ms: r.wall_ms,
+        isolation: r.isolation,
+        ...(r.compile ? { compile: r.compile } : {}),
+        ...(r.message ? { message: r.message } : {}),
+      }),
+    );
     return r.status === 'sandbox_error' ? 1 : 0;
   } finally {
     await sandbox.close();
@@ -78,17 +107,34 @@ async function serve(argv: string[]): Promise<number> {
     'max-body-mb': { type: 'string' },
     'require-isolation': { type: 'boolean' },
   });
-  if (positionals.length > 0) throw new UsageError(`ringrl sandbox serve: unexpected argument '${positionals[0]}' (see ringrl sandbox --help)`);
-  const port = numberFlag('sandbox serve', 'port', requireFlag('sandbox serve', values, 'port'), 0, { integer: true, min: 0, max: 65535 });
-  const concurrency = values.concurrency === undefined ? undefined : numberFlag('sandbox serve', 'concurrency', values.concurrency, 0, { integer: true, min: 1, max: 1024 });
-  const queue = values.queue === undefined ? undefined : numberFlag('sandbox serve', 'queue', values.queue, 0, { integer: true, min: 0, max: 100_000 });
-  const queueTimeoutMs = numberFlag('sandbox serve', 'queue-timeout-ms', values['queue-timeout-ms'], 120_000, { min: 1, max: 600_000 });
+  if (positionals.length > 0)
+    throw new UsageError(`ringrl sandbox serve: unexpected argument '${positionals[0]}' (see ringrl sandbox --help)`);
+  const port = numberFlag('sandbox serve', 'port', requireFlag('sandbox serve', values, 'port'), 0, {
+    integer: true,
+    min: 0,
+    max: 65535,
+  });
+  const concurrency =
+    values.concurrency === undefined
+      ? undefined
+      : numberFlag('sandbox serve', 'concurrency', values.concurrency, 0, { integer: true, min: 1, max: 1024 });
+  const queue =
+    values.queue === undefined
+      ? undefined
+      : numberFlag('sandbox serve', 'queue', values.queue, 0, { integer: true, min: 0, max: 100_000 });
+  const queueTimeoutMs = numberFlag('sandbox serve', 'queue-timeout-ms', values['queue-timeout-ms'], 120_000, {
+    min: 1,
+    max: 600_000,
+  });
   const maxBodyMb = numberFlag('sandbox serve', 'max-body-mb', values['max-body-mb'], 16, { min: 1, max: 1024 });
   const host = values.host ?? '127.0.0.1';
   const apiKey = values['api-key'] ?? (process.env.RINGRL_SANDBOX_API_KEY || undefined);
-  if (apiKey !== undefined && apiKey.length < 8) throw new UsageError('ringrl sandbox serve: --api-key (or RINGRL_SANDBOX_API_KEY) must be at least 8 characters');
+  if (apiKey !== undefined && apiKey.length < 8)
+    throw new UsageError('ringrl sandbox serve: --api-key (or RINGRL_SANDBOX_API_KEY) must be at least 8 characters');
   if (!LOOPBACK.test(host) && apiKey === undefined) {
-    throw new UsageError(`ringrl sandbox serve: --host ${host} lets anyone who can reach it run code here; give --api-key K (or set RINGRL_SANDBOX_API_KEY), or listen on 127.0.0.1`);
+    throw new UsageError(
+      `ringrl sandbox serve: --host ${host} lets anyone who can reach it run code here; give --api-key K (or set RINGRL_SANDBOX_API_KEY), or listen on 127.0.0.1`,
+    );
   }
   const { app, sandbox, limiter } = await buildService({
     concurrency,
@@ -101,7 +147,9 @@ async function serve(argv: string[]): Promise<number> {
   void (sandbox as ProcessSandbox).buildCaches?.();
   const address = await app.listen({ port, host });
   const { available } = sandbox.languages();
-  console.log(`ringrl sandbox: listening on ${address} (isolation: ${sandbox.isolation}, concurrency ${limiter.concurrency}, queue ${limiter.queue}, API key ${apiKey ? 'required' : 'off'}; languages: ${available.join(', ')})`);
+  console.log(
+    `ringrl sandbox: listening on ${address} (isolation: ${sandbox.isolation}, concurrency ${limiter.concurrency}, queue ${limiter.queue}, API key ${apiKey ? 'required' : 'off'}; languages: ${available.join(', ')})`,
+  );
   await new Promise<void>((resolve) => {
     const stop = () => {
       process.off('SIGINT', stop);
@@ -121,6 +169,8 @@ export const sandboxCommand: Command = {
     const [sub, ...rest] = argv;
     if (sub === 'run') return runOnce(rest);
     if (sub === 'serve') return serve(rest);
-    throw new UsageError(`ringrl sandbox: expected a subcommand 'run' or 'serve', got '${sub ?? ''}' (see ringrl sandbox --help)`);
+    throw new UsageError(
+      `ringrl sandbox: expected a subcommand 'run' or 'serve', got '${sub ?? ''}' (see ringrl sandbox --help)`,
+    );
   },
 };

@@ -36,16 +36,27 @@ export const serveCommand: Command = {
   help: HELP,
   async run(argv) {
     const { values, positionals } = parseFlags('serve', argv, {
-      model: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, 'api-key': { type: 'string' },
-      capacity: { type: 'string' }, 'prefill-batch': { type: 'string' }, precision: { type: 'string' }, 'weight-version': { type: 'string' },
-      'served-model-name': { type: 'string' }, seed: { type: 'string' }, threads: { type: 'string' },
+      model: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'api-key': { type: 'string' },
+      capacity: { type: 'string' },
+      'prefill-batch': { type: 'string' },
+      precision: { type: 'string' },
+      'weight-version': { type: 'string' },
+      'served-model-name': { type: 'string' },
+      seed: { type: 'string' },
+      threads: { type: 'string' },
       // Exit when stdin closes: a parent (ringrl rl --engine-workers) that dies takes its servers with it.
       'exit-with-stdin': { type: 'boolean' },
     });
-    if (positionals.length) throw new UsageError(`ringrl serve: unexpected argument '${positionals[0]}' (see ringrl serve --help)`);
+    if (positionals.length)
+      throw new UsageError(`ringrl serve: unexpected argument '${positionals[0]}' (see ringrl serve --help)`);
     const precision = (values.precision ?? 'fp32') as Precision;
-    if (!precisions.includes(precision)) throw new UsageError(`ringrl serve: --precision must be one of ${precisions.join(', ')}, got '${precision}'`);
-    if (values.threads !== undefined) configureRuntime({ threads: numberFlag('serve', 'threads', values.threads, 0, { integer: true, min: 1 }) });
+    if (!precisions.includes(precision))
+      throw new UsageError(`ringrl serve: --precision must be one of ${precisions.join(', ')}, got '${precision}'`);
+    if (values.threads !== undefined)
+      configureRuntime({ threads: numberFlag('serve', 'threads', values.threads, 0, { integer: true, min: 1 }) });
     const apiKey = values['api-key'] ?? process.env.RINGRL_API_KEY;
     const server = await startServer({
       modelDir: requireFlag('serve', values, 'model'),
@@ -59,12 +70,15 @@ export const serveCommand: Command = {
       ...(values['weight-version'] ? { weightVersion: values['weight-version'] } : {}),
       ...(values['served-model-name'] ? { servedModelName: values['served-model-name'] } : {}),
     });
-    console.log(`ringrl serve: listening on ${server.url} (${server.ctx.modelDir}, capacity ${server.ctx.loop.engine.capacity}, ${precision})`);
+    console.log(
+      `ringrl serve: listening on ${server.url} (${server.ctx.modelDir}, capacity ${server.ctx.loop.engine.capacity}, ${precision})`,
+    );
     await new Promise<void>((resolve) => {
-      const stop = () => void server.app.close().then(() => {
-        process.stdin.destroy(); // a watched stdin would keep the process alive
-        resolve();
-      });
+      const stop = () =>
+        void server.app.close().then(() => {
+          process.stdin.destroy(); // a watched stdin would keep the process alive
+          resolve();
+        });
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       if (values['exit-with-stdin']) {

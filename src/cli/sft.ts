@@ -55,7 +55,12 @@ export const sftCommand: Command = {
   name: 'sft',
   help: HELP,
   async run(argv) {
-    const { values, config, ui } = startConfigCommand('sft', argv, { out: { type: 'string' }, resume: { type: 'string' } }, shorthands);
+    const { values, config, ui } = startConfigCommand(
+      'sft',
+      argv,
+      { out: { type: 'string' }, resume: { type: 'string' } },
+      shorthands,
+    );
     // Bad data fails before the run dir is created: nothing is written.
     const source = await trainSourceFor(config.data);
     const examples = await testExamplesFor(config.data, config.eval.num_problems);
@@ -93,18 +98,34 @@ export const sftCommand: Command = {
         samplesPerEval: config.run.samples_per_step,
       },
       onEvent(e) {
-        if (e.type === 'start') ui.info(`${e.resumedFrom ? `resuming from ${e.resumedFrom} at step ${e.step}` : `training ${modelDir}`} (${(e.parameters / 1e6).toFixed(2)}M parameters) on ${e.source}; held-out: ${examples.length} problems`);
-        else if (e.type === 'step') bar.update(e.step, { loss: e.loss, 'tok/s': Math.round(e.tokens / e.seconds), lr: e.lr, ...(evalLine ? { 'held-out': evalLine } : {}) });
+        if (e.type === 'start')
+          ui.info(
+            `${e.resumedFrom ? `resuming from ${e.resumedFrom} at step ${e.step}` : `training ${modelDir}`} (${(e.parameters / 1e6).toFixed(2)}M parameters) on ${e.source}; held-out: ${examples.length} problems`,
+          );
+        else if (e.type === 'step')
+          bar.update(e.step, {
+            loss: e.loss,
+            'tok/s': Math.round(e.tokens / e.seconds),
+            lr: e.lr,
+            ...(evalLine ? { 'held-out': evalLine } : {}),
+          });
         else if (e.type === 'eval') {
           evalLine = `${(100 * e.result.accuracy).toFixed(1)}%`;
-          ui.info(`step ${e.step}: held-out accuracy ${evalLine} (${e.result.problems} problems, response tokens p50 ${e.result.responseLength.p50} max ${e.result.responseLength.max}, ${e.result.seconds.toFixed(0)}s)`);
+          ui.info(
+            `step ${e.step}: held-out accuracy ${evalLine} (${e.result.problems} problems, response tokens p50 ${e.result.responseLength.p50} max ${e.result.responseLength.max}, ${e.result.seconds.toFixed(0)}s)`,
+          );
         } else if (e.type === 'checkpoint') ui.info(`checkpoint ${e.dir}`);
       },
     }).finally(() => verify.close?.());
     bar.done({ 'held-out': evalLine });
     const checkpoint = run.latestCheckpoint();
     ui.result(
-      { run_dir: run.path, steps: result.step, accuracy: result.lastEval?.accuracy ?? null, checkpoint: checkpoint?.dir ?? null },
+      {
+        run_dir: run.path,
+        steps: result.step,
+        accuracy: result.lastEval?.accuracy ?? null,
+        checkpoint: checkpoint?.dir ?? null,
+      },
       `sft done: ${result.step} steps, held-out accuracy ${result.lastEval ? `${(100 * result.lastEval.accuracy).toFixed(1)}%` : 'n/a'}; checkpoint ${checkpoint?.dir ?? 'none'}`,
     );
   },

@@ -62,19 +62,35 @@ export interface Ui {
   result(value: Record<string, unknown>, human?: string): void;
 }
 
-export function createUi(flags: { quiet?: boolean | undefined; jsonl?: boolean | undefined } = {}, options: UiOptions = {}): Ui {
-  if (flags.quiet && flags.jsonl) throw new UsageError('--quiet and --jsonl cannot be combined (--jsonl output is already machine-only)');
+export function createUi(
+  flags: { quiet?: boolean | undefined; jsonl?: boolean | undefined } = {},
+  options: UiOptions = {},
+): Ui {
+  if (flags.quiet && flags.jsonl)
+    throw new UsageError('--quiet and --jsonl cannot be combined (--jsonl output is already machine-only)');
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
   const mode: UiMode = options.mode ?? (flags.jsonl ? 'jsonl' : flags.quiet ? 'quiet' : stderr.isTTY ? 'tty' : 'plain');
   const now = options.now ?? Date.now;
-  const jsonLine = (event: string, body: Record<string, unknown>) => stdout.write(JSON.stringify({ event, ...body }) + '\n');
+  const jsonLine = (event: string, body: Record<string, unknown>) =>
+    stdout.write(JSON.stringify({ event, ...body }) + '\n');
   // On a terminal a message must not land on the progress line: clear it, print, redraw it.
   let active: ProgressLine | undefined;
-  const line = (text: string) => stderr.write(mode === 'tty' && active?.shown ? `\r\x1b[2K${text}\n${active.shown}` : text + '\n');
+  const line = (text: string) =>
+    stderr.write(mode === 'tty' && active?.shown ? `\r\x1b[2K${text}\n${active.shown}` : text + '\n');
   return {
     mode,
-    progress: (label, { total, unit = '' }) => (active = new ProgressLine(label, total, unit, mode, stderr, jsonLine, now, (options.plainIntervalS ?? 10) * 1000)),
+    progress: (label, { total, unit = '' }) =>
+      (active = new ProgressLine(
+        label,
+        total,
+        unit,
+        mode,
+        stderr,
+        jsonLine,
+        now,
+        (options.plainIntervalS ?? 10) * 1000,
+      )),
     info(message) {
       if (mode === 'jsonl') jsonLine('info', { message });
       else if (mode !== 'quiet') line(message);
@@ -136,7 +152,14 @@ class ProgressLine implements Progress {
     if (this.mode === 'jsonl') {
       if (t - this.lastDraw < this.plainIntervalMs) return;
       this.lastDraw = t;
-      this.jsonLine('progress', { label: this.label, done, total: this.total, elapsed_s: round(elapsed), eta_s: Number.isFinite(eta) ? round(eta) : null, ...figures });
+      this.jsonLine('progress', {
+        label: this.label,
+        done,
+        total: this.total,
+        elapsed_s: round(elapsed),
+        eta_s: Number.isFinite(eta) ? round(eta) : null,
+        ...figures,
+      });
       return;
     }
     const interval = this.mode === 'tty' ? REDRAW_MS : this.plainIntervalMs;
@@ -152,7 +175,15 @@ class ProgressLine implements Progress {
     const elapsed = (this.now() - this.start) / 1000;
     if (this.mode === 'quiet') return;
     if (this.mode === 'jsonl') {
-      this.jsonLine('progress', { label: this.label, done, total: this.total, elapsed_s: round(elapsed), eta_s: 0, finished: true, ...figures });
+      this.jsonLine('progress', {
+        label: this.label,
+        done,
+        total: this.total,
+        elapsed_s: round(elapsed),
+        eta_s: 0,
+        finished: true,
+        ...figures,
+      });
       return;
     }
     this.draw(done, elapsed, 0, figures, true);
@@ -164,8 +195,12 @@ class ProgressLine implements Progress {
     const filled = Math.round(fraction * width);
     const bar = this.mode === 'tty' ? `[${'█'.repeat(filled)}${'░'.repeat(width - filled)}] ` : '';
     const unit = this.unit ? ` ${this.unit}${this.total === 1 ? '' : 's'}` : '';
-    const time = final ? `in ${formatDuration(elapsed)}` : `${formatDuration(elapsed)} elapsed, ${Number.isFinite(eta) ? formatDuration(eta) : '?'} left`;
-    const figs = Object.entries(figures).map(([k, v]) => `${k} ${typeof v === 'string' ? v : formatNumber(v)}`).join('  ');
+    const time = final
+      ? `in ${formatDuration(elapsed)}`
+      : `${formatDuration(elapsed)} elapsed, ${Number.isFinite(eta) ? formatDuration(eta) : '?'} left`;
+    const figs = Object.entries(figures)
+      .map(([k, v]) => `${k} ${typeof v === 'string' ? v : formatNumber(v)}`)
+      .join('  ');
     let line = `${this.label} ${bar}${(fraction * 100).toFixed(0).padStart(3)}% ${done}/${this.total}${unit}  ${time}${figs ? '  ' + figs : ''}`;
     if (this.mode === 'tty') {
       const columns = this.stderr.columns ?? 120;

@@ -52,7 +52,8 @@ export function typeInWords(node: SchemaNode): string {
   if (node.enum) return `one of: ${node.enum.map(String).join(', ')}`;
   if (node.anyOf) return node.anyOf.map(typeInWords).join(' or ');
   if (node.type === 'array') return `list of ${node.items ? typeInWords(node.items) : 'values'}`;
-  if (node.type === 'object' && typeof node.additionalProperties === 'object') return `mapping of names to ${typeInWords(node.additionalProperties)}`;
+  if (node.type === 'object' && typeof node.additionalProperties === 'object')
+    return `mapping of names to ${typeInWords(node.additionalProperties)}`;
   // z.int() adds the safe-integer range; it is noise in docs.
   const big = (v: number | undefined) => v === undefined || Math.abs(v) >= Number.MAX_SAFE_INTEGER;
   const bounds = [
@@ -61,6 +62,17 @@ export function typeInWords(node: SchemaNode): string {
     !big(node.maximum) ? `≤ ${node.maximum}` : '',
     node.exclusiveMaximum !== undefined ? `< ${node.exclusiveMaximum}` : '',
   ].filter(Boolean);
-  const base = node.type === 'integer' ? 'integer' : node.type === 'number' ? 'number' : node.type === 'boolean' ? 'boolean' : node.type === 'string' ? 'string' : Array.isArray(node.type) ? node.type.join(' or ') : String(node.type ?? 'any');
+  const base =
+    node.type === 'integer'
+      ? 'integer'
+      : node.type === 'number'
+        ? 'number'
+        : node.type === 'boolean'
+          ? 'boolean'
+          : node.type === 'string'
+            ? 'string'
+            : Array.isArray(node.type)
+              ? node.type.join(' or ')
+              : String(node.type ?? 'any');
   return [base, bounds.join(', ')].filter(Boolean).join(' ');
 }

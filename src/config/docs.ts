@@ -45,11 +45,21 @@ export function configMarkdown(): string {
     }
     if (leaves.length > 0) {
       out.push('| key | type | default | description |', '|---|---|---|---|');
-      for (const [key, child] of leaves) out.push(`| \`${path}.${key}\` | ${cell(typeInWords(child))} | ${cell(defaultInWords(child))} | ${cell(child.description ?? '')} |`);
+      for (const [key, child] of leaves)
+        out.push(
+          `| \`${path}.${key}\` | ${cell(typeInWords(child))} | ${cell(defaultInWords(child))} | ${cell(child.description ?? '')} |`,
+        );
       out.push('');
     }
     for (const [key] of subsections) out.push(`See [\`${path}.${key}\`](#${`${path}.${key}`.replace(/\./g, '')}).`, '');
   }
-  out.push('## The default config, resolved', '', '```yaml', stringify(configSchema.parse({}), { lineWidth: 0 }).trimEnd(), '```', '');
+  out.push(
+    '## The default config, resolved',
+    '',
+    '```yaml',
+    stringify(configSchema.parse({}), { lineWidth: 0 }).trimEnd(),
+    '```',
+    '',
+  );
   return out.join('\n');
 }

@@ -89,7 +89,9 @@ function readYamlLayer(file: string): Layer {
   }
   const values = doc.toJS() ?? {};
   if (typeof values !== 'object' || Array.isArray(values)) {
-    throw new RingrlError(`${file}: expected a mapping of config sections (model:, data:, sft:, ...) at the top level, got ${show(values)}`);
+    throw new RingrlError(
+      `${file}: expected a mapping of config sections (model:, data:, sft:, ...) at the top level, got ${show(values)}`,
+    );
   }
   return { where: file, values, locate: (path) => `${file}:${lineOf(doc, lines, path)}` };
 }
@@ -102,7 +104,7 @@ function lineOf(doc: Document, lines: LineCounter, path: Path): number {
     if (!isMap(node)) break;
     const pair = node.items.find((p) => (isScalar(p.key) ? p.key.value : p.key) === key);
     if (!pair) break;
-    offset = (isScalar(pair.key) && pair.key.range ? pair.key.range[0] : offset);
+    offset = isScalar(pair.key) && pair.key.range ? pair.key.range[0] : offset;
     node = pair.value;
   }
   return lines.linePos(offset).line;
@@ -158,7 +160,8 @@ interface Problem {
 }
 
 function describeIssue(issue: z.core.$ZodIssue, values: Plain, origin: Map<string, Layer>): Problem[] {
-  const at = (keyPath: Path, problem: string) => `${where(keyPath, origin)}: ${keyPath.join('.') || '(top level)'}: ${problem}`;
+  const at = (keyPath: Path, problem: string) =>
+    `${where(keyPath, origin)}: ${keyPath.join('.') || '(top level)'}: ${problem}`;
   const path = issue.path as Path;
   if (issue.code === 'unrecognized_keys') {
     const allowed = Object.keys(nodeAt(path)?.properties ?? {});
@@ -180,9 +183,11 @@ function describeIssue(issue: z.core.$ZodIssue, values: Plain, origin: Map<strin
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
       const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
       what =
-        issue.origin === 'string' ? `expected a string of ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} characters, ${got}`
-        : issue.origin === 'array' ? `expected a list of ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} items, ${got}`
-        : `expected a ${nodeAt(path)?.type === 'integer' ? 'whole number' : 'number'} ${op} ${bound}, ${got}`;
+        issue.origin === 'string'
+          ? `expected a string of ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} characters, ${got}`
+          : issue.origin === 'array'
+            ? `expected a list of ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound} items, ${got}`
+            : `expected a ${nodeAt(path)?.type === 'integer' ? 'whole number' : 'number'} ${op} ${bound}, ${got}`;
       break;
     }
     case 'invalid_value':
@@ -207,7 +212,10 @@ function where(path: Path, origin: Map<string, Layer>): string {
 }
 
 function valueAt(values: unknown, path: Path): unknown {
-  return path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Plain)[k as string] : undefined), values);
+  return path.reduce<unknown>(
+    (v, k) => (v !== null && typeof v === 'object' ? (v as Plain)[k as string] : undefined),
+    values,
+  );
 }
 
 function nodeAt(path: Path): SchemaNode | undefined {
@@ -217,7 +225,14 @@ function nodeAt(path: Path): SchemaNode | undefined {
 }
 
 function typeName(expected: string): string {
-  const names: Record<string, string> = { int: 'a whole number', number: 'a number', string: 'a string', boolean: 'true or false', array: 'a list', object: 'a mapping' };
+  const names: Record<string, string> = {
+    int: 'a whole number',
+    number: 'a number',
+    string: 'a string',
+    boolean: 'true or false',
+    array: 'a list',
+    object: 'a mapping',
+  };
   return names[expected] ?? expected;
 }
 
@@ -245,7 +260,8 @@ function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
-    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = row;
   }
   return prev[b.length]!;

@@ -32,7 +32,13 @@ export function rolloutOptions(config: Config, stopTokens: readonly number[]): R
     retention: r.retention,
     staleness: r.staleness,
     groupSize: r.group_size,
-    sampling: { temperature: r.temperature, topP: r.top_p, topK: r.top_k, maxNewTokens: r.max_new_tokens, stopTokens: [...stopTokens] },
+    sampling: {
+      temperature: r.temperature,
+      topP: r.top_p,
+      topK: r.top_k,
+      maxNewTokens: r.max_new_tokens,
+      stopTokens: [...stopTokens],
+    },
   };
 }
 

@@ -64,8 +64,13 @@ const present = (v: unknown) => v !== undefined && v !== null;
 
 /** A short description of a value for error messages: its type, and the start of its JSON. */
 function describe(value: unknown): string {
-  const type =
-    Array.isArray(value) ? 'a list' : value === null ? 'null' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+  const type = Array.isArray(value)
+    ? 'a list'
+    : value === null
+      ? 'null'
+      : typeof value === 'object'
+        ? 'an object'
+        : `a ${typeof value}`;
   const json = toJson(value);
   return `${type} ${json.length > 60 ? `${json.slice(0, 57)}...` : json}`;
 }
@@ -81,7 +86,12 @@ function toMessages(value: unknown, where: string, field: string): ChatMessage[]
     throw new RingrlError(`${where}: field '${field}' must be ${expected}, got ${describe(value)}`);
   }
   return value.map((m, i) => {
-    if (!m || typeof m !== 'object' || typeof (m as ChatMessage).role !== 'string' || typeof (m as ChatMessage).content !== 'string') {
+    if (
+      !m ||
+      typeof m !== 'object' ||
+      typeof (m as ChatMessage).role !== 'string' ||
+      typeof (m as ChatMessage).content !== 'string'
+    ) {
       const got = describe(m);
       throw new RingrlError(`${where}: field '${field}[${i}]' must be {role: string, content: string}, got ${got}`);
     }
@@ -91,7 +101,10 @@ function toMessages(value: unknown, where: string, field: string): ChatMessage[]
 
 /** One row → Example, or a one-line error naming `where` and the field. */
 export function rowToExample(row: unknown, where: string, options: DatasetOptions = {}): Example {
-  if (!row || typeof row !== 'object' || Array.isArray(row)) throw new RingrlError(`${where}: expected a JSON object per row, got ${Array.isArray(row) ? 'an array' : typeof row}`);
+  if (!row || typeof row !== 'object' || Array.isArray(row))
+    throw new RingrlError(
+      `${where}: expected a JSON object per row, got ${Array.isArray(row) ? 'an array' : typeof row}`,
+    );
   const r = row as Record<string, unknown>;
   const fields = resolveFields(options);
   let prompt: string | ChatMessage[];
@@ -107,7 +120,10 @@ export function rowToExample(row: unknown, where: string, options: DatasetOption
     else prompt = toMessages(rawPrompt, where, fields.prompt);
   } else {
     const rawMessages = getPath(r, fields.messages);
-    if (!present(rawMessages)) throw new RingrlError(`${where}: missing field '${fields.prompt}' (or '${fields.messages}'); expected the prompt text or chat messages`);
+    if (!present(rawMessages))
+      throw new RingrlError(
+        `${where}: missing field '${fields.prompt}' (or '${fields.messages}'); expected the prompt text or chat messages`,
+      );
     prompt = toMessages(rawMessages, where, fields.messages);
     if (response === undefined && prompt.at(-1)!.role === 'assistant' && prompt.length > 1) {
       response = prompt.at(-1)!.content;
@@ -119,14 +135,18 @@ export function rowToExample(row: unknown, where: string, options: DatasetOption
   let answer = '';
   if (answerField !== undefined) {
     const raw = getPath(r, answerField);
-    answer = typeof raw === 'string' ? raw : typeof raw === 'number' || typeof raw === 'bigint' ? String(raw) : toJson(raw);
+    answer =
+      typeof raw === 'string' ? raw : typeof raw === 'number' || typeof raw === 'bigint' ? String(raw) : toJson(raw);
     if (options.requireAnswer && answer.trim() === '') {
       throw new RingrlError(`${where}: field '${answerField}' is empty; expected the gold answer`);
     }
   } else if (options.requireAnswer) {
     throw new RingrlError(`${where}: missing field '${fields.answer.join("' or '")}'; expected the gold answer`);
   }
-  if (options.requireResponse && response === undefined) throw new RingrlError(`${where}: missing field '${fields.response}'; SFT needs a target response (or a final assistant message in '${fields.messages}')`);
+  if (options.requireResponse && response === undefined)
+    throw new RingrlError(
+      `${where}: missing field '${fields.response}'; SFT needs a target response (or a final assistant message in '${fields.messages}')`,
+    );
   return { source: where, prompt, answer, ...(response !== undefined ? { response } : {}) };
 }
 
@@ -171,7 +191,9 @@ export async function* readDataset(file: string, options: DatasetOptions = {}): 
     try {
       rows = await parquetReadObjects({ file: buffer, metadata, rowStart, rowEnd, compressors });
     } catch (error) {
-      throw new RingrlError(`${file}: cannot read rows ${rowStart}-${rowEnd - 1} (${(error as Error).message.split('\n')[0]})`);
+      throw new RingrlError(
+        `${file}: cannot read rows ${rowStart}-${rowEnd - 1} (${(error as Error).message.split('\n')[0]})`,
+      );
     }
     for (let i = 0; i < rows.length; i++) {
       yield rowToExample(rows[i], `${file} row ${rowStart + i}`, options);

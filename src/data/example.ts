@@ -20,7 +20,8 @@ export function encodePrompt(
   prompt: string | ChatMessage[],
   chatTemplateKwargs?: Record<string, unknown>,
 ): number[] {
-  if (typeof prompt === 'string') return [...(tokenizer.bos !== null ? [tokenizer.bos] : []), ...tokenizer.encode(prompt)];
+  if (typeof prompt === 'string')
+    return [...(tokenizer.bos !== null ? [tokenizer.bos] : []), ...tokenizer.encode(prompt)];
   const kwargs = chatTemplateKwargs ? { kwargs: chatTemplateKwargs } : {};
   return tokenizer.encode(tokenizer.applyChatTemplate(prompt, { addGenerationPrompt: true, ...kwargs }));
 }

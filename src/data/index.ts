@@ -68,7 +68,25 @@ export async function testExamplesFor(d: DataConfig, n: number, options: { optio
 
 export { type DataConfig, dataSchema, taskNames } from './config.ts';
 export { type Example, encodeExample, encodeExamplePrompt, encodePrompt } from './example.ts';
-export { type DatasetOptions, type FieldNames, DEFAULT_ANSWER_FIELDS, defaultFields, loadDataset, readDataset, rowToExample } from './dataset.ts';
+export {
+  type DatasetOptions,
+  type FieldNames,
+  DEFAULT_ANSWER_FIELDS,
+  defaultFields,
+  loadDataset,
+  readDataset,
+  rowToExample,
+} from './dataset.ts';
 export { type ExampleSource, listSource, taskSource } from './source.ts';
 export { shuffled } from './shuffle.ts';
-export { getTask, lengthStats, taskProblems, tasks, arithmetic, countdown, type ReasoningTask, type TaskProblem, type TaskVerdict } from './tasks/index.ts';
+export {
+  getTask,
+  lengthStats,
+  taskProblems,
+  tasks,
+  arithmetic,
+  countdown,
+  type ReasoningTask,
+  type TaskProblem,
+  type TaskVerdict,
+} from './tasks/index.ts';

@@ -40,9 +40,12 @@ export function taskSource(name: string, options: TaskSourceOptions): ExampleSou
   taskProblems(name, 1, { split: 'train', difficulty, seed }); // validates difficulty
   const noThink = options.noThinkFraction ?? 0;
   const brief = options.briefFraction ?? 0;
-  if (noThink + brief > 1) throw new RingrlError(`data: no_think_fraction + brief_fraction must be at most 1, got ${noThink} + ${brief}`);
+  if (noThink + brief > 1)
+    throw new RingrlError(`data: no_think_fraction + brief_fraction must be at most 1, got ${noThink} + ${brief}`);
   const pct = (f: number) => `${Math.round(f * 100)}%`;
-  const mix = (noThink > 0 ? `, ${pct(noThink)} answered without thinking` : '') + (brief > 0 ? `, ${pct(brief)} with a brief chain of thought` : '');
+  const mix =
+    (noThink > 0 ? `, ${pct(noThink)} answered without thinking` : '') +
+    (brief > 0 ? `, ${pct(brief)} with a brief chain of thought` : '');
   return {
     description: `task ${name} (difficulty ${difficulty}, train split${options.numTrain ? `, ${options.numTrain} problems` : ''}${mix})`,
     cursor: 0,

@@ -76,11 +76,15 @@ export class HttpEngine implements RolloutEngine {
     const origin = options.origin ?? 'rollout.servers';
     if (!options.servers.length) throw new RingrlError(`${origin}: give at least one server URL`);
     for (const [i, url] of options.servers.entries()) {
-      if (!/^https?:\/\/[^/]+\/?$/.test(url)) throw new RingrlError(`${origin}[${i}]: expected a base URL like http://127.0.0.1:30000, got '${url}'`);
+      if (!/^https?:\/\/[^/]+\/?$/.test(url))
+        throw new RingrlError(`${origin}[${i}]: expected a base URL like http://127.0.0.1:30000, got '${url}'`);
     }
     this.servers = options.servers.map((u) => u.replace(/\/$/, ''));
     this.publisher = options.publisher;
-    this.headers = { 'content-type': 'application/json', ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) };
+    this.headers = {
+      'content-type': 'application/json',
+      ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}),
+    };
     this.capacity = options.capacity ?? 64 * this.servers.length;
     this.stepMs = options.stepMs ?? 1000;
     this.retries = options.retries ?? 3;
@@ -90,24 +94,32 @@ export class HttpEngine implements RolloutEngine {
   /** Wait until every server answers /health (servers starting up), at most `timeoutMs`. */
   async waitReady(timeoutMs = 120_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    await Promise.all(this.servers.map(async (url) => {
-      for (;;) {
-        try {
-          await this.call(url, 'GET', '/health', undefined, 1);
-          return;
-        } catch (error) {
-          if (error instanceof HttpError && error.status === 401) throw new RingrlError(`${url}: ${error.message}; check rollout.api_key`);
-          if (Date.now() > deadline) throw new RingrlError(`${url}: no answer to /health within ${timeoutMs / 1000} s (${(error as Error).message})`);
-          await sleep(200);
+    await Promise.all(
+      this.servers.map(async (url) => {
+        for (;;) {
+          try {
+            await this.call(url, 'GET', '/health', undefined, 1);
+            return;
+          } catch (error) {
+            if (error instanceof HttpError && error.status === 401)
+              throw new RingrlError(`${url}: ${error.message}; check rollout.api_key`);
+            if (Date.now() > deadline)
+              throw new RingrlError(
+                `${url}: no answer to /health within ${timeoutMs / 1000} s (${(error as Error).message})`,
+              );
+            await sleep(200);
+          }
         }
-      }
-    }));
+      }),
+    );
   }
 
   submit(requests: GenerationRequest[]): void {
     for (const r of requests) {
-      if (!Array.isArray(r.prompt) || !r.prompt.length) throw new RingrlError(`request '${r.id}': prompt must be a non-empty array of token ids`);
-      if (this.flights.has(r.id) || this.waiting.some((w) => w.id === r.id)) throw new RingrlError(`request '${r.id}': already submitted`);
+      if (!Array.isArray(r.prompt) || !r.prompt.length)
+        throw new RingrlError(`request '${r.id}': prompt must be a non-empty array of token ids`);
+      if (this.flights.has(r.id) || this.waiting.some((w) => w.id === r.id))
+        throw new RingrlError(`request '${r.id}': already submitted`);
     }
     this.waiting.push(...requests);
     this.launch();
@@ -163,16 +175,32 @@ export class HttpEngine implements RolloutEngine {
   }
 
   async updateWeights(weights: Weights, version: number): Promise<void> {
-    if (this.flights.size) throw new RingrlError(`engine: updateWeights with ${this.flights.size} sequences decoding; pause() first so they resume under the new weights`);
-    if (!this.publisher) throw new RingrlError('engine: this HttpEngine has no weight publisher (a directory the servers read); it cannot update weights');
+    if (this.flights.size)
+      throw new RingrlError(
+        `engine: updateWeights with ${this.flights.size} sequences decoding; pause() first so they resume under the new weights`,
+      );
+    if (!this.publisher)
+      throw new RingrlError(
+        'engine: this HttpEngine has no weight publisher (a directory the servers read); it cannot update weights',
+      );
     const path = resolve(this.publisher.publish(weights, version));
     const name = String(version);
-    await Promise.all(this.servers.map(async (url) => {
-      const answer = (await this.call(url, 'POST', '/update_weights_from_disk', { model_path: path, weight_version: name, abort_all_requests: false })) as { success?: boolean; message?: string };
-      if (answer.success === false) throw new RingrlError(`${url}/update_weights_from_disk: ${answer.message ?? 'failed'}`);
-      const reported = (await this.call(url, 'GET', '/get_weight_version', undefined)) as { weight_version?: string };
-      if (reported.weight_version !== name) throw new RingrlError(`${url}: loaded ${path} but reports weight_version '${reported.weight_version}', expected '${name}'`);
-    }));
+    await Promise.all(
+      this.servers.map(async (url) => {
+        const answer = (await this.call(url, 'POST', '/update_weights_from_disk', {
+          model_path: path,
+          weight_version: name,
+          abort_all_requests: false,
+        })) as { success?: boolean; message?: string };
+        if (answer.success === false)
+          throw new RingrlError(`${url}/update_weights_from_disk: ${answer.message ?? 'failed'}`);
+        const reported = (await this.call(url, 'GET', '/get_weight_version', undefined)) as { weight_version?: string };
+        if (reported.weight_version !== name)
+          throw new RingrlError(
+            `${url}: loaded ${path} but reports weight_version '${reported.weight_version}', expected '${name}'`,
+          );
+      }),
+    );
     this.version = version;
   }
 
@@ -218,18 +246,26 @@ export class HttpEngine implements RolloutEngine {
     const body = {
       input_ids: [...request.prompt, ...base.tokens],
       sampling_params: {
-        max_new_tokens: remaining, temperature: p.temperature, top_p: p.topP ?? 1, top_k: p.topK ? p.topK : -1,
+        max_new_tokens: remaining,
+        temperature: p.temperature,
+        top_p: p.topP ?? 1,
+        top_k: p.topK ? p.topK : -1,
         // SGLang checks stop_token_ids only while ignore_eos is false; without stop tokens the
         // engine interface stops at none, so EOS is ignored then.
-        stop_token_ids: stop, ignore_eos: stop.length === 0, skip_special_tokens: false, no_stop_trim: true,
+        stop_token_ids: stop,
+        ignore_eos: stop.length === 0,
+        skip_special_tokens: false,
+        no_stop_trim: true,
         ...(p.seed !== undefined ? { sampling_seed: p.seed } : {}),
       },
       return_logprob: true,
       rid: request.id,
     };
     this.counters.prefillTokens += body.input_ids.length;
-    void this.call(this.servers[server]!, 'POST', '/generate', body)
-      .then((out) => this.land(request.id, out as SglangOutput), (error: Error) => this.crash(request.id, error));
+    void this.call(this.servers[server]!, 'POST', '/generate', body).then(
+      (out) => this.land(request.id, out as SglangOutput),
+      (error: Error) => this.crash(request.id, error),
+    );
   }
 
   private land(id: string, out: SglangOutput): void {
@@ -269,7 +305,10 @@ export class HttpEngine implements RolloutEngine {
     if (!flight) return;
     this.flights.delete(id);
     this.load[flight.server]!--;
-    this.failure ??= error instanceof RingrlError ? error : new RingrlError(`${this.servers[flight.server]}/generate (request '${id}'): ${error.message}`);
+    this.failure ??=
+      error instanceof RingrlError
+        ? error
+        : new RingrlError(`${this.servers[flight.server]}/generate (request '${id}'): ${error.message}`);
     this.wake?.();
   }
 
@@ -285,7 +324,13 @@ export class HttpEngine implements RolloutEngine {
   }
 
   /** One JSON request, retried on connection errors and 5xx; 4xx answers throw at once. */
-  private async call(url: string, method: string, path: string, body: unknown, attempts = this.retries): Promise<unknown> {
+  private async call(
+    url: string,
+    method: string,
+    path: string,
+    body: unknown,
+    attempts = this.retries,
+  ): Promise<unknown> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await requestJson(this.agent, `${url}${path}`, method, this.headers, body);
@@ -307,30 +352,44 @@ export class HttpError extends RingrlError {
 }
 
 /** JSON over node:http (no request timeout: a long generation may take minutes before its headers). */
-function requestJson(agent: http.Agent, url: string, method: string, headers: Record<string, string>, body: unknown): Promise<unknown> {
+function requestJson(
+  agent: http.Agent,
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  body: unknown,
+): Promise<unknown> {
   return new Promise((done, fail) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(url, { method, agent, headers: payload === undefined ? withoutContentType(headers) : headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', fail);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown = text;
-        try {
-          json = text ? JSON.parse(text) : {};
-        } catch {
-          // plain-text answers (/flush_cache) stay text
-        }
-        const status = res.statusCode ?? 0;
-        if (status >= 400) {
-          const error = (json as { error?: unknown })?.error;
-          const message = typeof error === 'string' ? error : ((error as { message?: string })?.message ?? (typeof json === 'string' ? json : JSON.stringify(json)));
-          return fail(new HttpError(status, `${url}: HTTP ${status}: ${String(message).split('\n')[0]}`));
-        }
-        done(json);
-      });
-    });
+    const req = http.request(
+      url,
+      { method, agent, headers: payload === undefined ? withoutContentType(headers) : headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', fail);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown = text;
+          try {
+            json = text ? JSON.parse(text) : {};
+          } catch {
+            // plain-text answers (/flush_cache) stay text
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 400) {
+            const error = (json as { error?: unknown })?.error;
+            const message =
+              typeof error === 'string'
+                ? error
+                : ((error as { message?: string })?.message ??
+                  (typeof json === 'string' ? json : JSON.stringify(json)));
+            return fail(new HttpError(status, `${url}: HTTP ${status}: ${String(message).split('\n')[0]}`));
+          }
+          done(json);
+        });
+      },
+    );
     req.on('error', fail);
     req.end(payload);
   });
@@ -346,9 +405,24 @@ function sleep(ms: number): Promise<void> {
 }
 
 function emptySequence(r: GenerationRequest): GeneratedSequence {
-  return { id: r.id, prompt: r.prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null };
+  return {
+    id: r.id,
+    prompt: r.prompt,
+    tokens: [],
+    behaviorLogprobs: [],
+    policyLogprobs: [],
+    versions: [],
+    finishReason: null,
+  };
 }
 
 function cloneSequence(s: GeneratedSequence): GeneratedSequence {
-  return { ...s, tokens: [...s.tokens], behaviorLogprobs: [...s.behaviorLogprobs], policyLogprobs: [...s.policyLogprobs], versions: [...s.versions], finishReason: null };
+  return {
+    ...s,
+    tokens: [...s.tokens],
+    behaviorLogprobs: [...s.behaviorLogprobs],
+    policyLogprobs: [...s.policyLogprobs],
+    versions: [...s.versions],
+    finishReason: null,
+  };
 }

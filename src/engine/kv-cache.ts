@@ -42,10 +42,23 @@ export class SegmentedKvCache<R extends CachedRow> {
   private readonly headSize: number; // K · hd floats per position
 
   /** `starts`: first position of each segment after the first (ascending); [] is one dense cache. */
-  constructor(private readonly layers: number, private readonly kvHeads: number, private readonly headDim: number, private readonly capacity: number, starts: readonly number[] = []) {
+  constructor(
+    private readonly layers: number,
+    private readonly kvHeads: number,
+    private readonly headDim: number,
+    private readonly capacity: number,
+    starts: readonly number[] = [],
+  ) {
     const bounds = [0, ...starts];
-    if (bounds.some((b, i) => !Number.isInteger(b) || (i > 0 && b <= bounds[i - 1]!))) throw new Error(`kv cache: segment starts must be ascending positive integers, got [${starts.join(', ')}]`);
-    this.segments = bounds.map((start, j) => ({ start, width: j + 1 < bounds.length ? bounds[j + 1]! - start : Infinity, slots: 0, k: [], v: [] }));
+    if (bounds.some((b, i) => !Number.isInteger(b) || (i > 0 && b <= bounds[i - 1]!)))
+      throw new Error(`kv cache: segment starts must be ascending positive integers, got [${starts.join(', ')}]`);
+    this.segments = bounds.map((start, j) => ({
+      start,
+      width: j + 1 < bounds.length ? bounds[j + 1]! - start : Infinity,
+      slots: 0,
+      k: [],
+      v: [],
+    }));
     this.headSize = kvHeads * headDim;
   }
 
@@ -103,13 +116,27 @@ export class SegmentedKvCache<R extends CachedRow> {
   }
 
   /** Copy `count` positions (hd floats each, consecutive in `k`/`v` from `offset`) of one head into row `index` at `position`. */
-  write(index: number, layer: number, head: number, position: number, count: number, k: Float32Array, v: Float32Array, offset: number): void {
+  write(
+    index: number,
+    layer: number,
+    head: number,
+    position: number,
+    count: number,
+    k: Float32Array,
+    v: Float32Array,
+    offset: number,
+  ): void {
     const hd = this.headDim;
     for (const s of this.segments) {
-      const from = Math.max(position, s.start), to = Math.min(position + count, s.start + s.width);
+      const from = Math.max(position, s.start),
+        to = Math.min(position + count, s.start + s.width);
       if (from >= to) continue;
-      if (to - s.start > s.slots) throw new Error(`kv cache: position ${to - 1} is beyond the allocated ${s.slots} slots of the segment at ${s.start}; fit() first`);
-      const src = offset + (from - position) * hd, dst = ((index * this.kvHeads + head) * s.slots + (from - s.start)) * hd;
+      if (to - s.start > s.slots)
+        throw new Error(
+          `kv cache: position ${to - 1} is beyond the allocated ${s.slots} slots of the segment at ${s.start}; fit() first`,
+        );
+      const src = offset + (from - position) * hd,
+        dst = ((index * this.kvHeads + head) * s.slots + (from - s.start)) * hd;
       s.k[layer]!.set(k.subarray(src, src + (to - from) * hd), dst);
       s.v[layer]!.set(v.subarray(src, src + (to - from) * hd), dst);
     }
@@ -146,7 +173,13 @@ export class SegmentedKvCache<R extends CachedRow> {
         const cached = Math.min(s.slots, Math.max(0, this.rows[b]!.cacheLength - s.start));
         mask.fill(1, b * s.slots, b * s.slots + cached);
       }
-      return { rows, slots: s.slots, k: s.k.map((a) => a.subarray(0, size)), v: s.v.map((a) => a.subarray(0, size)), mask };
+      return {
+        rows,
+        slots: s.slots,
+        k: s.k.map((a) => a.subarray(0, size)),
+        v: s.v.map((a) => a.subarray(0, size)),
+        mask,
+      };
     });
   }
 
@@ -168,10 +201,13 @@ export class SegmentedKvCache<R extends CachedRow> {
     const s = this.segments[j]!;
     if (slots === s.slots) return;
     const rowsWithData = j === 0 ? this.rows.length : this.firstBelow(j);
-    const kept = Math.min(s.slots, slots) * this.headDim, old = s.slots * this.headDim, now = slots * this.headDim;
+    const kept = Math.min(s.slots, slots) * this.headDim,
+      old = s.slots * this.headDim,
+      now = slots * this.headDim;
     const grow = (prev: Float32Array | undefined) => {
       const next = new Float32Array(this.capacity * this.kvHeads * now);
-      if (prev) for (let r = 0; r < rowsWithData * this.kvHeads; r++) next.set(prev.subarray(r * old, r * old + kept), r * now);
+      if (prev)
+        for (let r = 0; r < rowsWithData * this.kvHeads; r++) next.set(prev.subarray(r * old, r * old + kept), r * now);
       return next;
     };
     s.k = slots ? Array.from({ length: this.layers }, (_, l) => grow(s.k[l])) : [];

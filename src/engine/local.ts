@@ -10,9 +10,23 @@ import { type CompiledGraph, type HostTensor, type RuntimeOptions, compileCached
 import { RingrlError } from '../errors.ts';
 import { type ModelConfig, sparseLayerCount } from '../model/config.ts';
 import type { Weights } from '../model/checkpoint.ts';
-import { type CacheSegment, type LayerCache, type Params, decodeStep, parameterShapes, prefill } from '../model/llama.ts';
+import {
+  type CacheSegment,
+  type LayerCache,
+  type Params,
+  decodeStep,
+  parameterShapes,
+  prefill,
+} from '../model/llama.ts';
 import { SegmentedKvCache } from './kv-cache.ts';
-import { type PackedLayout, type Precision, packWeight, packedLayout, precisions, quantizeWeights } from './precision.ts';
+import {
+  type PackedLayout,
+  type Precision,
+  packWeight,
+  packedLayout,
+  precisions,
+  quantizeWeights,
+} from './precision.ts';
 import { sampleFromLogits, samplerInputs, uniformAt } from './sampling.ts';
 import type { EngineStats, GeneratedSequence, GenerationRequest, RolloutEngine, SamplingParams } from './types.ts';
 
@@ -61,7 +75,11 @@ export function defaultKvSegments(maxPositions: number): number[] {
   return starts;
 }
 
-export async function createLocalEngine(config: ModelConfig, weights: Weights, options: LocalEngineOptions = {}): Promise<RolloutEngine> {
+export async function createLocalEngine(
+  config: ModelConfig,
+  weights: Weights,
+  options: LocalEngineOptions = {},
+): Promise<RolloutEngine> {
   const engine = new LocalEngine(config, options);
   await engine.updateWeights(weights, 0);
   return engine;
@@ -85,19 +103,33 @@ export class LocalEngine implements RolloutEngine {
   private submitted = 0;
   private counters = { decodeSteps: 0, generatedTokens: 0, prefillTokens: 0, busySeconds: 0 };
 
-  constructor(readonly config: ModelConfig, private readonly options: LocalEngineOptions = {}) {
+  constructor(
+    readonly config: ModelConfig,
+    private readonly options: LocalEngineOptions = {},
+  ) {
     this.capacity = options.capacity ?? 64;
     this.precision = options.precision ?? 'fp32';
     this.keepPausedCache = options.keepPausedCache ?? false;
-    if (!Number.isInteger(this.capacity) || this.capacity < 1) throw new RingrlError(`engine: capacity must be a positive integer, got ${this.capacity}`);
+    if (!Number.isInteger(this.capacity) || this.capacity < 1)
+      throw new RingrlError(`engine: capacity must be a positive integer, got ${this.capacity}`);
     const prefillBatch = options.prefillBatch ?? 8;
-    if (!Number.isInteger(prefillBatch) || prefillBatch < 1) throw new RingrlError(`engine: prefillBatch must be a positive integer, got ${prefillBatch}`);
-    if (!precisions.includes(this.precision)) throw new RingrlError(`engine: precision '${this.precision}' is unknown; expected one of ${precisions.join(', ')}`);
+    if (!Number.isInteger(prefillBatch) || prefillBatch < 1)
+      throw new RingrlError(`engine: prefillBatch must be a positive integer, got ${prefillBatch}`);
+    if (!precisions.includes(this.precision))
+      throw new RingrlError(
+        `engine: precision '${this.precision}' is unknown; expected one of ${precisions.join(', ')}`,
+      );
     this.shapes = parameterShapes(config);
     this.packed = packedLayout(config, this.shapes, this.precision);
     this.signature = JSON.stringify(config) + (this.packed.size ? `:${this.precision}` : '');
     this.kvSegments = options.kvSegments ?? defaultKvSegments(config.maxPositions);
-    this.cache = new SegmentedKvCache(config.numLayers, config.numKvHeads, config.headDim, this.capacity, this.kvSegments);
+    this.cache = new SegmentedKvCache(
+      config.numLayers,
+      config.numKvHeads,
+      config.headDim,
+      this.capacity,
+      this.kvSegments,
+    );
   }
 
   /** Active sequences, in cache-row order. */
@@ -111,7 +143,10 @@ export class LocalEngine implements RolloutEngine {
   }
 
   async updateWeights(weights: Weights, version: number): Promise<void> {
-    if (this.active.length > 0 && !this.parked) throw new RingrlError(`engine: updateWeights with ${this.active.length} sequences decoding; pause() first so they resume under the new weights`);
+    if (this.active.length > 0 && !this.parked)
+      throw new RingrlError(
+        `engine: updateWeights with ${this.active.length} sequences decoding; pause() first so they resume under the new weights`,
+      );
     const engineWeights = quantizeWeights(weights, this.shapes, this.precision);
     const feeds: Record<string, HostTensor> = {};
     for (const [name, layout] of this.packed) {
@@ -143,7 +178,12 @@ export class LocalEngine implements RolloutEngine {
   }
 
   stats(): EngineStats {
-    return { active: this.parked ? 0 : this.active.length, waiting: this.waiting.length, capacity: this.capacity, ...this.counters };
+    return {
+      active: this.parked ? 0 : this.active.length,
+      waiting: this.waiting.length,
+      capacity: this.capacity,
+      ...this.counters,
+    };
   }
 
   async step(): Promise<GeneratedSequence[]> {
@@ -211,11 +251,16 @@ export class LocalEngine implements RolloutEngine {
   private validate(r: GenerationRequest): void {
     const label = `request '${r.id}'`;
     const { vocabSize, maxPositions } = this.config;
-    if (!Array.isArray(r.prompt) || r.prompt.length === 0) throw new RingrlError(`${label}: prompt must be a non-empty array of token ids`);
+    if (!Array.isArray(r.prompt) || r.prompt.length === 0)
+      throw new RingrlError(`${label}: prompt must be a non-empty array of token ids`);
     const bad = r.prompt.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocabSize);
-    if (bad >= 0) throw new RingrlError(`${label}: prompt[${bad}] = ${r.prompt[bad]} is outside the vocabulary [0, ${vocabSize})`);
+    if (bad >= 0)
+      throw new RingrlError(`${label}: prompt[${bad}] = ${r.prompt[bad]} is outside the vocabulary [0, ${vocabSize})`);
     const context = r.prompt.length + (r.resumeFrom?.tokens.length ?? 0);
-    if (context >= maxPositions) throw new RingrlError(`${label}: prompt of ${r.prompt.length} tokens (+${r.resumeFrom?.tokens.length ?? 0} resumed) does not fit the model's context of ${maxPositions}`);
+    if (context >= maxPositions)
+      throw new RingrlError(
+        `${label}: prompt of ${r.prompt.length} tokens (+${r.resumeFrom?.tokens.length ?? 0} resumed) does not fit the model's context of ${maxPositions}`,
+      );
     validateParams(r.params, label, vocabSize);
   }
 
@@ -236,16 +281,26 @@ export class LocalEngine implements RolloutEngine {
       ...this.weightFeeds,
       tokens: { dtype: 'int64', data: tokens, dims: [B, T] },
       last_index: { dtype: 'int64', data: BigInt64Array.from(contexts, (c) => BigInt(c.length - 1)), dims: [B] },
-      ...this.samplerFeeds(requests.map((r, b) => ({ params: r.params, seed: r.params.seed!, index: seqs[b]!.tokens.length }))),
+      ...this.samplerFeeds(
+        requests.map((r, b) => ({ params: r.params, seed: r.params.seed!, index: seqs[b]!.tokens.length })),
+      ),
     });
-    const K = this.config.numKvHeads, hd = this.config.headDim;
+    const K = this.config.numKvHeads,
+      hd = this.config.headDim;
     requests.forEach((request, b) => {
       const length = contexts[b]!.length;
       const seq = seqs[b]!;
-      const slot: Slot = { request, seq, cacheLength: length, pending: seq.tokens.at(-1) ?? -1, seed: request.params.seed! };
+      const slot: Slot = {
+        request,
+        seq,
+        cacheLength: length,
+        pending: seq.tokens.at(-1) ?? -1,
+        seed: request.params.seed!,
+      };
       this.cache.add(slot, (row) => {
         for (let l = 0; l < this.config.numLayers; l++) {
-          const k = out[`k${l}`]!.data as Float32Array, v = out[`v${l}`]!.data as Float32Array;
+          const k = out[`k${l}`]!.data as Float32Array,
+            v = out[`v${l}`]!.data as Float32Array;
           for (let h = 0; h < K; h++) this.cache.write(row, l, h, 0, length, k, v, (b * K + h) * T * hd);
         }
       });
@@ -257,19 +312,27 @@ export class LocalEngine implements RolloutEngine {
 
   private async decode(): Promise<GeneratedSequence[]> {
     const B = this.active.length;
-    const K = this.config.numKvHeads, hd = this.config.headDim;
+    const K = this.config.numKvHeads,
+      hd = this.config.headDim;
     this.cache.fit();
     const feeds: Record<string, HostTensor> = {
       ...this.weightFeeds,
       tokens: { dtype: 'int64', data: BigInt64Array.from(this.active, (s) => BigInt(s.pending)), dims: [B, 1] },
       positions: { dtype: 'int64', data: BigInt64Array.from(this.active, (s) => BigInt(s.cacheLength)), dims: [B] },
-      ...this.samplerFeeds(this.active.map((s) => ({ params: s.request.params, seed: s.seed, index: s.seq.tokens.length }))),
+      ...this.samplerFeeds(
+        this.active.map((s) => ({ params: s.request.params, seed: s.seed, index: s.seq.tokens.length })),
+      ),
     };
     const segments = this.cache.feeds(); // only those some row reaches
     segments.forEach((segment, j) => {
       const { rows, slots } = segment;
       feeds[`past_mask${j}`] = { dtype: 'float32', data: segment.mask, dims: [rows, slots] };
-      if (j > 0) feeds[`rows${j}`] = { dtype: 'int64', data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)), dims: [rows] };
+      if (j > 0)
+        feeds[`rows${j}`] = {
+          dtype: 'int64',
+          data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)),
+          dims: [rows],
+        };
       for (let l = 0; l < this.config.numLayers; l++) {
         feeds[`past_k${l}_${j}`] = { dtype: 'float32', data: segment.k[l]!, dims: [rows, K, slots, hd] };
         feeds[`past_v${l}_${j}`] = { dtype: 'float32', data: segment.v[l]!, dims: [rows, K, slots, hd] };
@@ -279,7 +342,8 @@ export class LocalEngine implements RolloutEngine {
     const grown: Slot[] = []; // rows whose newest position opened a segment: they move up in the cache order
     this.active.forEach((slot, b) => {
       for (let l = 0; l < this.config.numLayers; l++) {
-        const k = out[`k${l}`]!.data as Float32Array, v = out[`v${l}`]!.data as Float32Array;
+        const k = out[`k${l}`]!.data as Float32Array,
+          v = out[`v${l}`]!.data as Float32Array;
         for (let h = 0; h < K; h++) this.cache.write(b, l, h, slot.cacheLength, 1, k, v, (b * K + h) * hd);
       }
       if (this.config.moe) (slot.seq.routes ??= []).push(...this.routesAt(out, b, 1, 0, 1));
@@ -305,7 +369,8 @@ export class LocalEngine implements RolloutEngine {
     this.counters.generatedTokens++;
     const { stopTokens = [], maxNewTokens } = slot.request.params;
     if (stopTokens.includes(token)) slot.seq.finishReason = 'stop';
-    else if (slot.seq.tokens.length >= maxNewTokens || slot.cacheLength + 1 >= this.config.maxPositions) slot.seq.finishReason = 'length';
+    else if (slot.seq.tokens.length >= maxNewTokens || slot.cacheLength + 1 >= this.config.maxPositions)
+      slot.seq.finishReason = 'length';
   }
 
   /** Row b's routes at positions [from, to) of the graph's `route{l}` outputs [B, T, k], flattened [position][layer][k]. */
@@ -334,12 +399,25 @@ export class LocalEngine implements RolloutEngine {
   }
 
   private samplerFeeds(rows: { params: SamplingParams; seed: number; index: number }[]): Record<string, HostTensor> {
-    const B = rows.length, V = this.config.vocabSize;
+    const B = rows.length,
+      V = this.config.vocabSize;
     const greedy = (p: SamplingParams) => p.temperature === 0;
     return {
-      inv_temperature: { dtype: 'float32', data: Float32Array.from(rows, (r) => (greedy(r.params) ? 1 : 1 / r.params.temperature)), dims: [B] },
-      top_k: { dtype: 'int64', data: BigInt64Array.from(rows, (r) => BigInt(greedy(r.params) ? 1 : r.params.topK || V)), dims: [B] },
-      top_p: { dtype: 'float32', data: Float32Array.from(rows, (r) => (greedy(r.params) ? 1 : r.params.topP ?? 1)), dims: [B] },
+      inv_temperature: {
+        dtype: 'float32',
+        data: Float32Array.from(rows, (r) => (greedy(r.params) ? 1 : 1 / r.params.temperature)),
+        dims: [B],
+      },
+      top_k: {
+        dtype: 'int64',
+        data: BigInt64Array.from(rows, (r) => BigInt(greedy(r.params) ? 1 : r.params.topK || V)),
+        dims: [B],
+      },
+      top_p: {
+        dtype: 'float32',
+        data: Float32Array.from(rows, (r) => (greedy(r.params) ? 1 : (r.params.topP ?? 1))),
+        dims: [B],
+      },
       uniform: { dtype: 'float32', data: Float32Array.from(rows, (r) => uniformAt(r.seed, r.index)), dims: [B] },
     };
   }
@@ -354,7 +432,10 @@ export class LocalEngine implements RolloutEngine {
     }
     for (const [name, { shape, bits, blockSize }] of this.packed) {
       const [out, inFeatures] = shape;
-      const packed = bits === 8 ? input(`${name}.q`, 'int8', [inFeatures, out]) : input(`${name}.q`, 'uint8', [out, inFeatures / blockSize, blockSize / 2]);
+      const packed =
+        bits === 8
+          ? input(`${name}.q`, 'int8', [inFeatures, out])
+          : input(`${name}.q`, 'uint8', [out, inFeatures / blockSize, blockSize / 2]);
       const scales = input(`${name}.scales`, 'float32', [bits === 8 ? out : out * (inFeatures / blockSize)]);
       params[name] = quantizedWeight(packed, scales, shape, bits, blockSize);
       list.push(packed, scales);
@@ -363,44 +444,60 @@ export class LocalEngine implements RolloutEngine {
   }
 
   private prefillGraph(): Promise<CompiledGraph> {
-    return compileCached(`engine-prefill:${this.signature}`, () => {
-      const { params, list } = this.traceParams();
-      const tokens = input('tokens', 'int64', ['B', 'T']);
-      const lastIndex = input('last_index', 'int64', ['B']);
-      const sampler = samplerInputs();
-      const { logits, cache, routes } = prefill(this.config, params, tokens, lastIndex);
-      return { inputs: [...list, tokens, lastIndex, ...Object.values(sampler)], outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) } };
-    }, this.options.runtime);
+    return compileCached(
+      `engine-prefill:${this.signature}`,
+      () => {
+        const { params, list } = this.traceParams();
+        const tokens = input('tokens', 'int64', ['B', 'T']);
+        const lastIndex = input('last_index', 'int64', ['B']);
+        const sampler = samplerInputs();
+        const { logits, cache, routes } = prefill(this.config, params, tokens, lastIndex);
+        return {
+          inputs: [...list, tokens, lastIndex, ...Object.values(sampler)],
+          outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) },
+        };
+      },
+      this.options.runtime,
+    );
   }
 
   /** The decode graph over the first `segments` cache segments (one graph per count, compiled once). */
   private decodeGraph(segments: number): Promise<CompiledGraph> {
-    return compileCached(`engine-decode:${this.signature}:${this.kvSegments.slice(0, segments - 1)}`, () => {
-      const { params, list } = this.traceParams();
-      const K = this.config.numKvHeads, hd = this.config.headDim;
-      const tokens = input('tokens', 'int64', ['B', 1]);
-      const positions = input('positions', 'int64', ['B']);
-      const extra: Tensor[] = [];
-      const parts = Array.from({ length: segments }, (_, j) => {
-        const n = j === 0 ? 'B' : `B${j}`, S = `S${j}`;
-        const mask = input(`past_mask${j}`, 'float32', [n, S]);
-        const rows = j === 0 ? undefined : input(`rows${j}`, 'int64', [n]);
-        extra.push(mask, ...(rows ? [rows] : []));
-        return { n, S, rows, bias: where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]) };
-      });
-      const past: CacheSegment[][] = Array.from({ length: this.config.numLayers }, (_, l) =>
-        parts.map(({ n, S, rows, bias }, j) => ({
-          k: input(`past_k${l}_${j}`, 'float32', [n, K, S, hd]),
-          v: input(`past_v${l}_${j}`, 'float32', [n, K, S, hd]),
-          bias,
-          rows,
-        })),
-      );
-      const sampler = samplerInputs();
-      const { logits, cache, routes } = decodeStep(this.config, params, tokens, positions, past);
-      const pastInputs = past.flatMap((layer) => layer.flatMap((s) => [s.k, s.v]));
-      return { inputs: [...list, tokens, positions, ...extra, ...pastInputs, ...Object.values(sampler)], outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) } };
-    }, this.options.runtime);
+    return compileCached(
+      `engine-decode:${this.signature}:${this.kvSegments.slice(0, segments - 1)}`,
+      () => {
+        const { params, list } = this.traceParams();
+        const K = this.config.numKvHeads,
+          hd = this.config.headDim;
+        const tokens = input('tokens', 'int64', ['B', 1]);
+        const positions = input('positions', 'int64', ['B']);
+        const extra: Tensor[] = [];
+        const parts = Array.from({ length: segments }, (_, j) => {
+          const n = j === 0 ? 'B' : `B${j}`,
+            S = `S${j}`;
+          const mask = input(`past_mask${j}`, 'float32', [n, S]);
+          const rows = j === 0 ? undefined : input(`rows${j}`, 'int64', [n]);
+          extra.push(mask, ...(rows ? [rows] : []));
+          return { n, S, rows, bias: where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]) };
+        });
+        const past: CacheSegment[][] = Array.from({ length: this.config.numLayers }, (_, l) =>
+          parts.map(({ n, S, rows, bias }, j) => ({
+            k: input(`past_k${l}_${j}`, 'float32', [n, K, S, hd]),
+            v: input(`past_v${l}_${j}`, 'float32', [n, K, S, hd]),
+            bias,
+            rows,
+          })),
+        );
+        const sampler = samplerInputs();
+        const { logits, cache, routes } = decodeStep(this.config, params, tokens, positions, past);
+        const pastInputs = past.flatMap((layer) => layer.flatMap((s) => [s.k, s.v]));
+        return {
+          inputs: [...list, tokens, positions, ...extra, ...pastInputs, ...Object.values(sampler)],
+          outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) },
+        };
+      },
+      this.options.runtime,
+    );
   }
 }
 
@@ -410,7 +507,12 @@ function sampledOutputs(logits: Tensor, sampler: ReturnType<typeof samplerInputs
 }
 
 function cacheOutputs(cache: LayerCache[]): Record<string, Tensor> {
-  return Object.fromEntries(cache.flatMap((c, l) => [[`k${l}`, c.k], [`v${l}`, c.v]]));
+  return Object.fromEntries(
+    cache.flatMap((c, l) => [
+      [`k${l}`, c.k],
+      [`v${l}`, c.v],
+    ]),
+  );
 }
 
 /** MoE: each layer's expert choice per position, int64 [B, T, k] (recorded for routing replay). */
@@ -419,11 +521,27 @@ function routeOutputs(routes: Tensor[] | undefined): Record<string, Tensor> {
 }
 
 function emptySequence(r: GenerationRequest): GeneratedSequence {
-  return { id: r.id, prompt: r.prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null };
+  return {
+    id: r.id,
+    prompt: r.prompt,
+    tokens: [],
+    behaviorLogprobs: [],
+    policyLogprobs: [],
+    versions: [],
+    finishReason: null,
+  };
 }
 
 function cloneSequence(s: GeneratedSequence): GeneratedSequence {
-  return { ...s, tokens: [...s.tokens], behaviorLogprobs: [...s.behaviorLogprobs], policyLogprobs: [...s.policyLogprobs], versions: [...s.versions], ...(s.routes ? { routes: [...s.routes] } : {}), finishReason: null };
+  return {
+    ...s,
+    tokens: [...s.tokens],
+    behaviorLogprobs: [...s.behaviorLogprobs],
+    policyLogprobs: [...s.policyLogprobs],
+    versions: [...s.versions],
+    ...(s.routes ? { routes: [...s.routes] } : {}),
+    finishReason: null,
+  };
 }
 
 function mix(a: number, b: number): number {
@@ -435,10 +553,14 @@ export function validateParams(p: SamplingParams, label: string, vocabSize: numb
   const fail = (field: string, expected: string, got: unknown) => {
     throw new RingrlError(`${label}: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
   };
-  if (typeof p.temperature !== 'number' || !(p.temperature >= 0) || !Number.isFinite(p.temperature)) fail('temperature', 'a number >= 0', p.temperature);
+  if (typeof p.temperature !== 'number' || !(p.temperature >= 0) || !Number.isFinite(p.temperature))
+    fail('temperature', 'a number >= 0', p.temperature);
   if (p.topP !== undefined && !(p.topP > 0 && p.topP <= 1)) fail('top_p', 'in (0, 1]', p.topP);
-  if (p.topK !== undefined && !(Number.isInteger(p.topK) && p.topK >= 0)) fail('top_k', `an integer >= 0 (0 = off; at most ${vocabSize} matter)`, p.topK);
-  if (!Number.isInteger(p.maxNewTokens) || p.maxNewTokens < 1) fail('max_new_tokens', 'an integer >= 1', p.maxNewTokens);
-  if (p.stopTokens && !p.stopTokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabSize)) fail('stop_tokens', `token ids in [0, ${vocabSize})`, p.stopTokens);
+  if (p.topK !== undefined && !(Number.isInteger(p.topK) && p.topK >= 0))
+    fail('top_k', `an integer >= 0 (0 = off; at most ${vocabSize} matter)`, p.topK);
+  if (!Number.isInteger(p.maxNewTokens) || p.maxNewTokens < 1)
+    fail('max_new_tokens', 'an integer >= 1', p.maxNewTokens);
+  if (p.stopTokens && !p.stopTokens.every((t) => Number.isInteger(t) && t >= 0 && t < vocabSize))
+    fail('stop_tokens', `token ids in [0, ${vocabSize})`, p.stopTokens);
   if (p.seed !== undefined && !Number.isInteger(p.seed)) fail('seed', 'an integer', p.seed);
 }

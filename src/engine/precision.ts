@@ -32,7 +32,11 @@ export interface PackedLayout {
  * 4 bits (blocks of 32 inputs, or 16 where 32 does not divide) and keeps the LM head at int8, as
  * llama.cpp's 4-bit formats keep the output layer wider.
  */
-export function packedLayout(config: ModelConfig, shapes: Map<string, number[]>, precision: Precision): Map<string, PackedLayout> {
+export function packedLayout(
+  config: ModelConfig,
+  shapes: Map<string, number[]>,
+  precision: Precision,
+): Map<string, PackedLayout> {
   const layout = new Map<string, PackedLayout>();
   if (precision !== 'int8' && precision !== 'int4') return layout;
   for (const [name, shape] of shapes) {
@@ -42,14 +46,21 @@ export function packedLayout(config: ModelConfig, shapes: Map<string, number[]>,
     const bits = precision === 'int4' && blockSize && name !== 'lm_head.weight' ? 4 : 8;
     layout.set(name, { shape: [out, inFeatures], bits, blockSize: bits === 4 ? blockSize : 0, source: name });
   }
-  if (config.tieEmbeddings) layout.set('lm_head.weight', { shape: [config.vocabSize, config.hiddenSize], bits: 8, blockSize: 0, source: 'model.embed_tokens.weight' });
+  if (config.tieEmbeddings)
+    layout.set('lm_head.weight', {
+      shape: [config.vocabSize, config.hiddenSize],
+      bits: 8,
+      blockSize: 0,
+      source: 'model.embed_tokens.weight',
+    });
   return layout;
 }
 
 /** The feeds of a packed weight: `${name}.q` and `${name}.scales`. */
 export function packWeight(data: Float32Array, layout: PackedLayout, name: string): Record<string, HostTensor> {
   const [out, inFeatures] = layout.shape;
-  const { packed, scales } = layout.bits === 8 ? packInt8(data, out, inFeatures) : packInt4(data, out, inFeatures, layout.blockSize);
+  const { packed, scales } =
+    layout.bits === 8 ? packInt8(data, out, inFeatures) : packInt4(data, out, inFeatures, layout.blockSize);
   const dims = layout.bits === 8 ? [inFeatures, out] : [out, inFeatures / layout.blockSize, layout.blockSize / 2];
   return {
     [`${name}.q`]: { dtype: layout.bits === 8 ? 'int8' : 'uint8', data: packed, dims },
@@ -58,7 +69,11 @@ export function packWeight(data: Float32Array, layout: PackedLayout, name: strin
 }
 
 /** Symmetric int8 per output channel, transposed to [in, out] (DynamicQuantizeMatMul's B). */
-export function packInt8(w: Float32Array, out: number, inFeatures: number): { packed: Int8Array; scales: Float32Array } {
+export function packInt8(
+  w: Float32Array,
+  out: number,
+  inFeatures: number,
+): { packed: Int8Array; scales: Float32Array } {
   const packed = new Int8Array(out * inFeatures);
   const scales = new Float32Array(out);
   for (let o = 0; o < out; o++) {
@@ -66,7 +81,8 @@ export function packInt8(w: Float32Array, out: number, inFeatures: number): { pa
     for (let i = o * inFeatures; i < (o + 1) * inFeatures; i++) amax = Math.max(amax, Math.abs(w[i]!));
     const scale = amax > 0 ? amax / 127 : 1;
     scales[o] = scale;
-    for (let i = 0; i < inFeatures; i++) packed[i * out + o] = Math.max(-127, Math.min(127, Math.round(w[o * inFeatures + i]! / scale)));
+    for (let i = 0; i < inFeatures; i++)
+      packed[i * out + o] = Math.max(-127, Math.min(127, Math.round(w[o * inFeatures + i]! / scale)));
   }
   return { packed, scales };
 }
@@ -76,9 +92,14 @@ export function packInt8(w: Float32Array, out: number, inFeatures: number): { pa
  * values a byte, low nibble first, stored as q + 8 with the default zero point 8). The scale maps
  * the block's largest magnitude to -8 (as onnxruntime's own quantiser does), using the full range.
  */
-export function packInt4(w: Float32Array, out: number, inFeatures: number, blockSize: number): { packed: Uint8Array; scales: Float32Array } {
+export function packInt4(
+  w: Float32Array,
+  out: number,
+  inFeatures: number,
+  blockSize: number,
+): { packed: Uint8Array; scales: Float32Array } {
   const blocks = inFeatures / blockSize;
-  const packed = new Uint8Array(out * inFeatures / 2);
+  const packed = new Uint8Array((out * inFeatures) / 2);
   const scales = new Float32Array(out * blocks);
   for (let o = 0; o < out; o++) {
     for (let b = 0; b < blocks; b++) {
@@ -100,7 +121,8 @@ export function packInt4(w: Float32Array, out: number, inFeatures: number, block
 /** The float weight [out, in] a packed one stands for (tests and mismatch analysis). */
 export function unpackWeight(feeds: Record<string, HostTensor>, layout: PackedLayout, name: string): Float32Array {
   const [out, inFeatures] = layout.shape;
-  const q = feeds[`${name}.q`]!.data, scales = feeds[`${name}.scales`]!.data as Float32Array;
+  const q = feeds[`${name}.q`]!.data,
+    scales = feeds[`${name}.scales`]!.data as Float32Array;
   const w = new Float32Array(out * inFeatures);
   for (let o = 0; o < out; o++) {
     for (let i = 0; i < inFeatures; i++) {
@@ -150,7 +172,13 @@ export function roundFp8E4M3(x: number): number {
 }
 
 /** Per-row (output channel) or whole-tensor absmax scaling into a format, then back. */
-function scaled(data: Float32Array, rows: number, perRow: boolean, maxQ: number, round: (v: number) => number): Float32Array {
+function scaled(
+  data: Float32Array,
+  rows: number,
+  perRow: boolean,
+  maxQ: number,
+  round: (v: number) => number,
+): Float32Array {
   const out = new Float32Array(data.length);
   const cols = data.length / rows;
   const groups = perRow ? rows : 1;

@@ -77,8 +77,23 @@ export class SimulatedEngine implements RolloutEngine {
     while (this.waiting.length && this.active.length < capacity) {
       const r = this.waiting.shift()!;
       const seq: GeneratedSequence = r.resumeFrom
-        ? { ...r.resumeFrom, tokens: [...r.resumeFrom.tokens], behaviorLogprobs: [...r.resumeFrom.behaviorLogprobs], policyLogprobs: [...r.resumeFrom.policyLogprobs], versions: [...r.resumeFrom.versions], finishReason: null }
-        : { id: r.id, prompt: r.prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null };
+        ? {
+            ...r.resumeFrom,
+            tokens: [...r.resumeFrom.tokens],
+            behaviorLogprobs: [...r.resumeFrom.behaviorLogprobs],
+            policyLogprobs: [...r.resumeFrom.policyLogprobs],
+            versions: [...r.resumeFrom.versions],
+            finishReason: null,
+          }
+        : {
+            id: r.id,
+            prompt: r.prompt,
+            tokens: [],
+            behaviorLogprobs: [],
+            policyLogprobs: [],
+            versions: [],
+            finishReason: null,
+          };
       const context = r.resumeFrom && this.options.keepPausedCache ? 0 : r.prompt.length + seq.tokens.length;
       this.counters.prefillTokens += context;
       ms += cost.prefillPerTokenMs * context;
@@ -86,7 +101,10 @@ export class SimulatedEngine implements RolloutEngine {
     }
     const finished: GeneratedSequence[] = [];
     if (this.active.length) {
-      ms += cost.stepFixedMs + cost.stepPerSeqMs * this.active.length + (cost.stepPerCachedMs ? cost.stepPerCachedMs * this.cachedPositionsRead() : 0);
+      ms +=
+        cost.stepFixedMs +
+        cost.stepPerSeqMs * this.active.length +
+        (cost.stepPerCachedMs ? cost.stepPerCachedMs * this.cachedPositionsRead() : 0);
       this.counters.decodeSteps++;
       for (const slot of this.active) {
         slot.seq.tokens.push(1);
@@ -109,7 +127,8 @@ export class SimulatedEngine implements RolloutEngine {
     const lengths = this.active.map((s) => s.request.prompt.length + s.seq.tokens.length);
     const { attention, segments = [] } = this.options.cost;
     if (attention !== 'padded') return lengths.reduce((a, b) => a + b, 0);
-    const starts = [0, ...segments], longest = Math.max(...lengths);
+    const starts = [0, ...segments],
+      longest = Math.max(...lengths);
     return starts.reduce((read, start, j) => {
       const slots = Math.min(starts[j + 1] ?? Infinity, longest) - start;
       return slots > 0 ? read + lengths.filter((l) => l > start).length * slots : read;
@@ -119,7 +138,18 @@ export class SimulatedEngine implements RolloutEngine {
   async pause(): Promise<GeneratedSequence[]> {
     const partial = [
       ...this.active.map((s) => s.seq),
-      ...this.waiting.map((r) => r.resumeFrom ?? { id: r.id, prompt: r.prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null }),
+      ...this.waiting.map(
+        (r) =>
+          r.resumeFrom ?? {
+            id: r.id,
+            prompt: r.prompt,
+            tokens: [],
+            behaviorLogprobs: [],
+            policyLogprobs: [],
+            versions: [],
+            finishReason: null,
+          },
+      ),
     ];
     this.active = [];
     this.waiting = [];
@@ -131,6 +161,11 @@ export class SimulatedEngine implements RolloutEngine {
   }
 
   stats(): EngineStats {
-    return { active: this.active.length, waiting: this.waiting.length, capacity: this.options.capacity, ...this.counters };
+    return {
+      active: this.active.length,
+      waiting: this.waiting.length,
+      capacity: this.options.capacity,
+      ...this.counters,
+    };
   }
 }

@@ -43,7 +43,8 @@ export class WeightPublisher {
     this.config = config;
     this.keep = options.keep ?? 2;
     this.extraFilesFrom = options.extraFilesFrom;
-    if (!Number.isInteger(this.keep) || this.keep < 1) throw new RingrlError(`weights: keep must be an integer >= 1, got ${this.keep}`);
+    if (!Number.isInteger(this.keep) || this.keep < 1)
+      throw new RingrlError(`weights: keep must be an integer >= 1, got ${this.keep}`);
   }
 
   /** The directory version `version` is (or will be) published at. */
@@ -53,14 +54,18 @@ export class WeightPublisher {
 
   /** Write `weights` as version `version` (replacing an earlier publication of the same number); returns its dir. */
   publish(weights: Weights, version: number): string {
-    if (!Number.isInteger(version) || version < 0) throw new RingrlError(`weights: version must be an integer >= 0, got ${version}`);
+    if (!Number.isInteger(version) || version < 0)
+      throw new RingrlError(`weights: version must be an integer >= 0, got ${version}`);
     mkdirSync(this.root, { recursive: true });
     const final = this.pathOf(version);
     const tmp = join(this.root, `.v${version}.tmp-${process.pid}`);
     rmSync(tmp, { recursive: true, force: true });
     saveModelDir(tmp, this.config, weights);
     writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifestOf(this.config, weights, version)) + '\n');
-    if (this.extraFilesFrom) for (const f of EXTRA_FILES) if (existsSync(join(this.extraFilesFrom, f))) writeFileSync(join(tmp, f), readFileSync(join(this.extraFilesFrom, f)));
+    if (this.extraFilesFrom)
+      for (const f of EXTRA_FILES)
+        if (existsSync(join(this.extraFilesFrom, f)))
+          writeFileSync(join(tmp, f), readFileSync(join(this.extraFilesFrom, f)));
     // rename(2) cannot replace a non-empty directory: move the old one aside first.
     if (existsSync(final)) {
       const old = join(this.root, `.v${version}.old-${process.pid}`);
@@ -79,12 +84,15 @@ export class WeightPublisher {
       .filter((m) => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => b - a);
-    for (const v of versions.slice(this.keep)) if (v !== current) rmSync(this.pathOf(v), { recursive: true, force: true });
+    for (const v of versions.slice(this.keep))
+      if (v !== current) rmSync(this.pathOf(v), { recursive: true, force: true });
   }
 }
 
 function tensorHash(data: Float32Array): string {
-  return createHash('sha256').update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)).digest('hex');
+  return createHash('sha256')
+    .update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+    .digest('hex');
 }
 
 export function manifestOf(config: ModelConfig, weights: Weights, version: number): WeightManifest {
@@ -111,12 +119,16 @@ export function loadVerifiedModelDir(dir: string): LoadedModel & { manifest: Wei
   } catch (error) {
     throw new RingrlError(`${path}: malformed JSON (${(error as Error).message}); the snapshot is corrupt`);
   }
-  if (manifest?.format !== FORMAT || !manifest.tensors || typeof manifest.tensors !== 'object') throw new RingrlError(`${path}: expected {"format": "${FORMAT}", "tensors": {...}}; the snapshot is corrupt`);
+  if (manifest?.format !== FORMAT || !manifest.tensors || typeof manifest.tensors !== 'object')
+    throw new RingrlError(`${path}: expected {"format": "${FORMAT}", "tensors": {...}}; the snapshot is corrupt`);
   for (const name of model.weights.keys()) {
     const expected = manifest.tensors[name]?.sha256;
     if (!expected) throw new RingrlError(`${path}: no sha256 for tensor '${name}'; the snapshot is corrupt`);
     const actual = tensorHash(model.weights.get(name)!);
-    if (actual !== expected) throw new RingrlError(`${join(dir, 'model.safetensors')}: tensor '${name}' does not match its sha256 in manifest.json (${actual.slice(0, 12)}… vs ${expected.slice(0, 12)}…); the snapshot is corrupt`);
+    if (actual !== expected)
+      throw new RingrlError(
+        `${join(dir, 'model.safetensors')}: tensor '${name}' does not match its sha256 in manifest.json (${actual.slice(0, 12)}… vs ${expected.slice(0, 12)}…); the snapshot is corrupt`,
+      );
   }
   return { ...model, manifest };
 }

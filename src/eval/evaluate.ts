@@ -59,11 +59,25 @@ export interface EvalResult {
   seconds: number;
 }
 
-export async function evaluate(config: ModelConfig, weights: Weights, tokenizer: TextTokenizer, examples: Example[], verify: Verifier, options: EvalOptions): Promise<EvalResult> {
+export async function evaluate(
+  config: ModelConfig,
+  weights: Weights,
+  tokenizer: TextTokenizer,
+  examples: Example[],
+  verify: Verifier,
+  options: EvalOptions,
+): Promise<EvalResult> {
   const start = performance.now();
-  const engine = options.engine ?? await createLocalEngine(config, weights, { capacity: options.capacity ?? 64, seed: options.seed ?? 0, ...(options.runtime ? { runtime: options.runtime } : {}) });
+  const engine =
+    options.engine ??
+    (await createLocalEngine(config, weights, {
+      capacity: options.capacity ?? 64,
+      seed: options.seed ?? 0,
+      ...(options.runtime ? { runtime: options.runtime } : {}),
+    }));
   const prompts = examples.map((ex) => encodeExamplePrompt(tokenizer, ex));
-  const maxNewTokens = (i: number) => Math.max(1, Math.min(options.maxNewTokens, config.maxPositions - prompts[i]!.length));
+  const maxNewTokens = (i: number) =>
+    Math.max(1, Math.min(options.maxNewTokens, config.maxPositions - prompts[i]!.length));
   const total = examples.length * (options.k + (options.k === 1 && options.temperature === 0 ? 0 : 1));
   let done = 0;
 
@@ -74,7 +88,13 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
         requests.push({
           id: `${i}:${s}`,
           prompt: prompts[i]!,
-          params: { temperature: sampling ? options.temperature : 0, topP: options.topP ?? 1, maxNewTokens: maxNewTokens(i), stopTokens: [...tokenizer.stopIds], seed: (options.seed ?? 0) * 1_000_003 + i * 97 + s },
+          params: {
+            temperature: sampling ? options.temperature : 0,
+            topP: options.topP ?? 1,
+            maxNewTokens: maxNewTokens(i),
+            stopTokens: [...tokenizer.stopIds],
+            seed: (options.seed ?? 0) * 1_000_003 + i * 97 + s,
+          },
         });
       }
     });
@@ -91,10 +111,23 @@ export async function evaluate(config: ModelConfig, weights: Weights, tokenizer:
         const [i, s] = seq.id.split(':').map(Number) as [number, number];
         const tokens = tokenizer.stopIds.includes(seq.tokens.at(-1)!) ? seq.tokens.slice(0, -1) : seq.tokens;
         const response = tokenizer.decode(tokens, { skipSpecial: true });
-        scoring.push((async () => {
-          const verdict = await Promise.resolve(verify(response, examples[i]!.answer)).catch((e: Error) => ({ reward: 0, reason: `unscored: ${e.message}` }));
-          out[i]!.push({ source: examples[i]!.source, sample: s, response, reward: verdict.reward, reason: verdict.reason, tokens: seq.tokens.length, finishReason: seq.finishReason });
-        })());
+        scoring.push(
+          (async () => {
+            const verdict = await Promise.resolve(verify(response, examples[i]!.answer)).catch((e: Error) => ({
+              reward: 0,
+              reason: `unscored: ${e.message}`,
+            }));
+            out[i]!.push({
+              source: examples[i]!.source,
+              sample: s,
+              response,
+              reward: verdict.reward,
+              reason: verdict.reason,
+              tokens: seq.tokens.length,
+              finishReason: seq.finishReason,
+            });
+          })(),
+        );
       }
       if (finished.length) options.onProgress?.((done += finished.length), total);
     }

@@ -81,7 +81,8 @@ const rules: Record<Tensor['op'], GradRule | null> = {
     for (let axis = 0; axis < rank; axis++) {
       const before = n.attrs.pads![axis]!;
       const size = x.shape[axis]!;
-      if (before !== 0 || !dimEqual(size, n.shape[axis]!)) out = out.slice(axis, before, typeof size === 'number' ? before + size : Number.MAX_SAFE_INTEGER);
+      if (before !== 0 || !dimEqual(size, n.shape[axis]!))
+        out = out.slice(axis, before, typeof size === 'number' ? before + size : Number.MAX_SAFE_INTEGER);
     }
     return [out];
   },
@@ -167,7 +168,10 @@ export function grad(y: Tensor, xs: readonly Tensor[], seed?: Tensor): Tensor[] 
     const rule = rules[node.op];
     if (rule === null) throw new Error(`grad: primitive '${node.op}' has no gradient rule (needed for ${node})`);
     const inputGrads = rule(g, node);
-    if (inputGrads.length !== node.inputs.length) throw new Error(`grad: rule for '${node.op}' returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`);
+    if (inputGrads.length !== node.inputs.length)
+      throw new Error(
+        `grad: rule for '${node.op}' returned ${inputGrads.length} gradients for ${node.inputs.length} inputs`,
+      );
     node.inputs.forEach((input, j) => {
       const gi = inputGrads[j];
       if (!gi || !wanted.has(input) || !isFloat(input.dtype)) return;
@@ -192,7 +196,10 @@ export function topologicalOrder(...roots: Tensor[]): Tensor[] {
   while (stack.length) {
     const top = stack[stack.length - 1]!;
     const [node, next] = top;
-    if (next === 0 && seen.has(node)) { stack.pop(); continue; }
+    if (next === 0 && seen.has(node)) {
+      stack.pop();
+      continue;
+    }
     if (next === 0) seen.add(node);
     if (next < node.inputs.length) {
       top[1] = next + 1;

@@ -13,7 +13,12 @@ import { topologicalOrder } from './grad.ts';
 
 export const OPSET = 18;
 
-type AttrValue = { int: number } | { ints: number[] } | { float: number } | { string: string } | { tensor: { dtype: DType; dims: number[]; values: number[] } };
+type AttrValue =
+  | { int: number }
+  | { ints: number[] }
+  | { float: number }
+  | { string: string }
+  | { tensor: { dtype: DType; dims: number[]; values: number[] } };
 
 interface NodeSpec {
   op: string;
@@ -53,7 +58,13 @@ class Emitter {
     this.names.set(t, name);
   }
 
-  emit(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = [this.fresh(op)], domain?: string): string {
+  emit(
+    op: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    outputs = [this.fresh(op)],
+    domain?: string,
+  ): string {
     this.nodes.push({ op, inputs, outputs, attrs, ...(domain ? { domain } : {}) });
     return outputs[0]!;
   }
@@ -91,7 +102,11 @@ class Emitter {
     if (dims.every((d) => typeof d === 'number')) return this.constant(dims as number[], [dims.length], 'int64');
     const key = `shape:${dims.join(',')}`;
     if (this.cache.has(key)) return this.cache.get(key)!;
-    const name = this.emit('Concat', dims.map((d) => this.dimValue(d)), { axis: { int: 0 } });
+    const name = this.emit(
+      'Concat',
+      dims.map((d) => this.dimValue(d)),
+      { axis: { int: 0 } },
+    );
     this.cache.set(key, name);
     return name;
   }
@@ -103,7 +118,10 @@ class Emitter {
 
 type EmitRule = (n: Tensor, ins: string[], e: Emitter) => string;
 
-const elementwise = (op: string): EmitRule => (_n, ins, e) => e.emit(op, ins);
+const elementwise =
+  (op: string): EmitRule =>
+  (_n, ins, e) =>
+    e.emit(op, ins);
 
 /** Reshape target using 0 (copy the input dim) and -1 where symbolic, so it stays a constant. */
 function reshapeTarget(n: Tensor, e: Emitter): string {
@@ -115,7 +133,8 @@ function reshapeTarget(n: Tensor, e: Emitter): string {
     inferred++;
     return -1;
   });
-  if (inferred <= 1 && !spec.some((d, i) => d === 0 && n.shape[i] === 0)) return e.constant(spec, [spec.length], 'int64');
+  if (inferred <= 1 && !spec.some((d, i) => d === 0 && n.shape[i] === 0))
+    return e.constant(spec, [spec.length], 'int64');
   return e.shapeTensor(n.shape);
 }
 
@@ -130,9 +149,13 @@ function expandTarget(n: Tensor, e: Emitter): string {
 const emitRules: Record<PrimOp, EmitRule> = {
   input: (n) => n.attrs.name!,
   const: (n, _ins, e) => e.constant(n.attrs.data!, n.shape as number[], n.dtype),
-  range: (n, _ins, e) => e.emit('Range', [e.constant([0], [], 'int64'), e.scalarDim(n.attrs.length!), e.constant([1], [], 'int64')]),
+  range: (n, _ins, e) =>
+    e.emit('Range', [e.constant([0], [], 'int64'), e.scalarDim(n.attrs.length!), e.constant([1], [], 'int64')]),
   size: (n, _ins, e) => e.emit('Cast', [e.scalarDim(n.attrs.length!)], { to: { int: onnxDataType[n.dtype] } }),
-  zeros: (n, _ins, e) => e.emit('ConstantOfShape', [e.shapeTensor(n.shape)], { value: { tensor: { dtype: n.dtype, dims: [1], values: [0] } } }),
+  zeros: (n, _ins, e) =>
+    e.emit('ConstantOfShape', [e.shapeTensor(n.shape)], {
+      value: { tensor: { dtype: n.dtype, dims: [1], values: [0] } },
+    }),
 
   neg: elementwise('Neg'),
   exp: elementwise('Exp'),
@@ -158,15 +181,26 @@ const emitRules: Record<PrimOp, EmitRule> = {
   and: elementwise('And'),
   where: elementwise('Where'),
 
-  sum: (n, ins, e) => e.emit('ReduceSum', [ins[0]!, e.constant(n.attrs.axes!, [n.attrs.axes!.length], 'int64')], { keepdims: { int: n.attrs.keepdims ? 1 : 0 } }),
-  reduceMax: (n, ins, e) => e.emit('ReduceMax', [ins[0]!, e.constant(n.attrs.axes!, [n.attrs.axes!.length], 'int64')], { keepdims: { int: n.attrs.keepdims ? 1 : 0 } }),
+  sum: (n, ins, e) =>
+    e.emit('ReduceSum', [ins[0]!, e.constant(n.attrs.axes!, [n.attrs.axes!.length], 'int64')], {
+      keepdims: { int: n.attrs.keepdims ? 1 : 0 },
+    }),
+  reduceMax: (n, ins, e) =>
+    e.emit('ReduceMax', [ins[0]!, e.constant(n.attrs.axes!, [n.attrs.axes!.length], 'int64')], {
+      keepdims: { int: n.attrs.keepdims ? 1 : 0 },
+    }),
 
   reshape: (n, ins, e) => e.emit('Reshape', [ins[0]!, reshapeTarget(n, e)]),
   transpose: (n, ins, e) => e.emit('Transpose', ins, { perm: { ints: n.attrs.perm! } }),
   expand: (n, ins, e) => e.emit('Expand', [ins[0]!, expandTarget(n, e)]),
   slice: (n, ins, e) => {
     const { starts, ends, axes } = n.attrs;
-    return e.emit('Slice', [ins[0]!, e.constant(starts!, [starts!.length], 'int64'), e.constant(ends!, [ends!.length], 'int64'), e.constant(axes!, [axes!.length], 'int64')]);
+    return e.emit('Slice', [
+      ins[0]!,
+      e.constant(starts!, [starts!.length], 'int64'),
+      e.constant(ends!, [ends!.length], 'int64'),
+      e.constant(axes!, [axes!.length], 'int64'),
+    ]);
   },
   pad: (n, ins, e) => e.emit('Pad', [ins[0]!, e.shapeTensor(n.attrs.pads!)]),
   concat: (n, ins, e) => e.emit('Concat', ins, { axis: { int: n.attrs.axis! } }),
@@ -174,7 +208,11 @@ const emitRules: Record<PrimOp, EmitRule> = {
   matmul: elementwise('MatMul'),
   softmax: (n, ins, e) => e.emit('Softmax', ins, { axis: { int: n.attrs.axis! } }),
   logSoftmax: (n, ins, e) => e.emit('LogSoftmax', ins, { axis: { int: n.attrs.axis! } }),
-  cumsum: (n, ins, e) => e.emit('CumSum', [ins[0]!, e.constant([n.attrs.axis!], [], 'int64')], { reverse: { int: n.attrs.reverse ? 1 : 0 }, exclusive: { int: n.attrs.exclusive ? 1 : 0 } }),
+  cumsum: (n, ins, e) =>
+    e.emit('CumSum', [ins[0]!, e.constant([n.attrs.axis!], [], 'int64')], {
+      reverse: { int: n.attrs.reverse ? 1 : 0 },
+      exclusive: { int: n.attrs.exclusive ? 1 : 0 },
+    }),
 
   gather: (_n, ins, e) => e.emit('Gather', ins, { axis: { int: 0 } }),
   gatherElements: (n, ins, e) => e.emit('GatherElements', ins, { axis: { int: n.attrs.axis! } }),
@@ -185,23 +223,39 @@ const emitRules: Record<PrimOp, EmitRule> = {
   // ScatterElements adds exactly; it wants indices of the updates' shape, so the rows are
   // flattened and each row's index is broadcast along it.
   scatterAdd: (n, [indices, updates], e) => {
-    const base = e.emit('ConstantOfShape', [e.shapeTensor(n.shape)], { value: { tensor: { dtype: n.dtype, dims: [1], values: [0] } } });
+    const base = e.emit('ConstantOfShape', [e.shapeTensor(n.shape)], {
+      value: { tensor: { dtype: n.dtype, dims: [1], values: [0] } },
+    });
     const rows = e.emit('Reshape', [updates!, e.shapeTensor([-1, ...n.shape.slice(1)])]);
-    const rowIndex = e.emit('Reshape', [indices!, e.constant([-1, ...n.shape.slice(1).map(() => 1)], [n.shape.length], 'int64')]);
+    const rowIndex = e.emit('Reshape', [
+      indices!,
+      e.constant([-1, ...n.shape.slice(1).map(() => 1)], [n.shape.length], 'int64'),
+    ]);
     const idx = e.emit('Expand', [rowIndex, e.emit('Shape', [rows])]);
     return e.emit('ScatterElements', [base, idx, rows], { axis: { int: 0 }, reduction: { string: 'add' } });
   },
   scatterElementsAdd: (n, [indices, updates], e) => {
-    const base = e.emit('ConstantOfShape', [e.shapeTensor(n.shape)], { value: { tensor: { dtype: n.dtype, dims: [1], values: [0] } } });
-    return e.emit('ScatterElements', [base, indices!, updates!], { axis: { int: n.attrs.axis! }, reduction: { string: 'add' } });
+    const base = e.emit('ConstantOfShape', [e.shapeTensor(n.shape)], {
+      value: { tensor: { dtype: n.dtype, dims: [1], values: [0] } },
+    });
+    return e.emit('ScatterElements', [base, indices!, updates!], {
+      axis: { int: n.attrs.axis! },
+      reduction: { string: 'add' },
+    });
   },
   topk: (n, ins, e) => {
     const values = e.fresh('TopK_values');
     const indices = e.fresh('TopK_indices');
-    e.emit('TopK', [ins[0]!, e.constant([n.attrs.k!], [1], 'int64')], { axis: { int: -1 }, largest: { int: n.attrs.largest ? 1 : 0 }, sorted: { int: 1 } }, [values, indices]);
+    e.emit(
+      'TopK',
+      [ins[0]!, e.constant([n.attrs.k!], [1], 'int64')],
+      { axis: { int: -1 }, largest: { int: n.attrs.largest ? 1 : 0 }, sorted: { int: 1 } },
+      [values, indices],
+    );
     return indices;
   },
-  argmax: (n, ins, e) => e.emit('ArgMax', ins, { axis: { int: n.attrs.axis! }, keepdims: { int: n.attrs.keepdims ? 1 : 0 } }),
+  argmax: (n, ins, e) =>
+    e.emit('ArgMax', ins, { axis: { int: n.attrs.axis! }, keepdims: { int: n.attrs.keepdims ? 1 : 0 } }),
   // A quantised weight is consumed whole by quantizedMatmul (below): it stands for its packed input.
   quantizedWeight: (_n, ins) => ins[0]!,
   // onnxruntime's contrib kernels: 8-bit quantises x per tensor on the fly (uint8) and runs an
@@ -210,8 +264,21 @@ const emitRules: Record<PrimOp, EmitRule> = {
     const w = n.inputs[1]!;
     const [packed, scales] = w.inputs.map((t) => e.nameOf(t));
     const [out, inFeatures] = w.shape as number[];
-    if (w.attrs.bits === 8) return e.emit('DynamicQuantizeMatMul', [x!, packed!, scales!], {}, [e.fresh('DynamicQuantizeMatMul')], 'com.microsoft');
-    const attrs = { K: { int: inFeatures! }, N: { int: out! }, bits: { int: 4 }, block_size: { int: w.attrs.blockSize! }, accuracy_level: { int: 0 } };
+    if (w.attrs.bits === 8)
+      return e.emit(
+        'DynamicQuantizeMatMul',
+        [x!, packed!, scales!],
+        {},
+        [e.fresh('DynamicQuantizeMatMul')],
+        'com.microsoft',
+      );
+    const attrs = {
+      K: { int: inFeatures! },
+      N: { int: out! },
+      bits: { int: 4 },
+      block_size: { int: w.attrs.blockSize! },
+      accuracy_level: { int: 0 },
+    };
     return e.emit('MatMulNBits', [x!, packed!, scales!], attrs, [e.fresh('MatMulNBits')], 'com.microsoft');
   },
 };
@@ -223,7 +290,11 @@ export interface OnnxGraph {
 }
 
 /** Serialise the graph computing `outputs` from `inputs` (every input node reachable must be listed). */
-export function exportOnnx(inputs: readonly Tensor[], outputs: Record<string, Tensor>, graphName = 'ringrl'): OnnxGraph {
+export function exportOnnx(
+  inputs: readonly Tensor[],
+  outputs: Record<string, Tensor>,
+  graphName = 'ringrl',
+): OnnxGraph {
   const dimSources = new Map<string, { input: string; axis: number }>();
   const inputNames = new Set<string>();
   for (const t of inputs) {
@@ -237,7 +308,8 @@ export function exportOnnx(inputs: readonly Tensor[], outputs: Record<string, Te
   const e = new Emitter(dimSources);
   const outputList = Object.entries(outputs);
   for (const node of topologicalOrder(...outputList.map(([, t]) => t))) {
-    if (node.op === 'input' && !inputs.includes(node)) throw new Error(`onnx export: graph uses input '${node.attrs.name}' that was not declared`);
+    if (node.op === 'input' && !inputs.includes(node))
+      throw new Error(`onnx export: graph uses input '${node.attrs.name}' that was not declared`);
     const ins = node.inputs.map((i) => e.nameOf(i));
     e.assign(node, emitRules[node.op](node, ins, e));
   }
@@ -299,4 +371,3 @@ function writeValueInfo(w: ProtoWriter, name: string, dtype: DType, shape: reado
     }),
   );
 }
-

@@ -107,7 +107,8 @@ export function broadcastShapes(a: Shape, b: Shape): Dim[] | undefined {
 /** Resolve a possibly negative axis against a rank, or throw naming the op. */
 export function normaliseAxis(axis: number, rank: number, op: string): number {
   const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(`${op}: axis ${axis} is out of range for rank ${rank}`);
+  if (!Number.isInteger(a) || a < 0 || a >= rank)
+    throw new ShapeError(`${op}: axis ${axis} is out of range for rank ${rank}`);
   return a;
 }
 

@@ -8,26 +8,75 @@
 import { byNumber } from '../util/order.ts';
 import { type DType, isFloat } from './dtype.ts';
 import {
-  type Dim, type Shape, ShapeError, broadcastShapes, dimDivide, dimSum, dimEqual, dimProduct, formatShape, normaliseAxis, shapeEqual,
+  type Dim,
+  type Shape,
+  ShapeError,
+  broadcastShapes,
+  dimDivide,
+  dimSum,
+  dimEqual,
+  dimProduct,
+  formatShape,
+  normaliseAxis,
+  shapeEqual,
 } from './shape.ts';
 
 export type PrimOp =
   // leaves
-  | 'input' | 'const' | 'range' | 'zeros' | 'size'
+  | 'input'
+  | 'const'
+  | 'range'
+  | 'zeros'
+  | 'size'
   // elementwise unary
-  | 'neg' | 'exp' | 'log' | 'sqrt' | 'recip' | 'sin' | 'cos' | 'sigmoid' | 'tanh' | 'cast' | 'detach'
+  | 'neg'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'recip'
+  | 'sin'
+  | 'cos'
+  | 'sigmoid'
+  | 'tanh'
+  | 'cast'
+  | 'detach'
   // elementwise binary (numpy broadcasting) and select
-  | 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'less' | 'greater' | 'equal' | 'and' | 'where'
+  | 'add'
+  | 'sub'
+  | 'mul'
+  | 'div'
+  | 'max'
+  | 'min'
+  | 'less'
+  | 'greater'
+  | 'equal'
+  | 'and'
+  | 'where'
   // reductions
-  | 'sum' | 'reduceMax'
+  | 'sum'
+  | 'reduceMax'
   // movement
-  | 'reshape' | 'transpose' | 'expand' | 'slice' | 'pad' | 'concat'
+  | 'reshape'
+  | 'transpose'
+  | 'expand'
+  | 'slice'
+  | 'pad'
+  | 'concat'
   // compute
-  | 'matmul' | 'softmax' | 'logSoftmax' | 'cumsum'
+  | 'matmul'
+  | 'softmax'
+  | 'logSoftmax'
+  | 'cumsum'
   // indexing
-  | 'gather' | 'gatherElements' | 'scatterAdd' | 'scatterElementsAdd' | 'topk' | 'argmax'
+  | 'gather'
+  | 'gatherElements'
+  | 'scatterAdd'
+  | 'scatterElementsAdd'
+  | 'topk'
+  | 'argmax'
   // inference-only weight quantisation (rollout engines): a packed weight, and x @ W^T with it
-  | 'quantizedWeight' | 'quantizedMatmul';
+  | 'quantizedWeight'
+  | 'quantizedMatmul';
 
 export interface Attrs {
   name?: string; // input name
@@ -73,55 +122,122 @@ export class Tensor {
   }
 
   // ---- elementwise ----------------------------------------------------------------------
-  add(other: TensorLike): Tensor { return binary('add', this, other); }
-  sub(other: TensorLike): Tensor { return binary('sub', this, other); }
-  mul(other: TensorLike): Tensor { return binary('mul', this, other); }
-  div(other: TensorLike): Tensor { return binary('div', this, other); }
-  maximum(other: TensorLike): Tensor { return binary('max', this, other); }
-  minimum(other: TensorLike): Tensor { return binary('min', this, other); }
-  less(other: TensorLike): Tensor { return binary('less', this, other); }
-  greater(other: TensorLike): Tensor { return binary('greater', this, other); }
-  equal(other: TensorLike): Tensor { return binary('equal', this, other); }
-  and(other: Tensor): Tensor { return binary('and', this, other); }
-  neg(): Tensor { return unary('neg', this); }
-  exp(): Tensor { return unary('exp', this); }
-  log(): Tensor { return unary('log', this); }
-  sqrt(): Tensor { return unary('sqrt', this); }
-  recip(): Tensor { return unary('recip', this); }
-  sin(): Tensor { return unary('sin', this); }
-  cos(): Tensor { return unary('cos', this); }
-  sigmoid(): Tensor { return unary('sigmoid', this); }
-  tanh(): Tensor { return unary('tanh', this); }
+  add(other: TensorLike): Tensor {
+    return binary('add', this, other);
+  }
+  sub(other: TensorLike): Tensor {
+    return binary('sub', this, other);
+  }
+  mul(other: TensorLike): Tensor {
+    return binary('mul', this, other);
+  }
+  div(other: TensorLike): Tensor {
+    return binary('div', this, other);
+  }
+  maximum(other: TensorLike): Tensor {
+    return binary('max', this, other);
+  }
+  minimum(other: TensorLike): Tensor {
+    return binary('min', this, other);
+  }
+  less(other: TensorLike): Tensor {
+    return binary('less', this, other);
+  }
+  greater(other: TensorLike): Tensor {
+    return binary('greater', this, other);
+  }
+  equal(other: TensorLike): Tensor {
+    return binary('equal', this, other);
+  }
+  and(other: Tensor): Tensor {
+    return binary('and', this, other);
+  }
+  neg(): Tensor {
+    return unary('neg', this);
+  }
+  exp(): Tensor {
+    return unary('exp', this);
+  }
+  log(): Tensor {
+    return unary('log', this);
+  }
+  sqrt(): Tensor {
+    return unary('sqrt', this);
+  }
+  recip(): Tensor {
+    return unary('recip', this);
+  }
+  sin(): Tensor {
+    return unary('sin', this);
+  }
+  cos(): Tensor {
+    return unary('cos', this);
+  }
+  sigmoid(): Tensor {
+    return unary('sigmoid', this);
+  }
+  tanh(): Tensor {
+    return unary('tanh', this);
+  }
   /** A copy that autodiff treats as a constant (no gradient flows back through it). */
-  detach(): Tensor { return unary('detach', this); }
-  rsqrt(): Tensor { return this.sqrt().recip(); }
-  square(): Tensor { return this.mul(this); }
-  silu(): Tensor { return this.mul(this.sigmoid()); }
-  abs(): Tensor { return this.maximum(this.neg()); }
-  clamp(lo: number, hi: number): Tensor { return this.maximum(lo).minimum(hi); }
+  detach(): Tensor {
+    return unary('detach', this);
+  }
+  rsqrt(): Tensor {
+    return this.sqrt().recip();
+  }
+  square(): Tensor {
+    return this.mul(this);
+  }
+  silu(): Tensor {
+    return this.mul(this.sigmoid());
+  }
+  abs(): Tensor {
+    return this.maximum(this.neg());
+  }
+  clamp(lo: number, hi: number): Tensor {
+    return this.maximum(lo).minimum(hi);
+  }
 
   cast(dtype: DType): Tensor {
     return dtype === this.dtype ? this : new Tensor('cast', [this], {}, dtype, this.shape);
   }
 
   // ---- reductions -------------------------------------------------------------------------
-  sum(axes?: number | number[], keepdims = false): Tensor { return reduce('sum', this, axes, keepdims); }
-  max(axes?: number | number[], keepdims = false): Tensor { return reduce('reduceMax', this, axes, keepdims); }
+  sum(axes?: number | number[], keepdims = false): Tensor {
+    return reduce('sum', this, axes, keepdims);
+  }
+  max(axes?: number | number[], keepdims = false): Tensor {
+    return reduce('reduceMax', this, axes, keepdims);
+  }
 
   /** Mean over axes whose sizes are known at trace time. */
   mean(axes?: number | number[], keepdims = false): Tensor {
     const ax = resolveAxes(this, axes, 'mean');
     const count = dimProduct(ax.map((a) => this.shape[a]!));
-    if (typeof count !== 'number') throw new ShapeError(`mean: axes ${JSON.stringify(ax)} of ${this} have symbolic size ${count}; divide a sum by a count instead`);
+    if (typeof count !== 'number')
+      throw new ShapeError(
+        `mean: axes ${JSON.stringify(ax)} of ${this} have symbolic size ${count}; divide a sum by a count instead`,
+      );
     return this.sum(ax, keepdims).mul(1 / count);
   }
 
-  softmax(axis = -1): Tensor { return softmaxLike('softmax', this, axis); }
-  logSoftmax(axis = -1): Tensor { return softmaxLike('logSoftmax', this, axis); }
+  softmax(axis = -1): Tensor {
+    return softmaxLike('softmax', this, axis);
+  }
+  logSoftmax(axis = -1): Tensor {
+    return softmaxLike('logSoftmax', this, axis);
+  }
 
   cumsum(axis: number, opts: { reverse?: boolean; exclusive?: boolean } = {}): Tensor {
     const a = normaliseAxis(axis, this.rank, 'cumsum');
-    return new Tensor('cumsum', [this], { axis: a, reverse: !!opts.reverse, exclusive: !!opts.exclusive }, this.dtype, this.shape);
+    return new Tensor(
+      'cumsum',
+      [this],
+      { axis: a, reverse: !!opts.reverse, exclusive: !!opts.exclusive },
+      this.dtype,
+      this.shape,
+    );
   }
 
   // ---- movement ---------------------------------------------------------------------------
@@ -137,7 +253,10 @@ export class Tensor {
       if (rest === undefined) throw new ShapeError(`reshape: cannot infer -1 in ${formatShape(shape)} from ${this}`);
       target = shape.map((d) => (d === -1 ? rest : d));
     }
-    if (!dimEqual(dimProduct(target), total)) throw new ShapeError(`reshape: ${this} has ${total} elements but target ${formatShape(target)} has ${dimProduct(target)}`);
+    if (!dimEqual(dimProduct(target), total))
+      throw new ShapeError(
+        `reshape: ${this} has ${total} elements but target ${formatShape(target)} has ${dimProduct(target)}`,
+      );
     if (shapeEqual(target, this.shape)) return this;
     return new Tensor('reshape', [this], { shape: target }, this.dtype, target);
   }
@@ -154,14 +273,22 @@ export class Tensor {
 
   squeeze(axis: number): Tensor {
     const a = normaliseAxis(axis, this.rank, 'squeeze');
-    if (this.shape[a] !== 1) throw new ShapeError(`squeeze: axis ${axis} of ${this} has size ${this.shape[a]}, expected 1`);
+    if (this.shape[a] !== 1)
+      throw new ShapeError(`squeeze: axis ${axis} of ${this} has size ${this.shape[a]}, expected 1`);
     return this.reshape([...this.shape.slice(0, a), ...this.shape.slice(a + 1)]);
   }
 
   transpose(perm: number[]): Tensor {
-    if (perm.length !== this.rank || [...perm].sort(byNumber).some((p, i) => p !== i)) throw new ShapeError(`transpose: perm ${JSON.stringify(perm)} is not a permutation of the axes of ${this}`);
+    if (perm.length !== this.rank || [...perm].sort(byNumber).some((p, i) => p !== i))
+      throw new ShapeError(`transpose: perm ${JSON.stringify(perm)} is not a permutation of the axes of ${this}`);
     if (perm.every((p, i) => p === i)) return this;
-    return new Tensor('transpose', [this], { perm }, this.dtype, perm.map((p) => this.shape[p]!));
+    return new Tensor(
+      'transpose',
+      [this],
+      { perm },
+      this.dtype,
+      perm.map((p) => this.shape[p]!),
+    );
   }
 
   /** Swap the last two axes. */
@@ -173,7 +300,8 @@ export class Tensor {
 
   expand(shape: readonly Dim[]): Tensor {
     const out = broadcastShapes(this.shape, shape);
-    if (!out || !shapeEqual(out, shape)) throw new ShapeError(`expand: ${this} does not broadcast to ${formatShape(shape)}`);
+    if (!out || !shapeEqual(out, shape))
+      throw new ShapeError(`expand: ${this} does not broadcast to ${formatShape(shape)}`);
     if (shapeEqual(this.shape, shape)) return this;
     return new Tensor('expand', [this], { shape: [...shape] }, this.dtype, shape);
   }
@@ -182,11 +310,15 @@ export class Tensor {
   slice(axis: number, start: number, end: number): Tensor {
     const a = normaliseAxis(axis, this.rank, 'slice');
     const dim = this.shape[a]!;
-    if (start < 0 || end < start) throw new ShapeError(`slice: need 0 <= start <= end on axis ${axis} of ${this}, got ${start}:${end}`);
+    if (start < 0 || end < start)
+      throw new ShapeError(`slice: need 0 <= start <= end on axis ${axis} of ${this}, got ${start}:${end}`);
     let size: Dim;
     if (typeof dim === 'number') size = Math.min(end, dim) - Math.min(start, dim);
     else if (end >= Number.MAX_SAFE_INTEGER) {
-      if (start !== 0) throw new ShapeError(`slice: axis ${axis} of ${this} is symbolic; only a prefix slice or the whole axis is supported`);
+      if (start !== 0)
+        throw new ShapeError(
+          `slice: axis ${axis} of ${this} is symbolic; only a prefix slice or the whole axis is supported`,
+        );
       return this;
     } else size = end - start; // caller asserts the symbolic dim is long enough
     const shape = this.shape.map((d, i) => (i === a ? size : d));
@@ -195,7 +327,8 @@ export class Tensor {
 
   /** Zero padding: before/after counts per axis (numeric, or symbolic for `after`). */
   pad(before: number[], after: Dim[]): Tensor {
-    if (before.length !== this.rank || after.length !== this.rank) throw new ShapeError(`pad: need ${this.rank} before/after counts for ${this}`);
+    if (before.length !== this.rank || after.length !== this.rank)
+      throw new ShapeError(`pad: need ${this.rank} before/after counts for ${this}`);
     const shape = this.shape.map((d, i) => addDims(d, before[i]!, after[i]!));
     return new Tensor('pad', [this], { pads: [...before, ...(after as number[])] }, this.dtype, shape);
   }
@@ -203,7 +336,8 @@ export class Tensor {
   // ---- compute ---------------------------------------------------------------------------
   /** Batched matrix product (rank >= 2; batch dims broadcast). */
   matmul(other: Tensor): Tensor {
-    if (this.rank < 2 || other.rank < 2) throw new ShapeError(`matmul: both operands need rank >= 2, got ${this} @ ${other}`);
+    if (this.rank < 2 || other.rank < 2)
+      throw new ShapeError(`matmul: both operands need rank >= 2, got ${this} @ ${other}`);
     sameDType('matmul', this, other);
     const [m, k1] = this.shape.slice(-2);
     const [k2, n] = other.shape.slice(-2);
@@ -233,7 +367,8 @@ export class Tensor {
   /** Indices (int64) of the k largest (or smallest) entries along the last axis, sorted. */
   topkIndices(k: number, largest = true): Tensor {
     const last = this.shape[this.rank - 1]!;
-    if (!Number.isInteger(k) || k < 1 || (typeof last === 'number' && k > last)) throw new ShapeError(`topk: k=${k} out of range for ${this}`);
+    if (!Number.isInteger(k) || k < 1 || (typeof last === 'number' && k > last))
+      throw new ShapeError(`topk: k=${k} out of range for ${this}`);
     return new Tensor('topk', [this], { k, largest }, 'int64', [...this.shape.slice(0, -1), k]);
   }
 
@@ -249,7 +384,8 @@ export class Tensor {
 /** A graph input. Symbolic dims (strings) become dynamic ONNX dims named after them. */
 export function input(name: string, dtype: DType, shape: readonly Dim[]): Tensor {
   for (const d of shape) {
-    if (typeof d === 'string' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(d)) throw new ShapeError(`input '${name}': symbolic dim '${d}' must be a plain name`);
+    if (typeof d === 'string' && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(d))
+      throw new ShapeError(`input '${name}': symbolic dim '${d}' must be a plain name`);
   }
   return new Tensor('input', [], { name }, dtype, shape);
 }
@@ -285,7 +421,8 @@ export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   const ta = lift(a, dtype);
   const tb = lift(b, dtype);
   sameDType('where', ta, tb);
-  const shape = broadcastShapes(cond.shape, ta.shape) && broadcastShapes(broadcastShapes(cond.shape, ta.shape)!, tb.shape);
+  const shape =
+    broadcastShapes(cond.shape, ta.shape) && broadcastShapes(broadcastShapes(cond.shape, ta.shape)!, tb.shape);
   if (!shape) throw new ShapeError(`where: shapes do not broadcast: ${cond}, ${ta}, ${tb}`);
   return new Tensor('where', [cond, ta, tb], {}, dtype, shape);
 }
@@ -301,7 +438,9 @@ export function concat(tensors: Tensor[], axis: number): Tensor {
       throw new ShapeError(`concat: ${t} does not match ${first} outside axis ${axis}`);
     }
   }
-  const shape = first.shape.map((d, i) => (i === a ? tensors.map((t) => t.shape[a]!).reduce((x, y) => addDims(x, y, 0)) : d));
+  const shape = first.shape.map((d, i) =>
+    i === a ? tensors.map((t) => t.shape[a]!).reduce((x, y) => addDims(x, y, 0)) : d,
+  );
   return new Tensor('concat', tensors, { axis: a }, first.dtype, shape);
 }
 
@@ -323,11 +462,23 @@ export function scatterElementsAdd(shape: readonly Dim[], indices: Tensor, updat
  * (two weights a byte, low nibble first, stored + 8) with a scale per block (`scales`
  * [out * in / blockSize]). It only feeds quantizedMatmul; it has no gradient.
  */
-export function quantizedWeight(packed: Tensor, scales: Tensor, shape: readonly [number, number], bits: 8 | 4, blockSize = 0): Tensor {
+export function quantizedWeight(
+  packed: Tensor,
+  scales: Tensor,
+  shape: readonly [number, number],
+  bits: 8 | 4,
+  blockSize = 0,
+): Tensor {
   const [out, inFeatures] = shape;
   const expected = bits === 8 ? [inFeatures, out] : [out, inFeatures / blockSize, blockSize / 2];
-  if (bits === 4 && (!Number.isInteger(inFeatures / blockSize) || blockSize % 2 !== 0)) throw new ShapeError(`quantizedWeight: in features ${inFeatures} must be a multiple of the even block size ${blockSize}`);
-  if (packed.dtype !== (bits === 8 ? 'int8' : 'uint8') || !shapeEqual(packed.shape, expected)) throw new ShapeError(`quantizedWeight: ${bits}-bit packed weight ${packed} must be ${bits === 8 ? 'int8' : 'uint8'}${formatShape(expected)}`);
+  if (bits === 4 && (!Number.isInteger(inFeatures / blockSize) || blockSize % 2 !== 0))
+    throw new ShapeError(
+      `quantizedWeight: in features ${inFeatures} must be a multiple of the even block size ${blockSize}`,
+    );
+  if (packed.dtype !== (bits === 8 ? 'int8' : 'uint8') || !shapeEqual(packed.shape, expected))
+    throw new ShapeError(
+      `quantizedWeight: ${bits}-bit packed weight ${packed} must be ${bits === 8 ? 'int8' : 'uint8'}${formatShape(expected)}`,
+    );
   return new Tensor('quantizedWeight', [packed, scales], { bits, blockSize }, 'float32', shape);
 }
 
@@ -335,7 +486,8 @@ export function quantizedWeight(packed: Tensor, scales: Tensor, shape: readonly 
 export function quantizedMatmul(x: Tensor, weight: Tensor): Tensor {
   if (weight.op !== 'quantizedWeight') throw new ShapeError(`quantizedMatmul: ${weight} is not a quantizedWeight`);
   const [out, inFeatures] = weight.shape;
-  if (x.dtype !== 'float32' || x.rank !== 2 || !dimEqual(x.shape[1]!, inFeatures!)) throw new ShapeError(`quantizedMatmul: x ${x} must be float32 [N, ${inFeatures}]`);
+  if (x.dtype !== 'float32' || x.rank !== 2 || !dimEqual(x.shape[1]!, inFeatures!))
+    throw new ShapeError(`quantizedMatmul: x ${x} must be float32 [N, ${inFeatures}]`);
   return new Tensor('quantizedMatmul', [x, weight], {}, 'float32', [x.shape[0]!, out!]);
 }
 
@@ -357,7 +509,8 @@ function sameDType(op: string, a: Tensor, b: Tensor): void {
 }
 
 function requireInt(op: string, t: Tensor): void {
-  if (t.dtype !== 'int64' && t.dtype !== 'int32') throw new ShapeError(`${op}: indices must be int64 or int32, got ${t}`);
+  if (t.dtype !== 'int64' && t.dtype !== 'int32')
+    throw new ShapeError(`${op}: indices must be int64 or int32, got ${t}`);
 }
 
 const comparisons = new Set<PrimOp>(['less', 'greater', 'equal', 'and']);
@@ -366,7 +519,15 @@ function binary(op: PrimOp, a: Tensor, bLike: TensorLike): Tensor {
   const b = lift(bLike, a.dtype);
   sameDType(op, a, b);
   if (op === 'and' && a.dtype !== 'bool') throw new ShapeError(`and: operands must be bool, got ${a}`);
-  if (!comparisons.has(op) && !isFloat(a.dtype) && op !== 'max' && op !== 'min' && op !== 'add' && op !== 'sub' && op !== 'mul') {
+  if (
+    !comparisons.has(op) &&
+    !isFloat(a.dtype) &&
+    op !== 'max' &&
+    op !== 'min' &&
+    op !== 'add' &&
+    op !== 'sub' &&
+    op !== 'mul'
+  ) {
     throw new ShapeError(`${op}: needs floating-point operands, got ${a}`);
   }
   const shape = broadcastShapes(a.shape, b.shape);
@@ -375,7 +536,8 @@ function binary(op: PrimOp, a: Tensor, bLike: TensorLike): Tensor {
 }
 
 function unary(op: PrimOp, x: Tensor): Tensor {
-  if (op !== 'neg' && op !== 'detach' && !isFloat(x.dtype)) throw new ShapeError(`${op}: needs a floating-point operand, got ${x}`);
+  if (op !== 'neg' && op !== 'detach' && !isFloat(x.dtype))
+    throw new ShapeError(`${op}: needs a floating-point operand, got ${x}`);
   return new Tensor(op, [x], {}, x.dtype, x.shape);
 }
 

@@ -25,20 +25,29 @@ export interface LoadedModel {
 export const INDEX_FILE = 'model.safetensors.index.json';
 
 export function loadModelDir(dir: string): LoadedModel {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new RingrlError(`${dir}: model directory does not exist; expected a Hugging Face model dir (config.json + model.safetensors)`);
+  if (!existsSync(dir) || !statSync(dir).isDirectory())
+    throw new RingrlError(
+      `${dir}: model directory does not exist; expected a Hugging Face model dir (config.json + model.safetensors)`,
+    );
   const config = readModelConfig(join(dir, 'config.json'));
   const shapes = parameterShapes(config);
   const { files, describe } = safetensorFiles(dir);
   const found = new Map<string, NamedArray & { file: string }>();
   for (const file of files) {
-    for (const [name, t] of readSafetensors(file, (n) => shapes.has(n) && !found.has(n))) found.set(name, { ...t, file });
+    for (const [name, t] of readSafetensors(file, (n) => shapes.has(n) && !found.has(n)))
+      found.set(name, { ...t, file });
   }
   const weights: Weights = new Map();
   for (const [name, shape] of shapes) {
     const t = found.get(name);
-    if (!t) throw new RingrlError(`${describe(name)}: missing tensor '${name}'; expected shape [${shape.join(', ')}] for this config.json`);
+    if (!t)
+      throw new RingrlError(
+        `${describe(name)}: missing tensor '${name}'; expected shape [${shape.join(', ')}] for this config.json`,
+      );
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new RingrlError(`${t.file}: tensor '${name}' has shape [${t.shape.join(', ')}]; expected [${shape.join(', ')}] for this config.json`);
+      throw new RingrlError(
+        `${t.file}: tensor '${name}' has shape [${t.shape.join(', ')}]; expected [${shape.join(', ')}] for this config.json`,
+      );
     }
     weights.set(name, t.data);
   }
@@ -56,11 +65,18 @@ function safetensorFiles(dir: string): { files: string[]; describe: (tensor: str
     } catch (error) {
       throw new RingrlError(`${index}: malformed JSON (${(error as Error).message})`);
     }
-    if (!map || typeof map !== 'object' || Array.isArray(map)) throw new RingrlError(`${index}: field 'weight_map' must be an object mapping tensor names to shard files`);
+    if (!map || typeof map !== 'object' || Array.isArray(map))
+      throw new RingrlError(`${index}: field 'weight_map' must be an object mapping tensor names to shard files`);
     const weightMap = map as Record<string, unknown>;
     for (const [tensor, file] of Object.entries(weightMap)) {
-      if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) throw new RingrlError(`${index}: field 'weight_map.${tensor}' is ${JSON.stringify(file)}; expected a file name in this directory`);
-      if (!existsSync(join(dir, file))) throw new RingrlError(`${index}: field 'weight_map.${tensor}' names shard '${file}', but ${join(dir, file)} does not exist`);
+      if (typeof file !== 'string' || file.includes('/') || file.includes('\\'))
+        throw new RingrlError(
+          `${index}: field 'weight_map.${tensor}' is ${JSON.stringify(file)}; expected a file name in this directory`,
+        );
+      if (!existsSync(join(dir, file)))
+        throw new RingrlError(
+          `${index}: field 'weight_map.${tensor}' names shard '${file}', but ${join(dir, file)} does not exist`,
+        );
     }
     const files = [...new Set(Object.values(weightMap) as string[])].map((f) => join(dir, f));
     return { files, describe: (tensor) => (weightMap[tensor] ? join(dir, weightMap[tensor] as string) : index) };
@@ -92,7 +108,8 @@ export function saveModelDir(dir: string, config: ModelConfig, weights: Weights,
   const maxShard = options.maxShardBytes ?? 5e9;
   mkdirSync(dir, { recursive: true });
   const shards: Map<string, NamedArray>[] = [new Map()];
-  let shardBytes = 0, totalBytes = 0;
+  let shardBytes = 0,
+    totalBytes = 0;
   for (const [name, shape] of parameterShapes(config)) {
     const data = weights.get(name);
     if (!data) throw new Error(`saveModelDir: no weights for '${name}'`);
@@ -105,7 +122,8 @@ export function saveModelDir(dir: string, config: ModelConfig, weights: Weights,
     shardBytes += bytes;
     totalBytes += bytes;
   }
-  for (const f of readdirSync(dir)) if (/^model(-\d+-of-\d+)?\.safetensors$/.test(f) || f === INDEX_FILE) rmSync(join(dir, f)); // stale weights of another layout
+  for (const f of readdirSync(dir))
+    if (/^model(-\d+-of-\d+)?\.safetensors$/.test(f) || f === INDEX_FILE) rmSync(join(dir, f)); // stale weights of another layout
   if (shards.length === 1) {
     writeSafetensors(join(dir, 'model.safetensors'), shards[0]!, {}, dtype, [...shards[0]!.keys()]);
   } else {
@@ -116,7 +134,10 @@ export function saveModelDir(dir: string, config: ModelConfig, weights: Weights,
       writeSafetensors(join(dir, file), tensors, {}, dtype, [...tensors.keys()]);
       for (const name of tensors.keys()) weightMap[name] = file;
     });
-    writeFileSync(join(dir, INDEX_FILE), JSON.stringify({ metadata: { total_size: totalBytes }, weight_map: weightMap }, null, 2) + '\n');
+    writeFileSync(
+      join(dir, INDEX_FILE),
+      JSON.stringify({ metadata: { total_size: totalBytes }, weight_map: weightMap }, null, 2) + '\n',
+    );
   }
   const hf = { ...toHfConfig(config) };
   if (options.torchDtype) {

@@ -25,7 +25,9 @@ export const hfConfigSchema = z.looseObject({
   tie_word_embeddings: z.boolean().default(false),
   attention_bias: z.boolean().default(false),
   hidden_act: z.literal('silu').default('silu'),
-  use_sliding_window: z.literal(false, { error: 'sliding-window attention is not supported; expected false' }).optional(),
+  use_sliding_window: z
+    .literal(false, { error: 'sliding-window attention is not supported; expected false' })
+    .optional(),
   num_local_experts: positiveInt.optional(),
   num_experts: positiveInt.optional(), // qwen3_moe's name for num_local_experts
   num_experts_per_tok: positiveInt.optional(),
@@ -102,7 +104,9 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
   const parsed = hfConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new RingrlError(`${file}: field '${issue.path.join('.') || '(root)'}' ${issue.message.replace(/^Invalid input: /, '')}`);
+    throw new RingrlError(
+      `${file}: field '${issue.path.join('.') || '(root)'}' ${issue.message.replace(/^Invalid input: /, '')}`,
+    );
   }
   const c = parsed.data;
   if (!(modelTypes as readonly string[]).includes(c.model_type)) {
@@ -111,13 +115,17 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
   const ropeScaling = parseRopeScaling(c.rope_scaling, c.max_position_embeddings, file);
   const numKvHeads = c.num_key_value_heads ?? c.num_attention_heads;
   if (c.num_attention_heads % numKvHeads !== 0) {
-    throw new RingrlError(`${file}: field 'num_key_value_heads' (${numKvHeads}) must divide num_attention_heads (${c.num_attention_heads})`);
+    throw new RingrlError(
+      `${file}: field 'num_key_value_heads' (${numKvHeads}) must divide num_attention_heads (${c.num_attention_heads})`,
+    );
   }
   // HF's Qwen3Config defaults head_dim to 128; the others derive it from hidden_size / heads.
   const qwen3 = c.model_type === 'qwen3' || c.model_type === 'qwen3_moe';
   const headDim = c.head_dim ?? (qwen3 ? 128 : c.hidden_size / c.num_attention_heads);
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
-    throw new RingrlError(`${file}: head dim ${headDim} (hidden_size / num_attention_heads, or head_dim) must be an even integer`);
+    throw new RingrlError(
+      `${file}: head dim ${headDim} (hidden_size / num_attention_heads, or head_dim) must be an even integer`,
+    );
   }
   const modelType = c.model_type as ModelType;
   let moe: ModelConfig['moe'];
@@ -125,10 +133,19 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
     const mixtral = modelType === 'mixtral';
     const expertsField = mixtral ? 'num_local_experts' : 'num_experts';
     const numExperts = mixtral ? c.num_local_experts : c.num_experts;
-    if (!numExperts || !c.num_experts_per_tok) throw new RingrlError(`${file}: field '${expertsField}' and 'num_experts_per_tok' are required for model_type ${modelType}`);
-    if (c.num_experts_per_tok > numExperts) throw new RingrlError(`${file}: field 'num_experts_per_tok' (${c.num_experts_per_tok}) exceeds ${expertsField} (${numExperts})`);
+    if (!numExperts || !c.num_experts_per_tok)
+      throw new RingrlError(
+        `${file}: field '${expertsField}' and 'num_experts_per_tok' are required for model_type ${modelType}`,
+      );
+    if (c.num_experts_per_tok > numExperts)
+      throw new RingrlError(
+        `${file}: field 'num_experts_per_tok' (${c.num_experts_per_tok}) exceeds ${expertsField} (${numExperts})`,
+      );
     const badLayer = c.mlp_only_layers.find((l) => l >= c.num_hidden_layers);
-    if (badLayer !== undefined) throw new RingrlError(`${file}: field 'mlp_only_layers' names layer ${badLayer}; expected layers below num_hidden_layers (${c.num_hidden_layers})`);
+    if (badLayer !== undefined)
+      throw new RingrlError(
+        `${file}: field 'mlp_only_layers' names layer ${badLayer}; expected layers below num_hidden_layers (${c.num_hidden_layers})`,
+      );
     moe = {
       numExperts,
       topK: c.num_experts_per_tok,
@@ -162,27 +179,53 @@ export function parseModelConfig(raw: unknown, file = 'config.json'): ModelConfi
 }
 
 /** HF rope_scaling: absent, null or type 'default' is plain RoPE; linear, dynamic and llama3 as transformers defines them. */
-function parseRopeScaling(raw: Record<string, unknown> | null | undefined, maxPositions: number, file: string): RopeScaling | undefined {
+function parseRopeScaling(
+  raw: Record<string, unknown> | null | undefined,
+  maxPositions: number,
+  file: string,
+): RopeScaling | undefined {
   if (!raw) return undefined;
   const type = raw.rope_type ?? raw.type;
   if (type === 'default') return undefined;
   if (!(ropeScalingTypes as readonly unknown[]).includes(type)) {
-    throw new RingrlError(`${file}: field 'rope_scaling.rope_type' is ${JSON.stringify(type)}; expected one of default, ${ropeScalingTypes.join(', ')}`);
+    throw new RingrlError(
+      `${file}: field 'rope_scaling.rope_type' is ${JSON.stringify(type)}; expected one of default, ${ropeScalingTypes.join(', ')}`,
+    );
   }
   const number = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
-    if (typeof v !== 'number' || !(v > 0)) throw new RingrlError(`${file}: field 'rope_scaling.${key}' is ${JSON.stringify(raw[key])}; expected a positive number for rope_type ${type}`);
+    if (typeof v !== 'number' || !(v > 0))
+      throw new RingrlError(
+        `${file}: field 'rope_scaling.${key}' is ${JSON.stringify(raw[key])}; expected a positive number for rope_type ${type}`,
+      );
     return v;
   };
   const factor = number('factor');
-  if (type !== 'llama3' && factor < 1) throw new RingrlError(`${file}: field 'rope_scaling.factor' is ${factor}; expected >= 1`);
+  if (type !== 'llama3' && factor < 1)
+    throw new RingrlError(`${file}: field 'rope_scaling.factor' is ${factor}; expected >= 1`);
   if (type === 'llama3') {
-    const low = number('low_freq_factor'), high = number('high_freq_factor');
-    if (high <= low) throw new RingrlError(`${file}: field 'rope_scaling.high_freq_factor' (${high}) must exceed low_freq_factor (${low})`);
-    return { type, factor, originalMaxPositions: number('original_max_position_embeddings'), lowFreqFactor: low, highFreqFactor: high };
+    const low = number('low_freq_factor'),
+      high = number('high_freq_factor');
+    if (high <= low)
+      throw new RingrlError(
+        `${file}: field 'rope_scaling.high_freq_factor' (${high}) must exceed low_freq_factor (${low})`,
+      );
+    return {
+      type,
+      factor,
+      originalMaxPositions: number('original_max_position_embeddings'),
+      lowFreqFactor: low,
+      highFreqFactor: high,
+    };
   }
   // dynamic scales beyond max_position_embeddings (transformers' _compute_dynamic_ntk_parameters); linear ignores it
-  return { type: type as RopeScaling['type'], factor, originalMaxPositions: maxPositions, lowFreqFactor: 1, highFreqFactor: 1 };
+  return {
+    type: type as RopeScaling['type'],
+    factor,
+    originalMaxPositions: maxPositions,
+    lowFreqFactor: 1,
+    highFreqFactor: 1,
+  };
 }
 
 export function readModelConfig(path: string): ModelConfig {
@@ -190,7 +233,9 @@ export function readModelConfig(path: string): ModelConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new RingrlError(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); expected a Hugging Face config.json`);
+    throw new RingrlError(
+      `${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); expected a Hugging Face config.json`,
+    );
   }
   let raw: unknown;
   try {
@@ -208,14 +253,29 @@ export function readModelConfig(path: string): ModelConfig {
 export function toHfConfig(c: ModelConfig, torchDtype = 'float32'): Record<string, unknown> {
   if (c.hf) return c.hf;
   const archs: Record<ModelType, string> = {
-    llama: 'LlamaForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', mixtral: 'MixtralForCausalLM', qwen3_moe: 'Qwen3MoeForCausalLM',
+    llama: 'LlamaForCausalLM',
+    qwen2: 'Qwen2ForCausalLM',
+    qwen3: 'Qwen3ForCausalLM',
+    mixtral: 'MixtralForCausalLM',
+    qwen3_moe: 'Qwen3MoeForCausalLM',
   };
-  const moe = c.moe && (c.modelType === 'mixtral'
-    ? { num_local_experts: c.moe.numExperts, num_experts_per_tok: c.moe.topK, router_aux_loss_coef: c.moe.auxLossCoef }
-    : {
-      num_experts: c.moe.numExperts, num_experts_per_tok: c.moe.topK, router_aux_loss_coef: c.moe.auxLossCoef, norm_topk_prob: c.moe.normTopkProb,
-      moe_intermediate_size: c.moe.expertSize, decoder_sparse_step: c.moe.sparseStep, mlp_only_layers: c.moe.denseLayers,
-    });
+  const moe =
+    c.moe &&
+    (c.modelType === 'mixtral'
+      ? {
+          num_local_experts: c.moe.numExperts,
+          num_experts_per_tok: c.moe.topK,
+          router_aux_loss_coef: c.moe.auxLossCoef,
+        }
+      : {
+          num_experts: c.moe.numExperts,
+          num_experts_per_tok: c.moe.topK,
+          router_aux_loss_coef: c.moe.auxLossCoef,
+          norm_topk_prob: c.moe.normTopkProb,
+          moe_intermediate_size: c.moe.expertSize,
+          decoder_sparse_step: c.moe.sparseStep,
+          mlp_only_layers: c.moe.denseLayers,
+        });
   const rs = c.ropeScaling;
   return {
     architectures: [archs[c.modelType]],
@@ -229,7 +289,16 @@ export function toHfConfig(c: ModelConfig, torchDtype = 'float32'): Record<strin
     head_dim: c.headDim,
     rms_norm_eps: c.rmsNormEps,
     rope_theta: c.ropeTheta,
-    ...(rs ? { rope_scaling: { rope_type: rs.type, factor: rs.factor, original_max_position_embeddings: rs.originalMaxPositions, ...(rs.type === 'llama3' ? { low_freq_factor: rs.lowFreqFactor, high_freq_factor: rs.highFreqFactor } : {}) } } : {}),
+    ...(rs
+      ? {
+          rope_scaling: {
+            rope_type: rs.type,
+            factor: rs.factor,
+            original_max_position_embeddings: rs.originalMaxPositions,
+            ...(rs.type === 'llama3' ? { low_freq_factor: rs.lowFreqFactor, high_freq_factor: rs.highFreqFactor } : {}),
+          },
+        }
+      : {}),
     max_position_embeddings: c.maxPositions,
     tie_word_embeddings: c.tieEmbeddings,
     attention_bias: c.modelType === 'qwen2' ? false : c.oBias,

@@ -7,13 +7,28 @@
 // Shape comments: B batch, T sequence, D hidden, H heads, K kv heads, G = H/K, hd head dim,
 // F intermediate, E experts, V vocab, N = B*T tokens.
 
-import { type DType, type Tensor, arange, concat, constant, quantizedMatmul, scalar, scatterAdd, sizeOf, where } from '../graph/index.ts';
+import {
+  type DType,
+  type Tensor,
+  arange,
+  concat,
+  constant,
+  quantizedMatmul,
+  scalar,
+  scatterAdd,
+  sizeOf,
+  where,
+} from '../graph/index.ts';
 import { type ModelConfig, isSparseLayer } from './config.ts';
 
 /** Every parameter of the model with its HF name and shape (the one list that defines them). */
 export function parameterShapes(c: ModelConfig): Map<string, number[]> {
   const shapes = new Map<string, number[]>();
-  const D = c.hiddenSize, hd = c.headDim, H = c.numHeads, K = c.numKvHeads, F = c.intermediateSize;
+  const D = c.hiddenSize,
+    hd = c.headDim,
+    H = c.numHeads,
+    K = c.numKvHeads,
+    F = c.intermediateSize;
   shapes.set('model.embed_tokens.weight', [c.vocabSize, D]);
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}`;
@@ -54,7 +69,10 @@ export function parameterShapes(c: ModelConfig): Map<string, number[]> {
 }
 
 /** HF names of layer i's sparse MoE block: mixtral's block_sparse_moe (w1/w3/w2) or qwen3_moe's mlp (gate/up/down_proj). */
-export function moeNames(c: ModelConfig, layer: number): { router: string; expert: (e: number, which: 'gate' | 'up' | 'down') => string } {
+export function moeNames(
+  c: ModelConfig,
+  layer: number,
+): { router: string; expert: (e: number, which: 'gate' | 'up' | 'down') => string } {
   const mixtral = c.modelType === 'mixtral';
   const prefix = `model.layers.${layer}.${mixtral ? 'block_sparse_moe' : 'mlp'}`;
   const proj = mixtral ? { gate: 'w1', up: 'w3', down: 'w2' } : { gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
@@ -126,7 +144,8 @@ function scaledInverseFrequencies(c: ModelConfig): number[] {
   const s = c.ropeScaling;
   if (s?.type === 'linear') return base.map((f) => f / s.factor);
   if (s?.type !== 'llama3') return base;
-  const lowWavelen = s.originalMaxPositions / s.lowFreqFactor, highWavelen = s.originalMaxPositions / s.highFreqFactor;
+  const lowWavelen = s.originalMaxPositions / s.lowFreqFactor,
+    highWavelen = s.originalMaxPositions / s.highFreqFactor;
   return base.map((f) => {
     const wavelen = (2 * Math.PI) / f;
     if (wavelen > lowWavelen) return f / s.factor;
@@ -146,9 +165,15 @@ function dynamicNtkScale(c: ModelConfig, positions: Tensor, dtype: DType): Tenso
   const s = c.ropeScaling!;
   const half = c.headDim / 2;
   const length = positions.max().cast(dtype).add(1);
-  const ratio = length.mul(s.factor / s.originalMaxPositions).sub(s.factor - 1).maximum(1); // [] (1: unscaled)
+  const ratio = length
+    .mul(s.factor / s.originalMaxPositions)
+    .sub(s.factor - 1)
+    .maximum(1); // [] (1: unscaled)
   const exponents = Array.from({ length: half }, (_, i) => (-2 * i) / (c.headDim - 2));
-  return ratio.log().mul(constant(exponents, [half], dtype)).exp();
+  return ratio
+    .log()
+    .mul(constant(exponents, [half], dtype))
+    .exp();
 }
 
 /**
@@ -182,7 +207,10 @@ export interface LayerCache {
  */
 function projectQkv(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope): { q: Tensor; kv: LayerCache } {
   const [B, T] = x.shape;
-  const H = c.numHeads, K = c.numKvHeads, G = H / K, hd = c.headDim;
+  const H = c.numHeads,
+    K = c.numKvHeads,
+    G = H / K,
+    hd = c.headDim;
   const bias = (name: string) => (c.qkvBias ? p[`${prefix}.${name}.bias`] : undefined);
   let q = linear(x, p[`${prefix}.q_proj.weight`]!, bias('q_proj')).reshape([B!, T!, H, hd]); // [B, T, H, hd]
   let k = linear(x, p[`${prefix}.k_proj.weight`]!, bias('k_proj')).reshape([B!, T!, K, hd]); // [B, T, K, hd]
@@ -204,7 +232,14 @@ function outputProjection(c: ModelConfig, p: Params, prefix: string, out: Tensor
 }
 
 /** Causal self-attention over the sequence itself (training and prefill). */
-function causalAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope, maskBias: Tensor): { out: Tensor; kv: LayerCache } {
+function causalAttention(
+  c: ModelConfig,
+  p: Params,
+  prefix: string,
+  x: Tensor,
+  rope: Rope,
+  maskBias: Tensor,
+): { out: Tensor; kv: LayerCache } {
   const { q, kv } = projectQkv(c, p, prefix, x, rope);
   const scores = q.matmul(kv.k.unsqueeze(2).T); // [B, K, G, T, T]
   const probs = scores.add(maskBias).softmax(-1);
@@ -229,7 +264,14 @@ export interface CacheSegment extends LayerCache {
  * new entry: that copy would move the whole cache every step. A row's maximum and sums are
  * scattered in from the segments it reaches (0, the neutral value, for the others).
  */
-function cachedAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, rope: Rope, segments: CacheSegment[]): { out: Tensor; kv: LayerCache } {
+function cachedAttention(
+  c: ModelConfig,
+  p: Params,
+  prefix: string,
+  x: Tensor,
+  rope: Rope,
+  segments: CacheSegment[],
+): { out: Tensor; kv: LayerCache } {
   const { q, kv } = projectQkv(c, p, prefix, x, rope); // q [B, K, G, 1, hd], kv [B, K, 1, hd]
   const selfScore = q.mul(kv.k.unsqueeze(2)).sum(-1, true); // [B, K, G, 1, 1]
   const toRows = (t: Tensor, rows?: Tensor) => (rows ? t.gather(rows) : t);
@@ -239,7 +281,8 @@ function cachedAttention(c: ModelConfig, p: Params, prefix: string, x: Tensor, r
     return { s, scores, max: scores.max(-1, true) };
   });
   let max = selfScore;
-  for (const { s, max: m } of parts) max = max.maximum(selfScore.add(toAll(m.sub(toRows(selfScore, s.rows)).maximum(0), selfScore, s.rows)));
+  for (const { s, max: m } of parts)
+    max = max.maximum(selfScore.add(toAll(m.sub(toRows(selfScore, s.rows)).maximum(0), selfScore, s.rows)));
   max = max.detach();
   const selfWeight = selfScore.sub(max).exp();
   let denominator = selfWeight;
@@ -263,7 +306,13 @@ function denseMlp(p: Params, prefix: string, x: Tensor): Tensor {
  * (mostly zero) routing weights: exact, and the fastest form for the few-expert models that fit
  * on a CPU; a token-dispatching kernel is the upgrade for large expert counts.
  */
-function moeBlock(c: ModelConfig, p: Params, layer: number, x: Tensor, replay?: Tensor): { out: Tensor; routerLogits: Tensor; chosen: Tensor } {
+function moeBlock(
+  c: ModelConfig,
+  p: Params,
+  layer: number,
+  x: Tensor,
+  replay?: Tensor,
+): { out: Tensor; routerLogits: Tensor; chosen: Tensor } {
   const { numExperts: E, topK, normTopkProb } = c.moe!;
   const names = moeNames(c, layer);
   const [B, T, D] = x.shape;
@@ -275,9 +324,16 @@ function moeBlock(c: ModelConfig, p: Params, layer: number, x: Tensor, replay?: 
   const normalised = normTopkProb ? topWeights.div(topWeights.sum(-1, true)) : topWeights;
   const oneHot = where(chosen.unsqueeze(-1).equal(arange(E)), scalar(1, x.dtype), 0); // [N, k, E]
   const dense = oneHot.mul(normalised.unsqueeze(-1)).sum(1); // [N, E]
-  const stack = (w: 'gate' | 'up' | 'down') => concat(Array.from({ length: E }, (_, e) => p[names.expert(e, w)]!.unsqueeze(0)), 0); // [E, out, in]
+  const stack = (w: 'gate' | 'up' | 'down') =>
+    concat(
+      Array.from({ length: E }, (_, e) => p[names.expert(e, w)]!.unsqueeze(0)),
+      0,
+    ); // [E, out, in]
   const h = tokens.unsqueeze(0); // [1, N, D]
-  const act = h.matmul(stack('gate').T).silu().mul(h.matmul(stack('up').T)); // [E, N, F]
+  const act = h
+    .matmul(stack('gate').T)
+    .silu()
+    .mul(h.matmul(stack('up').T)); // [E, N, F]
   const expertOut = act.matmul(stack('down').T); // [E, N, D]
   const out = expertOut.mul(dense.T.unsqueeze(-1)).sum(0); // [N, D]
   return { out: out.reshape([B!, T!, D!]), routerLogits, chosen };
@@ -288,7 +344,12 @@ function moeBlock(c: ModelConfig, p: Params, layer: number, x: Tensor, replay?: 
  * to each expert (per top-k slot) times the mean router probability, × E. With a token mask
  * (HF's attention_mask branch) padding tokens are left out of both means.
  */
-function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[], chosenPerLayer: Tensor[], tokenMask?: Tensor): Tensor {
+function loadBalancingLoss(
+  c: ModelConfig,
+  routerLogits: Tensor[],
+  chosenPerLayer: Tensor[],
+  tokenMask?: Tensor,
+): Tensor {
   const { numExperts: E } = c.moe!;
   const weight = tokenMask?.reshape([-1, 1]); // [N, 1]
   let tokensPerExpert: Tensor | undefined; // [k, E], summed over layers and tokens
@@ -310,7 +371,14 @@ function loadBalancingLoss(c: ModelConfig, routerLogits: Tensor[], chosenPerLaye
 type AttentionFn = (layer: number, prefix: string, h: Tensor) => { out: Tensor; kv: LayerCache };
 
 /** Embedding, the decoder layers (with the given attention), final norm and LM head. */
-function decoder(c: ModelConfig, p: Params, tokens: Tensor, attend: AttentionFn, tokenMask?: Tensor, replay?: RouteReplay): ForwardOutput & { cache: LayerCache[]; hidden: Tensor } {
+function decoder(
+  c: ModelConfig,
+  p: Params,
+  tokens: Tensor,
+  attend: AttentionFn,
+  tokenMask?: Tensor,
+  replay?: RouteReplay,
+): ForwardOutput & { cache: LayerCache[]; hidden: Tensor } {
   const embed = p['model.embed_tokens.weight']!;
   const [B, T] = tokens.shape;
   let x = embed.gather(tokens); // [B, T, D]
@@ -357,12 +425,25 @@ function causalBias(T: Tensor['shape'][number], dtype: DType): Tensor {
  * attention keeps padding from reaching real tokens; `tokenMask` [B, T] (1 = real token) keeps
  * it out of the MoE load-balancing loss.
  */
-export function forward(c: ModelConfig, p: Params, tokens: Tensor, tokenMask?: Tensor, replay?: RouteReplay): ForwardOutput {
+export function forward(
+  c: ModelConfig,
+  p: Params,
+  tokens: Tensor,
+  tokenMask?: Tensor,
+  replay?: RouteReplay,
+): ForwardOutput {
   const dtype = p['model.embed_tokens.weight']!.dtype;
   const T = tokens.shape[1]!;
   const rope = ropeTables(c, arange(T), dtype);
   const mask = causalBias(T, dtype);
-  const { logits, auxLoss, routes } = decoder(c, p, tokens, (_i, prefix, h) => causalAttention(c, p, prefix, h, rope, mask), tokenMask, replay);
+  const { logits, auxLoss, routes } = decoder(
+    c,
+    p,
+    tokens,
+    (_i, prefix, h) => causalAttention(c, p, prefix, h, rope, mask),
+    tokenMask,
+    replay,
+  );
   return { logits, auxLoss, routes };
 }
 
@@ -370,7 +451,12 @@ export function forward(c: ModelConfig, p: Params, tokens: Tensor, tokenMask?: T
  * Prefill right-padded prompts [B, T]: the keys/values of every position (padding included;
  * the engine tracks real lengths) and the logits at each row's last real token `lastIndex` [B].
  */
-export function prefill(c: ModelConfig, p: Params, tokens: Tensor, lastIndex: Tensor): { logits: Tensor; cache: LayerCache[]; routes?: Tensor[] } {
+export function prefill(
+  c: ModelConfig,
+  p: Params,
+  tokens: Tensor,
+  lastIndex: Tensor,
+): { logits: Tensor; cache: LayerCache[]; routes?: Tensor[] } {
   const dtype = p['model.embed_tokens.weight']!.dtype;
   const [B, T] = tokens.shape;
   const rope = ropeTables(c, arange(T!), dtype);
@@ -388,7 +474,13 @@ export function prefill(c: ModelConfig, p: Params, tokens: Tensor, lastIndex: Te
  * segments; see CacheSegment). Returns the logits [B, V] and the new keys/values [B, K, 1, hd] per
  * layer for the caller to append.
  */
-export function decodeStep(c: ModelConfig, p: Params, tokens: Tensor, positions: Tensor, past: CacheSegment[][]): { logits: Tensor; cache: LayerCache[]; routes?: Tensor[] } {
+export function decodeStep(
+  c: ModelConfig,
+  p: Params,
+  tokens: Tensor,
+  positions: Tensor,
+  past: CacheSegment[][],
+): { logits: Tensor; cache: LayerCache[]; routes?: Tensor[] } {
   const dtype = p['model.embed_tokens.weight']!.dtype;
   const [B] = tokens.shape;
   const rope = ropeTables(c, positions, dtype, [B!, 1, 1, 1, c.headDim]);

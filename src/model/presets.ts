@@ -11,7 +11,15 @@ function mixtralMoe(numExperts: number, topK: number, expertSize: number): MoeCo
   return { numExperts, topK, auxLossCoef: 0.02, normTopkProb: true, expertSize, sparseStep: 1, denseLayers: [] };
 }
 
-const base = { rmsNormEps: 1e-6, ropeTheta: 10000, maxPositions: 2048, tieEmbeddings: false, qkvBias: false, oBias: false, qkNorm: false } as const;
+const base = {
+  rmsNormEps: 1e-6,
+  ropeTheta: 10000,
+  maxPositions: 2048,
+  tieEmbeddings: false,
+  qkvBias: false,
+  oBias: false,
+  qkNorm: false,
+} as const;
 
 /** Qwen3-0.6B's config.json exactly as Qwen/Qwen3-0.6B ships it (0.6B parameters, bf16, tied embeddings). */
 export const QWEN3_0_6B_CONFIG = {
@@ -46,23 +54,75 @@ export const QWEN3_0_6B_CONFIG = {
 export const presets: Record<string, { description: string; config: ModelConfig }> = {
   tiny: {
     description: 'for tests: 2 layers, d_model 32, vocab 64',
-    config: { ...base, modelType: 'llama', vocabSize: 64, hiddenSize: 32, intermediateSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8 },
+    config: {
+      ...base,
+      modelType: 'llama',
+      vocabSize: 64,
+      hiddenSize: 32,
+      intermediateSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 8,
+    },
   },
   'tiny-moe': {
     description: 'for tests: 2 layers, d_model 32, 4 experts top-2, vocab 64',
-    config: { ...base, modelType: 'mixtral', vocabSize: 64, hiddenSize: 32, intermediateSize: 32, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 8, moe: mixtralMoe(4, 2, 32) },
+    config: {
+      ...base,
+      modelType: 'mixtral',
+      vocabSize: 64,
+      hiddenSize: 32,
+      intermediateSize: 32,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 8,
+      moe: mixtralMoe(4, 2, 32),
+    },
   },
   small: {
     description: 'the demo model: 4 layers, d_model 128, vocab 64 (dense)',
-    config: { ...base, modelType: 'llama', vocabSize: 64, hiddenSize: 128, intermediateSize: 512, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 32 },
+    config: {
+      ...base,
+      modelType: 'llama',
+      vocabSize: 64,
+      hiddenSize: 128,
+      intermediateSize: 512,
+      numLayers: 4,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 32,
+    },
   },
   'small-moe': {
     description: 'a small MoE: 4 layers, d_model 128, 4 experts top-2, vocab 64',
-    config: { ...base, modelType: 'mixtral', vocabSize: 64, hiddenSize: 128, intermediateSize: 256, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 32, moe: mixtralMoe(4, 2, 256) },
+    config: {
+      ...base,
+      modelType: 'mixtral',
+      vocabSize: 64,
+      hiddenSize: 128,
+      intermediateSize: 256,
+      numLayers: 4,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 32,
+      moe: mixtralMoe(4, 2, 256),
+    },
   },
   bench: {
     description: 'the training benchmark model: 4 layers, d_model 256, 4 heads, d_ff 1024, vocab 64',
-    config: { ...base, modelType: 'llama', vocabSize: 64, hiddenSize: 256, intermediateSize: 1024, numLayers: 4, numHeads: 4, numKvHeads: 4, headDim: 64 },
+    config: {
+      ...base,
+      modelType: 'llama',
+      vocabSize: 64,
+      hiddenSize: 256,
+      intermediateSize: 1024,
+      numLayers: 4,
+      numHeads: 4,
+      numKvHeads: 4,
+      headDim: 64,
+    },
   },
   'qwen3-0.6b': {
     description: "Qwen3-0.6B's exact config.json: 28 layers, d_model 1024, 16/8 heads of 128, vocab 151936, tied, bf16",

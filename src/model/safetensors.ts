@@ -35,13 +35,18 @@ function scratchBytes(n: number): Buffer {
 }
 
 /** The header of a safetensors file: tensor entries by name and where the data starts. */
-export function readSafetensorsHeader(path: string, fd: number): { entries: Map<string, HeaderEntry>; base: number; size: number } {
+export function readSafetensorsHeader(
+  path: string,
+  fd: number,
+): { entries: Map<string, HeaderEntry>; base: number; size: number } {
   const size = fstatSync(fd).size;
-  if (size < 8) throw new RingrlError(`${path}: not a safetensors file (${size} bytes, expected an 8-byte header length)`);
+  if (size < 8)
+    throw new RingrlError(`${path}: not a safetensors file (${size} bytes, expected an 8-byte header length)`);
   const lengthBytes = Buffer.alloc(8);
   readSync(fd, lengthBytes, 0, 8, 0);
   const headerLength = Number(lengthBytes.readBigUInt64LE(0));
-  if (headerLength > size - 8) throw new RingrlError(`${path}: header length ${headerLength} exceeds the file size ${size}`);
+  if (headerLength > size - 8)
+    throw new RingrlError(`${path}: header length ${headerLength} exceeds the file size ${size}`);
   const headerBytes = Buffer.alloc(headerLength);
   readSync(fd, headerBytes, 0, headerLength, 8);
   let header: Record<string, HeaderEntry>;
@@ -55,7 +60,6 @@ export function readSafetensorsHeader(path: string, fd: number): { entries: Map<
   return { entries, base: 8 + headerLength, size };
 }
 
-
 /**
  * Read tensors as Float32Array (F32, F16, BF16 and F64 are converted), one at a time.
  * `wanted` limits which tensors are read (the others are skipped without reading their bytes).
@@ -65,7 +69,9 @@ export function readSafetensors(path: string, wanted?: (name: string) => boolean
   try {
     fd = openSync(path, 'r');
   } catch (error) {
-    throw new RingrlError(`${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new RingrlError(
+      `${path}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+    );
   }
   try {
     const { entries, base, size: fileSize } = readSafetensorsHeader(path, fd);
@@ -73,10 +79,14 @@ export function readSafetensors(path: string, wanted?: (name: string) => boolean
     for (const [name, info] of entries) {
       if (wanted && !wanted(name)) continue;
       const size = elementSize[info.dtype];
-      if (!size) throw new RingrlError(`${path}: tensor '${name}' has dtype ${info.dtype}; expected F32, F16, BF16 or F64`);
+      if (!size)
+        throw new RingrlError(`${path}: tensor '${name}' has dtype ${info.dtype}; expected F32, F16, BF16 or F64`);
       const [start, end] = info.data_offsets;
       const count = info.shape.reduce((a, b) => a * b, 1);
-      if (end - start !== count * size || base + end > fileSize) throw new RingrlError(`${path}: tensor '${name}' data_offsets [${start}, ${end}] do not match shape [${info.shape}] of ${info.dtype}`);
+      if (end - start !== count * size || base + end > fileSize)
+        throw new RingrlError(
+          `${path}: tensor '${name}' data_offsets [${start}, ${end}] do not match shape [${info.shape}] of ${info.dtype}`,
+        );
       const data = new Float32Array(count);
       if (info.dtype === 'F32') {
         readExactly(fd, new Uint8Array(data.buffer), base + start, path);
@@ -127,7 +137,14 @@ function halfTable(): Float32Array {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >> 10) & 0x1f;
     const frac = h & 0x3ff;
-    halves[h] = exp === 0 ? sign * 2 ** -14 * (frac / 1024) : exp === 31 ? (frac ? NaN : sign * Infinity) : sign * 2 ** (exp - 15) * (1 + frac / 1024);
+    halves[h] =
+      exp === 0
+        ? sign * 2 ** -14 * (frac / 1024)
+        : exp === 31
+          ? frac
+            ? NaN
+            : sign * Infinity
+          : sign * 2 ** (exp - 15) * (1 + frac / 1024);
   }
   return halves;
 }
@@ -160,13 +177,13 @@ export function f16Bits(x: number): number {
     const half = 1 << (shift - 1);
     const rest = mant & ((1 << shift) - 1);
     let m = mant >>> shift;
-    if (rest > half || (rest === half && (m & 1))) m++;
+    if (rest > half || (rest === half && m & 1)) m++;
     return sign | m;
   }
   const m = mant >>> 13;
   const rest = mant & 0x1fff;
   let out = sign | (e << 10) | m;
-  if (rest > 0x1000 || (rest === 0x1000 && (m & 1))) out++; // a carry into the exponent is the right rounding
+  if (rest > 0x1000 || (rest === 0x1000 && m & 1)) out++; // a carry into the exponent is the right rounding
   return out;
 }
 
@@ -183,7 +200,13 @@ function encode(data: Float32Array, dtype: StoredDtype): Uint8Array {
  * Write tensors atomically (temp file + rename), in the given order or sorted by name (as the
  * Python library does), as `dtype` (F32, BF16 or F16; the narrow ones round to nearest even).
  */
-export function writeSafetensors(path: string, tensors: Map<string, NamedArray>, metadata: Record<string, string> = {}, dtype: StoredDtype = 'F32', order?: string[]): void {
+export function writeSafetensors(
+  path: string,
+  tensors: Map<string, NamedArray>,
+  metadata: Record<string, string> = {},
+  dtype: StoredDtype = 'F32',
+  order?: string[],
+): void {
   const names = order ?? [...tensors.keys()].sort(byCodeUnit);
   const header: Record<string, unknown> = { __metadata__: { format: 'pt', ...metadata } };
   let offset = 0;
@@ -214,5 +237,5 @@ export function writeSafetensors(path: string, tensors: Map<string, NamedArray>,
 }
 
 function writeAll(fd: number, bytes: Uint8Array): void {
-  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
 }

@@ -40,7 +40,8 @@ const NOT_METRICS = new Set(['step', 'wall_time']);
 export function buildCharts(rows: readonly MetricsRow[]): Chart[] {
   const names: string[] = [];
   const seen = new Set<string>();
-  for (const row of rows) for (const key of Object.keys(row)) if (!NOT_METRICS.has(key) && !seen.has(key)) (seen.add(key), names.push(key));
+  for (const row of rows)
+    for (const key of Object.keys(row)) if (!NOT_METRICS.has(key) && !seen.has(key)) seen.add(key), names.push(key);
   const byChart = new Map<string, string[]>();
   for (const name of names) {
     const key = chartKey(name);
@@ -61,14 +62,19 @@ export function buildCharts(rows: readonly MetricsRow[]): Chart[] {
       ys: members.map((m) => steps.map((r) => (typeof r[m] === 'number' ? (r[m] as number) : null))),
     };
   });
-  return charts.sort((a, b) => rank(a.section) - rank(b.section) || a.section.localeCompare(b.section) || a.title.localeCompare(b.title));
+  return charts.sort(
+    (a, b) => rank(a.section) - rank(b.section) || a.section.localeCompare(b.section) || a.title.localeCompare(b.title),
+  );
 }
 
 /**
  * Charts comparing runs: one chart per metric, one line per run (`runs[i].name`), each the mean
  * over that run's row sets (its seeds) at every step where any of them has the metric.
  */
-export function buildComparisonCharts(runs: readonly { name: string; rowSets: readonly (readonly MetricsRow[])[] }[], metrics: readonly string[]): Chart[] {
+export function buildComparisonCharts(
+  runs: readonly { name: string; rowSets: readonly (readonly MetricsRow[])[] }[],
+  metrics: readonly string[],
+): Chart[] {
   const rank = (section: string) => {
     const i = sectionOrder.indexOf(section);
     return i < 0 ? sectionOrder.length : i;
@@ -88,13 +94,15 @@ export function buildComparisonCharts(runs: readonly { name: string; rowSets: re
     });
     const x = [...new Set(meanAt.flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
     if (x.length === 0) return [];
-    return [{
-      section: metric.split(/[/ ]/)[0]!,
-      title: metric,
-      series: runs.map((r) => ({ name: r.name, description: metricCatalog[metric]?.description ?? '' })),
-      x,
-      ys: meanAt.map((m) => x.map((step) => (m.has(step) ? m.get(step)!.total / m.get(step)!.n : null))),
-    }];
+    return [
+      {
+        section: metric.split(/[/ ]/)[0]!,
+        title: metric,
+        series: runs.map((r) => ({ name: r.name, description: metricCatalog[metric]?.description ?? '' })),
+        x,
+        ys: meanAt.map((m) => x.map((step) => (m.has(step) ? m.get(step)!.total / m.get(step)!.n : null))),
+      },
+    ];
   });
   return charts.sort((a, b) => rank(a.section) - rank(b.section));
 }
@@ -105,11 +113,23 @@ function escapeHtml(text: string): string {
 
 /** JSON that is safe inside a <script> element. */
 function scriptJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 /** Metrics shown as big numbers at the top when present. */
-const HEADLINE = ['reward/mean', 'eval/accuracy', 'sft/loss', 'response_length/mean', 'icepop/masked_frac', 'mismatch/kl', 'rollout/tokens_per_s', 'time/step_s'];
+const HEADLINE = [
+  'reward/mean',
+  'eval/accuracy',
+  'sft/loss',
+  'response_length/mean',
+  'icepop/masked_frac',
+  'mismatch/kl',
+  'rollout/tokens_per_s',
+  'time/step_s',
+];
 
 function headline(charts: Chart[]): string {
   const cards = HEADLINE.flatMap((name) => {
@@ -118,8 +138,11 @@ function headline(charts: Chart[]): string {
       if (i < 0) continue;
       const values = c.ys[i]!.filter((v): v is number => v !== null);
       if (values.length === 0) return [];
-      const first = values[0]!, last = values.at(-1)!;
-      return [`<div class="card" title="${escapeHtml(c.series[i]!.description)}"><div class="name">${escapeHtml(name)}</div><div class="value">${fmt(last)}</div><div class="from">from ${fmt(first)} at step ${c.x[c.ys[i]!.findIndex((v) => v !== null)]}</div></div>`];
+      const first = values[0]!,
+        last = values.at(-1)!;
+      return [
+        `<div class="card" title="${escapeHtml(c.series[i]!.description)}"><div class="name">${escapeHtml(name)}</div><div class="value">${fmt(last)}</div><div class="from">from ${fmt(first)} at step ${c.x[c.ys[i]!.findIndex((v) => v !== null)]}</div></div>`,
+      ];
     }
     return [];
   });
@@ -161,8 +184,15 @@ function sampleCard(sample: SampleRow): string {
     } else if (value !== null && typeof value === 'object') {
       meta.push(`<span><b>${escapeHtml(key)}</b> ${escapeHtml(JSON.stringify(value).slice(0, 120))}</span>`);
     } else {
-      const cls = key === 'reward' || key === 'correct' ? (value === true || (typeof value === 'number' && value > 0) ? ' good' : ' bad') : '';
-      meta.push(`<span class="${cls.trim()}"><b>${escapeHtml(key)}</b> ${escapeHtml(typeof value === 'number' ? fmt(value) : String(value))}</span>`);
+      const cls =
+        key === 'reward' || key === 'correct'
+          ? value === true || (typeof value === 'number' && value > 0)
+            ? ' good'
+            : ' bad'
+          : '';
+      meta.push(
+        `<span class="${cls.trim()}"><b>${escapeHtml(key)}</b> ${escapeHtml(typeof value === 'number' ? fmt(value) : String(value))}</span>`,
+      );
     }
   }
   return `<div class="sample"><div class="meta"><span class="step">step ${sample.step}</span>${meta.join('')}</div>${texts.join('')}</div>`;
@@ -248,14 +278,16 @@ export function renderReport(input: ReportInput): string {
   const { js, css } = uplotAssets();
   const steps = input.metrics.map((r) => r.step);
   const times = input.metrics.map((r) => r.wall_time).filter((t): t is number => typeof t === 'number');
-  const duration = times.length > 1 ? times.reduce((a, b) => Math.max(a, b)) - times.reduce((a, b) => Math.min(a, b)) : 0;
+  const duration =
+    times.length > 1 ? times.reduce((a, b) => Math.max(a, b)) - times.reduce((a, b) => Math.min(a, b)) : 0;
   const samples = input.samples.slice(-input.maxSamples).reverse();
   const sections = [...new Set(charts.map((c) => c.section))];
   // One grid for all charts (no half-empty rows); the first chart of a section carries its anchor.
   const chartHtml = charts.length
     ? `<div class="grid">${charts
         .map((c, i) => {
-          const anchor = charts.findIndex((d) => d.section === c.section) === i ? ` id="section-${escapeHtml(c.section)}"` : '';
+          const anchor =
+            charts.findIndex((d) => d.section === c.section) === i ? ` id="section-${escapeHtml(c.section)}"` : '';
           return `<div class="chart"${anchor}><div id="chart-${i}"></div><div class="desc">${escapeHtml([...new Set(c.series.map((s) => s.description).filter(Boolean))].join(' · '))}</div></div>`;
         })
         .join('')}</div>`

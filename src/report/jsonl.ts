@@ -7,7 +7,17 @@
 //   kill -9 mid-write) is ignored with a warning; a corrupt line elsewhere is skipped with a
 //   warning naming file:line. Nothing that parses is ever dropped.
 // Durability against power loss needs `fsyncFile` (RunDir calls it when it saves a checkpoint).
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 
 export type Warn = (message: string) => void;
 
@@ -66,7 +76,10 @@ export interface JsonlRead<T> {
 }
 
 /** Read a JSON-lines file of objects; see the file comment for how damaged lines are handled. */
-export function readJsonl<T extends object = Record<string, unknown>>(path: string, warn: Warn = warnToStderr): JsonlRead<T> {
+export function readJsonl<T extends object = Record<string, unknown>>(
+  path: string,
+  warn: Warn = warnToStderr,
+): JsonlRead<T> {
   if (!existsSync(path)) return { rows: [], lines: [] };
   const text = readFileSync(path, 'utf8');
   const parts = text.split('\n');

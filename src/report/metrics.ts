@@ -17,7 +17,9 @@ export const metricCatalog: Record<string, MetricInfo> = {
   'mismatch/logp_diff_mean': { description: 'mean |log π_train − log π_infer| over sampled tokens' },
   'mismatch/logp_diff_p99': { description: '99th percentile of |log π_train − log π_infer| over sampled tokens' },
   'guard/stage': { description: 'mismatch guard stage (rl.mismatch_guard): 0 quiet, 1 warned, 2 remedied, 3 stopped' },
-  'icepop/masked_frac': { description: 'fraction of tokens whose k = π_train/π_infer falls outside [α, β] (zero gradient)' },
+  'icepop/masked_frac': {
+    description: 'fraction of tokens whose k = π_train/π_infer falls outside [α, β] (zero gradient)',
+  },
   'icepop/masked_low_frac': { description: 'fraction of tokens masked with k < α' },
   'icepop/masked_high_frac': { description: 'fraction of tokens masked with k > β' },
   'icepop/masked_entropy': { description: 'mean entropy of the masked tokens', unit: 'nats' },
@@ -29,7 +31,9 @@ export const metricCatalog: Record<string, MetricInfo> = {
   'optim/lr': { description: 'learning rate' },
   'rollout/tokens_per_s': { description: 'generated tokens per second', unit: 'tokens/s' },
   'rollout/pool_occupancy': { description: 'mean fraction of the inference pool in use (C3PO++ Ω_infer)' },
-  'rollout/prefill_tokens': { description: 'context tokens prefilled: prompts, plus resumed partial rollouts unless rollout.paused_kv is keep' },
+  'rollout/prefill_tokens': {
+    description: 'context tokens prefilled: prompts, plus resumed partial rollouts unless rollout.paused_kv is keep',
+  },
   'c3po/retained': { description: 'partial rollouts carried over to the next policy version' },
   'c3po/dropped': { description: 'partial rollouts dropped for exceeding the retention threshold σ' },
   'sft/loss': { description: 'SFT masked next-token cross-entropy', unit: 'nats/token' },
@@ -44,11 +48,20 @@ export const metricCatalog: Record<string, MetricInfo> = {
   'eval/thinking_frac': { description: 'fraction of held-out responses that think (a non-empty <think> block)' },
   'eval/truncated_frac': { description: 'fraction of held-out responses cut at max_new_tokens' },
   'time/rollout_s': { description: 'time spent generating', unit: 's' },
-  'time/reward_s': { description: 'time the step waited for scores still running when the rollout ended (scoring starts as each trajectory finishes)', unit: 's' },
+  'time/reward_s': {
+    description:
+      'time the step waited for scores still running when the rollout ended (scoring starts as each trajectory finishes)',
+    unit: 's',
+  },
   'reward/scored': { description: 'trajectories scored this step' },
-  'reward/unscored': { description: 'trajectories that could not be scored (sandbox or every reward replica failed, the reward module threw): left out of training, never counted 0' },
+  'reward/unscored': {
+    description:
+      'trajectories that could not be scored (sandbox or every reward replica failed, the reward module threw): left out of training, never counted 0',
+  },
   'reward/latency_mean_s': { description: 'mean time from a trajectory finishing to its score', unit: 's' },
-  'reward/overlap_frac': { description: 'fraction of the step’s scores that were done before its rollout ended (scoring overlapped rollout)' },
+  'reward/overlap_frac': {
+    description: 'fraction of the step’s scores that were done before its rollout ended (scoring overlapped rollout)',
+  },
   'train/skipped': { description: 'optimizer updates skipped because the loss or gradient was not finite' },
   'memory/rollout_peak_rss_mb': { description: 'peak resident memory during the rollout phase', unit: 'MiB' },
   'memory/reward_peak_rss_mb': { description: 'peak resident memory while waiting for scores', unit: 'MiB' },
@@ -74,4 +87,19 @@ export function chartKey(name: string): string {
 }
 
 /** Order of sections in the report: what a researcher looks at first. */
-export const sectionOrder = ['reward', 'eval', 'response_length', 'sft', 'loss', 'icepop', 'mismatch', 'ppo', 'grad', 'entropy', 'optim', 'rollout', 'c3po', 'time'];
+export const sectionOrder = [
+  'reward',
+  'eval',
+  'response_length',
+  'sft',
+  'loss',
+  'icepop',
+  'mismatch',
+  'ppo',
+  'grad',
+  'entropy',
+  'optim',
+  'rollout',
+  'c3po',
+  'time',
+];

@@ -43,16 +43,29 @@ export function writeReport(dir: string, options: ReportOptions = {}): ReportSum
   writeFileSync(path + '.tmp', html);
   renameSync(path + '.tmp', path);
   const charts = buildCharts(metrics);
-  return { path, charts: charts.length, series: charts.reduce((n, c) => n + c.series.length, 0), rows: metrics.length, samples: samples.length, warnings };
+  return {
+    path,
+    charts: charts.length,
+    series: charts.reduce((n, c) => n + c.series.length, 0),
+    rows: metrics.length,
+    samples: samples.length,
+    warnings,
+  };
 }
 
 /**
  * One report comparing runs: a chart per metric with one line per arm (the mean over the arm's
  * run directories, e.g. its seeds). Written to `out`; the arms' own reports are untouched.
  */
-export function writeComparisonReport(arms: readonly { name: string; dirs: readonly string[] }[], options: { out: string; title: string; metrics: readonly string[]; note?: string }): ReportSummary {
+export function writeComparisonReport(
+  arms: readonly { name: string; dirs: readonly string[] }[],
+  options: { out: string; title: string; metrics: readonly string[]; note?: string },
+): ReportSummary {
   const warnings: string[] = [];
-  const runs = arms.map((arm) => ({ name: arm.name, rowSets: arm.dirs.map((d) => RunDir.open(d, { warn: (m) => warnings.push(m) }).readMetrics()) }));
+  const runs = arms.map((arm) => ({
+    name: arm.name,
+    rowSets: arm.dirs.map((d) => RunDir.open(d, { warn: (m) => warnings.push(m) }).readMetrics()),
+  }));
   const charts = buildComparisonCharts(runs, options.metrics);
   const html = renderReport({
     title: options.title,
@@ -68,5 +81,12 @@ export function writeComparisonReport(arms: readonly { name: string; dirs: reado
   });
   writeFileSync(options.out + '.tmp', html);
   renameSync(options.out + '.tmp', options.out);
-  return { path: options.out, charts: charts.length, series: charts.reduce((n, c) => n + c.series.length, 0), rows: runs.reduce((n, r) => n + r.rowSets.reduce((m, s) => m + s.length, 0), 0), samples: 0, warnings };
+  return {
+    path: options.out,
+    charts: charts.length,
+    series: charts.reduce((n, c) => n + c.series.length, 0),
+    rows: runs.reduce((n, r) => n + r.rowSets.reduce((m, s) => m + s.length, 0), 0),
+    samples: 0,
+    warnings,
+  };
 }

@@ -24,7 +24,10 @@ import { appendJsonl, fsyncFile, readJsonl, warnToStderr, type Warn } from './js
 
 /** A checkpoint's JSON state file (trainer_state.json, rl_state.json), naming the file on any problem. */
 export function readCheckpointJson(path: string): Record<string, unknown> {
-  return readJsonFile(path, 'the state ringrl wrote there; the checkpoint is corrupt (delete it to resume from an earlier one)') as Record<string, unknown>;
+  return readJsonFile(
+    path,
+    'the state ringrl wrote there; the checkpoint is corrupt (delete it to resume from an earlier one)',
+  ) as Record<string, unknown>;
 }
 
 /** A metrics row: the step, when it was logged, and dotted metric names to numbers. */
@@ -48,7 +51,11 @@ export interface RunDirOptions {
 }
 
 /** The default run directory for a config: <run.dir>/<run.name>, or <run.dir>/<command>-<UTC time>. */
-export function runPath(config: { run: { dir: string; name?: string | undefined } }, command: string, now = new Date()): string {
+export function runPath(
+  config: { run: { dir: string; name?: string | undefined } },
+  command: string,
+  now = new Date(),
+): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15); // 20261129-083000
   return join(config.run.dir, config.run.name ?? `${command}-${stamp}`);
 }
@@ -76,7 +83,11 @@ export class RunDir {
   /** Open an existing run directory (to resume it or report on it). */
   static open(dir: string, options: RunDirOptions = {}): RunDir {
     if (!existsSync(dir)) throw new RingrlError(`${dir}: run directory does not exist`);
-    if (!existsSync(join(dir, 'metrics.jsonl')) && !existsSync(join(dir, 'config.yaml')) && !existsSync(join(dir, 'checkpoints'))) {
+    if (
+      !existsSync(join(dir, 'metrics.jsonl')) &&
+      !existsSync(join(dir, 'config.yaml')) &&
+      !existsSync(join(dir, 'checkpoints'))
+    ) {
       throw new RingrlError(`${dir}: not a run directory (expected metrics.jsonl, config.yaml or checkpoints/ in it)`);
     }
     return new RunDir(dir, options);
@@ -112,12 +123,17 @@ export class RunDir {
    * NaN and ±Infinity are written as null (JSON has no such numbers) and plotted as gaps.
    */
   logMetrics(step: number, metrics: Record<string, number | null | undefined>): void {
-    if (!Number.isInteger(step) || step < 0) throw new RingrlError(`logMetrics: step must be an integer >= 0, got ${step}`);
+    if (!Number.isInteger(step) || step < 0)
+      throw new RingrlError(`logMetrics: step must be an integer >= 0, got ${step}`);
     const row: MetricsRow = { step, wall_time: Date.now() / 1000 };
     for (const [name, value] of Object.entries(metrics)) {
       if (value === undefined) continue;
-      if (!METRIC_NAME.test(name)) throw new RingrlError(`logMetrics: metric name '${name}' must be lowercase segments separated by '/', e.g. reward/mean`);
-      if (value !== null && typeof value !== 'number') throw new RingrlError(`logMetrics: metric '${name}' must be a number, got ${typeof value}`);
+      if (!METRIC_NAME.test(name))
+        throw new RingrlError(
+          `logMetrics: metric name '${name}' must be lowercase segments separated by '/', e.g. reward/mean`,
+        );
+      if (value !== null && typeof value !== 'number')
+        throw new RingrlError(`logMetrics: metric '${name}' must be a number, got ${typeof value}`);
       row[name] = value !== null && Number.isFinite(value) ? value : null;
     }
     appendJsonl(this.metricsPath, [row], this.warn);
@@ -125,7 +141,11 @@ export class RunDir {
 
   /** Append samples (trajectories, completions) for a step; each becomes {"step": step, ...sample}. */
   logSamples(step: number, samples: readonly Record<string, unknown>[]): void {
-    appendJsonl(this.samplesPath, samples.map((s) => ({ step, ...s })), this.warn);
+    appendJsonl(
+      this.samplesPath,
+      samples.map((s) => ({ step, ...s })),
+      this.warn,
+    );
   }
 
   /** Metrics rows in step order, the last row for each step winning (see the file comment). */
@@ -190,10 +210,12 @@ export class RunDir {
    * (0 = keep all).
    */
   async saveCheckpoint(step: number, write: (dir: string) => void | Promise<void>, keep = 0): Promise<string> {
-    if (!Number.isInteger(step) || step < 0) throw new RingrlError(`saveCheckpoint: step must be an integer >= 0, got ${step}`);
+    if (!Number.isInteger(step) || step < 0)
+      throw new RingrlError(`saveCheckpoint: step must be an integer >= 0, got ${step}`);
     const root = join(this.path, 'checkpoints');
     mkdirSync(root, { recursive: true });
-    for (const name of readdirSync(root)) if (name.startsWith('.tmp-')) rmSync(join(root, name), { recursive: true, force: true });
+    for (const name of readdirSync(root))
+      if (name.startsWith('.tmp-')) rmSync(join(root, name), { recursive: true, force: true });
     const tmp = join(root, `.tmp-${step}`);
     mkdirSync(tmp);
     await write(tmp);
@@ -202,7 +224,9 @@ export class RunDir {
     const dir = this.checkpointDir(step);
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
-    if (keep > 0) for (const old of this.checkpoints().slice(0, -keep)) rmSync(this.checkpointDir(old), { recursive: true, force: true });
+    if (keep > 0)
+      for (const old of this.checkpoints().slice(0, -keep))
+        rmSync(this.checkpointDir(old), { recursive: true, force: true });
     return dir;
   }
 

@@ -47,7 +47,11 @@ export class LocalRewardClient implements RewardClient {
   private readonly limiter: Limiter;
 
   constructor(config: Extract<z.output<typeof rewardClientConfigSchema>, { kind: 'local' }>) {
-    this.sandbox = new ProcessSandbox({ warm: config.warm, requireIsolation: config.requireIsolation, pythonWorkers: config.concurrency });
+    this.sandbox = new ProcessSandbox({
+      warm: config.warm,
+      requireIsolation: config.requireIsolation,
+      pythonWorkers: config.concurrency,
+    });
     const concurrency = config.concurrency ?? this.sandbox.pythonWorkers;
     this.limiter = new Limiter(concurrency, Number.MAX_SAFE_INTEGER, 2 ** 31 - 1);
   }
@@ -71,7 +75,14 @@ export class LocalRewardClient implements RewardClient {
 
 function toWireLimits(l?: Partial<Limits>) {
   if (!l) return undefined;
-  return { wall_ms: l.wallMs, cpu_ms: l.cpuMs, memory_mb: l.memoryMb, output_bytes: l.outputBytes, file_bytes: l.fileBytes, processes: l.processes };
+  return {
+    wall_ms: l.wallMs,
+    cpu_ms: l.cpuMs,
+    memory_mb: l.memoryMb,
+    output_bytes: l.outputBytes,
+    file_bytes: l.fileBytes,
+    processes: l.processes,
+  };
 }
 
 export class RemoteRewardClient implements RewardClient {
@@ -94,15 +105,24 @@ export class RemoteRewardClient implements RewardClient {
     for (let attempt = 0; attempt <= retries; attempt++) {
       const url = urls[(first + attempt) % urls.length]!.replace(/\/$/, '') + path;
       try {
-        const response = await fetch(url, { method: 'POST', headers: this.headers, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) });
-        if (response.status === 401) throw new RingrlError(`reward service ${url}: HTTP 401: wrong or missing API key (set reward apiKey or RINGRL_SANDBOX_API_KEY)`);
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: this.headers,
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        if (response.status === 401)
+          throw new RingrlError(
+            `reward service ${url}: HTTP 401: wrong or missing API key (set reward apiKey or RINGRL_SANDBOX_API_KEY)`,
+          );
         if (response.status === 429 || response.status === 503 || response.status === 504) {
           lastError = `${url}: HTTP ${response.status}`;
           await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
           continue;
         }
         const json = (await response.json()) as T & { error?: string };
-        if (!response.ok) throw new RingrlError(`reward service ${url}: HTTP ${response.status}: ${json.error ?? 'error'}`);
+        if (!response.ok)
+          throw new RingrlError(`reward service ${url}: HTTP ${response.status}: ${json.error ?? 'error'}`);
         return json;
       } catch (e) {
         if (e instanceof RingrlError) throw e;
@@ -113,8 +133,17 @@ export class RemoteRewardClient implements RewardClient {
   }
 
   run(spec: RunSpec): Promise<RunResult> {
-    if (spec.epilogue) throw new RingrlError('remote reward client: use runTests for tests (epilogues are not sent over HTTP)');
-    return this.post('/run', { language: spec.language, code: spec.code, stdin: spec.stdin, files: spec.files, fetch_files: spec.fetchFiles, limits: toWireLimits(spec.limits), compile_timeout_ms: spec.compileTimeoutMs });
+    if (spec.epilogue)
+      throw new RingrlError('remote reward client: use runTests for tests (epilogues are not sent over HTTP)');
+    return this.post('/run', {
+      language: spec.language,
+      code: spec.code,
+      stdin: spec.stdin,
+      files: spec.files,
+      fetch_files: spec.fetchFiles,
+      limits: toWireLimits(spec.limits),
+      compile_timeout_ms: spec.compileTimeoutMs,
+    });
   }
 
   runTests(language: Language, code: string, tests: CodeTests, limits?: Partial<Limits>): Promise<CodeVerdict> {

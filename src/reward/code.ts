@@ -27,12 +27,19 @@ export interface CodeVerdict {
 
 /** Output comparison: trailing whitespace on each line and trailing blank lines do not matter. */
 export function sameOutput(actual: string, expected: string): boolean {
-  const clean = (s: string) => s.replace(/\r\n/g, '\n').split('\n').map((l) => l.trimEnd()).join('\n').trimEnd();
+  const clean = (s: string) =>
+    s
+      .replace(/\r\n/g, '\n')
+      .split('\n')
+      .map((l) => l.trimEnd())
+      .join('\n')
+      .trimEnd();
   return clean(actual) === clean(expected);
 }
 
 function sentinelEpilogue(language: Language, tests: string, nonce: string): string {
-  if (language === 'python') return `${tests}\nimport sys as _ringrl_sys\n_ringrl_sys.stdout.write("\\n${nonce}\\n")\n_ringrl_sys.stdout.flush()\n`;
+  if (language === 'python')
+    return `${tests}\nimport sys as _ringrl_sys\n_ringrl_sys.stdout.write("\\n${nonce}\\n")\n_ringrl_sys.stdout.flush()\n`;
   return `${tests}\n;process.stdout.write("\\n${nonce}\\n");\n`;
 }
 
@@ -47,9 +54,19 @@ export function takeSentinel(stdout: string, nonce: string): { seen: boolean; st
  * Score a program: io cases run once each (compiled languages compile per case); assert tests
  * (Python, JavaScript, TypeScript) run after the program, guarded by the nonce.
  */
-export async function runCodeTests(sandbox: CodeSandbox, language: Language, code: string, tests: CodeTests, limits?: Partial<Limits>, compileTimeoutMs?: number, signal?: AbortSignal): Promise<CodeVerdict> {
+export async function runCodeTests(
+  sandbox: CodeSandbox,
+  language: Language,
+  code: string,
+  tests: CodeTests,
+  limits?: Partial<Limits>,
+  compileTimeoutMs?: number,
+  signal?: AbortSignal,
+): Promise<CodeVerdict> {
   if (tests.kind === 'io') {
-    const runs = await Promise.all(tests.cases.map((c) => sandbox.run({ language, code, stdin: c.stdin, limits, compileTimeoutMs, signal })));
+    const runs = await Promise.all(
+      tests.cases.map((c) => sandbox.run({ language, code, stdin: c.stdin, limits, compileTimeoutMs, signal })),
+    );
     let passed = 0;
     let firstFailure = '';
     runs.forEach((r, i) => {
@@ -58,15 +75,32 @@ export async function runCodeTests(sandbox: CodeSandbox, language: Language, cod
       else if (!firstFailure) firstFailure = r.status === 'ok' ? `case ${i}: wrong output` : `case ${i}: ${r.status}`;
     });
     const total = tests.cases.length;
-    return { reward: passed === total && total > 0 ? 1 : 0, passed, total, reason: passed === total ? `all ${total} cases passed` : `${passed}/${total} passed; first failure ${firstFailure}`, runs };
+    return {
+      reward: passed === total && total > 0 ? 1 : 0,
+      passed,
+      total,
+      reason:
+        passed === total ? `all ${total} cases passed` : `${passed}/${total} passed; first failure ${firstFailure}`,
+      runs,
+    };
   }
-  if (language !== 'python' && language !== 'javascript' && language !== 'typescript') throw new RingrlError(`code tests: assert tests run for python, javascript and typescript, not ${language} (use io cases)`);
+  if (language !== 'python' && language !== 'javascript' && language !== 'typescript')
+    throw new RingrlError(
+      `code tests: assert tests run for python, javascript and typescript, not ${language} (use io cases)`,
+    );
   const nonce = `ringrl-tests-done-${randomBytes(16).toString('hex')}`;
-  const run = await sandbox.run({ language, code, epilogue: sentinelEpilogue(language, tests.code, nonce), limits, signal });
+  const run = await sandbox.run({
+    language,
+    code,
+    epilogue: sentinelEpilogue(language, tests.code, nonce),
+    limits,
+    signal,
+  });
   const { seen, stdout } = takeSentinel(run.stdout, nonce);
   run.stdout = stdout;
   const pass = run.status === 'ok' && seen;
   let reason = 'tests passed';
-  if (!pass) reason = run.status !== 'ok' ? `tests failed: ${run.status}` : 'exited before the tests finished (exit(0) guard)';
+  if (!pass)
+    reason = run.status !== 'ok' ? `tests failed: ${run.status}` : 'exited before the tests finished (exit(0) guard)';
   return { reward: pass ? 1 : 0, passed: pass ? 1 : 0, total: 1, reason, runs: [run] };
 }

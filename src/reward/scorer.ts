@@ -55,17 +55,30 @@ export interface ScorerOptions {
 }
 
 export async function createScorer(config: RewardConfig, options: ScorerOptions): Promise<Scorer> {
-  const limits: Partial<Limits> = { wallMs: config.run_timeout_s * 1000, cpuMs: config.run_timeout_s * 1000, memoryMb: config.memory_mb };
+  const limits: Partial<Limits> = {
+    wallMs: config.run_timeout_s * 1000,
+    cpuMs: config.run_timeout_s * 1000,
+    memoryMb: config.memory_mb,
+  };
   let client: RewardClient | null = options.client ?? null;
   const ownsClient = !client;
-  const sandbox = (): RewardClient => (client ??= createRewardClient(config.sandbox === 'local'
-    ? { kind: 'local' }
-    : { kind: 'remote', urls: config.sandbox, retries: config.retries, timeoutMs: Math.round(config.timeout_s * 1000) }));
+  const sandbox = (): RewardClient =>
+    (client ??= createRewardClient(
+      config.sandbox === 'local'
+        ? { kind: 'local' }
+        : {
+            kind: 'remote',
+            urls: config.sandbox,
+            retries: config.retries,
+            timeoutMs: Math.round(config.timeout_s * 1000),
+          },
+    ));
 
   let judge: (input: ScoreInput) => Promise<{ reward: number; breakdown?: Record<string, number>; reason?: string }>;
   let verifier: Verifier | null = null;
   if (config.type === 'module') judge = await loadRewardModule(config.module!);
-  else if (config.type === 'code') judge = async ({ response, example }) => codeVerdict(sandbox(), response, example, limits);
+  else if (config.type === 'code')
+    judge = async ({ response, example }) => codeVerdict(sandbox(), response, example, limits);
   else {
     const name = config.type === 'math' ? 'math' : (options.task ?? 'math');
     verifier = getVerifier(name, { client: tasks[name]?.program ? sandbox() : undefined, limits });
@@ -109,33 +122,53 @@ export function codeTests(answer: string, source: string): CodeTests {
   const text = answer.trim();
   if (!text.startsWith('{')) {
     // Asserts that assert nothing would pass every program that runs.
-    if (!/\bassert\b/.test(text)) throw new RingrlError(`${source}: answer: expected code tests (JSON {"inputs": [...], "outputs": [...]}, {"assert": "..."} or Python asserts), got text without an assert`);
+    if (!/\bassert\b/.test(text))
+      throw new RingrlError(
+        `${source}: answer: expected code tests (JSON {"inputs": [...], "outputs": [...]}, {"assert": "..."} or Python asserts), got text without an assert`,
+      );
     return { kind: 'assert', code: text };
   }
   let parsed: { inputs?: unknown; outputs?: unknown; assert?: unknown };
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new RingrlError(`${source}: answer: expected code tests as JSON {"inputs": [...], "outputs": [...]} or {"assert": "..."}: ${(e as Error).message}`);
+    throw new RingrlError(
+      `${source}: answer: expected code tests as JSON {"inputs": [...], "outputs": [...]} or {"assert": "..."}: ${(e as Error).message}`,
+    );
   }
   if (typeof parsed.assert === 'string') return { kind: 'assert', code: parsed.assert };
   const { inputs, outputs } = parsed;
-  if (!Array.isArray(inputs) || !Array.isArray(outputs) || inputs.length !== outputs.length || inputs.length === 0 || ![...inputs, ...outputs].every((x) => typeof x === 'string')) {
-    throw new RingrlError(`${source}: answer: expected {"inputs": [strings], "outputs": [strings]} of the same non-zero length, or {"assert": "..."}`);
+  if (
+    !Array.isArray(inputs) ||
+    !Array.isArray(outputs) ||
+    inputs.length !== outputs.length ||
+    inputs.length === 0 ||
+    ![...inputs, ...outputs].every((x) => typeof x === 'string')
+  ) {
+    throw new RingrlError(
+      `${source}: answer: expected {"inputs": [strings], "outputs": [strings]} of the same non-zero length, or {"assert": "..."}`,
+    );
   }
   return { kind: 'io', cases: inputs.map((stdin, i) => ({ stdin: stdin as string, expected: outputs[i] as string })) };
 }
 
 async function codeVerdict(client: RewardClient, response: string, example: Example, limits: Partial<Limits>) {
   const v = await runTests(client, extractProgram(response), codeTests(example.answer, example.source), limits);
-  return { reward: v.reward, breakdown: { correct: v.reward, passed_frac: v.total ? v.passed / v.total : 0 }, reason: v.reason };
+  return {
+    reward: v.reward,
+    breakdown: { correct: v.reward, passed_frac: v.total ? v.passed / v.total : 0 },
+    reason: v.reason,
+  };
 }
 
 /** Load a user's reward module; every way it can be wrong is a one-line error naming the file. */
-export async function loadRewardModule(path: string): Promise<(input: ScoreInput) => Promise<{ reward: number; breakdown: Record<string, number> }>> {
+export async function loadRewardModule(
+  path: string,
+): Promise<(input: ScoreInput) => Promise<{ reward: number; breakdown: Record<string, number> }>> {
   const file = resolve(path);
   const where = `reward.module ${path}`;
-  if (!['.ts', '.mts', '.js', '.mjs', '.cjs'].includes(extname(file))) throw new RingrlError(`${where}: expected a .ts, .mts, .js, .mjs or .cjs file`);
+  if (!['.ts', '.mts', '.js', '.mjs', '.cjs'].includes(extname(file)))
+    throw new RingrlError(`${where}: expected a .ts, .mts, .js, .mjs or .cjs file`);
   if (!existsSync(file)) throw new RingrlError(`${where}: no such file (${file})`);
   let mod: { reward?: unknown; default?: { reward?: unknown } };
   try {
@@ -144,27 +177,34 @@ export async function loadRewardModule(path: string): Promise<(input: ScoreInput
     throw new RingrlError(`${where}: failed to load: ${firstLine((e as Error).message)}`);
   }
   const fn = mod.reward ?? mod.default?.reward;
-  if (typeof fn !== 'function') throw new RingrlError(`${where}: exports no function 'reward' (expected export async function reward({prompt, response, example}))`);
+  if (typeof fn !== 'function')
+    throw new RingrlError(
+      `${where}: exports no function 'reward' (expected export async function reward({prompt, response, example}))`,
+    );
   return async (input) => {
     let value: unknown;
     try {
       value = await (fn as RewardFunction)(input);
     } catch (e) {
-      throw new Unscored(`${where}: reward threw for ${input.example.source}: ${firstLine(e instanceof Error ? e.message : String(e))}`);
+      throw new Unscored(
+        `${where}: reward threw for ${input.example.source}: ${firstLine(e instanceof Error ? e.message : String(e))}`,
+      );
     }
     return moduleResult(value, where);
   };
 }
 
 function moduleResult(value: unknown, where: string): { reward: number; breakdown: Record<string, number> } {
-  const bad = (what: string) => new RingrlError(`${where}: reward returned ${what}; expected a finite number or {reward: number, ...}`);
+  const bad = (what: string) =>
+    new RingrlError(`${where}: reward returned ${what}; expected a finite number or {reward: number, ...}`);
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw bad(String(value));
     return { reward: value, breakdown: {} };
   }
   if (value === null || typeof value !== 'object') throw bad(value === null ? 'null' : typeof value);
   const { reward, ...rest } = value as Record<string, unknown>;
-  if (typeof reward !== 'number' || !Number.isFinite(reward)) throw bad(`{reward: ${typeof reward === 'number' ? reward : typeof reward}}`);
+  if (typeof reward !== 'number' || !Number.isFinite(reward))
+    throw bad(`{reward: ${typeof reward === 'number' ? reward : typeof reward}}`);
   const breakdown: Record<string, number> = {};
   for (const [k, v] of Object.entries(rest)) if (typeof v === 'number' && Number.isFinite(v)) breakdown[k] = v;
   return { reward, breakdown };

@@ -16,7 +16,9 @@ export interface Verdict {
 }
 
 /** A verifier; `close` releases what it started (a program task's local sandbox). */
-export type Verifier = ((response: string, answer: string) => Verdict | Promise<Verdict>) & { close?: () => Promise<void> };
+export type Verifier = ((response: string, answer: string) => Verdict | Promise<Verdict>) & {
+  close?: () => Promise<void>;
+};
 
 /** The response could not be judged (the sandbox or a reward service failed): not a wrong answer. */
 export class Unscored extends Error {
@@ -45,8 +47,17 @@ function programVerifier(options: VerifierOptions): Verifier {
   const client = () => options.client ?? (owned ??= createRewardClient({ kind: 'local' }));
   const verify: Verifier = async (response, answer) => {
     const program = extractProgram(response);
-    const verdict = await runTests(client(), program, { kind: 'io', cases: [{ stdin: '', expected: answer }] }, options.limits);
-    return { reward: verdict.reward, extracted: program.trimEnd(), reason: verdict.reward ? 'correct' : verdict.reason };
+    const verdict = await runTests(
+      client(),
+      program,
+      { kind: 'io', cases: [{ stdin: '', expected: answer }] },
+      options.limits,
+    );
+    return {
+      reward: verdict.reward,
+      extracted: program.trimEnd(),
+      reason: verdict.reward ? 'correct' : verdict.reason,
+    };
   };
   verify.close = async () => {
     await owned?.close();
@@ -59,7 +70,12 @@ function programVerifier(options: VerifierOptions): Verifier {
  * Run a program against tests through a reward client. A failure of the sandbox or of the
  * service (every replica tried) is `Unscored`: the program was not judged.
  */
-export async function runTests(client: RewardClient, program: string, tests: CodeTests, limits?: Partial<Limits>): Promise<CodeVerdict> {
+export async function runTests(
+  client: RewardClient,
+  program: string,
+  tests: CodeTests,
+  limits?: Partial<Limits>,
+): Promise<CodeVerdict> {
   let verdict: CodeVerdict;
   try {
     verdict = await client.runTests('python', program, tests, limits);

@@ -18,7 +18,16 @@
 import { RingrlError } from '../errors.ts';
 import { mean } from '../util/stats.ts';
 import type { GeneratedSequence, RolloutEngine } from '../engine/types.ts';
-import type { Group, IterationStats, Prompt, PromptSource, RolloutBatch, RolloutConfig, SchedulerState, Trajectory } from './types.ts';
+import type {
+  Group,
+  IterationStats,
+  Prompt,
+  PromptSource,
+  RolloutBatch,
+  RolloutConfig,
+  SchedulerState,
+  Trajectory,
+} from './types.ts';
 
 type MemberStatus = 'active' | 'paused' | 'finished' | 'dropped';
 
@@ -46,15 +55,22 @@ export function rolloutConfigProblems(c: RolloutConfig, maxNewTokens = c.samplin
   const integer = (key: string, value: number, min: number) => {
     if (!Number.isInteger(value) || value < min) problems.push([key, `expected an integer >= ${min}, got ${value}`]);
   };
-  if (!['c3po', 'sync', 'async'].includes(c.mode)) problems.push(['mode', `expected c3po, sync or async, got '${c.mode}'`]);
+  if (!['c3po', 'sync', 'async'].includes(c.mode))
+    problems.push(['mode', `expected c3po, sync or async, got '${c.mode}'`]);
   integer('group_size', c.groupSize, 1);
   integer('retention', c.retention, 0);
   integer('staleness', c.staleness, 0);
   if (!Number.isInteger(c.poolCapacity) || c.poolCapacity < c.groupSize) {
-    problems.push(['pool_capacity', `must be at least group_size (${c.groupSize}): groups enter the pool whole, got ${c.poolCapacity}`]);
+    problems.push([
+      'pool_capacity',
+      `must be at least group_size (${c.groupSize}): groups enter the pool whole, got ${c.poolCapacity}`,
+    ]);
   }
   if (!(c.tokenBudget >= maxNewTokens)) {
-    problems.push(['token_budget', `must be at least max_new_tokens (${maxNewTokens}): a budget smaller than one response's max length, got ${c.tokenBudget}`]);
+    problems.push([
+      'token_budget',
+      `must be at least max_new_tokens (${maxNewTokens}): a budget smaller than one response's max length, got ${c.tokenBudget}`,
+    ]);
   }
   return problems;
 }
@@ -104,7 +120,8 @@ export class RolloutScheduler {
     if (mode === 'c3po') this.dropStale(retention);
     this.resumePaused();
     let finishedTokens = 0;
-    let occupied = 0, steps = 0;
+    let occupied = 0,
+      steps = 0;
     const step = async () => {
       const finished = await this.engine.step();
       for (const seq of finished) finishedTokens += this.markFinished(seq);
@@ -162,10 +179,20 @@ export class RolloutScheduler {
         seed: mixSeed(this.seed, this.nextGroup, i),
         status: 'active',
         retention: 0,
-        seq: { id: `${id}/${i}`, prompt: prompt.tokens, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null },
+        seq: {
+          id: `${id}/${i}`,
+          prompt: prompt.tokens,
+          tokens: [],
+          behaviorLogprobs: [],
+          policyLogprobs: [],
+          versions: [],
+          finishReason: null,
+        },
       }));
       this.groups.set(id, { id, prompt, members });
-      this.engine.submit(members.map((m) => ({ id: m.seq.id, prompt: prompt.tokens, params: { ...sampling, seed: m.seed } })));
+      this.engine.submit(
+        members.map((m) => ({ id: m.seq.id, prompt: prompt.tokens, params: { ...sampling, seed: m.seed } })),
+      );
     }
   }
 
@@ -175,7 +202,12 @@ export class RolloutScheduler {
       for (const m of g.members) {
         if (m.status !== 'paused') continue;
         m.status = 'active';
-        requests.push({ id: m.seq.id, prompt: g.prompt.tokens, params: { ...this.config.sampling, seed: m.seed }, resumeFrom: m.seq });
+        requests.push({
+          id: m.seq.id,
+          prompt: g.prompt.tokens,
+          params: { ...this.config.sampling, seed: m.seed },
+          resumeFrom: m.seq,
+        });
       }
     }
     if (requests.length) this.engine.submit(requests);
@@ -219,7 +251,8 @@ export class RolloutScheduler {
       if (!g.members.every((m) => m.status === 'finished' || m.status === 'dropped')) continue;
       this.groups.delete(id);
       if (mode === 'async') {
-        for (const m of g.members) if (m.status === 'finished' && (m.seq.versions[0] ?? this.version) < this.version - staleness) this.drop(m);
+        for (const m of g.members)
+          if (m.status === 'finished' && (m.seq.versions[0] ?? this.version) < this.version - staleness) this.drop(m);
       }
       const group = { id, prompt: g.prompt, members: g.members.map((m) => toTrajectory(g, m)) };
       const survivors = g.members.filter((m) => m.status === 'finished').length;
@@ -232,7 +265,8 @@ export class RolloutScheduler {
   // ---- checkpointing ------------------------------------------------------------------------
 
   state(): SchedulerState {
-    if (this.inFlight() > 0) throw new Error('rollout: state() while sequences are in flight; checkpoint between iterations');
+    if (this.inFlight() > 0)
+      throw new Error('rollout: state() while sequences are in flight; checkpoint between iterations');
     return {
       version: this.version,
       cursor: this.prompts.cursor(),
@@ -240,7 +274,11 @@ export class RolloutScheduler {
       groups: [...this.groups.values()].map((g) => ({
         id: g.id,
         prompt: g.prompt,
-        members: g.members.map((m) => ({ ...toTrajectory(g, m), seed: m.seed, partial: m.status === 'paused' ? m.seq : null })),
+        members: g.members.map((m) => ({
+          ...toTrajectory(g, m),
+          seed: m.seed,
+          partial: m.status === 'paused' ? m.seq : null,
+        })),
       })),
     };
   }
@@ -249,17 +287,31 @@ export class RolloutScheduler {
     this.version = state.version;
     this.nextGroup = state.nextGroup;
     this.prompts.seek(state.cursor);
-    this.groups = new Map(state.groups.map((g) => [g.id, {
-      id: g.id,
-      prompt: g.prompt,
-      members: g.members.map((t) => ({
-        sampleIndex: t.sampleIndex,
-        seed: t.seed,
-        retention: t.retention,
-        status: t.partial ? 'paused' : t.finishReason === 'dropped' ? 'dropped' : 'finished',
-        seq: t.partial ?? { id: `${g.id}/${t.sampleIndex}`, prompt: t.prompt, tokens: t.response, behaviorLogprobs: t.behaviorLogprobs, policyLogprobs: t.policyLogprobs, versions: t.versions, ...(t.routes ? { routes: t.routes } : {}), finishReason: t.finishReason === 'dropped' ? null : t.finishReason },
-      })),
-    }]));
+    this.groups = new Map(
+      state.groups.map((g) => [
+        g.id,
+        {
+          id: g.id,
+          prompt: g.prompt,
+          members: g.members.map((t) => ({
+            sampleIndex: t.sampleIndex,
+            seed: t.seed,
+            retention: t.retention,
+            status: t.partial ? 'paused' : t.finishReason === 'dropped' ? 'dropped' : 'finished',
+            seq: t.partial ?? {
+              id: `${g.id}/${t.sampleIndex}`,
+              prompt: t.prompt,
+              tokens: t.response,
+              behaviorLogprobs: t.behaviorLogprobs,
+              policyLogprobs: t.policyLogprobs,
+              versions: t.versions,
+              ...(t.routes ? { routes: t.routes } : {}),
+              finishReason: t.finishReason === 'dropped' ? null : t.finishReason,
+            },
+          })),
+        },
+      ]),
+    );
   }
 }
 
@@ -274,7 +326,7 @@ function toTrajectory(g: GroupState, m: Member): Trajectory {
     policyLogprobs: m.seq.policyLogprobs,
     versions: m.seq.versions,
     ...(m.seq.routes ? { routes: m.seq.routes } : {}),
-    finishReason: m.status === 'dropped' ? 'dropped' : m.seq.finishReason ?? 'length',
+    finishReason: m.status === 'dropped' ? 'dropped' : (m.seq.finishReason ?? 'length'),
     retention: m.retention,
     meta: g.prompt.meta,
   };

@@ -92,5 +92,9 @@ export interface SchedulerState {
   cursor: number;
   nextGroup: number;
   /** Unfinished trajectories in the pool, and finished members of groups still waiting for siblings. */
-  groups: { id: string; prompt: Prompt; members: (Trajectory & { seed: number; partial: GeneratedSequence | null })[] }[];
+  groups: {
+    id: string;
+    prompt: Prompt;
+    members: (Trajectory & { seed: number; partial: GeneratedSequence | null })[];
+  }[];
 }

@@ -44,11 +44,21 @@ export function configureRuntime(options: RuntimeOptions): void {
 
 /** Apply a config's `runtime` section (threads 0 = ORT's default; cpu is always the fallback). */
 export function configureRuntimeFrom(runtime: { threads: number; execution_providers: string[] }): void {
-  configureRuntime({ ...(runtime.threads > 0 ? { threads: runtime.threads } : {}), executionProviders: runtime.execution_providers });
+  configureRuntime({
+    ...(runtime.threads > 0 ? { threads: runtime.threads } : {}),
+    executionProviders: runtime.execution_providers,
+  });
 }
 
 const ortType: Record<DType, ort.Tensor.Type> = {
-  float32: 'float32', float64: 'float64', float16: 'float16', int64: 'int64', int32: 'int32', int8: 'int8', uint8: 'uint8', bool: 'bool',
+  float32: 'float32',
+  float64: 'float64',
+  float16: 'float16',
+  int64: 'int64',
+  int32: 'int32',
+  int8: 'int8',
+  uint8: 'uint8',
+  bool: 'bool',
 };
 
 export class CompiledGraph {
@@ -59,7 +69,11 @@ export class CompiledGraph {
     readonly modelBytes: number,
   ) {}
 
-  static async create(inputs: readonly Tensor[], outputs: Record<string, Tensor>, options: RuntimeOptions = {}): Promise<CompiledGraph> {
+  static async create(
+    inputs: readonly Tensor[],
+    outputs: Record<string, Tensor>,
+    options: RuntimeOptions = {},
+  ): Promise<CompiledGraph> {
     const graph = exportOnnx(inputs, outputs);
     const { threads, executionProviders, memoryArena } = { ...defaults, ...options };
     const providers = [...(executionProviders ?? []).filter((p) => p !== 'cpu'), 'cpu'];
@@ -103,7 +117,13 @@ const wrappers = new WeakMap<HostData, ort.Tensor>();
 
 function wrap(t: HostTensor): ort.Tensor {
   const cached = wrappers.get(t.data);
-  if (cached && cached.type === ortType[t.dtype] && cached.dims.length === t.dims.length && cached.dims.every((d, i) => d === t.dims[i])) return cached;
+  if (
+    cached &&
+    cached.type === ortType[t.dtype] &&
+    cached.dims.length === t.dims.length &&
+    cached.dims.every((d, i) => d === t.dims[i])
+  )
+    return cached;
   const tensor = new ort.Tensor(ortType[t.dtype], t.data as never, t.dims as number[]);
   wrappers.set(t.data, tensor);
   return tensor;
@@ -116,7 +136,11 @@ const cache = new Map<string, Promise<CompiledGraph>>();
  * use. The key must name everything the traced graph depends on; shapes need not be part of it
  * (dims are symbolic).
  */
-export function compileCached(key: string, trace: () => { inputs: Tensor[]; outputs: Record<string, Tensor> }, options?: RuntimeOptions): Promise<CompiledGraph> {
+export function compileCached(
+  key: string,
+  trace: () => { inputs: Tensor[]; outputs: Record<string, Tensor> },
+  options?: RuntimeOptions,
+): Promise<CompiledGraph> {
   // The session options are part of the key: configureRuntime() between two calls must not hand
   // back a session built with the old thread count or providers.
   const { threads, executionProviders } = { ...defaults, ...options };

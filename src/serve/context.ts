@@ -21,7 +21,12 @@ export interface ServeContext {
 
 /** A field the peers' APIs have and ringrl serve does not implement: accepted at its neutral value only. */
 export const neutral = (value: unknown) =>
-  z.unknown().refine((v) => v === undefined || v === null || v === value, { message: `not implemented by ringrl serve; expected ${JSON.stringify(value)} or absent` }).optional();
+  z
+    .unknown()
+    .refine((v) => v === undefined || v === null || v === value, {
+      message: `not implemented by ringrl serve; expected ${JSON.stringify(value)} or absent`,
+    })
+    .optional();
 
 /** A request body field that failed: HTTP 400 with one line naming it. */
 export class BadRequest extends RingrlError {
@@ -35,7 +40,10 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown, root = 
   if (result.success) return result.data;
   const { issue, path: at } = deepest(result.error.issues[0]!, []);
   const path = [root, ...at.map(String)].join('.').replace(/\.(\d+)(?=\.|$)/g, '[$1]');
-  const message = issue.code === 'unrecognized_keys' ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message.replace(/^Invalid input: /, '');
+  const message =
+    issue.code === 'unrecognized_keys'
+      ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`
+      : issue.message.replace(/^Invalid input: /, '');
   throw new BadRequest(`${path}: ${message}`);
 }
 
@@ -43,12 +51,15 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown, root = 
 function deepest(issue: z.core.$ZodIssue, prefix: PropertyKey[]): { issue: z.core.$ZodIssue; path: PropertyKey[] } {
   const path = [...prefix, ...issue.path];
   if (issue.code !== 'invalid_union' || !issue.errors.length) return { issue, path };
-  const best = issue.errors.map((branch) => deepest(branch[0]!, path)).sort((a, b) => b.path.length - a.path.length)[0]!;
+  const best = issue.errors
+    .map((branch) => deepest(branch[0]!, path))
+    .sort((a, b) => b.path.length - a.path.length)[0]!;
   return best.path.length > path.length ? best : { issue, path };
 }
 
 export function requireTokenizer(ctx: ServeContext, field: string): TextTokenizer {
-  if (!ctx.tokenizer) throw new BadRequest(`${field}: this model dir has no tokenizer.json, so text cannot be tokenised; send token ids`);
+  if (!ctx.tokenizer)
+    throw new BadRequest(`${field}: this model dir has no tokenizer.json, so text cannot be tokenised; send token ids`);
   return ctx.tokenizer;
 }
 
@@ -57,7 +68,11 @@ export function decode(ctx: ServeContext, tokens: readonly number[], skipSpecial
 }
 
 /** A stop-string matcher over the decoded response, or undefined when there are none. */
-export function stopMatcher(ctx: ServeContext, stop: string[] | undefined, skipSpecial = true): ((tokens: number[]) => string | null) | undefined {
+export function stopMatcher(
+  ctx: ServeContext,
+  stop: string[] | undefined,
+  skipSpecial = true,
+): ((tokens: number[]) => string | null) | undefined {
   if (!stop?.length) return undefined;
   requireTokenizer(ctx, 'stop');
   return (tokens) => {
@@ -88,12 +103,18 @@ export function promptIds(ctx: ServeContext, prompt: string | number[], field: s
   }
   if (!prompt.length) throw new BadRequest(`${field}: must be a non-empty list of token ids`);
   const bad = prompt.findIndex((t) => t < 0 || t >= ctx.config.vocabSize);
-  if (bad >= 0) throw new BadRequest(`${field}[${bad}]: token id ${prompt[bad]} is outside the vocabulary [0, ${ctx.config.vocabSize})`);
+  if (bad >= 0)
+    throw new BadRequest(
+      `${field}[${bad}]: token id ${prompt[bad]} is outside the vocabulary [0, ${ctx.config.vocabSize})`,
+    );
   return prompt;
 }
 
 /** Check a prompt plus the tokens to generate fit the context; names the field. */
 export function checkContext(ctx: ServeContext, prompt: number[], field: string): void {
   const limit = ctx.config.maxPositions;
-  if (prompt.length >= limit) throw new BadRequest(`${field}: ${prompt.length} prompt tokens do not fit the model's context of ${limit} (at most ${limit - 1})`);
+  if (prompt.length >= limit)
+    throw new BadRequest(
+      `${field}: ${prompt.length} prompt tokens do not fit the model's context of ${limit} (at most ${limit - 1})`,
+    );
 }

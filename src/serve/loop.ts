@@ -75,7 +75,8 @@ export class ServingLoop {
 
   /** Queue one request; resolves when it ends. Bad requests throw (synchronously) a RingrlError. */
   generate(request: ServeRequest): Promise<ServedSequence> {
-    if (this.pending.has(request.id)) throw new RingrlError(`rid: '${request.id}' is already running; request ids must be unique`);
+    if (this.pending.has(request.id))
+      throw new RingrlError(`rid: '${request.id}' is already running; request ids must be unique`);
     // The loop picks the seed a request brings none of, so a re-submission (abort of another
     // request, a weight update) continues the same random stream.
     const seed = request.params.seed ?? mix(this.seed, this.submitted++);
@@ -115,10 +116,12 @@ export class ServingLoop {
       await this.engine.updateWeights(weights, version);
       this.names[version] = name;
       if (!abortAll) {
-        this.engine.submit(partial.map((seq) => {
-          const { request } = this.pending.get(seq.id)!;
-          return { id: seq.id, prompt: request.prompt, params: request.params, resumeFrom: seq };
-        }));
+        this.engine.submit(
+          partial.map((seq) => {
+            const { request } = this.pending.get(seq.id)!;
+            return { id: seq.id, prompt: request.prompt, params: request.params, resumeFrom: seq };
+          }),
+        );
       }
       this.kick();
       return partial.length;
@@ -192,7 +195,15 @@ export class ServingLoop {
     for (const id of [...this.pending.keys()]) {
       if (!match(id)) continue;
       const { request } = this.pending.get(id)!;
-      const empty = { id, prompt: request.prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: null };
+      const empty = {
+        id,
+        prompt: request.prompt,
+        tokens: [],
+        behaviorLogprobs: [],
+        policyLogprobs: [],
+        versions: [],
+        finishReason: null,
+      };
       this.settle(this.engine.cancel(id) ?? empty, 'abort');
       count++;
     }
@@ -208,7 +219,12 @@ export class ServingLoop {
       const text = p.request.stopText?.(seq.tokens);
       if (text != null) [finish, matched] = ['stop', text];
     }
-    p.resolve({ seq: { ...seq, finishReason: finish === 'abort' ? null : seq.finishReason }, finish, matched, versions: seq.versions.map((v) => this.names[v] ?? String(v)) });
+    p.resolve({
+      seq: { ...seq, finishReason: finish === 'abort' ? null : seq.finishReason },
+      finish,
+      matched,
+      versions: seq.versions.map((v) => this.names[v] ?? String(v)),
+    });
   }
 }
 

@@ -6,7 +6,19 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { GeneratedSequence, SamplingParams } from '../engine/types.ts';
-import { type ServeContext, BadRequest, neutral, checkContext, decode, parseBody, promptIds, requireTokenizer, stopMatcher, stopTokens, trimAtStop } from './context.ts';
+import {
+  type ServeContext,
+  BadRequest,
+  neutral,
+  checkContext,
+  decode,
+  parseBody,
+  promptIds,
+  requireTokenizer,
+  stopMatcher,
+  stopTokens,
+  trimAtStop,
+} from './context.ts';
 import type { ServedSequence } from './loop.ts';
 import { openSse } from './sse.ts';
 
@@ -18,7 +30,9 @@ const common = {
   top_p: z.number().gt(0).max(1).nullish(),
   n: int.min(1).max(64).nullish(),
   stream: z.boolean().nullish(),
-  stream_options: z.strictObject({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() }).nullish(),
+  stream_options: z
+    .strictObject({ include_usage: z.boolean().nullish(), continuous_usage_stats: z.boolean().nullish() })
+    .nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(16)]).nullish(),
   seed: int.nullish(),
   user: z.string().nullish(),
@@ -40,7 +54,10 @@ const completionSchema = z.strictObject({
   ...common,
   prompt: z.union([z.string(), z.array(z.string()).min(1), z.array(int).min(1), z.array(z.array(int).min(1)).min(1)]),
   max_tokens: int.min(1).nullish(),
-  logprobs: int.min(0).max(0, { message: 'top logprobs are not implemented; use logprobs: 0 (the sampled token\'s log-prob)' }).nullish(),
+  logprobs: int
+    .min(0)
+    .max(0, { message: "top logprobs are not implemented; use logprobs: 0 (the sampled token's log-prob)" })
+    .nullish(),
   echo: neutral(false),
   best_of: neutral(1),
   suffix: neutral(null),
@@ -70,7 +87,13 @@ interface Choice {
   params: SamplingParams;
 }
 
-function samplingOf(ctx: ServeContext, body: Common, maxTokens: number, prompt: number[], index: number): SamplingParams {
+function samplingOf(
+  ctx: ServeContext,
+  body: Common,
+  maxTokens: number,
+  prompt: number[],
+  index: number,
+): SamplingParams {
   const seed = body.seed == null ? undefined : (Math.imul(body.seed >>> 0, 65537) + index) >>> 0;
   return {
     temperature: body.temperature ?? 1,
@@ -94,16 +117,39 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
 
   app.get('/v1/models', async () => ({
     object: 'list',
-    data: [{ id: ctx.modelName, object: 'model', created: created(), owned_by: 'ringrl', root: ctx.modelDir, max_model_len: ctx.config.maxPositions }],
+    data: [
+      {
+        id: ctx.modelName,
+        object: 'model',
+        created: created(),
+        owned_by: 'ringrl',
+        root: ctx.modelDir,
+        max_model_len: ctx.config.maxPositions,
+      },
+    ],
   }));
 
   /** Run every choice; stream deltas through `onDelta` if given. Aborts the rest if one submission is refused. */
-  const runChoices = async (choices: Choice[], stop: string[] | undefined, skipSpecial: boolean, id: string, onProgress?: (c: Choice, seq: GeneratedSequence) => void): Promise<ServedSequence[]> => {
+  const runChoices = async (
+    choices: Choice[],
+    stop: string[] | undefined,
+    skipSpecial: boolean,
+    id: string,
+    onProgress?: (c: Choice, seq: GeneratedSequence) => void,
+  ): Promise<ServedSequence[]> => {
     const rids = choices.map((c) => `${id}-${c.index}`);
     const running: Promise<ServedSequence>[] = [];
     try {
       for (const [i, c] of choices.entries()) {
-        running.push(ctx.loop.generate({ id: rids[i]!, prompt: c.prompt, params: c.params, stopText: stopMatcher(ctx, stop, skipSpecial), ...(onProgress ? { onProgress: (seq) => onProgress(c, seq) } : {}) }));
+        running.push(
+          ctx.loop.generate({
+            id: rids[i]!,
+            prompt: c.prompt,
+            params: c.params,
+            stopText: stopMatcher(ctx, stop, skipSpecial),
+            ...(onProgress ? { onProgress: (seq) => onProgress(c, seq) } : {}),
+          }),
+        );
       }
     } catch (error) {
       for (let i = 0; i < running.length; i++) void ctx.loop.abort(rids[i]!);
@@ -121,11 +167,18 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
   app.post('/v1/completions', async (request, reply) => {
     const body = parseBody(completionSchema, request.body);
     const p = body.prompt;
-    const prompts = typeof p === 'string' ? [p] : typeof p[0] === 'number' ? [p as number[]] : (p as (string | number[])[]);
+    const prompts =
+      typeof p === 'string' ? [p] : typeof p[0] === 'number' ? [p as number[]] : (p as (string | number[])[]);
     const ids = prompts.map((x, i) => promptIds(ctx, x, prompts.length > 1 ? `body.prompt[${i}]` : 'body.prompt'));
     ids.forEach((x, i) => checkContext(ctx, x, prompts.length > 1 ? `body.prompt[${i}]` : 'body.prompt'));
     const n = body.n ?? 1;
-    const choices: Choice[] = ids.flatMap((prompt, pi) => Array.from({ length: n }, (_, s) => ({ index: pi * n + s, prompt, params: samplingOf(ctx, body, body.max_tokens ?? 16, prompt, pi * n + s) })));
+    const choices: Choice[] = ids.flatMap((prompt, pi) =>
+      Array.from({ length: n }, (_, s) => ({
+        index: pi * n + s,
+        prompt,
+        params: samplingOf(ctx, body, body.max_tokens ?? 16, prompt, pi * n + s),
+      })),
+    );
     const id = ctx.nextId('cmpl');
     const skipSpecial = body.skip_special_tokens ?? true;
     const stop = body.stop == null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
@@ -137,24 +190,41 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
       tokens.reduce((at, t) => (text_offset.push(at), at + t.length), offset);
       return { tokens, token_logprobs: seq.policyLogprobs.slice(from), top_logprobs: null, text_offset };
     };
-    const textOf = (s: ServedSequence) => (body.include_stop_str_in_output ? decode(ctx, s.seq.tokens, skipSpecial) : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched));
+    const textOf = (s: ServedSequence) =>
+      body.include_stop_str_in_output
+        ? decode(ctx, s.seq.tokens, skipSpecial)
+        : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched);
 
     if (body.stream) {
       const sent = new Map<number, { tokens: number; text: number }>();
       const sse = openSse(reply, () => abortAll(id, choices.length));
-      const chunk = (choice: Record<string, unknown>) => sse.send({ id, object: 'text_completion', created: created(), model: ctx.modelName, choices: [choice] });
+      const chunk = (choice: Record<string, unknown>) =>
+        sse.send({ id, object: 'text_completion', created: created(), model: ctx.modelName, choices: [choice] });
       const emit = (c: Choice, seq: GeneratedSequence, final?: ServedSequence) => {
         const at = sent.get(c.index) ?? { tokens: 0, text: 0 };
         const text = final ? textOf(final) : decode(ctx, seq.tokens, skipSpecial);
         if (seq.tokens.length > at.tokens || final) {
-          chunk({ index: c.index, text: text.slice(at.text), logprobs: wantLogprobs ? logprobsOf(seq, at.tokens, at.text) : null, finish_reason: final ? finishOf(final) : null });
+          chunk({
+            index: c.index,
+            text: text.slice(at.text),
+            logprobs: wantLogprobs ? logprobsOf(seq, at.tokens, at.text) : null,
+            finish_reason: final ? finishOf(final) : null,
+          });
         }
         sent.set(c.index, { tokens: seq.tokens.length, text: Math.max(at.text, text.length) });
       };
       try {
         const results = await runChoices(choices, stop, skipSpecial, id, (c, seq) => emit(c, seq));
         results.forEach((r, i) => emit(choices[i]!, r.seq, r));
-        if (body.stream_options?.include_usage) sse.send({ id, object: 'text_completion', created: created(), model: ctx.modelName, choices: [], usage: usage(results, ids.reduce((a, x) => a + x.length, 0) * n) });
+        if (body.stream_options?.include_usage)
+          sse.send({
+            id,
+            object: 'text_completion',
+            created: created(),
+            model: ctx.modelName,
+            choices: [],
+            usage: usage(results, ids.reduce((a, x) => a + x.length, 0) * n),
+          });
       } catch (error) {
         sse.send({ error: { message: (error as Error).message.split('\n')[0], type: 'invalid_request_error' } });
       }
@@ -166,8 +236,16 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
     });
     const results = await runChoices(choices, stop, skipSpecial, id);
     return {
-      id, object: 'text_completion', created: created(), model: ctx.modelName,
-      choices: results.map((r, i) => ({ index: choices[i]!.index, text: textOf(r), logprobs: wantLogprobs ? logprobsOf(r.seq) : null, finish_reason: finishOf(r) })),
+      id,
+      object: 'text_completion',
+      created: created(),
+      model: ctx.modelName,
+      choices: results.map((r, i) => ({
+        index: choices[i]!.index,
+        text: textOf(r),
+        logprobs: wantLogprobs ? logprobsOf(r.seq) : null,
+        finish_reason: finishOf(r),
+      })),
       usage: usage(results, ids.reduce((a, x) => a + x.length, 0) * n),
     };
   });
@@ -175,7 +253,10 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
   app.post('/v1/chat/completions', async (request, reply) => {
     const body = parseBody(chatSchema, request.body);
     const tokenizer = requireTokenizer(ctx, 'body.messages');
-    const messages = body.messages.map((m) => ({ ...m, content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('') }));
+    const messages = body.messages.map((m) => ({
+      ...m,
+      content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join(''),
+    }));
     let rendered: string;
     try {
       rendered = tokenizer.applyChatTemplate(messages, { addGenerationPrompt: body.add_generation_prompt ?? true });
@@ -186,33 +267,61 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
     checkContext(ctx, prompt, 'body.messages');
     const n = body.n ?? 1;
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? ctx.config.maxPositions;
-    const choices: Choice[] = Array.from({ length: n }, (_, i) => ({ index: i, prompt, params: samplingOf(ctx, body, maxTokens, prompt, i) }));
+    const choices: Choice[] = Array.from({ length: n }, (_, i) => ({
+      index: i,
+      prompt,
+      params: samplingOf(ctx, body, maxTokens, prompt, i),
+    }));
     const id = ctx.nextId('chatcmpl');
     const skipSpecial = body.skip_special_tokens ?? true;
     const stop = body.stop == null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
-    const tokenLogprobs = (seq: GeneratedSequence, from = 0) => seq.tokens.slice(from).map((t, i) => {
-      const token = body.return_tokens_as_token_ids ? `token_id:${t}` : decode(ctx, [t], false);
-      return { token, logprob: seq.policyLogprobs[from + i]!, bytes: [...Buffer.from(token, 'utf8')], top_logprobs: [] };
-    });
-    const textOf = (s: ServedSequence) => (body.include_stop_str_in_output ? decode(ctx, s.seq.tokens, skipSpecial) : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched));
+    const tokenLogprobs = (seq: GeneratedSequence, from = 0) =>
+      seq.tokens.slice(from).map((t, i) => {
+        const token = body.return_tokens_as_token_ids ? `token_id:${t}` : decode(ctx, [t], false);
+        return {
+          token,
+          logprob: seq.policyLogprobs[from + i]!,
+          bytes: [...Buffer.from(token, 'utf8')],
+          top_logprobs: [],
+        };
+      });
+    const textOf = (s: ServedSequence) =>
+      body.include_stop_str_in_output
+        ? decode(ctx, s.seq.tokens, skipSpecial)
+        : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched);
 
     if (body.stream) {
       const sent = new Map<number, { tokens: number; text: number }>();
       const sse = openSse(reply, () => abortAll(id, n));
-      const chunk = (choice: Record<string, unknown>) => sse.send({ id, object: 'chat.completion.chunk', created: created(), model: ctx.modelName, choices: [choice] });
-      for (const c of choices) chunk({ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null });
+      const chunk = (choice: Record<string, unknown>) =>
+        sse.send({ id, object: 'chat.completion.chunk', created: created(), model: ctx.modelName, choices: [choice] });
+      for (const c of choices)
+        chunk({ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null });
       const emit = (c: Choice, seq: GeneratedSequence, final?: ServedSequence) => {
         const at = sent.get(c.index) ?? { tokens: 0, text: 0 };
         const text = final ? textOf(final) : decode(ctx, seq.tokens, skipSpecial);
         if (seq.tokens.length > at.tokens || final) {
-          chunk({ index: c.index, delta: { content: text.slice(at.text) }, logprobs: body.logprobs ? { content: tokenLogprobs(seq, at.tokens) } : null, finish_reason: final ? finishOf(final) : null });
+          chunk({
+            index: c.index,
+            delta: { content: text.slice(at.text) },
+            logprobs: body.logprobs ? { content: tokenLogprobs(seq, at.tokens) } : null,
+            finish_reason: final ? finishOf(final) : null,
+          });
         }
         sent.set(c.index, { tokens: seq.tokens.length, text: Math.max(at.text, text.length) });
       };
       try {
         const results = await runChoices(choices, stop, skipSpecial, id, (c, seq) => emit(c, seq));
         results.forEach((r, i) => emit(choices[i]!, r.seq, r));
-        if (body.stream_options?.include_usage) sse.send({ id, object: 'chat.completion.chunk', created: created(), model: ctx.modelName, choices: [], usage: usage(results, prompt.length * n) });
+        if (body.stream_options?.include_usage)
+          sse.send({
+            id,
+            object: 'chat.completion.chunk',
+            created: created(),
+            model: ctx.modelName,
+            choices: [],
+            usage: usage(results, prompt.length * n),
+          });
       } catch (error) {
         sse.send({ error: { message: (error as Error).message.split('\n')[0], type: 'invalid_request_error' } });
       }
@@ -224,10 +333,15 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
     });
     const results = await runChoices(choices, stop, skipSpecial, id);
     return {
-      id, object: 'chat.completion', created: created(), model: ctx.modelName,
+      id,
+      object: 'chat.completion',
+      created: created(),
+      model: ctx.modelName,
       choices: results.map((r, i) => ({
-        index: i, message: { role: 'assistant', content: textOf(r) },
-        logprobs: body.logprobs ? { content: tokenLogprobs(r.seq) } : null, finish_reason: finishOf(r),
+        index: i,
+        message: { role: 'assistant', content: textOf(r) },
+        logprobs: body.logprobs ? { content: tokenLogprobs(r.seq) } : null,
+        finish_reason: finishOf(r),
       })),
       usage: usage(results, prompt.length * n),
     };

@@ -45,21 +45,29 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /** Refuse a server reachable from other machines without a key. */
 export function checkExposure(host: string, apiKey: string | undefined): void {
-  if (!LOOPBACK.has(host) && !apiKey) throw new RingrlError(`--host ${host}: a server reachable from other machines needs an API key; give --api-key KEY (or set RINGRL_API_KEY), or listen on 127.0.0.1`);
+  if (!LOOPBACK.has(host) && !apiKey)
+    throw new RingrlError(
+      `--host ${host}: a server reachable from other machines needs an API key; give --api-key KEY (or set RINGRL_API_KEY), or listen on 127.0.0.1`,
+    );
 }
 
 export async function buildServer(options: ServeOptions): Promise<Server> {
   const { config, weights } = loadVerifiedModelDir(options.modelDir);
   const tokenizer = existsSync(join(options.modelDir, 'tokenizer.json')) ? loadTokenizer(options.modelDir) : null;
   const engine = new LocalEngine(config, {
-    capacity: options.capacity ?? 64, prefillBatch: options.prefillBatch ?? 8, precision: options.precision ?? 'fp32',
+    capacity: options.capacity ?? 64,
+    prefillBatch: options.prefillBatch ?? 8,
+    precision: options.precision ?? 'fp32',
     ...(options.runtime ? { runtime: options.runtime } : {}),
   });
   await engine.updateWeights(weights, 0);
   const loop = new ServingLoop(engine, options.weightVersion ?? 'default', options.seed ?? 0);
   let counter = 0;
   const ctx: ServeContext = {
-    loop, config, tokenizer, modelDir: options.modelDir,
+    loop,
+    config,
+    tokenizer,
+    modelDir: options.modelDir,
     modelName: options.servedModelName ?? basename(resolve(options.modelDir)),
     metrics: new ServeMetrics(loop),
     nextId: (prefix) => `${prefix}-${process.pid.toString(36)}-${(counter++).toString(36)}`,
@@ -84,8 +92,12 @@ export async function buildServer(options: ServeOptions): Promise<Server> {
       if (request.url === '/health') return;
       const got = request.headers.authorization;
       if (got !== expected) {
-        const message = got ? 'wrong API key (Authorization: Bearer KEY)' : 'missing API key: send Authorization: Bearer KEY';
-        return reply.code(401).send(isOpenAi(request.url) ? openAiError(message, 'authentication_error') : { error: message });
+        const message = got
+          ? 'wrong API key (Authorization: Bearer KEY)'
+          : 'missing API key: send Authorization: Bearer KEY';
+        return reply
+          .code(401)
+          .send(isOpenAi(request.url) ? openAiError(message, 'authentication_error') : { error: message });
       }
     });
   }
@@ -97,16 +109,26 @@ export async function buildServer(options: ServeOptions): Promise<Server> {
     const status = e instanceof RingrlError ? 400 : e.statusCode && e.statusCode < 500 ? e.statusCode : 500;
     const line = e.message.split('\n')[0]!;
     const message = status === 500 ? `internal error: ${line}` : line;
-    return reply.code(status).send(isOpenAi(request.url) ? openAiError(message, status === 500 ? 'server_error' : 'invalid_request_error') : { error: message });
+    return reply
+      .code(status)
+      .send(
+        isOpenAi(request.url)
+          ? openAiError(message, status === 500 ? 'server_error' : 'invalid_request_error')
+          : { error: message },
+      );
   });
   app.setNotFoundHandler((request, reply) => {
     const message = `no endpoint ${request.method} ${request.url.split('?')[0]}`;
-    return reply.code(404).send(isOpenAi(request.url) ? openAiError(message, 'invalid_request_error') : { error: message });
+    return reply
+      .code(404)
+      .send(isOpenAi(request.url) ? openAiError(message, 'invalid_request_error') : { error: message });
   });
 
   // Closing ends every request in flight (finish_reason abort) rather than decoding them out.
   app.addHook('preClose', async () => void (await loop.pause('abort')));
-  app.get('/metrics', async (_request, reply) => reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()));
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()),
+  );
   sglangRoutes(app, ctx);
   openaiRoutes(app, ctx);
   return { app, ctx };
@@ -116,7 +138,9 @@ const isOpenAi = (url: string) => url.startsWith('/v1/');
 const openAiError = (message: string, type: string) => ({ error: { message, type, param: null, code: null } });
 
 /** Build and listen; resolves with the URL. Port 0 picks a free port. */
-export async function startServer(options: ServeOptions & { host?: string; port?: number }): Promise<Server & { url: string }> {
+export async function startServer(
+  options: ServeOptions & { host?: string; port?: number },
+): Promise<Server & { url: string }> {
   const host = options.host ?? '127.0.0.1';
   checkExposure(host, options.apiKey);
   const server = await buildServer(options);

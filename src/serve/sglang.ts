@@ -8,7 +8,18 @@ import type { ModelConfig } from '../model/config.ts';
 import type { SamplingParams } from '../engine/types.ts';
 import { loadVerifiedModelDir } from '../engine/weights.ts';
 import { RingrlError } from '../errors.ts';
-import { type ServeContext, BadRequest, neutral, checkContext, decode, parseBody, promptIds, stopMatcher, stopTokens, trimAtStop } from './context.ts';
+import {
+  type ServeContext,
+  BadRequest,
+  neutral,
+  checkContext,
+  decode,
+  parseBody,
+  promptIds,
+  stopMatcher,
+  stopTokens,
+  trimAtStop,
+} from './context.ts';
 import type { ServedSequence } from './loop.ts';
 import { openSse } from './sse.ts';
 
@@ -75,7 +86,10 @@ const pauseSchema = z.strictObject({ mode: z.enum(['abort', 'retract', 'in_place
 const abortSchema = z.strictObject({ rid: z.string().nullish(), abort_all: z.boolean().nullish() });
 
 /** SGLang's sampling params → the engine's, with SGLang's defaults (max_new_tokens 128, top_k -1). */
-function toSampling(ctx: ServeContext, sp: SglangSampling | undefined): { params: SamplingParams; stop: string[]; skipSpecial: boolean; noStopTrim: boolean } {
+function toSampling(
+  ctx: ServeContext,
+  sp: SglangSampling | undefined,
+): { params: SamplingParams; stop: string[]; skipSpecial: boolean; noStopTrim: boolean } {
   const s: SglangSampling = sp ?? {};
   const seed = s.sampling_seed ?? s.seed ?? undefined;
   return {
@@ -109,7 +123,12 @@ interface OutputOptions {
 }
 
 /** One /generate result in SGLang's shape (plus ringrl's behavior_logprobs and per-token versions). */
-function output(ctx: ServeContext, served: ServedSequence | null, seq: ServedSequence['seq'], o: OutputOptions): Record<string, unknown> {
+function output(
+  ctx: ServeContext,
+  served: ServedSequence | null,
+  seq: ServedSequence['seq'],
+  o: OutputOptions,
+): Record<string, unknown> {
   let text = decode(ctx, seq.tokens, o.skipSpecial);
   if (served && !o.noStopTrim) text = trimAtStop(text, served.matched);
   const meta: Record<string, unknown> = {
@@ -124,7 +143,11 @@ function output(ctx: ServeContext, served: ServedSequence | null, seq: ServedSeq
   if (o.returnLogprob) {
     // SGLang's log-prob: log softmax(logits / temperature) over the whole vocabulary (its sampler
     // truncates top-k/top-p inside the sampling kernel only) = ringrl's policy log-prob.
-    meta.output_token_logprobs = seq.tokens.map((t, i) => [seq.policyLogprobs[i], t, o.textInLogprobs ? decode(ctx, [t], false) : null]);
+    meta.output_token_logprobs = seq.tokens.map((t, i) => [
+      seq.policyLogprobs[i],
+      t,
+      o.textInLogprobs ? decode(ctx, [t], false) : null,
+    ]);
     meta.behavior_logprobs = [...seq.behaviorLogprobs];
     if (served) meta.output_token_weight_versions = served.versions;
   }
@@ -134,7 +157,8 @@ function output(ctx: ServeContext, served: ServedSequence | null, seq: ServedSeq
 /** An index-aligned per-prompt value from a scalar-or-list field; names the field on a length mismatch. */
 function perPrompt<T>(value: T | T[] | null | undefined, n: number, field: string): (T | undefined)[] {
   if (!Array.isArray(value)) return Array(n).fill(value ?? undefined);
-  if (value.length !== n) throw new BadRequest(`body.${field}: a list of ${value.length} for ${n} prompts; expected one per prompt`);
+  if (value.length !== n)
+    throw new BadRequest(`body.${field}: a list of ${value.length} for ${n} prompts; expected one per prompt`);
   return value;
 }
 
@@ -142,10 +166,13 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
   app.post('/generate', async (request, reply) => {
     const body = parseBody(generateSchema, request.body);
     const started = performance.now();
-    if ((body.input_ids == null) === (body.text == null)) throw new BadRequest('body: give input_ids or text (exactly one)');
+    if ((body.input_ids == null) === (body.text == null))
+      throw new BadRequest('body: give input_ids or text (exactly one)');
     const batch = body.input_ids != null ? Array.isArray(body.input_ids[0]) : Array.isArray(body.text);
     const field = body.input_ids != null ? 'input_ids' : 'text';
-    const raw = (body.input_ids != null ? (batch ? body.input_ids : [body.input_ids]) : batch ? body.text : [body.text]) as (string | number[])[];
+    const raw = (
+      body.input_ids != null ? (batch ? body.input_ids : [body.input_ids]) : batch ? body.text : [body.text]
+    ) as (string | number[])[];
     if (!raw.length) throw new BadRequest(`body.${field}: an empty batch`);
     const n = raw.length;
     const samplings = perPrompt(body.sampling_params, n, 'sampling_params').map((sp) => toSampling(ctx, sp));
@@ -155,8 +182,12 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
     const prompts = raw.map((p, i) => promptIds(ctx, p, batch ? `body.${field}[${i}]` : `body.${field}`));
     prompts.forEach((p, i) => checkContext(ctx, p, batch ? `body.${field}[${i}]` : `body.${field}`));
     const options = (i: number): OutputOptions => ({
-      rid: rids[i]!, returnLogprob: logprob[i] ?? false, textInLogprobs: body.return_text_in_logprobs ?? false,
-      skipSpecial: samplings[i]!.skipSpecial, noStopTrim: samplings[i]!.noStopTrim, started,
+      rid: rids[i]!,
+      returnLogprob: logprob[i] ?? false,
+      textInLogprobs: body.return_text_in_logprobs ?? false,
+      skipSpecial: samplings[i]!.skipSpecial,
+      noStopTrim: samplings[i]!.noStopTrim,
+      started,
     });
     if (body.stream && batch) throw new BadRequest('body.stream: streaming takes one prompt, not a batch');
 
@@ -164,10 +195,30 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
     const run = (i: number, onProgress?: (seq: ServedSequence['seq']) => void): Promise<ServedSequence> => {
       const { params, stop, skipSpecial } = samplings[i]!;
       const prompt = prompts[i]!;
-      if (params.maxNewTokens === 0) return Promise.resolve({ seq: { id: rids[i]!, prompt, tokens: [], behaviorLogprobs: [], policyLogprobs: [], versions: [], finishReason: 'length' }, finish: 'length', versions: [] });
-      return ctx.loop.generate({ id: rids[i]!, prompt, params, stopText: stopMatcher(ctx, stop, skipSpecial), ...(onProgress ? { onProgress } : {}) });
+      if (params.maxNewTokens === 0)
+        return Promise.resolve({
+          seq: {
+            id: rids[i]!,
+            prompt,
+            tokens: [],
+            behaviorLogprobs: [],
+            policyLogprobs: [],
+            versions: [],
+            finishReason: 'length',
+          },
+          finish: 'length',
+          versions: [],
+        });
+      return ctx.loop.generate({
+        id: rids[i]!,
+        prompt,
+        params,
+        stopText: stopMatcher(ctx, stop, skipSpecial),
+        ...(onProgress ? { onProgress } : {}),
+      });
     };
-    const record = (s: ServedSequence) => ctx.metrics.finished(s.seq.prompt.length, s.seq.tokens.length, (performance.now() - started) / 1000);
+    const record = (s: ServedSequence) =>
+      ctx.metrics.finished(s.seq.prompt.length, s.seq.tokens.length, (performance.now() - started) / 1000);
 
     if (body.stream) {
       const sse = openSse(reply, () => void ctx.loop.abort(rids[0]!));
@@ -210,15 +261,26 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
       return reply.code(400).send({ error: message, success: false, message, num_paused_requests: 0 });
     }
     const name = body.weight_version != null ? String(body.weight_version) : ctx.loop.weightVersion;
-    const paused = await ctx.loop.updateWeights(loaded.weights, name, body.abort_all_requests ?? body.abort_all_request ?? false);
+    const paused = await ctx.loop.updateWeights(
+      loaded.weights,
+      name,
+      body.abort_all_requests ?? body.abort_all_request ?? false,
+    );
     ctx.modelDir = body.model_path;
-    return { success: true, message: `Succeeded to update model weights (weight_version ${name}).`, num_paused_requests: paused };
+    return {
+      success: true,
+      message: `Succeeded to update model weights (weight_version ${name}).`,
+      num_paused_requests: paused,
+    };
   });
 
   app.post('/pause_generation', async (request) => {
     const { mode } = parseBody(pauseSchema, request.body);
     const count = await ctx.loop.pause(mode === 'abort' || mode == null ? 'abort' : 'in_place');
-    return { success: true, message: `paused (${mode ?? 'abort'}); ${count} requests ${mode === 'abort' || mode == null ? 'aborted' : 'held'}` };
+    return {
+      success: true,
+      message: `paused (${mode ?? 'abort'}); ${count} requests ${mode === 'abort' || mode == null ? 'aborted' : 'held'}`,
+    };
   });
 
   app.post('/continue_generation', async (request) => {
@@ -253,9 +315,14 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
   });
 
   const modelInfo = () => ({
-    model_path: ctx.modelDir, tokenizer_path: ctx.tokenizer ? ctx.modelDir : null, is_generation: true,
-    preferred_sampling_params: null, weight_version: ctx.loop.weightVersion, model_type: ctx.config.modelType,
-    vocab_size: ctx.config.vocabSize, max_context_length: ctx.config.maxPositions,
+    model_path: ctx.modelDir,
+    tokenizer_path: ctx.tokenizer ? ctx.modelDir : null,
+    is_generation: true,
+    preferred_sampling_params: null,
+    weight_version: ctx.loop.weightVersion,
+    model_type: ctx.config.modelType,
+    vocab_size: ctx.config.vocabSize,
+    max_context_length: ctx.config.maxPositions,
   });
   app.get('/get_model_info', async () => modelInfo());
   app.get('/model_info', async () => modelInfo());
@@ -263,9 +330,19 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
   const serverInfo = () => {
     const s = ctx.loop.engine.stats();
     return {
-      ...modelInfo(), served_model_name: ctx.modelName, engine: 'ringrl', capacity: s.capacity, precision: ctx.loop.engine.precision,
-      paused: ctx.loop.paused, requests: ctx.loop.size, active: s.active, waiting: s.waiting, decode_steps: s.decodeSteps,
-      generated_tokens: s.generatedTokens, prefill_tokens: s.prefillTokens, busy_seconds: s.busySeconds,
+      ...modelInfo(),
+      served_model_name: ctx.modelName,
+      engine: 'ringrl',
+      capacity: s.capacity,
+      precision: ctx.loop.engine.precision,
+      paused: ctx.loop.paused,
+      requests: ctx.loop.size,
+      active: s.active,
+      waiting: s.waiting,
+      decode_steps: s.decodeSteps,
+      generated_tokens: s.generatedTokens,
+      prefill_tokens: s.prefillTokens,
+      busy_seconds: s.busySeconds,
     };
   };
   app.get('/server_info', async () => serverInfo());
@@ -275,7 +352,11 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
 /** The loaded config must describe the served architecture; names the first field that differs. */
 function sameArchitecture(served: ModelConfig, loaded: ModelConfig, dir: string): void {
   for (const key of Object.keys(served) as (keyof ModelConfig)[]) {
-    const a = JSON.stringify(served[key]), b = JSON.stringify(loaded[key]);
-    if (a !== b) throw new RingrlError(`${dir}/config.json: ${key} is ${b}, the served model's is ${a}; weights must have the same architecture`);
+    const a = JSON.stringify(served[key]),
+      b = JSON.stringify(loaded[key]);
+    if (a !== b)
+      throw new RingrlError(
+        `${dir}/config.json: ${key} is ${b}, the served model's is ${a}; weights must have the same architecture`,
+      );
   }
 }

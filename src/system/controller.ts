@@ -10,7 +10,13 @@
 // peak resident memory (`memory/*_peak_rss_mb`).
 // The controller moves handles and small records; tensors stay with the engine and the trainer.
 import type { AdvantageConfig, PolicyLossConfig, ShapingConfig } from '../algo/index.ts';
-import { type PolicyStepSample, computeAdvantages, policyGradientStep, responseLogprobs, shapeBatch } from '../algo/index.ts';
+import {
+  type PolicyStepSample,
+  computeAdvantages,
+  policyGradientStep,
+  responseLogprobs,
+  shapeBatch,
+} from '../algo/index.ts';
 import { shuffled } from '../data/shuffle.ts';
 import { mean } from '../util/stats.ts';
 import { peakRssBytes, resetPeakRss } from '../util/memory.ts';
@@ -67,7 +73,14 @@ export class RlController {
   /** Scores started as trajectories finished, by trajectory key; a finished member waits here for its group. */
   private readonly scores = new Map<string, Promise<Settled>>();
 
-  constructor(policy: Policy, optimizer: AdamW, engine: RolloutEngine, scheduler: RolloutScheduler, reward: RewardFn, config: RlStepConfig) {
+  constructor(
+    policy: Policy,
+    optimizer: AdamW,
+    engine: RolloutEngine,
+    scheduler: RolloutScheduler,
+    reward: RewardFn,
+    config: RlStepConfig,
+  ) {
     this.policy = policy;
     this.optimizer = optimizer;
     this.engine = engine;
@@ -86,7 +99,13 @@ export class RlController {
     const key = trajectoryKey(t);
     if (this.scores.has(key)) return;
     const startedAt = performance.now();
-    this.scores.set(key, this.reward(t).then((score) => ({ score, startedAt, endedAt: performance.now() }), (error: unknown) => ({ error })));
+    this.scores.set(
+      key,
+      this.reward(t).then(
+        (score) => ({ score, startedAt, endedAt: performance.now() }),
+        (error: unknown) => ({ error }),
+      ),
+    );
   }
 
   /** Continue from a checkpoint taken after `version` updates (weights already loaded). */
@@ -103,11 +122,13 @@ export class RlController {
 
     const trajectories = [...batch.groups, ...batch.discarded].flatMap((g) => g.members);
     const rewarded = trajectories.filter((t) => t.finishReason !== 'dropped');
-    const settled = await Promise.all(rewarded.map((t) => {
-      const key = trajectoryKey(t);
-      if (!this.scores.has(key)) this.startScore(t); // finished before a restart: its score was never started
-      return this.scores.get(key)!;
-    }));
+    const settled = await Promise.all(
+      rewarded.map((t) => {
+        const key = trajectoryKey(t);
+        if (!this.scores.has(key)) this.startScore(t); // finished before a restart: its score was never started
+        return this.scores.get(key)!;
+      }),
+    );
     for (const t of trajectories) this.scores.delete(trajectoryKey(t));
     const failure = settled.find((s) => 'error' in s);
     if (failure && 'error' in failure) throw failure.error;
@@ -168,7 +189,8 @@ export class RlController {
       const next = await this.scheduler.collect();
       const stats = { ...next.stats };
       for (const key of additiveStats) stats[key] += merged.stats[key];
-      stats['rollout/tokens_per_s'] = stats['time/rollout_s'] > 0 ? stats['rollout/generated_tokens'] / stats['time/rollout_s'] : 0;
+      stats['rollout/tokens_per_s'] =
+        stats['time/rollout_s'] > 0 ? stats['rollout/generated_tokens'] / stats['time/rollout_s'] : 0;
       merged = { groups: next.groups, discarded: [...merged.discarded, ...next.discarded], stats };
     }
     return merged;
@@ -176,14 +198,33 @@ export class RlController {
 
   private async train(samples: Trajectory[], step: number, skipped: string[]): Promise<Record<string, number>> {
     const { loss, advantage, shaping, temperature, microBatchSize, lr } = this.config;
-    const shaped = shapeBatch(samples.map((t) => ({
-      groupId: t.groupId, prompt: t.prompt, response: t.response, rolloutLogprobs: t.policyLogprobs,
-      reward: t.reward ?? 0, finishReason: t.finishReason, routes: t.routes,
-    })), shaping);
-    const adv = computeAdvantages({ rewards: shaped.samples.map((s) => s.reward), groupIds: shaped.samples.map((s) => s.groupId), responseMask: shaped.responseMasks }, advantage);
+    const shaped = shapeBatch(
+      samples.map((t) => ({
+        groupId: t.groupId,
+        prompt: t.prompt,
+        response: t.response,
+        rolloutLogprobs: t.policyLogprobs,
+        reward: t.reward ?? 0,
+        finishReason: t.finishReason,
+        routes: t.routes,
+      })),
+      shaping,
+    );
+    const adv = computeAdvantages(
+      {
+        rewards: shaped.samples.map((s) => s.reward),
+        groupIds: shaped.samples.map((s) => s.groupId),
+        responseMask: shaped.responseMasks,
+      },
+      advantage,
+    );
     const rows: PolicyStepSample[] = shaped.samples.map((s, i) => ({
-      prompt: s.prompt, response: s.response, rolloutLogprobs: s.rolloutLogprobs,
-      advantages: adv.tokenAdvantages[i]!, responseMask: shaped.responseMasks[i]!, routes: s.routes,
+      prompt: s.prompt,
+      response: s.response,
+      rolloutLogprobs: s.rolloutLogprobs,
+      advantages: adv.tokenAdvantages[i]!,
+      responseMask: shaped.responseMasks[i]!,
+      routes: s.routes,
     }));
     const replayRoutes = loss.routing_replay === 'rollout';
     // PPO-style reuse of one rollout batch: `epochs` passes of `miniBatches` optimizer updates,
@@ -197,10 +238,17 @@ export class RlController {
     const size = Math.ceil(rows.length / miniBatches);
     const updates: Record<string, number>[] = [];
     for (let epoch = 0; epoch < epochs; epoch++) {
-      const order = epochs > 1 ? minibatchOrder(rows.length, this.config.seed ?? 0, step, epoch) : rows.map((_, i) => i);
+      const order =
+        epochs > 1 ? minibatchOrder(rows.length, this.config.seed ?? 0, step, epoch) : rows.map((_, i) => i);
       for (let at = 0; at < rows.length; at += size) {
         try {
-          const result = await policyGradientStep(this.policy, this.optimizer, order.slice(at, at + size).map((i) => rows[i]!), loss, { temperature, microBatchSize, lr: lr?.(step), replayRoutes });
+          const result = await policyGradientStep(
+            this.policy,
+            this.optimizer,
+            order.slice(at, at + size).map((i) => rows[i]!),
+            loss,
+            { temperature, microBatchSize, lr: lr?.(step), replayRoutes },
+          );
           updates.push({ ...result.metrics, 'loss/policy': result.loss });
         } catch (e) {
           if (!(e instanceof NonFiniteUpdate)) throw e;
@@ -214,7 +262,10 @@ export class RlController {
 
 /** The order in which epoch `epoch` of step `step` visits a rollout batch of `n` rows (seeded). */
 export function minibatchOrder(n: number, seed: number, step: number, epoch: number): number[] {
-  return shuffled(Array.from({ length: n }, (_, i) => i), seed * 1_000_003 + step * 7919 + epoch);
+  return shuffled(
+    Array.from({ length: n }, (_, i) => i),
+    seed * 1_000_003 + step * 7919 + epoch,
+  );
 }
 
 /** One step's metrics over its optimizer updates: the mean, or the max for `*_max` metrics. */
@@ -227,7 +278,15 @@ function combineUpdates(updates: Record<string, number>[]): Record<string, numbe
   return out;
 }
 
-const additiveStats = ['rollout/finished_tokens', 'rollout/generated_tokens', 'rollout/decode_steps', 'rollout/prefill_tokens', 'time/rollout_s', 'c3po/dropped', 'c3po/groups_discarded'] as const;
+const additiveStats = [
+  'rollout/finished_tokens',
+  'rollout/generated_tokens',
+  'rollout/decode_steps',
+  'rollout/prefill_tokens',
+  'time/rollout_s',
+  'c3po/dropped',
+  'c3po/groups_discarded',
+] as const;
 
 /**
  * The members trained on: finished and scored. Dropped and unscored members are left out, and

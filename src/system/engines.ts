@@ -41,8 +41,10 @@ export async function createRunEngine(spec: EngineSpec): Promise<RunEngine> {
   const apiKey = r.api_key ?? process.env.RINGRL_API_KEY;
   try {
     const engine = new HttpEngine({
-      servers: workers?.urls ?? r.servers, publisher: new WeightPublisher(spec.weightsDir, spec.model, { extraFilesFrom: spec.modelDir }),
-      capacity: r.pool_capacity, ...(apiKey && !workers ? { apiKey } : {}),
+      servers: workers?.urls ?? r.servers,
+      publisher: new WeightPublisher(spec.weightsDir, spec.model, { extraFilesFrom: spec.modelDir }),
+      capacity: r.pool_capacity,
+      ...(apiKey && !workers ? { apiKey } : {}),
     });
     await engine.waitReady();
     return {
@@ -64,7 +66,9 @@ export async function createRunEngine(spec: EngineSpec): Promise<RunEngine> {
  * (src/cli/bin.ts, or dist/cli/bin.js in the package).
  */
 const CLI = [
-  ...process.execArgv.flatMap((arg, i, all) => (['--import', '--require', '--loader'].includes(arg) ? [arg, all[i + 1]!] : [])),
+  ...process.execArgv.flatMap((arg, i, all) =>
+    ['--import', '--require', '--loader'].includes(arg) ? [arg, all[i + 1]!] : [],
+  ),
   fileURLToPath(new URL(`../cli/bin${extname(fileURLToPath(import.meta.url))}`, import.meta.url)),
 ];
 const live = new Set<ChildProcess>();
@@ -98,22 +102,46 @@ export async function startEngineWorkers(n: number, spec: EngineSpec): Promise<E
   const threads = Math.max(1, Math.floor(cores / n));
   const children: ChildProcess[] = [];
   const stop = async () => {
-    await Promise.all(children.map((child) => new Promise<void>((done) => {
-      live.delete(child);
-      if (child.exitCode !== null || child.signalCode !== null) return done();
-      child.once('exit', () => done());
-      child.kill('SIGTERM');
-    })));
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((done) => {
+            live.delete(child);
+            if (child.exitCode !== null || child.signalCode !== null) return done();
+            child.once('exit', () => done());
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
   };
   try {
-    const urls = await Promise.all(Array.from({ length: n }, (_, i) => {
-      const args = [...CLI, 'serve', '--model', spec.modelDir, '--host', '127.0.0.1', '--port', '0', '--exit-with-stdin',
-        '--capacity', String(Math.ceil(r.pool_capacity / n)), '--precision', r.precision, '--threads', String(threads), '--seed', String(spec.config.run.seed + i)];
-      const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-      children.push(child);
-      live.add(child);
-      return listening(child, i);
-    }));
+    const urls = await Promise.all(
+      Array.from({ length: n }, (_, i) => {
+        const args = [
+          ...CLI,
+          'serve',
+          '--model',
+          spec.modelDir,
+          '--host',
+          '127.0.0.1',
+          '--port',
+          '0',
+          '--exit-with-stdin',
+          '--capacity',
+          String(Math.ceil(r.pool_capacity / n)),
+          '--precision',
+          r.precision,
+          '--threads',
+          String(threads),
+          '--seed',
+          String(spec.config.run.seed + i),
+        ];
+        const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+        children.push(child);
+        live.add(child);
+        return listening(child, i);
+      }),
+    );
     return { urls, stop };
   } catch (error) {
     await stop();
@@ -132,7 +160,15 @@ function listening(child: ChildProcess, index: number): Promise<string> {
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', (chunk: Buffer) => (out = (out + chunk.toString()).slice(-2000)));
-    child.once('exit', (code, signal) => reject(new RingrlError(`rollout.engine_workers: worker ${index} (ringrl serve) exited with ${signal ?? code} before listening: ${out.trim().split('\n').at(-1) ?? ''}`)));
-    child.once('error', (error) => reject(new RingrlError(`rollout.engine_workers: cannot start worker ${index}: ${error.message}`)));
+    child.once('exit', (code, signal) =>
+      reject(
+        new RingrlError(
+          `rollout.engine_workers: worker ${index} (ringrl serve) exited with ${signal ?? code} before listening: ${out.trim().split('\n').at(-1) ?? ''}`,
+        ),
+      ),
+    );
+    child.once('error', (error) =>
+      reject(new RingrlError(`rollout.engine_workers: cannot start worker ${index}: ${error.message}`)),
+    );
   });
 }

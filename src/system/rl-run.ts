@@ -90,23 +90,50 @@ export async function runRl(spec: RlRun): Promise<RlOutcome> {
 }
 
 /** The run from its start (or its newest checkpoint when resuming) until it ends or rolls back. */
-async function runFrom(spec: RlRun, scorer: Scorer, resume: boolean, rolledBackTo: number | null): Promise<RlOutcome | RlRollback> {
+async function runFrom(
+  spec: RlRun,
+  scorer: Scorer,
+  resume: boolean,
+  rolledBackTo: number | null,
+): Promise<RlOutcome | RlRollback> {
   const { run, config } = spec;
   const latest = run.latestCheckpoint();
-  if (latest && !resume) throw new RingrlError(`${run.path}: has checkpoints (newest ${latest.step}); resume it (ringrl rl --resume ${run.path}) or choose a new run directory`);
+  if (latest && !resume)
+    throw new RingrlError(
+      `${run.path}: has checkpoints (newest ${latest.step}); resume it (ringrl rl --resume ${run.path}) or choose a new run directory`,
+    );
   const from = resume && latest ? latest.dir : spec.modelDir;
   const policy = Policy.load(from, spec.runtime);
   const tokenizer = loadTokenizer(from);
   checkTokenizerFits(tokenizer, policy.config.vocabSize, from);
-  if (config.rl.loss.routing_replay === 'rollout' && !policy.config.moe) throw new RingrlError(`rl.loss.routing_replay: 'rollout' replays MoE expert choices, but ${from} is a dense model; set it to 'off'`);
+  if (config.rl.loss.routing_replay === 'rollout' && !policy.config.moe)
+    throw new RingrlError(
+      `rl.loss.routing_replay: 'rollout' replays MoE expert choices, but ${from} is a dense model; set it to 'off'`,
+    );
   const optimizerConfig = optimizerOptions(config.rl.optimizer);
   const adamW = adamWOf(optimizerConfig);
   const optimizer = resume && latest ? AdamW.load(join(latest.dir, 'optimizer'), policy.weights) : new AdamW(adamW);
   optimizer.config = adamW;
 
-  const { engine, close } = await createRunEngine({ config, model: policy.config, modelDir: from, weightsDir: join(run.path, 'weights'), ...(spec.runtime ? { runtime: spec.runtime } : {}) });
+  const { engine, close } = await createRunEngine({
+    config,
+    model: policy.config,
+    modelDir: from,
+    weightsDir: join(run.path, 'weights'),
+    ...(spec.runtime ? { runtime: spec.runtime } : {}),
+  });
   try {
-    return await rlLoop(spec, { policy, tokenizer, optimizer, optimizerConfig, engine, scorer, from, latest: resume ? latest : undefined, rolledBackTo });
+    return await rlLoop(spec, {
+      policy,
+      tokenizer,
+      optimizer,
+      optimizerConfig,
+      engine,
+      scorer,
+      from,
+      latest: resume ? latest : undefined,
+      rolledBackTo,
+    });
   } finally {
     await close();
   }
@@ -131,15 +158,35 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
   const { policy, tokenizer, optimizer, optimizerConfig, engine, scorer, from, latest, rolledBackTo } = parts;
   const rollout = rolloutOptions(config, tokenizer.stopIds);
   const scheduler = new RolloutScheduler(engine, promptSource(spec.source, tokenizer), rollout, config.run.seed);
-  const controller = new RlController(policy, optimizer, engine, scheduler, (t) => {
-    const example = (t.meta?.example as Example | undefined) ?? { source: t.promptId, prompt: tokenizer.decode(t.prompt, { skipSpecial: true }), answer: String(t.meta?.answer ?? '') };
-    return scorer.score({ prompt: example.prompt, response: tokenizer.decode(t.response, { skipSpecial: true }), example });
-  }, {
-    loss: config.rl.loss, advantage: config.rl.advantage, shaping: config.rl.shaping, temperature: config.rollout.temperature,
-    microBatchSize: config.rl.micro_batch_size, miniBatches: config.rl.mini_batches, epochs: config.rl.epochs,
-    lr: (at) => learningRate(at, config.rl.steps, optimizerConfig),
-    seed: config.run.seed,
-  });
+  const controller = new RlController(
+    policy,
+    optimizer,
+    engine,
+    scheduler,
+    (t) => {
+      const example = (t.meta?.example as Example | undefined) ?? {
+        source: t.promptId,
+        prompt: tokenizer.decode(t.prompt, { skipSpecial: true }),
+        answer: String(t.meta?.answer ?? ''),
+      };
+      return scorer.score({
+        prompt: example.prompt,
+        response: tokenizer.decode(t.response, { skipSpecial: true }),
+        example,
+      });
+    },
+    {
+      loss: config.rl.loss,
+      advantage: config.rl.advantage,
+      shaping: config.rl.shaping,
+      temperature: config.rollout.temperature,
+      microBatchSize: config.rl.micro_batch_size,
+      miniBatches: config.rl.mini_batches,
+      epochs: config.rl.epochs,
+      lr: (at) => learningRate(at, config.rl.steps, optimizerConfig),
+      seed: config.run.seed,
+    },
+  );
 
   let step = 0;
   if (latest) {
@@ -153,19 +200,32 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
 
   const runEval = async (): Promise<EvalResult> => {
     const e = config.eval;
-    const result = await evaluate(policy.config, policy.weights, tokenizer, spec.evalExamples, spec.verify, { k: e.k, temperature: e.temperature, topP: e.top_p, maxNewTokens: e.max_new_tokens, ...(spec.runtime ? { runtime: spec.runtime } : {}) });
+    const result = await evaluate(policy.config, policy.weights, tokenizer, spec.evalExamples, spec.verify, {
+      k: e.k,
+      temperature: e.temperature,
+      topP: e.top_p,
+      maxNewTokens: e.max_new_tokens,
+      ...(spec.runtime ? { runtime: spec.runtime } : {}),
+    });
     run.logMetrics(step, evalMetrics(result));
     emit({ type: 'eval', step, result });
     return result;
   };
 
   const save = async () => {
-    const dir = await run.saveCheckpoint(step, (tmp) => {
-      policy.save(tmp);
-      copyTokenizerFiles(from, tmp);
-      optimizer.save(join(tmp, 'optimizer'));
-      writeFileSync(join(tmp, 'rl_state.json'), JSON.stringify({ step, scheduler: scheduler.state() } satisfies RlState) + '\n');
-    }, config.run.keep_checkpoints);
+    const dir = await run.saveCheckpoint(
+      step,
+      (tmp) => {
+        policy.save(tmp);
+        copyTokenizerFiles(from, tmp);
+        optimizer.save(join(tmp, 'optimizer'));
+        writeFileSync(
+          join(tmp, 'rl_state.json'),
+          JSON.stringify({ step, scheduler: scheduler.state() } satisfies RlState) + '\n',
+        );
+      },
+      config.run.keep_checkpoints,
+    );
     emit({ type: 'checkpoint', step, dir });
   };
 
@@ -177,14 +237,19 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
   let skippedInARow = 0;
   while (step < config.rl.steps) {
     const result: RlStepResult = await controller.step();
-    if (result.step === step) throw new RingrlError(`rl step ${step + 1}: no group finished within the token budget (rollout.token_budget ${config.rollout.token_budget}); raise it`);
+    if (result.step === step)
+      throw new RingrlError(
+        `rl step ${step + 1}: no group finished within the token budget (rollout.token_budget ${config.rollout.token_budget}); raise it`,
+      );
     step = result.step;
     const verdict = guard.observe(step, result.metrics);
     if (guard.config.enabled) result.metrics['guard/stage'] = verdict.stage;
     run.logMetrics(step, result.metrics);
     if (verdict.action === 'stop') {
       await save();
-      throw new RingrlError(`${verdict.message}; run stopped (checkpoint ${step} saved; rl.mismatch_guard in docs/algorithms.md)`);
+      throw new RingrlError(
+        `${verdict.message}; run stopped (checkpoint ${step} saved; rl.mismatch_guard in docs/algorithms.md)`,
+      );
     }
     if (verdict.action === 'act') {
       const remedy = remedyMismatch(engine);
@@ -192,21 +257,41 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
         await engine.updateWeights(policy.weights, controller.version); // the new precision applies from the next rollout
         guard.remedied();
       } else guard.noRemedy();
-      emit({ type: 'guard', step, action: 'act', message: `${verdict.message}; ${remedy ?? 'no remedy left (fp32 engine, KV recomputed): the next escalation stops the run'}` });
+      emit({
+        type: 'guard',
+        step,
+        action: 'act',
+        message: `${verdict.message}; ${remedy ?? 'no remedy left (fp32 engine, KV recomputed): the next escalation stops the run'}`,
+      });
     }
     if (verdict.action === 'warn') emit({ type: 'guard', step, action: 'warn', message: verdict.message });
-    run.logSamples(step, result.trajectories.slice(0, config.run.samples_per_step).map((t) => ({
-      kind: 'rollout', group: t.groupId, sample: t.sampleIndex, prompt: tokenizer.decode(t.prompt, { skipSpecial: true }), response: tokenizer.decode(t.response, { skipSpecial: true }),
-      reward: t.reward ?? null, ...(t.unscored !== undefined ? { unscored: t.unscored } : {}), finish_reason: t.finishReason, retention: t.retention, versions: [t.versions[0] ?? null, t.versions.at(-1) ?? null],
-    })));
+    run.logSamples(
+      step,
+      result.trajectories.slice(0, config.run.samples_per_step).map((t) => ({
+        kind: 'rollout',
+        group: t.groupId,
+        sample: t.sampleIndex,
+        prompt: tokenizer.decode(t.prompt, { skipSpecial: true }),
+        response: tokenizer.decode(t.response, { skipSpecial: true }),
+        reward: t.reward ?? null,
+        ...(t.unscored !== undefined ? { unscored: t.unscored } : {}),
+        finish_reason: t.finishReason,
+        retention: t.retention,
+        versions: [t.versions[0] ?? null, t.versions.at(-1) ?? null],
+      })),
+    );
     emit({ type: 'step', step, steps: config.rl.steps, metrics: result.metrics });
     if (result.skipped.length) emit({ type: 'skipped', step, reasons: result.skipped });
     skippedInARow = result.skipped.length ? skippedInARow + 1 : 0;
     if (config.rl.rollback_after > 0 && skippedInARow >= config.rl.rollback_after) {
       const newest = run.latestCheckpoint();
       const why = `${skippedInARow} steps in a row skipped an update (${result.skipped[0]})`;
-      if (!newest) throw new RingrlError(`rl step ${step}: ${why}; no checkpoint to roll back to (run.checkpoint_every)`);
-      if (newest.step === rolledBackTo) throw new RingrlError(`rl step ${step}: ${why}, again after rolling back to checkpoint ${newest.step}; stopping (checkpoint ${newest.step} is intact)`);
+      if (!newest)
+        throw new RingrlError(`rl step ${step}: ${why}; no checkpoint to roll back to (run.checkpoint_every)`);
+      if (newest.step === rolledBackTo)
+        throw new RingrlError(
+          `rl step ${step}: ${why}, again after rolling back to checkpoint ${newest.step}; stopping (checkpoint ${newest.step} is intact)`,
+        );
       emit({ type: 'rollback', step, to: newest.step, reason: why });
       return { rollback: newest.step, before };
     }

@@ -45,7 +45,19 @@ export interface SftOptions {
 
 export type SftEvent =
   | { type: 'start'; step: number; resumedFrom: string | null; parameters: number; source: string }
-  | { type: 'step'; step: number; steps: number; loss: number; gradNorm: number; lr: number; tokens: number; targets: number; seconds: number; elapsed: number; truncated: number }
+  | {
+      type: 'step';
+      step: number;
+      steps: number;
+      loss: number;
+      gradNorm: number;
+      lr: number;
+      tokens: number;
+      targets: number;
+      seconds: number;
+      elapsed: number;
+      truncated: number;
+    }
   | { type: 'eval'; step: number; result: EvalResult }
   | { type: 'checkpoint'; step: number; dir: string };
 
@@ -60,7 +72,8 @@ function readTrainerState(dir: string): TrainerState {
   const path = join(dir, 'trainer_state.json');
   const state = readCheckpointJson(path) as Partial<TrainerState>;
   for (const key of ['step', 'cursor'] as const) {
-    if (!Number.isInteger(state[key]) || state[key]! < 0) throw new RingrlError(`${path}: field '${key}' must be a non-negative integer; the checkpoint is corrupt`);
+    if (!Number.isInteger(state[key]) || state[key]! < 0)
+      throw new RingrlError(`${path}: field '${key}' must be a non-negative integer; the checkpoint is corrupt`);
   }
   return state as TrainerState;
 }
@@ -80,7 +93,10 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
   const { run: runDir, source, options: o } = run;
   const emit = run.onEvent ?? (() => {});
   const latest = runDir.latestCheckpoint();
-  if (latest && !run.resume) throw new RingrlError(`${runDir.path}: has checkpoints (newest ${latest.step}); resume it (ringrl sft --resume ${runDir.path}) or choose a new run directory`);
+  if (latest && !run.resume)
+    throw new RingrlError(
+      `${runDir.path}: has checkpoints (newest ${latest.step}); resume it (ringrl sft --resume ${runDir.path}) or choose a new run directory`,
+    );
   let policy: Policy;
   let optimizer: AdamW;
   let tokenizer: TextTokenizer;
@@ -100,15 +116,26 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
     tokenizer = loadTokenizer(run.modelDir);
     optimizer = new AdamW(adamWOf(o.optimizer));
   }
-  if (tokenizer.vocabSize > policy.config.vocabSize) throw new RingrlError(`${run.modelDir}: tokenizer has ${tokenizer.vocabSize} ids but the model's vocab_size is ${policy.config.vocabSize}`);
+  if (tokenizer.vocabSize > policy.config.vocabSize)
+    throw new RingrlError(
+      `${run.modelDir}: tokenizer has ${tokenizer.vocabSize} ids but the model's vocab_size is ${policy.config.vocabSize}`,
+    );
   const tokenizerDir = resumedFrom ?? run.modelDir;
   const maxSeqLen = Math.min(o.maxSeqLen, policy.config.maxPositions);
   emit({ type: 'start', step, resumedFrom, parameters: policy.numParameters, source: source.description });
 
   const runEval = async (): Promise<EvalResult> => {
-    const result = await evaluate(policy.config, policy.weights, tokenizer, o.eval.examples, o.eval.verify, { k: 1, temperature: 0, maxNewTokens: o.eval.maxNewTokens, ...(o.runtime ? { runtime: o.runtime } : {}) });
+    const result = await evaluate(policy.config, policy.weights, tokenizer, o.eval.examples, o.eval.verify, {
+      k: 1,
+      temperature: 0,
+      maxNewTokens: o.eval.maxNewTokens,
+      ...(o.runtime ? { runtime: o.runtime } : {}),
+    });
     runDir.logMetrics(step, evalMetrics(result));
-    runDir.logSamples(step, result.samples.slice(0, o.samplesPerEval).map((s) => ({ kind: 'eval', ...s })));
+    runDir.logSamples(
+      step,
+      result.samples.slice(0, o.samplesPerEval).map((s) => ({ kind: 'eval', ...s })),
+    );
     emit({ type: 'eval', step, result });
     return result;
   };
@@ -120,7 +147,11 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
         policy.save(tmp);
         copyTokenizerFiles(tokenizerDir, tmp);
         optimizer.save(join(tmp, 'optimizer'));
-        writeFileSync(join(tmp, 'trainer_state.json'), JSON.stringify({ step, cursor: source.cursor, source: source.description } satisfies TrainerState, null, 2) + '\n');
+        writeFileSync(
+          join(tmp, 'trainer_state.json'),
+          JSON.stringify({ step, cursor: source.cursor, source: source.description } satisfies TrainerState, null, 2) +
+            '\n',
+        );
       },
       o.keepCheckpoints,
     );
@@ -136,7 +167,10 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
     const encoded = Array.from({ length: o.batchSize }, () => {
       const ex = source.next();
       let { prompt, response } = encodeExample(tokenizer, ex);
-      if (prompt.length >= maxSeqLen) throw new RingrlError(`${ex.source}: prompt has ${prompt.length} tokens; it does not fit max_seq_len ${maxSeqLen}`);
+      if (prompt.length >= maxSeqLen)
+        throw new RingrlError(
+          `${ex.source}: prompt has ${prompt.length} tokens; it does not fit max_seq_len ${maxSeqLen}`,
+        );
       if (prompt.length + response.length > maxSeqLen) {
         response = response.slice(0, maxSeqLen - prompt.length);
         truncated++;
@@ -151,7 +185,12 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
     for (const group of micro) {
       const { batch, lossMask } = rowsToBatch(group, policy.config.vocabSize);
       tokens += group.reduce((a, r) => a + r.tokens.length, 0);
-      const out = await policy.lossAndGrads(maskedCrossEntropy, batch, { loss_mask: lossMask }, { scale: 1 / targets, aux_weight: (policy.config.moe?.auxLossCoef ?? 0) / micro.length });
+      const out = await policy.lossAndGrads(
+        maskedCrossEntropy,
+        batch,
+        { loss_mask: lossMask },
+        { scale: 1 / targets, aux_weight: (policy.config.moe?.auxLossCoef ?? 0) / micro.length },
+      );
       loss += out.metrics.nll!;
       accumulator.add(out.grads);
     }
@@ -160,8 +199,29 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
     accumulator.clear();
     step++;
     const seconds = (performance.now() - t0) / 1000;
-    runDir.logMetrics(step, { 'sft/loss': loss, 'grad/norm': gradNorm, 'optim/lr': lr, 'sft/tokens': tokens, 'sft/target_tokens': targets, 'sft/truncated': truncated, 'time/train_s': seconds, 'sft/tokens_per_s': tokens / seconds });
-    emit({ type: 'step', step, steps: o.steps, loss, gradNorm, lr, tokens, targets, seconds, elapsed: (performance.now() - started) / 1000, truncated });
+    runDir.logMetrics(step, {
+      'sft/loss': loss,
+      'grad/norm': gradNorm,
+      'optim/lr': lr,
+      'sft/tokens': tokens,
+      'sft/target_tokens': targets,
+      'sft/truncated': truncated,
+      'time/train_s': seconds,
+      'sft/tokens_per_s': tokens / seconds,
+    });
+    emit({
+      type: 'step',
+      step,
+      steps: o.steps,
+      loss,
+      gradNorm,
+      lr,
+      tokens,
+      targets,
+      seconds,
+      elapsed: (performance.now() - started) / 1000,
+      truncated,
+    });
     const last = step === o.steps;
     if (last || (o.evalEvery > 0 && step % o.evalEvery === 0)) lastEval = await runEval();
     if (last || (o.checkpointEvery > 0 && step % o.checkpointEvery === 0)) await save();

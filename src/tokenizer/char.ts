@@ -7,7 +7,11 @@
 export const CHAR_SPECIALS = { pad: '<pad>', bos: '<s>', eos: '</s>', unk: '<unk>' } as const;
 
 /** Newline, tab and printable ASCII: everything the built-in tasks and simple prompts write. */
-export const CHAR_ALPHABET: string[] = ['\n', '\t', ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i))];
+export const CHAR_ALPHABET: string[] = [
+  '\n',
+  '\t',
+  ...Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)),
+];
 
 /** A minimal chat template for char models: one `role: content` line per message. */
 export const CHAR_CHAT_TEMPLATE =
@@ -21,18 +25,40 @@ export function charVocab(): Map<string, number> {
 }
 
 /** tokenizer.json and tokenizer_config.json contents for the char tokenizer. */
-export function charTokenizerFiles(): { tokenizer: { model: { vocab: Record<string, number> } } & Record<string, unknown>; config: Record<string, unknown> } {
+export function charTokenizerFiles(): {
+  tokenizer: { model: { vocab: Record<string, number> } } & Record<string, unknown>;
+  config: Record<string, unknown>;
+} {
   const vocab = charVocab();
   const tokenizer = {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: Object.values(CHAR_SPECIALS).map((content) => ({ id: vocab.get(content)!, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: Object.values(CHAR_SPECIALS).map((content) => ({
+      id: vocab.get(content)!,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
     normalizer: null,
     pre_tokenizer: null,
     post_processor: null,
     decoder: { type: 'Fuse' },
-    model: { type: 'BPE', dropout: null, unk_token: CHAR_SPECIALS.unk, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab: Object.fromEntries(vocab), merges: [] },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: CHAR_SPECIALS.unk,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: Object.fromEntries(vocab),
+      merges: [],
+    },
   };
   const config = {
     tokenizer_class: 'PreTrainedTokenizerFast',

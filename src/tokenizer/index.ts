@@ -87,7 +87,12 @@ export function tokenizerSpec(spec: string): TokenizerSpec | null {
 }
 
 /** The Hugging Face tokenizer files a model dir may hold. */
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
+const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'generation_config.json',
+];
 
 /** Copy a model dir's tokenizer files (those present) into `to`, e.g. a checkpoint, so it loads on its own. */
 export function copyTokenizerFiles(from: string, to: string): void {
@@ -147,7 +152,9 @@ export function loadTokenizer(dir: string): TextTokenizer {
   const config = existsSync(configPath) ? readJson(configPath, 'a Hugging Face tokenizer_config.json') : {};
   // generation_config.json is checked before the (slow, for 150k-token vocabularies) tokenizer build.
   const generationPath = join(dir, 'generation_config.json');
-  const generation = existsSync(generationPath) ? readJson(generationPath, 'a Hugging Face generation_config.json') : {};
+  const generation = existsSync(generationPath)
+    ? readJson(generationPath, 'a Hugging Face generation_config.json')
+    : {};
   const stopIds = generationEosIds(generation, generationPath, vocabSizeOf(tokenizerJson));
   const tokenizer: BaseTokenizer =
     config.ringrl_tokenizer === 'char' ? new CharTokenizer(config) : hfTokenizer(tokenizerJson, config, jsonPath);
@@ -161,7 +168,9 @@ function hfTokenizer(tokenizerJson: Record<string, unknown>, config: Record<stri
   try {
     hf = new Tokenizer(tokenizerJson, config);
   } catch (error) {
-    throw new RingrlError(`${jsonPath}: not a tokenizer this library can load (${(error as Error).message.split('\n')[0]})`);
+    throw new RingrlError(
+      `${jsonPath}: not a tokenizer this library can load (${(error as Error).message.split('\n')[0]})`,
+    );
   }
   return new HfTokenizer(hf, tokenizerJson, config, jsonPath);
 }
@@ -228,7 +237,9 @@ abstract class BaseTokenizer implements TextTokenizer {
   applyChatTemplate(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {
     const source = this.chatTemplate;
     if (!source) {
-      throw new RingrlError(`${this.templateFile} has no chat_template; chat \`messages\` need one (or give plain \`prompt\` text)`);
+      throw new RingrlError(
+        `${this.templateFile} has no chat_template; chat \`messages\` need one (or give plain \`prompt\` text)`,
+      );
     }
     const kwargs = options.kwargs ?? {};
     const clash = RESERVED_TEMPLATE_VARIABLES.find((name) => name in kwargs);
@@ -318,7 +329,10 @@ class HfTokenizer extends BaseTokenizer {
     };
     this.bos = config.add_bos_token === false ? null : id('bos_token');
     const eos = id('eos_token');
-    if (eos === null) throw new RingrlError(`${file}: no eos_token in tokenizer_config.json (or it is not in the vocabulary); generation needs one to stop`);
+    if (eos === null)
+      throw new RingrlError(
+        `${file}: no eos_token in tokenizer_config.json (or it is not in the vocabulary); generation needs one to stop`,
+      );
     this.eos = eos;
     this.pad = id('pad_token') ?? eos;
   }

@@ -18,7 +18,14 @@ export interface AdamWConfig {
   maxGradNorm: number;
 }
 
-export const adamWDefaults: AdamWConfig = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, maxGradNorm: 1.0 };
+export const adamWDefaults: AdamWConfig = {
+  lr: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  maxGradNorm: 1.0,
+};
 
 /** The learning-rate schedule: linear warmup, then constant or cosine decay. */
 export interface ScheduleConfig {
@@ -33,7 +40,14 @@ export type OptimizerConfig = AdamWConfig & ScheduleConfig;
 
 /** The AdamW fields of an optimizer config (what AdamW itself keeps and checkpoints). */
 export function adamWOf(o: AdamWConfig): AdamWConfig {
-  return { lr: o.lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay, maxGradNorm: o.maxGradNorm };
+  return {
+    lr: o.lr,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    weightDecay: o.weightDecay,
+    maxGradNorm: o.maxGradNorm,
+  };
 }
 
 /** The learning rate of optimizer step `step` (0-based) of `steps`. */
@@ -92,10 +106,17 @@ export class AdamW {
    * One update of `weights` in place. Returns the gradient norm before clipping.
    * `lr` overrides the configured rate (for schedules).
    */
-  update(weights: Weights, grads: Map<string, Float32Array>, lr = this.config.lr): { gradNorm: number; clipped: boolean } {
+  update(
+    weights: Weights,
+    grads: Map<string, Float32Array>,
+    lr = this.config.lr,
+  ): { gradNorm: number; clipped: boolean } {
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.config;
     const gradNorm = globalGradNorm(grads);
-    if (!Number.isFinite(gradNorm)) throw new NonFiniteUpdate(`optimizer: gradient norm is ${gradNorm}; refusing to update the weights (last good weights kept)`);
+    if (!Number.isFinite(gradNorm))
+      throw new NonFiniteUpdate(
+        `optimizer: gradient norm is ${gradNorm}; refusing to update the weights (last good weights kept)`,
+      );
     const clip = maxGradNorm > 0 && gradNorm > maxGradNorm ? maxGradNorm / (gradNorm + 1e-6) : 1;
     this.step++;
     const bc1 = 1 - beta1 ** this.step;
@@ -132,14 +153,22 @@ export class AdamW {
       tensors.set(`v.${name}`, { shape: [m.length], data: this.v.get(name)! });
     }
     writeSafetensors(join(dir, 'optimizer.safetensors'), tensors);
-    writeFileSync(join(dir, 'optimizer.json'), JSON.stringify({ step: this.step, config: this.config }, null, 2) + '\n');
+    writeFileSync(
+      join(dir, 'optimizer.json'),
+      JSON.stringify({ step: this.step, config: this.config }, null, 2) + '\n',
+    );
   }
 
   static load(dir: string, weights: Weights): AdamW {
     const jsonPath = join(dir, 'optimizer.json');
-    if (!existsSync(jsonPath)) throw new RingrlError(`${jsonPath}: missing; expected optimizer state saved by AdamW.save`);
-    const state = readJsonFile(jsonPath, 'optimizer state saved by AdamW.save') as { step: number; config: AdamWConfig };
-    if (!Number.isInteger(state.step) || state.step < 0) throw new RingrlError(`${jsonPath}: field 'step' must be a non-negative integer`);
+    if (!existsSync(jsonPath))
+      throw new RingrlError(`${jsonPath}: missing; expected optimizer state saved by AdamW.save`);
+    const state = readJsonFile(jsonPath, 'optimizer state saved by AdamW.save') as {
+      step: number;
+      config: AdamWConfig;
+    };
+    if (!Number.isInteger(state.step) || state.step < 0)
+      throw new RingrlError(`${jsonPath}: field 'step' must be a non-negative integer`);
     const opt = new AdamW({ ...adamWDefaults, ...state.config });
     opt.step = state.step;
     const tensors = readSafetensors(join(dir, 'optimizer.safetensors'));
@@ -147,7 +176,10 @@ export class AdamW {
       const [kind, ...rest] = key.split('.');
       const name = rest.join('.');
       const w = weights.get(name);
-      if (!w || w.length !== t.data.length) throw new RingrlError(`${join(dir, 'optimizer.safetensors')}: tensor '${key}' does not match parameter '${name}' of this model`);
+      if (!w || w.length !== t.data.length)
+        throw new RingrlError(
+          `${join(dir, 'optimizer.safetensors')}: tensor '${key}' does not match parameter '${name}' of this model`,
+        );
       (kind === 'm' ? opt.m : opt.v).set(name, t.data);
     }
     return opt;

@@ -23,7 +23,10 @@ export function packRows(examples: EncodedExample[], maxLength: number, pack = t
   const rows: PackedRow[] = [];
   for (const ex of examples) {
     const length = ex.prompt.length + ex.response.length;
-    if (length > maxLength) throw new RingrlError(`an example has ${length} tokens; it does not fit a packed row of ${maxLength} (raise the pack length or the model context)`);
+    if (length > maxLength)
+      throw new RingrlError(
+        `an example has ${length} tokens; it does not fit a packed row of ${maxLength} (raise the pack length or the model context)`,
+      );
     const mask = [...ex.prompt.map(() => 0), ...ex.response.map(() => 1)];
     let row = pack ? rows.find((r) => r.tokens.length + length <= maxLength) : undefined;
     if (!row) rows.push((row = { tokens: [], lossMask: [] }));
@@ -36,8 +39,14 @@ export function packRows(examples: EncodedExample[], maxLength: number, pack = t
 }
 
 /** A packed batch of rows plus the [B, T] loss mask aligned with its targets. */
-export function rowsToBatch(rows: PackedRow[], vocabSize: number): { batch: PackedBatch; lossMask: Float32Array; targets: number } {
-  const batch = packSequences(rows.map((r) => r.tokens), vocabSize);
+export function rowsToBatch(
+  rows: PackedRow[],
+  vocabSize: number,
+): { batch: PackedBatch; lossMask: Float32Array; targets: number } {
+  const batch = packSequences(
+    rows.map((r) => r.tokens),
+    vocabSize,
+  );
   const lossMask = new Float32Array(batch.B * batch.T);
   let targets = 0;
   rows.forEach((r, b) =>

@@ -19,7 +19,10 @@ export interface LossSpec {
   key: string;
   tokenInputs: string[];
   scalarInputs: string[];
-  build(stats: TokenStats & { auxLoss?: Tensor }, inputs: Record<string, Tensor>): { loss: Tensor; metrics?: Record<string, Tensor> };
+  build(
+    stats: TokenStats & { auxLoss?: Tensor },
+    inputs: Record<string, Tensor>,
+  ): { loss: Tensor; metrics?: Record<string, Tensor> };
 }
 
 /**
@@ -51,7 +54,8 @@ export function packSequences(sequences: readonly (readonly number[])[], vocabSi
   const tokenMask = new Float32Array(B * T);
   sequences.forEach((s, b) => {
     s.forEach((tok, t) => {
-      if (!Number.isInteger(tok) || tok < 0 || tok >= vocabSize) throw new RingrlError(`sequence ${b}, token ${t}: id ${tok} is out of the vocabulary [0, ${vocabSize})`);
+      if (!Number.isInteger(tok) || tok < 0 || tok >= vocabSize)
+        throw new RingrlError(`sequence ${b}, token ${t}: id ${tok} is out of the vocabulary [0, ${vocabSize})`);
     });
     for (let t = 0; t < s.length; t++) {
       inputs[b * T + t] = BigInt(s[t]!);
@@ -71,19 +75,32 @@ export function packSequences(sequences: readonly (readonly number[])[], vocabSi
  * (a sequence's last token, which the engine never fed back, and padding) get experts 0..k-1: under
  * causal attention they reach no scored position.
  */
-export function packRoutes(routes: readonly (readonly number[])[], batch: PackedBatch, config: ModelConfig): BigInt64Array[] {
-  const L = sparseLayerCount(config), k = config.moe?.topK ?? 0, E = config.moe?.numExperts ?? 0;
+export function packRoutes(
+  routes: readonly (readonly number[])[],
+  batch: PackedBatch,
+  config: ModelConfig,
+): BigInt64Array[] {
+  const L = sparseLayerCount(config),
+    k = config.moe?.topK ?? 0,
+    E = config.moe?.numExperts ?? 0;
   if (!config.moe) throw new RingrlError('routing replay needs an MoE model (config.moe); this model is dense');
-  if (routes.length !== batch.B) throw new RingrlError(`routing replay: ${routes.length} route records for ${batch.B} sequences`);
+  if (routes.length !== batch.B)
+    throw new RingrlError(`routing replay: ${routes.length} route records for ${batch.B} sequences`);
   const feeds = Array.from({ length: L }, () => new BigInt64Array(batch.B * batch.T * k));
   routes.forEach((record, b) => {
     const recorded = Math.min(Math.floor(record.length / (L * k)), batch.lengths[b]! + 1);
-    if (recorded < batch.lengths[b]!) throw new RingrlError(`routing replay: sequence ${b} has routes for ${recorded} positions; expected at least ${batch.lengths[b]} (every position but the last)`);
+    if (recorded < batch.lengths[b]!)
+      throw new RingrlError(
+        `routing replay: sequence ${b} has routes for ${recorded} positions; expected at least ${batch.lengths[b]} (every position but the last)`,
+      );
     for (let t = 0; t < batch.T; t++) {
       for (let l = 0; l < L; l++) {
         for (let j = 0; j < k; j++) {
           const e = t < recorded ? record[(t * L + l) * k + j]! : j;
-          if (!Number.isInteger(e) || e < 0 || e >= E) throw new RingrlError(`routing replay: sequence ${b}, position ${t}, layer ${l}: expert ${e} is outside [0, ${E})`);
+          if (!Number.isInteger(e) || e < 0 || e >= E)
+            throw new RingrlError(
+              `routing replay: sequence ${b}, position ${t}, layer ${l}: expert ${e} is outside [0, ${E})`,
+            );
           feeds[l]![(b * batch.T + t) * k + j] = BigInt(e);
         }
       }
@@ -101,13 +118,18 @@ export class Policy {
   readonly paramShapes: Map<string, number[]>;
   private readonly signature: string;
 
-  constructor(readonly config: ModelConfig, readonly weights: Weights, readonly runtime: RuntimeOptions = {}) {
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: Weights,
+    readonly runtime: RuntimeOptions = {},
+  ) {
     this.paramShapes = parameterShapes(config);
     this.signature = JSON.stringify(config);
     for (const [name, shape] of this.paramShapes) {
       const w = weights.get(name);
       const n = shape.reduce((a, b) => a * b, 1);
-      if (!w || w.length !== n) throw new RingrlError(`model: weight '${name}' is missing or not of shape [${shape.join(', ')}]`);
+      if (!w || w.length !== n)
+        throw new RingrlError(`model: weight '${name}' is missing or not of shape [${shape.join(', ')}]`);
     }
   }
 
@@ -148,7 +170,8 @@ export class Policy {
 
   private weightFeeds(): Record<string, HostTensor> {
     const feeds: Record<string, HostTensor> = {};
-    for (const [name, shape] of this.paramShapes) feeds[name] = { dtype: 'float32', data: this.weights.get(name)!, dims: shape };
+    for (const [name, shape] of this.paramShapes)
+      feeds[name] = { dtype: 'float32', data: this.weights.get(name)!, dims: shape };
     return feeds;
   }
 
@@ -159,12 +182,16 @@ export class Policy {
       targets: { dtype: 'int64', data: batch.targets, dims },
       ...(this.config.moe ? { token_mask: { dtype: 'float32', data: batch.tokenMask, dims } } : {}),
     };
-    if (routes) packRoutes(routes, batch, this.config).forEach((data, l) => (feeds[`routes${l}`] = { dtype: 'int64', data, dims: [...dims, this.config.moe!.topK] }));
+    if (routes)
+      packRoutes(routes, batch, this.config).forEach(
+        (data, l) => (feeds[`routes${l}`] = { dtype: 'int64', data, dims: [...dims, this.config.moe!.topK] }),
+      );
     return feeds;
   }
 
   private checkReplay(replayRoutes: unknown): boolean {
-    if (replayRoutes !== undefined && !this.config.moe) throw new RingrlError('routing replay needs an MoE model (config.moe); this model is dense');
+    if (replayRoutes !== undefined && !this.config.moe)
+      throw new RingrlError('routing replay needs an MoE model (config.moe); this model is dense');
     return replayRoutes !== undefined;
   }
 
@@ -175,10 +202,27 @@ export class Policy {
     const targets = input('targets', 'int64', ['B', 'T']);
     const invTemperature = input('inv_temperature', 'float32', []);
     const tokenMask = this.config.moe ? input('token_mask', 'float32', ['B', 'T']) : undefined;
-    const routeInputs = replay ? Array.from({ length: sparseLayerCount(this.config) }, (_, l) => input(`routes${l}`, 'int64', ['B', 'T', this.config.moe!.topK])) : [];
-    const { logits, auxLoss, routes } = forward(this.config, params, inputs, tokenMask, replay ? routeInputs : undefined);
+    const routeInputs = replay
+      ? Array.from({ length: sparseLayerCount(this.config) }, (_, l) =>
+          input(`routes${l}`, 'int64', ['B', 'T', this.config.moe!.topK]),
+        )
+      : [];
+    const { logits, auxLoss, routes } = forward(
+      this.config,
+      params,
+      inputs,
+      tokenMask,
+      replay ? routeInputs : undefined,
+    );
     const stats = nextTokenStats(logits, targets, invTemperature);
-    return { params, list, graphInputs: [...list, inputs, targets, invTemperature, ...(tokenMask ? [tokenMask] : []), ...routeInputs], stats, auxLoss, routes };
+    return {
+      params,
+      list,
+      graphInputs: [...list, inputs, targets, invTemperature, ...(tokenMask ? [tokenMask] : []), ...routeInputs],
+      stats,
+      auxLoss,
+      routes,
+    };
   }
 
   /**
@@ -186,17 +230,32 @@ export class Policy {
    * `replayRoutes` (one record per sequence; see packRoutes) MoE layers use those experts. An MoE
    * model also returns the routes it used, flattened [position][layer][k] per sequence.
    */
-  async score(sequences: readonly (readonly number[])[], temperature = 1, replayRoutes?: readonly (readonly number[])[]): Promise<{ logprobs: number[][]; entropy: number[][]; routes?: number[][] }> {
+  async score(
+    sequences: readonly (readonly number[])[],
+    temperature = 1,
+    replayRoutes?: readonly (readonly number[])[],
+  ): Promise<{ logprobs: number[][]; entropy: number[][]; routes?: number[][] }> {
     if (!(temperature > 0)) throw new RingrlError(`temperature must be > 0 to score, got ${temperature}`);
     const replay = this.checkReplay(replayRoutes);
-    const compiled = await compileCached(`score:${this.signature}${replay ? ':replay' : ''}`, () => {
-      const { graphInputs, stats, routes } = this.traceModel(replay);
-      const routeOutputs = Object.fromEntries((routes ?? []).map((r, l) => [`route${l}`, r]));
-      return { inputs: graphInputs, outputs: { logprobs: stats.logprobs, entropy: stats.entropy, ...routeOutputs } };
-    }, this.runtime);
+    const compiled = await compileCached(
+      `score:${this.signature}${replay ? ':replay' : ''}`,
+      () => {
+        const { graphInputs, stats, routes } = this.traceModel(replay);
+        const routeOutputs = Object.fromEntries((routes ?? []).map((r, l) => [`route${l}`, r]));
+        return { inputs: graphInputs, outputs: { logprobs: stats.logprobs, entropy: stats.entropy, ...routeOutputs } };
+      },
+      this.runtime,
+    );
     const batch = packSequences(sequences, this.config.vocabSize);
-    const out = await compiled.run({ ...this.weightFeeds(), ...this.batchFeeds(batch, replayRoutes), inv_temperature: scalarFeed(1 / temperature) });
-    const result = { logprobs: unpackRows(out.logprobs!.data as Float32Array, batch), entropy: unpackRows(out.entropy!.data as Float32Array, batch) };
+    const out = await compiled.run({
+      ...this.weightFeeds(),
+      ...this.batchFeeds(batch, replayRoutes),
+      inv_temperature: scalarFeed(1 / temperature),
+    });
+    const result = {
+      logprobs: unpackRows(out.logprobs!.data as Float32Array, batch),
+      entropy: unpackRows(out.entropy!.data as Float32Array, batch),
+    };
     return this.config.moe ? { ...result, routes: unpackRoutes(out, batch, this.config) } : result;
   }
 
@@ -204,24 +263,40 @@ export class Policy {
    * The loss and its gradient with respect to every parameter for one (micro-)batch.
    * Losses should be sums scaled by a caller-fed normaliser so micro-batch gradients add up.
    */
-  async lossAndGrads(spec: LossSpec, batch: PackedBatch, tokenFeeds: Record<string, Float32Array>, scalarFeeds: Record<string, number>, temperature = 1, replayRoutes?: readonly (readonly number[])[]): Promise<{ loss: number; metrics: Record<string, number>; grads: Map<string, Float32Array> }> {
+  async lossAndGrads(
+    spec: LossSpec,
+    batch: PackedBatch,
+    tokenFeeds: Record<string, Float32Array>,
+    scalarFeeds: Record<string, number>,
+    temperature = 1,
+    replayRoutes?: readonly (readonly number[])[],
+  ): Promise<{ loss: number; metrics: Record<string, number>; grads: Map<string, Float32Array> }> {
     const replay = this.checkReplay(replayRoutes);
-    const compiled = await compileCached(`loss:${spec.key}:${this.signature}${replay ? ':replay' : ''}`, () => {
-      const { list, graphInputs, stats, auxLoss } = this.traceModel(replay);
-      const extra: Record<string, Tensor> = {};
-      for (const name of spec.tokenInputs) extra[name] = input(name, 'float32', ['B', 'T']);
-      for (const name of spec.scalarInputs) extra[name] = input(name, 'float32', []);
-      const { loss, metrics = {} } = spec.build({ ...stats, auxLoss }, extra);
-      const grads = grad(loss, list);
-      const outputs: Record<string, Tensor> = { loss };
-      for (const [name, t] of Object.entries(metrics)) outputs[`metric:${name}`] = t;
-      list.forEach((p, i) => (outputs[`grad:${p.attrs.name}`] = grads[i]!));
-      return { inputs: [...graphInputs, ...Object.values(extra)], outputs };
-    }, { memoryArena: !this.largeModel, ...this.runtime });
-    const feeds: Record<string, HostTensor> = { ...this.weightFeeds(), ...this.batchFeeds(batch, replayRoutes), inv_temperature: scalarFeed(1 / temperature) };
+    const compiled = await compileCached(
+      `loss:${spec.key}:${this.signature}${replay ? ':replay' : ''}`,
+      () => {
+        const { list, graphInputs, stats, auxLoss } = this.traceModel(replay);
+        const extra: Record<string, Tensor> = {};
+        for (const name of spec.tokenInputs) extra[name] = input(name, 'float32', ['B', 'T']);
+        for (const name of spec.scalarInputs) extra[name] = input(name, 'float32', []);
+        const { loss, metrics = {} } = spec.build({ ...stats, auxLoss }, extra);
+        const grads = grad(loss, list);
+        const outputs: Record<string, Tensor> = { loss };
+        for (const [name, t] of Object.entries(metrics)) outputs[`metric:${name}`] = t;
+        list.forEach((p, i) => (outputs[`grad:${p.attrs.name}`] = grads[i]!));
+        return { inputs: [...graphInputs, ...Object.values(extra)], outputs };
+      },
+      { memoryArena: !this.largeModel, ...this.runtime },
+    );
+    const feeds: Record<string, HostTensor> = {
+      ...this.weightFeeds(),
+      ...this.batchFeeds(batch, replayRoutes),
+      inv_temperature: scalarFeed(1 / temperature),
+    };
     for (const name of spec.tokenInputs) {
       const data = tokenFeeds[name];
-      if (!data || data.length !== batch.B * batch.T) throw new Error(`lossAndGrads: token input '${name}' needs ${batch.B * batch.T} values`);
+      if (!data || data.length !== batch.B * batch.T)
+        throw new Error(`lossAndGrads: token input '${name}' needs ${batch.B * batch.T} values`);
       feeds[name] = { dtype: 'float32', data, dims: [batch.B, batch.T] };
     }
     for (const name of spec.scalarInputs) {
@@ -241,10 +316,13 @@ export class Policy {
 
 /** Each sequence's routes over its real positions, flattened [position][layer][k]. */
 function unpackRoutes(out: Record<string, HostTensor>, batch: PackedBatch, config: ModelConfig): number[][] {
-  const L = sparseLayerCount(config), k = config.moe!.topK;
+  const L = sparseLayerCount(config),
+    k = config.moe!.topK;
   return batch.lengths.map((len, b) => {
     const record: number[] = [];
-    for (let t = 0; t <= len; t++) for (let l = 0; l < L; l++) for (let j = 0; j < k; j++) record.push(Number(out[`route${l}`]!.data[(b * batch.T + t) * k + j]));
+    for (let t = 0; t <= len; t++)
+      for (let l = 0; l < L; l++)
+        for (let j = 0; j < k; j++) record.push(Number(out[`route${l}`]!.data[(b * batch.T + t) * k + j]));
     return record;
   });
 }

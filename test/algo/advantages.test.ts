@@ -29,7 +29,10 @@ test('rloo: r - mean of the other members', () => {
 });
 
 test('grpo epsilon: a zero-variance group divides 0 by epsilon (still 0); epsilon is added to the std', () => {
-  const { advantages } = computeAdvantages({ rewards: [5, 5, 1, 3], groupIds: [0, 0, 1, 1] }, { estimator: 'grpo', epsilon: 0.5 });
+  const { advantages } = computeAdvantages(
+    { rewards: [5, 5, 1, 3], groupIds: [0, 0, 1, 1] },
+    { estimator: 'grpo', epsilon: 0.5 },
+  );
   // group 1: mean 2, sample std sqrt(2); (3 - 2) / (sqrt(2) + 0.5)
   const a = 1 / (Math.SQRT2 + 0.5);
   assertClose(advantages, [0, 0, -a, a], 1e-15, 'grpo with epsilon 0.5');
@@ -37,11 +40,19 @@ test('grpo epsilon: a zero-variance group divides 0 by epsilon (still 0); epsilo
 
 test('advantages broadcast to response tokens; metrics over response tokens', () => {
   const responseMask = [[1, 1, 0], [1], [1, 1], []];
-  const { advantages, tokenAdvantages, metrics } = computeAdvantages({ rewards: [1, 0, 4, 4], groupIds: [7, 7, 8, 8], responseMask }, { estimator: 'dr_grpo' });
+  const { advantages, tokenAdvantages, metrics } = computeAdvantages(
+    { rewards: [1, 0, 4, 4], groupIds: [7, 7, 8, 8], responseMask },
+    { estimator: 'dr_grpo' },
+  );
   assert.deepEqual(advantages, [0.5, -0.5, 0, 0]);
   assert.deepEqual(tokenAdvantages, [[0.5, 0.5, 0], [-0.5], [0, 0], []]);
   // Tokens counted: 0.5, 0.5, -0.5, 0, 0 -> mean 0.1, population std sqrt(0.75/5 - 0.1^2) = sqrt(0.14)
-  assertClose([metrics['advantage/mean']!, metrics['advantage/std']!], [0.1, Math.sqrt(0.14)], 1e-12, 'advantage metrics');
+  assertClose(
+    [metrics['advantage/mean']!, metrics['advantage/std']!],
+    [0.1, Math.sqrt(0.14)],
+    1e-12,
+    'advantage metrics',
+  );
   assert.equal(metrics['reward/mean'], 2.25);
   assert.equal(metrics['reward/zero_std_group_frac'], 0.5);
 });
@@ -54,7 +65,16 @@ test('zero_std_group_frac counts single-member and all-equal groups', () => {
 test('bad advantage input and config give one-line errors naming the field', () => {
   assert.throws(() => computeAdvantages({ rewards: [1, 2], groupIds: [0] }), /groupIds has 1 entries, rewards has 2/);
   assert.throws(() => computeAdvantages({ rewards: [1, NaN], groupIds: [0, 0] }), /rewards\[1\] is NaN/);
-  assert.throws(() => computeAdvantages({ rewards: [1], groupIds: [0] }, { estimator: 'ppo' as never }), /advantage config: estimator: .*"ppo"/);
-  assert.throws(() => computeAdvantages({ rewards: [1], groupIds: [0] }, { epsilon: -1 }), /advantage config: epsilon: .*-1/);
-  assert.throws(() => computeAdvantages({ rewards: [1], groupIds: [0] }, { estimatr: 'grpo' } as never), /advantage config: estimatr: unknown key/);
+  assert.throws(
+    () => computeAdvantages({ rewards: [1], groupIds: [0] }, { estimator: 'ppo' as never }),
+    /advantage config: estimator: .*"ppo"/,
+  );
+  assert.throws(
+    () => computeAdvantages({ rewards: [1], groupIds: [0] }, { epsilon: -1 }),
+    /advantage config: epsilon: .*-1/,
+  );
+  assert.throws(
+    () => computeAdvantages({ rewards: [1], groupIds: [0] }, { estimatr: 'grpo' } as never),
+    /advantage config: estimatr: unknown key/,
+  );
 });

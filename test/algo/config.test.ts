@@ -16,18 +16,33 @@ function message(fn: () => unknown): string {
 
 test('defaults: IcePop [0.5, 5], TIS cap 2, clip 0.2/0.2, token-mean, KL and entropy off', () => {
   assert.deepEqual(parsePolicyLossConfig({}), {
-    correction: 'icepop', routing_replay: 'off', bypass: false, icepop: { alpha: 0.5, beta: 5 }, tis: { cap: 2 }, clip: { low: 0.2, high: 0.2 },
-    aggregation: 'token-mean', kl: { coef: 0, estimator: 'k3' }, entropy: { coef: 0 },
+    correction: 'icepop',
+    routing_replay: 'off',
+    bypass: false,
+    icepop: { alpha: 0.5, beta: 5 },
+    tis: { cap: 2 },
+    clip: { low: 0.2, high: 0.2 },
+    aggregation: 'token-mean',
+    kl: { coef: 0, estimator: 'k3' },
+    entropy: { coef: 0 },
   });
 });
 
 const cases: [string, unknown, RegExp][] = [
-  ['alpha >= beta', { icepop: { alpha: 5, beta: 2 } }, /^policy loss config: icepop\.alpha: must be less than icepop\.beta \(2\), got 5$/],
+  [
+    'alpha >= beta',
+    { icepop: { alpha: 5, beta: 2 } },
+    /^policy loss config: icepop\.alpha: must be less than icepop\.beta \(2\), got 5$/,
+  ],
   ['alpha == beta', { icepop: { alpha: 1, beta: 1 } }, /icepop\.alpha: must be less than icepop\.beta/],
   ['band without 1', { icepop: { alpha: 1.5, beta: 5 } }, /icepop\.alpha: the band \[1\.5, 5\] must contain 1/],
   ['negative budget', { aggregation: 'budget', budget: -100 }, /^policy loss config: budget: .*>0 \(got -100\)$/],
   ['budget missing', { aggregation: 'budget' }, /budget: required when aggregation is 'budget'/],
-  ['unknown correction', { correction: 'ice-pop' }, /^policy loss config: correction: Invalid option: expected one of "none"\|"tis"\|"icepop"\|"mis" \(got "ice-pop"\)$/],
+  [
+    'unknown correction',
+    { correction: 'ice-pop' },
+    /^policy loss config: correction: Invalid option: expected one of "none"\|"tis"\|"icepop"\|"mis" \(got "ice-pop"\)$/,
+  ],
   ['unknown aggregation', { aggregation: 'mean' }, /aggregation: Invalid option.*\(got "mean"\)/],
   ['unknown key', { icepop: { alpha: 0.5, upper: 5 } }, /^policy loss config: icepop\.upper: unknown key$/],
   ['bypass with a correction', { bypass: true, correction: 'tis' }, /correction: must be 'none' with bypass: true/],
@@ -39,17 +54,36 @@ const cases: [string, unknown, RegExp][] = [
 ];
 for (const [name, config, pattern] of cases) {
   test(`bad policy loss config: ${name}`, () => {
-    assert.match(message(() => parsePolicyLossConfig(config)), pattern);
-    assert.match(message(() => policyLossSpec(config as never)), pattern, 'the graph loss validates the same way');
+    assert.match(
+      message(() => parsePolicyLossConfig(config)),
+      pattern,
+    );
+    assert.match(
+      message(() => policyLossSpec(config as never)),
+      pattern,
+      'the graph loss validates the same way',
+    );
   });
 }
 
 test('several bad keys are reported together on one line', () => {
-  assert.match(message(() => parsePolicyLossConfig({ correction: 'x', clip: { low: -1 } })), /correction: .*; clip\.low: /);
+  assert.match(
+    message(() => parsePolicyLossConfig({ correction: 'x', clip: { low: -1 } })),
+    /correction: .*; clip\.low: /,
+  );
 });
 
 test('bad shaping config', () => {
-  assert.match(message(() => parseShapingConfig({ overlong_penalty: { buffer: 50 }, max_response_length: 20 })), /^batch shaping config: overlong_penalty\.buffer: must be at most max_response_length \(20\), got 50$/);
-  assert.match(message(() => parseShapingConfig({ max_response_length: 0 })), /max_response_length: .*\(got 0\)/);
-  assert.match(message(() => parseShapingConfig({ truncated: 'drop' })), /truncated: .*\(got "drop"\)/);
+  assert.match(
+    message(() => parseShapingConfig({ overlong_penalty: { buffer: 50 }, max_response_length: 20 })),
+    /^batch shaping config: overlong_penalty\.buffer: must be at most max_response_length \(20\), got 50$/,
+  );
+  assert.match(
+    message(() => parseShapingConfig({ max_response_length: 0 })),
+    /max_response_length: .*\(got 0\)/,
+  );
+  assert.match(
+    message(() => parseShapingConfig({ truncated: 'drop' })),
+    /truncated: .*\(got "drop"\)/,
+  );
 });

@@ -22,15 +22,26 @@ function run(series: { kl: number; masked: number }[], remedy = false) {
 
 test('a rising KL (x1.08 a step under lognormal noise) is warned about, acted on, then stopped with a one-line message', () => {
   const gauss = normal(rng(3));
-  const series = Array.from({ length: 200 }, (_, t) => ({ kl: 1e-3 * 1.08 ** t * Math.exp(0.3 * gauss()), masked: 1e-4 }));
+  const series = Array.from({ length: 200 }, (_, t) => ({
+    kl: 1e-3 * 1.08 ** t * Math.exp(0.3 * gauss()),
+    masked: 1e-4,
+  }));
   const events = run(series);
-  assert.deepEqual(events.map((e) => e.action), ['warn', 'act', 'stop']);
+  assert.deepEqual(
+    events.map((e) => e.action),
+    ['warn', 'act', 'stop'],
+  );
   const [warn, act, stop] = events;
   assert.equal(act!.step - warn!.step, 5);
   assert.equal(stop!.step - act!.step, 5);
   // The rise is caught well before the KL is 100x its start (1.08^60 = 100).
   assert.ok(warn!.step < 45, `warned only at step ${warn!.step}`);
-  assert.match(stop!.message, new RegExp(`^mismatch guard at step ${stop!.step}: mismatch/kl median [0-9.e-]+ over steps \\d+-${stop!.step} exceeds the threshold [0-9.e-]+ \\(4x its baseline median`));
+  assert.match(
+    stop!.message,
+    new RegExp(
+      `^mismatch guard at step ${stop!.step}: mismatch/kl median [0-9.e-]+ over steps \\d+-${stop!.step} exceeds the threshold [0-9.e-]+ \\(4x its baseline median`,
+    ),
+  );
   assert.ok(!stop!.message.includes('\n'));
 });
 
@@ -52,7 +63,10 @@ test('after a remedy the guard judges the following steps afresh: a remedy that 
 test('a remedy that does not work: the rise persists on the steps after it and the run stops', () => {
   const series = Array.from({ length: 200 }, (_, t) => ({ kl: 1e-3 * 1.08 ** t, masked: 0 }));
   const events = run(series, true);
-  assert.deepEqual(events.map((e) => e.action), ['warn', 'act', 'stop']);
+  assert.deepEqual(
+    events.map((e) => e.action),
+    ['warn', 'act', 'stop'],
+  );
   assert.ok(events[2]!.step - events[1]!.step >= 10, 'the recent window refills before the stop');
 });
 
@@ -76,7 +90,8 @@ test('flat noisy series never fire: lognormal noise (sigma 0.5), spikes of 20x e
 
 test('off by default: a rising series passes silently', () => {
   const guard = new MismatchGuard();
-  for (let step = 1; step <= 100; step++) assert.equal(guard.observe(step, { 'mismatch/kl': 1e-3 * 1.2 ** step }).action, 'none');
+  for (let step = 1; step <= 100; step++)
+    assert.equal(guard.observe(step, { 'mismatch/kl': 1e-3 * 1.2 ** step }).action, 'none');
 });
 
 test('bad guard config is one line naming the key', () => {

@@ -3,15 +3,25 @@
 import { RingrlError } from '../../src/errors.ts';
 import { UsageError, type Command } from '../../src/cli/command.ts';
 
-export async function runCommand(command: Command, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+export async function runCommand(
+  command: Command,
+  ...argv: string[]
+): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const log = console.log, error = console.error, warn = console.warn;
-  const stdoutWrite = process.stdout.write, stderrWrite = process.stderr.write;
+  const log = console.log,
+    error = console.error,
+    warn = console.warn;
+  const stdoutWrite = process.stdout.write,
+    stderrWrite = process.stderr.write;
   console.log = (...a: unknown[]) => void out.push(a.join(' ') + '\n');
   console.error = console.warn = (...a: unknown[]) => void err.push(a.join(' ') + '\n');
-  process.stdout.write = ((chunk: string | Uint8Array) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => (err.push(String(chunk)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((chunk: string | Uint8Array) => (
+    out.push(String(chunk)), true
+  )) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => (
+    err.push(String(chunk)), true
+  )) as typeof process.stderr.write;
   let code = 0;
   try {
     // As src/cli/main.ts does: user errors are one line and exit code 2.

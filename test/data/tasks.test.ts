@@ -11,7 +11,12 @@ const A = '47*3'; // 141
 const ok = (answer: string) => `<think>\n7*3+0=21\n</think>\n\\boxed{${answer}}`;
 
 test('arithmetic verifier: right answers', () => {
-  for (const response of [ok('141'), `  ${ok('141')}\n`, '<think>x</think>\\boxed{141}', '<think></think> \\boxed{ 141 }']) {
+  for (const response of [
+    ok('141'),
+    `  ${ok('141')}\n`,
+    '<think>x</think>\\boxed{141}',
+    '<think></think> \\boxed{ 141 }',
+  ]) {
     const v = arithmetic.verify(response, '141');
     assert.equal(v.reward, 1, `${JSON.stringify(response)}: ${v.reason}`);
     assert.equal(v.extracted, '141');
@@ -98,7 +103,10 @@ for (const name of ['arithmetic', 'countdown']) {
           assert.equal(v.reward, 1, `${p.id} (difficulty ${d}): ${v.reason}\n${response}`);
           assert.ok(thinks(response) && response.startsWith('<think>\n'), response);
         }
-        assert.ok(p.brief.length < p.response.length || p.brief === p.response, `${p.id}: the brief scratchpad is no longer than the worked one`);
+        assert.ok(
+          p.brief.length < p.response.length || p.brief === p.response,
+          `${p.id}: the brief scratchpad is no longer than the worked one`,
+        );
       }
     }
   });
@@ -112,13 +120,21 @@ for (const name of ['arithmetic', 'countdown']) {
     assert.ok(train.every((p) => splitOf(name, p.id) === 'train'));
     assert.ok(test_.every((p) => splitOf(name, p.id) === 'test'));
     assert.deepEqual(taskProblems(name, 20, { split: 'train', difficulty: d, seed: 1 }), train.slice(0, 20));
-    assert.notDeepEqual(taskProblems(name, 20, { split: 'train', difficulty: d, seed: 9 }).map((p) => p.id), train.slice(0, 20).map((p) => p.id));
+    assert.notDeepEqual(
+      taskProblems(name, 20, { split: 'train', difficulty: d, seed: 9 }).map((p) => p.id),
+      train.slice(0, 20).map((p) => p.id),
+    );
     // Offsets address the same stream (what resuming relies on).
-    assert.deepEqual(taskProblems(name, 5, { split: 'train', difficulty: d, seed: 1, offset: 10 }), train.slice(10, 15));
+    assert.deepEqual(
+      taskProblems(name, 5, { split: 'train', difficulty: d, seed: 1, offset: 10 }),
+      train.slice(10, 15),
+    );
   });
 
   test(`${name}: reasoning lengths have a long tail (max >= 3x median)`, () => {
-    const lengths = taskProblems(name, 1000, { split: 'train', difficulty: task.defaultDifficulty, seed: 0 }).map((p) => p.response.length);
+    const lengths = taskProblems(name, 1000, { split: 'train', difficulty: task.defaultDifficulty, seed: 0 }).map(
+      (p) => p.response.length,
+    );
     const s = lengthStats(lengths);
     assert.ok(s.max >= 3 * s.p50, `p50 ${s.p50}, p90 ${s.p90}, max ${s.max}`);
     assert.ok(s.p90 > 1.5 * s.p50, `p50 ${s.p50}, p90 ${s.p90}`);
@@ -126,7 +142,10 @@ for (const name of ['arithmetic', 'countdown']) {
 }
 
 test('difficulty out of range and unknown task are one-line errors', () => {
-  assert.throws(() => taskProblems('arithmetic', 1, { split: 'train', difficulty: 7 }), /^RingrlError: task arithmetic: difficulty must be an integer in \[1, 6\], got 7$/);
+  assert.throws(
+    () => taskProblems('arithmetic', 1, { split: 'train', difficulty: 7 }),
+    /^RingrlError: task arithmetic: difficulty must be an integer in \[1, 6\], got 7$/,
+  );
   assert.throws(() => getTask('sudoku'), /unknown task 'sudoku'; expected one of arithmetic, countdown/);
 });
 
@@ -145,11 +164,18 @@ test('arithmetic brief scratchpad: partial products and running sums, opening li
   assert.equal(q.brief, '<think>\n457*8=3656\n457*60=27420\n3656+27420=31076\n</think>\n\\boxed{31076}');
   assert.ok(q.response.startsWith('<think>\n457*8|0|\n'), 'the two diverge at the token after 457*8');
   assert.equal(arithmeticProblem(4567n, '+', 890n).brief, '<think>\n4567+890=5457\n</think>\n\\boxed{5457}');
-  assert.equal(arithmeticProblem(12n, '*', 305n).brief, '<think>\n12*5=60\n12*300=3600\n60+3600=3660\n</think>\n\\boxed{3660}', 'a zero digit adds no line');
+  assert.equal(
+    arithmeticProblem(12n, '*', 305n).brief,
+    '<think>\n12*5=60\n12*300=3600\n60+3600=3660\n</think>\n\\boxed{3660}',
+    'a zero digit adds no line',
+  );
 });
 
 test('countdown brief scratchpad: the winning path of the search, without the dead ends', () => {
-  assert.deepEqual(winningPath(['6*2=12 [4 12]', ' 12+4=16', ' 12-4=8', '6+4=10 [2 10]', ' 10*2=20', ' 10+2=12 !']), ['6+4=10 [2 10]', ' 10+2=12 !']);
+  assert.deepEqual(winningPath(['6*2=12 [4 12]', ' 12+4=16', ' 12-4=8', '6+4=10 [2 10]', ' 10*2=20', ' 10+2=12 !']), [
+    '6+4=10 [2 10]',
+    ' 10+2=12 !',
+  ]);
   const deep = ['9+3=12 [5 2 12]', ' 12+5=17 [2 17]', '  17+2=19', ' 12-5=7 [2 7]', '  7*2=14 !'];
   assert.deepEqual(winningPath(deep), ['9+3=12 [5 2 12]', ' 12-5=7 [2 7]', '  7*2=14 !']);
 });
@@ -178,7 +204,10 @@ test('task source: data.no_think_fraction answers that share of problems without
     assert.equal(arithmetic.verify(e.response!, e.answer).reward, 1);
   }
   const again = Array.from({ length: 400 }, () => s.next().response);
-  assert.deepEqual(again, first.map((e) => e.response));
+  assert.deepEqual(
+    again,
+    first.map((e) => e.response),
+  );
   const thinking = taskSource('arithmetic', { difficulty: 2, seed: 4, numTrain: 400 });
   first.forEach((e) => {
     const full = thinking.next();
@@ -197,11 +226,21 @@ test('task source: data.brief_fraction gives that share the brief scratchpad, dr
   const hybrid = draw(0);
   const mixed = draw(0.5);
   const count = (pick: (e: (typeof mixed)[number], i: number) => boolean) => mixed.filter(pick).length;
-  assert.equal(count((e, i) => e.response === hybrid[i]!.response && !thinks(e.response!)), count((e) => !thinks(e.response!)), 'the same problems skip thinking as without a brief share');
+  assert.equal(
+    count((e, i) => e.response === hybrid[i]!.response && !thinks(e.response!)),
+    count((e) => !thinks(e.response!)),
+    'the same problems skip thinking as without a brief share',
+  );
   const brief = count((e, i) => e.response === problems[i]!.brief && e.response !== problems[i]!.response);
   const worked = count((e, i) => e.response === problems[i]!.response && e.response !== problems[i]!.brief);
-  assert.ok(Math.abs(brief / 400 - 0.5) < 0.07 && Math.abs(worked / 400 - 0.2) < 0.06, `${brief} brief, ${worked} worked of 400`);
-  assert.throws(() => taskSource('arithmetic', { noThinkFraction: 0.6, briefFraction: 0.5 }), /^RingrlError: data: no_think_fraction \+ brief_fraction must be at most 1, got 0.6 \+ 0.5$/);
+  assert.ok(
+    Math.abs(brief / 400 - 0.5) < 0.07 && Math.abs(worked / 400 - 0.2) < 0.06,
+    `${brief} brief, ${worked} worked of 400`,
+  );
+  assert.throws(
+    () => taskSource('arithmetic', { noThinkFraction: 0.6, briefFraction: 0.5 }),
+    /^RingrlError: data: no_think_fraction \+ brief_fraction must be at most 1, got 0.6 \+ 0.5$/,
+  );
 });
 
 test('thinks: a <think> block with more than whitespace', () => {

@@ -8,7 +8,13 @@ import { type Weights, loadModelDir } from '../../src/model/checkpoint.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
 import { initWeights } from '../../src/model/presets.ts';
 import { LocalEngine } from '../../src/engine/local.ts';
-import { type GeneratedSequence, type GenerationRequest, type RolloutEngine, type SamplingParams, generateAll } from '../../src/engine/types.ts';
+import {
+  type GeneratedSequence,
+  type GenerationRequest,
+  type RolloutEngine,
+  type SamplingParams,
+  generateAll,
+} from '../../src/engine/types.ts';
 import { Policy } from '../../src/train/policy.ts';
 
 /** Every implementation is built with capacity 4 and prefill batch 4 over the suite's model. */
@@ -20,7 +26,10 @@ export interface EngineHarness {
   /** Run until at least `tokens` more tokens have been generated. */
   advance(engine: RolloutEngine, tokens: number): Promise<void>;
   /** Run `requests` to completion, all queued before the first step; also the decode steps that took. */
-  runQueued(engine: RolloutEngine, requests: GenerationRequest[]): Promise<{ results: GeneratedSequence[]; decodeSteps: number }>;
+  runQueued(
+    engine: RolloutEngine,
+    requests: GenerationRequest[],
+  ): Promise<{ results: GeneratedSequence[]; decodeSteps: number }>;
   close?(engine: RolloutEngine): Promise<void>;
 }
 
@@ -46,7 +55,10 @@ export function localHarness(config: () => ModelConfig): EngineHarness {
 /** The suite's cases, registered as node:test tests named `${label}: ...`. */
 export function engineSuite(label: string, modelDir: () => string, harness: () => EngineHarness): void {
   const model = () => loadModelDir(modelDir());
-  const withEngine = async <T>(weights: Weights, fn: (engine: RolloutEngine, h: EngineHarness) => Promise<T>): Promise<T> => {
+  const withEngine = async <T>(
+    weights: Weights,
+    fn: (engine: RolloutEngine, h: EngineHarness) => Promise<T>,
+  ): Promise<T> => {
     const h = harness();
     const engine = await h.engine(weights);
     try {
@@ -65,7 +77,11 @@ export function engineSuite(label: string, modelDir: () => string, harness: () =
       { temperature: 1, topK: 8, topP: 0.6, maxNewTokens: 6 },
       { temperature: 0, maxNewTokens: 7 },
     ];
-    const requests: GenerationRequest[] = settings.map((params, i) => ({ id: `s${i}`, prompt: [10 + i, 20, 30 - i].slice(0, 1 + (i % 3)), params: { ...params, seed: 40 + i } }));
+    const requests: GenerationRequest[] = settings.map((params, i) => ({
+      id: `s${i}`,
+      prompt: [10 + i, 20, 30 - i].slice(0, 1 + (i % 3)),
+      params: { ...params, seed: 40 + i },
+    }));
     // The reference decodes each request alone: a sequence's samples must not depend on its batch.
     const reference: GeneratedSequence[] = [];
     for (const r of requests) {
@@ -80,10 +96,19 @@ export function engineSuite(label: string, modelDir: () => string, harness: () =
       assert.deepEqual(r.tokens, ref.tokens, `${r.id}: tokens`);
       assert.equal(r.finishReason, 'length');
       assert.deepEqual(r.versions, Array(r.tokens.length).fill(0));
-      r.behaviorLogprobs.forEach((lp, t) => assert.ok(Math.abs(lp - ref.behaviorLogprobs[t]!) <= 1e-5, `${r.id} token ${t}: behaviour ${lp} vs ${ref.behaviorLogprobs[t]}`));
+      r.behaviorLogprobs.forEach((lp, t) =>
+        assert.ok(
+          Math.abs(lp - ref.behaviorLogprobs[t]!) <= 1e-5,
+          `${r.id} token ${t}: behaviour ${lp} vs ${ref.behaviorLogprobs[t]}`,
+        ),
+      );
       const temperature = requests[i]!.params.temperature || 1;
-      const recompute = (await policy.score([[...r.prompt, ...r.tokens]], temperature)).logprobs[0]!.slice(r.prompt.length - 1);
-      r.policyLogprobs.forEach((lp, t) => assert.ok(Math.abs(lp - recompute[t]!) <= 1e-5, `${r.id} token ${t}: policy ${lp} vs trainer ${recompute[t]}`));
+      const recompute = (await policy.score([[...r.prompt, ...r.tokens]], temperature)).logprobs[0]!.slice(
+        r.prompt.length - 1,
+      );
+      r.policyLogprobs.forEach((lp, t) =>
+        assert.ok(Math.abs(lp - recompute[t]!) <= 1e-5, `${r.id} token ${t}: policy ${lp} vs trainer ${recompute[t]}`),
+      );
     }
   });
 
@@ -91,7 +116,11 @@ export function engineSuite(label: string, modelDir: () => string, harness: () =
     const { config, weights } = model();
     const updated = initWeights(config, 99, 0.2);
     const max = 100;
-    const requests: GenerationRequest[] = [0, 1, 2, 3, 4, 5].map((i) => ({ id: `p${i}`, prompt: [3 + i, 4], params: { temperature: 1, maxNewTokens: max, seed: i } }));
+    const requests: GenerationRequest[] = [0, 1, 2, 3, 4, 5].map((i) => ({
+      id: `p${i}`,
+      prompt: [3 + i, 4],
+      params: { temperature: 1, maxNewTokens: max, seed: i },
+    }));
     const done = new Map<string, GeneratedSequence>();
     const cut = new Map<string, number>();
     await withEngine(weights, async (engine, h) => {
@@ -99,8 +128,14 @@ export function engineSuite(label: string, modelDir: () => string, harness: () =
       await h.advance(engine, 8);
       const partial = await engine.pause();
       for (const p of partial) cut.set(p.id, p.tokens.length);
-      assert.ok(partial.every((p) => p.finishReason === null), 'paused sequences come back unfinished');
-      assert.ok(partial.some((p) => p.tokens.length > 0), 'some sequence was cut mid-way');
+      assert.ok(
+        partial.every((p) => p.finishReason === null),
+        'paused sequences come back unfinished',
+      );
+      assert.ok(
+        partial.some((p) => p.tokens.length > 0),
+        'some sequence was cut mid-way',
+      );
       await engine.updateWeights(updated, 1);
       assert.equal(engine.version, 1);
       engine.submit(partial.map((p) => ({ ...requests.find((r) => r.id === p.id)!, resumeFrom: p })));
@@ -126,9 +161,16 @@ export function engineSuite(label: string, modelDir: () => string, harness: () =
   test(`${label}: continuous batching: decode steps equal immediate slot refilling`, async () => {
     const { weights } = model();
     const lengths = [40, 3, 5, 2, 38, 4, 6, 3, 2, 35, 5, 4];
-    const requests = lengths.map((n, i) => ({ id: `c${i}`, prompt: [1, 2], params: { temperature: 1, maxNewTokens: n, seed: i } }));
+    const requests = lengths.map((n, i) => ({
+      id: `c${i}`,
+      prompt: [1, 2],
+      params: { temperature: 1, maxNewTokens: n, seed: i },
+    }));
     const { results, decodeSteps } = await withEngine(weights, (engine, h) => h.runQueued(engine, requests));
-    assert.deepEqual(results.map((r) => r.tokens.length), lengths);
+    assert.deepEqual(
+      results.map((r) => r.tokens.length),
+      lengths,
+    );
     // Immediate refilling, simulated: a sequence of n tokens needs n - 1 decode steps (its first
     // token comes from the prefill); free slots take the next sequences before every step.
     let steps = 0;

@@ -32,11 +32,24 @@ function check(cache: SegmentedKvCache<Row>): void {
     for (let b = 0; b < feed.rows; b++) {
       const row = cache.rows[b]!;
       for (let s = 0; s < feed.slots; s++) {
-        const position = STARTS[j]! + s, cached = position < row.cacheLength;
-        assert.equal(feed.mask[b * feed.slots + s], cached ? 1 : 0, `segment ${j} row ${row.id} position ${position}: mask`);
+        const position = STARTS[j]! + s,
+          cached = position < row.cacheLength;
+        assert.equal(
+          feed.mask[b * feed.slots + s],
+          cached ? 1 : 0,
+          `segment ${j} row ${row.id} position ${position}: mask`,
+        );
         if (!cached) continue;
-        assert.equal(feed.k[0]![b * feed.slots + s], value(row.id, position, 'k'), `row ${row.id} position ${position}: key`);
-        assert.equal(feed.v[0]![b * feed.slots + s], value(row.id, position, 'v'), `row ${row.id} position ${position}: value`);
+        assert.equal(
+          feed.k[0]![b * feed.slots + s],
+          value(row.id, position, 'k'),
+          `row ${row.id} position ${position}: key`,
+        );
+        assert.equal(
+          feed.v[0]![b * feed.slots + s],
+          value(row.id, position, 'v'),
+          `row ${row.id} position ${position}: value`,
+        );
       }
     }
   });
@@ -73,6 +86,9 @@ test('segmented KV cache: rows keep their keys and values through random adds, g
 });
 
 test('segmented KV cache: bad segment starts are refused', () => {
-  assert.throws(() => new SegmentedKvCache(1, 1, 1, 2, [8, 4]), /segment starts must be ascending positive integers, got \[8, 4\]/);
+  assert.throws(
+    () => new SegmentedKvCache(1, 1, 1, 2, [8, 4]),
+    /segment starts must be ascending positive integers, got \[8, 4\]/,
+  );
   assert.throws(() => new SegmentedKvCache(1, 1, 1, 2, [0]), /ascending positive integers/);
 });

@@ -10,14 +10,23 @@ import { loadModelDir, type Weights } from '../../src/model/checkpoint.ts';
 import type { ModelConfig } from '../../src/model/config.ts';
 import { forward, parameterShapes } from '../../src/model/llama.ts';
 import { LocalEngine } from '../../src/engine/local.ts';
-import { type GeneratedSequence, type GenerationRequest, type SamplingParams, generateAll } from '../../src/engine/types.ts';
+import {
+  type GeneratedSequence,
+  type GenerationRequest,
+  type SamplingParams,
+  generateAll,
+} from '../../src/engine/types.ts';
 import { Policy } from '../../src/train/policy.ts';
 import { initWeights } from '../../src/model/presets.ts';
 import { RingrlError } from '../../src/errors.ts';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'models');
 
-async function engineFor(config: ModelConfig, weights: Weights, opts: ConstructorParameters<typeof LocalEngine>[1] = {}): Promise<LocalEngine> {
+async function engineFor(
+  config: ModelConfig,
+  weights: Weights,
+  opts: ConstructorParameters<typeof LocalEngine>[1] = {},
+): Promise<LocalEngine> {
   const engine = new LocalEngine(config, { runtime: { threads: 1 }, ...opts });
   await engine.updateWeights(weights, 0);
   return engine;
@@ -28,9 +37,16 @@ async function fullLogits(config: ModelConfig, weights: Weights, tokens: number[
   const params: Record<string, Tensor> = {};
   for (const [name, shape] of parameterShapes(config)) params[name] = input(name, 'float32', shape);
   const ids = input('ids', 'int64', ['B', 'T']);
-  const graph = await CompiledGraph.create([...Object.values(params), ids], { logits: forward(config, params, ids).logits }, { threads: 1 });
-  const feeds: Parameters<typeof graph.run>[0] = { ids: { dtype: 'int64', data: BigInt64Array.from(tokens.map(BigInt)), dims: [1, tokens.length] } };
-  for (const [name, shape] of parameterShapes(config)) feeds[name] = { dtype: 'float32', data: weights.get(name)!, dims: shape };
+  const graph = await CompiledGraph.create(
+    [...Object.values(params), ids],
+    { logits: forward(config, params, ids).logits },
+    { threads: 1 },
+  );
+  const feeds: Parameters<typeof graph.run>[0] = {
+    ids: { dtype: 'int64', data: BigInt64Array.from(tokens.map(BigInt)), dims: [1, tokens.length] },
+  };
+  for (const [name, shape] of parameterShapes(config))
+    feeds[name] = { dtype: 'float32', data: weights.get(name)!, dims: shape };
   const flat = (await graph.run(feeds)).logits!.data as Float32Array;
   const V = config.vocabSize;
   return Array.from({ length: tokens.length }, (_, t) => Array.from(flat.subarray(t * V, (t + 1) * V)));
@@ -55,7 +71,14 @@ function truncatedLogprob(logits: number[], token: number, p: SamplingParams): {
 }
 
 // Segment starts of 3 and 7 positions put these sequences' caches across all three segments.
-for (const [modelType, kvSegments] of [['llama'], ['qwen2'], ['qwen3'], ['mixtral'], ['llama', [3, 7]], ['mixtral', [3, 7]]] as [string, number[]?][]) {
+for (const [modelType, kvSegments] of [
+  ['llama'],
+  ['qwen2'],
+  ['qwen3'],
+  ['mixtral'],
+  ['llama', [3, 7]],
+  ['mixtral', [3, 7]],
+] as [string, number[]?][]) {
   test(`${modelType}${kvSegments ? ` (KV cache segments at ${kvSegments})` : ''}: engine policy log-probs equal the trainer's recompute (≤ 1e-5); behaviour log-probs equal the truncated distribution`, async () => {
     const { config, weights } = loadModelDir(join(fixtures, modelType));
     const engine = await engineFor(config, weights, { capacity: 3, kvSegments });
@@ -65,7 +88,11 @@ for (const [modelType, kvSegments] of [['llama'], ['qwen2'], ['qwen3'], ['mixtra
       { temperature: 1.3, topP: 0.8, maxNewTokens: 15 },
       { temperature: 1, topK: 8, topP: 0.6, maxNewTokens: 7 },
     ];
-    const requests = settings.map((params, i) => ({ id: String(i), prompt: [1 + i, 7, 3, 30 - i].slice(0, 2 + i), params: { ...params, seed: 40 + i } }));
+    const requests = settings.map((params, i) => ({
+      id: String(i),
+      prompt: [1 + i, 7, 3, 30 - i].slice(0, 2 + i),
+      params: { ...params, seed: 40 + i },
+    }));
     const results = await generateAll(engine, requests);
     const policy = new Policy(config, weights, { threads: 1 });
     for (const [i, r] of results.entries()) {
@@ -74,12 +101,17 @@ for (const [modelType, kvSegments] of [['llama'], ['qwen2'], ['qwen3'], ['mixtra
       const full = [...r.prompt, ...r.tokens];
       const { logprobs } = await policy.score([full], params.temperature);
       const recompute = logprobs[0]!.slice(r.prompt.length - 1);
-      r.policyLogprobs.forEach((lp, t) => assert.ok(Math.abs(lp - recompute[t]!) <= 1e-5, `seq ${i} token ${t}: engine ${lp} vs trainer ${recompute[t]}`));
+      r.policyLogprobs.forEach((lp, t) =>
+        assert.ok(Math.abs(lp - recompute[t]!) <= 1e-5, `seq ${i} token ${t}: engine ${lp} vs trainer ${recompute[t]}`),
+      );
       const logits = await fullLogits(config, weights, full);
       r.tokens.forEach((token, t) => {
         const { logq, kept } = truncatedLogprob(logits[r.prompt.length - 1 + t]!, token, params);
         assert.ok(kept.has(token), `seq ${i} token ${t}: sampled ${token} outside the truncated set`);
-        assert.ok(Math.abs(r.behaviorLogprobs[t]! - logq) <= 1e-5, `seq ${i} token ${t}: behaviour ${r.behaviorLogprobs[t]} vs ${logq}`);
+        assert.ok(
+          Math.abs(r.behaviorLogprobs[t]! - logq) <= 1e-5,
+          `seq ${i} token ${t}: behaviour ${r.behaviorLogprobs[t]} vs ${logq}`,
+        );
       });
     }
   });
@@ -90,9 +122,16 @@ test('continuous batching: decode steps match immediate slot refilling, far belo
   const capacity = 4;
   const lengths = [40, 3, 5, 2, 38, 4, 6, 3, 2, 35, 5, 4];
   const engine = await engineFor(config, weights, { capacity, prefillBatch: capacity });
-  const requests = lengths.map((n, i) => ({ id: String(i), prompt: [1, 2], params: { temperature: 1, maxNewTokens: n, seed: i } }));
+  const requests = lengths.map((n, i) => ({
+    id: String(i),
+    prompt: [1, 2],
+    params: { temperature: 1, maxNewTokens: n, seed: i },
+  }));
   const results = await generateAll(engine, requests);
-  assert.deepEqual(results.map((r) => r.tokens.length), lengths);
+  assert.deepEqual(
+    results.map((r) => r.tokens.length),
+    lengths,
+  );
   // Immediate refilling, simulated: free slots take the next sequences before every step. A
   // sequence of n tokens needs n - 1 decode steps (its first token comes from the prefill).
   let steps = 0;
@@ -107,7 +146,10 @@ test('continuous batching: decode steps match immediate slot refilling, far belo
     running = running.map((r) => r - 1).filter((r) => r > 0);
     steps++;
   }
-  const staticBatches = Array.from({ length: Math.ceil(lengths.length / capacity) }, (_, b) => Math.max(...lengths.slice(b * capacity, (b + 1) * capacity)) - 1).reduce((a, b) => a + b);
+  const staticBatches = Array.from(
+    { length: Math.ceil(lengths.length / capacity) },
+    (_, b) => Math.max(...lengths.slice(b * capacity, (b + 1) * capacity)) - 1,
+  ).reduce((a, b) => a + b);
   const actual = engine.stats().decodeSteps;
   assert.equal(actual, steps, `decode steps ${actual} vs ideal refilling ${steps}`);
   assert.ok(actual < 0.6 * staticBatches, `decode steps ${actual} vs static batching ${staticBatches}`);
@@ -116,15 +158,28 @@ test('continuous batching: decode steps match immediate slot refilling, far belo
 test('a segmented KV cache decodes exactly what a dense one does, through row moves, pauses with kept caches and resumes', async () => {
   const { config, weights } = loadModelDir(join(fixtures, 'qwen2'));
   const lengths = [40, 3, 25, 2, 38, 4, 16, 3, 2, 35, 5, 4];
-  const requests = lengths.map((n, i) => ({ id: String(i), prompt: [1, 2, 3, 4, 5, 6].slice(0, 1 + (i % 6)), params: { temperature: 1, maxNewTokens: n, seed: i } }));
+  const requests = lengths.map((n, i) => ({
+    id: String(i),
+    prompt: [1, 2, 3, 4, 5, 6].slice(0, 1 + (i % 6)),
+    params: { temperature: 1, maxNewTokens: n, seed: i },
+  }));
   const run = async (kvSegments: number[]) => {
-    const engine = await engineFor(config, weights, { capacity: 5, prefillBatch: 2, keepPausedCache: true, kvSegments });
+    const engine = await engineFor(config, weights, {
+      capacity: 5,
+      prefillBatch: 2,
+      keepPausedCache: true,
+      kvSegments,
+    });
     engine.submit(requests);
     for (let s = 0; s < 12; s++) await engine.step();
     const done = new Map<string, GeneratedSequence>();
     for (const s of await engine.step()) done.set(s.id, s);
     const partial = await engine.pause();
-    for (const s of await generateAll(engine, partial.map((p) => ({ ...requests[Number(p.id)]!, resumeFrom: p })))) done.set(s.id, s);
+    for (const s of await generateAll(
+      engine,
+      partial.map((p) => ({ ...requests[Number(p.id)]!, resumeFrom: p })),
+    ))
+      done.set(s.id, s);
     return { done, prefilled: engine.stats().prefillTokens };
   };
   const dense = await run([]);
@@ -132,7 +187,12 @@ test('a segmented KV cache decodes exactly what a dense one does, through row mo
   for (const [id, d] of dense.done) {
     const s = segmented.done.get(id)!;
     assert.deepEqual(s.tokens, d.tokens, `sequence ${id}: tokens`);
-    s.policyLogprobs.forEach((lp, t) => assert.ok(Math.abs(lp - d.policyLogprobs[t]!) <= 1e-5, `sequence ${id} token ${t}: ${lp} vs ${d.policyLogprobs[t]}`));
+    s.policyLogprobs.forEach((lp, t) =>
+      assert.ok(
+        Math.abs(lp - d.policyLogprobs[t]!) <= 1e-5,
+        `sequence ${id} token ${t}: ${lp} vs ${d.policyLogprobs[t]}`,
+      ),
+    );
   }
   assert.equal(segmented.prefilled, dense.prefilled, 'the kept caches resumed without a re-prefill in both');
 });
@@ -140,7 +200,11 @@ test('a segmented KV cache decodes exactly what a dense one does, through row mo
 test('pause, update weights, resume: versions switch at the pause and resumed log-probs match the new weights', async () => {
   const { config, weights } = loadModelDir(join(fixtures, 'qwen3'));
   const engine = await engineFor(config, weights, { capacity: 2 });
-  const requests: GenerationRequest[] = [0, 1, 2].map((i) => ({ id: String(i), prompt: [3, 4 + i], params: { temperature: 1, maxNewTokens: 20, seed: i } }));
+  const requests: GenerationRequest[] = [0, 1, 2].map((i) => ({
+    id: String(i),
+    prompt: [3, 4 + i],
+    params: { temperature: 1, maxNewTokens: 20, seed: i },
+  }));
   engine.submit(requests);
   for (let s = 0; s < 5; s++) await engine.step();
   const partial = await engine.pause();
@@ -150,7 +214,10 @@ test('pause, update weights, resume: versions switch at the pause and resumed lo
   assert.ok(partial.some((p) => p.tokens.length > 0) && partial.every((p) => p.finishReason === null));
   const updated = initWeights(config, 99, 0.1);
   await engine.updateWeights(updated, 1);
-  const resumed = await generateAll(engine, requests.map((r) => ({ ...r, resumeFrom: partial.find((p) => p.id === r.id) })));
+  const resumed = await generateAll(
+    engine,
+    requests.map((r) => ({ ...r, resumeFrom: partial.find((p) => p.id === r.id) })),
+  );
   const oldPolicy = new Policy(config, weights, { threads: 1 });
   const newPolicy = new Policy(config, updated, { threads: 1 });
   for (const r of resumed) {
@@ -169,7 +236,11 @@ test('pause, update weights, resume: versions switch at the pause and resumed lo
 
 test('keepPausedCache: resumed rows continue from their cache (no re-prefill); unclaimed rows are released', async () => {
   const { config, weights } = loadModelDir(join(fixtures, 'llama'));
-  const requests: GenerationRequest[] = [0, 1, 2, 3].map((i) => ({ id: String(i), prompt: [3, 4 + i, 5], params: { temperature: 1, maxNewTokens: 16, seed: i } }));
+  const requests: GenerationRequest[] = [0, 1, 2, 3].map((i) => ({
+    id: String(i),
+    prompt: [3, 4 + i, 5],
+    params: { temperature: 1, maxNewTokens: 16, seed: i },
+  }));
   const reference = await generateAll(await engineFor(config, weights, { capacity: 3 }), requests);
 
   // Same weights across the pause (a version bump only): resuming must reproduce an uninterrupted run exactly.
@@ -180,13 +251,18 @@ test('keepPausedCache: resumed rows continue from their cache (no re-prefill); u
   assert.ok(!engine.busy() && engine.stats().active === 0, 'parked rows are not busy');
   await engine.updateWeights(weights, 1); // allowed: nothing decodes while parked
   const prefilled = engine.stats().prefillTokens;
-  const resumed = await generateAll(engine, requests.map((r) => ({ ...r, resumeFrom: partial.find((p) => p.id === r.id) })));
+  const resumed = await generateAll(
+    engine,
+    requests.map((r) => ({ ...r, resumeFrom: partial.find((p) => p.id === r.id) })),
+  );
   const waitingAtPause = partial.filter((p) => p.tokens.length === 0);
   const expectedPrefill = waitingAtPause.reduce((a, p) => a + p.prompt.length, 0);
   assert.equal(engine.stats().prefillTokens - prefilled, expectedPrefill, 'only never-started sequences are prefilled');
   resumed.forEach((r, i) => {
     assert.deepEqual(r.tokens, reference[i]!.tokens, `tokens of ${r.id}`);
-    r.policyLogprobs.forEach((lp, t) => assert.ok(Math.abs(lp - reference[i]!.policyLogprobs[t]!) <= 1e-5, `${r.id} token ${t}`));
+    r.policyLogprobs.forEach((lp, t) =>
+      assert.ok(Math.abs(lp - reference[i]!.policyLogprobs[t]!) <= 1e-5, `${r.id} token ${t}`),
+    );
   });
 
   // New weights: tokens after the cut carry the new version and differ from a recompute under the new
@@ -200,7 +276,10 @@ test('keepPausedCache: resumed rows continue from their cache (no re-prefill); u
   const kept = requests.slice(1, 3).map((r) => ({ ...r, resumeFrom: partial2.find((p) => p.id === r.id) }));
   const done = await generateAll(engine2, kept);
   assert.equal(engine2.stats().active + engine2.stats().waiting, 0);
-  assert.deepEqual(done.map((d) => d.id), ['1', '2']);
+  assert.deepEqual(
+    done.map((d) => d.id),
+    ['1', '2'],
+  );
   const newPolicy = new Policy(config, updated, { threads: 1 });
   const recompute = await engineFor(config, updated, { capacity: 3 });
   for (const d of done) {
@@ -211,8 +290,12 @@ test('keepPausedCache: resumed rows continue from their cache (no re-prefill); u
     const gap = d.policyLogprobs.slice(k).map((lp, t) => Math.abs(lp - exact[k + t]!));
     assert.ok(Math.max(...gap) > 1e-4, 'stale keys/values change the log-probs after the cut');
     // The recompute engine, resumed from the same cut, does match the new weights exactly.
-    const [exactResume] = await generateAll(recompute, [{ ...requests[Number(d.id)]!, resumeFrom: partial2.find((p) => p.id === d.id) }]);
-    const full = (await newPolicy.score([[...d.prompt, ...exactResume!.tokens]])).logprobs[0]!.slice(d.prompt.length - 1);
+    const [exactResume] = await generateAll(recompute, [
+      { ...requests[Number(d.id)]!, resumeFrom: partial2.find((p) => p.id === d.id) },
+    ]);
+    const full = (await newPolicy.score([[...d.prompt, ...exactResume!.tokens]])).logprobs[0]!.slice(
+      d.prompt.length - 1,
+    );
     exactResume!.policyLogprobs.slice(k).forEach((lp, t) => assert.ok(Math.abs(lp - full[k + t]!) <= 1e-5));
   }
 });
@@ -235,10 +318,14 @@ test('seeded sampling is reproducible and independent of batch composition; temp
     { id: 'z', prompt: [2], params: { ...params, seed: 9, maxNewTokens: 3 } },
   ]);
   assert.deepEqual(crowd[1]!.tokens, alone[0]!.tokens);
-  const other = await generateAll(await engineFor(config, weights), [{ id: 'x', prompt: [5, 6], params: { ...params, seed: 8 } }]);
+  const other = await generateAll(await engineFor(config, weights), [
+    { id: 'x', prompt: [5, 6], params: { ...params, seed: 8 } },
+  ]);
   assert.notDeepEqual(other[0]!.tokens, alone[0]!.tokens);
 
-  const [greedy] = await generateAll(await engineFor(config, weights), [{ id: 'g', prompt: [5, 6], params: { temperature: 0, maxNewTokens: 8 } }]);
+  const [greedy] = await generateAll(await engineFor(config, weights), [
+    { id: 'g', prompt: [5, 6], params: { temperature: 0, maxNewTokens: 8 } },
+  ]);
   assert.deepEqual(greedy!.behaviorLogprobs, Array(8).fill(0));
   const logits = await fullLogits(config, weights, [5, 6, ...greedy!.tokens]);
   greedy!.tokens.forEach((token, t) => {
@@ -249,9 +336,13 @@ test('seeded sampling is reproducible and independent of batch composition; temp
 
 test('stop tokens end a sequence with finish_reason stop and keep the stop token', async () => {
   const { config, weights } = loadModelDir(join(fixtures, 'llama'));
-  const [free] = await generateAll(await engineFor(config, weights), [{ id: 'a', prompt: [1, 2], params: { temperature: 1, maxNewTokens: 30, seed: 3 } }]);
+  const [free] = await generateAll(await engineFor(config, weights), [
+    { id: 'a', prompt: [1, 2], params: { temperature: 1, maxNewTokens: 30, seed: 3 } },
+  ]);
   const stop = free!.tokens[4]!;
-  const [stopped] = await generateAll(await engineFor(config, weights), [{ id: 'a', prompt: [1, 2], params: { temperature: 1, maxNewTokens: 30, seed: 3, stopTokens: [stop] } }]);
+  const [stopped] = await generateAll(await engineFor(config, weights), [
+    { id: 'a', prompt: [1, 2], params: { temperature: 1, maxNewTokens: 30, seed: 3, stopTokens: [stop] } },
+  ]);
   assert.equal(stopped!.finishReason, 'stop');
   assert.equal(stopped!.tokens.at(-1), stop);
   assert.deepEqual(stopped!.tokens, free!.tokens.slice(0, stopped!.tokens.length));
@@ -262,12 +353,22 @@ test('reduced precision: fp8 and int8 rollouts differ from the fp32 trainer; fp3
   const policy = new Policy(config, weights, { threads: 1 });
   const gap: Record<string, number> = {};
   for (const precision of ['fp32', 'bf16', 'fp8', 'int8', 'int4'] as const) {
-    const results = await generateAll(await engineFor(config, weights, { precision }), [0, 1, 2].map((i) => ({ id: String(i), prompt: [i + 1, 4], params: { temperature: 1, maxNewTokens: 16, seed: i } })));
+    const results = await generateAll(
+      await engineFor(config, weights, { precision }),
+      [0, 1, 2].map((i) => ({
+        id: String(i),
+        prompt: [i + 1, 4],
+        params: { temperature: 1, maxNewTokens: 16, seed: i },
+      })),
+    );
     const scored = await policy.score(results.map((r) => [...r.prompt, ...r.tokens]));
-    gap[precision] = Math.max(...results.flatMap((r, i) => r.policyLogprobs.map((lp, t) => Math.abs(lp - scored.logprobs[i]![t + 1]!))));
+    gap[precision] = Math.max(
+      ...results.flatMap((r, i) => r.policyLogprobs.map((lp, t) => Math.abs(lp - scored.logprobs[i]![t + 1]!))),
+    );
   }
   assert.ok(gap.fp32! < 1e-5, `fp32 gap ${gap.fp32}`);
-  for (const p of ['bf16', 'fp8', 'int8', 'int4']) assert.ok(gap[p]! > 1e-4, `${p} gap ${gap[p]} should be a real mismatch`);
+  for (const p of ['bf16', 'fp8', 'int8', 'int4'])
+    assert.ok(gap[p]! > 1e-4, `${p} gap ${gap[p]} should be a real mismatch`);
   assert.ok(gap.fp8! > gap.bf16!, `fp8 (${gap.fp8}) is coarser than bf16 (${gap.bf16})`);
 });
 
@@ -277,10 +378,16 @@ test('bad requests are one-line errors naming the request and the field', async 
   const base = { temperature: 1, maxNewTokens: 4 };
   const cases: [GenerationRequest, RegExp][] = [
     [{ id: 'p0', prompt: [1, 32], params: base }, /request 'p0': prompt\[1\] = 32 is outside the vocabulary \[0, 32\)/],
-    [{ id: 'p1', prompt: Array(200).fill(1), params: base }, /request 'p1': prompt of 200 tokens .* does not fit the model's context of 128/],
+    [
+      { id: 'p1', prompt: Array(200).fill(1), params: base },
+      /request 'p1': prompt of 200 tokens .* does not fit the model's context of 128/,
+    ],
     [{ id: 'p2', prompt: [1], params: { ...base, topP: 1.5 } }, /request 'p2': top_p must be in \(0, 1\], got 1\.5/],
     [{ id: 'p3', prompt: [1], params: { ...base, topP: 0 } }, /request 'p3': top_p must be in \(0, 1\], got 0/],
-    [{ id: 'p4', prompt: [1], params: { ...base, temperature: -0.5 } }, /request 'p4': temperature must be a number >= 0, got -0\.5/],
+    [
+      { id: 'p4', prompt: [1], params: { ...base, temperature: -0.5 } },
+      /request 'p4': temperature must be a number >= 0, got -0\.5/,
+    ],
     [{ id: 'p5', prompt: [], params: base }, /request 'p5': prompt must be a non-empty array/],
   ];
   for (const [request, pattern] of cases) assert.throws(() => engine.submit([request]), pattern);
@@ -290,17 +397,28 @@ test('bad requests are one-line errors naming the request and the field', async 
 test('bad engine options and mis-shaped weights are one-line user errors', () => {
   const { config, weights } = loadModelDir(join(fixtures, 'llama'));
   for (const prefillBatch of [0, 1.5]) {
-    assert.throws(() => new LocalEngine(config, { prefillBatch }), (e: Error) => e instanceof RingrlError && /engine: prefillBatch must be a positive integer/.test(e.message));
+    assert.throws(
+      () => new LocalEngine(config, { prefillBatch }),
+      (e: Error) => e instanceof RingrlError && /engine: prefillBatch must be a positive integer/.test(e.message),
+    );
   }
   const broken = new Map(weights);
   broken.set('model.norm.weight', new Float32Array(3));
-  assert.throws(() => new Policy(config, broken), (e: Error) => e instanceof RingrlError && /model: weight 'model\.norm\.weight' is missing or not of shape/.test(e.message));
+  assert.throws(
+    () => new Policy(config, broken),
+    (e: Error) =>
+      e instanceof RingrlError && /model: weight 'model\.norm\.weight' is missing or not of shape/.test(e.message),
+  );
 });
 
 test('a long waiting queue does not grow the KV cache beyond what the longest sequence needs', async () => {
   const { config, weights } = loadModelDir(join(fixtures, 'llama'));
   const engine = await engineFor(config, weights, { capacity: 4, prefillBatch: 2 });
-  const requests = Array.from({ length: 40 }, (_, i) => ({ id: String(i), prompt: [1, 2, 3], params: { temperature: 1, maxNewTokens: 10, seed: i } }));
+  const requests = Array.from({ length: 40 }, (_, i) => ({
+    id: String(i),
+    prompt: [1, 2, 3],
+    params: { temperature: 1, maxNewTokens: 10, seed: i },
+  }));
   engine.submit(requests);
   let peak = 0;
   while (engine.busy()) {
@@ -315,7 +433,11 @@ test('the KV cache shrinks back once the longest sequence has finished', async (
   const engine = await engineFor(config, weights, { capacity: 4 });
   const slots = () => engine.cacheSlots;
   const long = { id: 'long', prompt: Array(100).fill(3), params: { temperature: 1, maxNewTokens: 2, seed: 1 } };
-  const short = Array.from({ length: 3 }, (_, i) => ({ id: `s${i}`, prompt: [1, 2, 3], params: { temperature: 1, maxNewTokens: 30, seed: i } }));
+  const short = Array.from({ length: 3 }, (_, i) => ({
+    id: `s${i}`,
+    prompt: [1, 2, 3],
+    params: { temperature: 1, maxNewTokens: 30, seed: i },
+  }));
   engine.submit([long, ...short]);
   const done = new Map<string, number[]>();
   for (const s of await engine.step()) done.set(s.id, s.tokens);
@@ -326,7 +448,10 @@ test('the KV cache shrinks back once the longest sequence has finished', async (
     for (const s of await engine.step()) done.set(s.id, s.tokens);
     if (engine.busy()) smallest = Math.min(smallest, slots());
   }
-  assert.ok(done.get('long')!.length === 2 && smallest <= 64, `the short sequences kept ${smallest} positions per row after the long one finished`);
+  assert.ok(
+    done.get('long')!.length === 2 && smallest <= 64,
+    `the short sequences kept ${smallest} positions per row after the long one finished`,
+  );
   assert.equal(slots(), 0, 'released when idle');
   short.forEach((r, i) => assert.deepEqual(done.get(r.id), reference[i]!.tokens, `${r.id} is unchanged by the shrink`));
 });

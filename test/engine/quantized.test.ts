@@ -7,7 +7,9 @@ import { CompiledGraph } from '../../src/runtime/index.ts';
 import { type PackedLayout, packWeight, unpackWeight } from '../../src/engine/precision.ts';
 import { assertClose, rng } from '../helpers.ts';
 
-const N = 5, K = 64, O = 24;
+const N = 5,
+  K = 64,
+  O = 24;
 const random = rng(11);
 const w = Float32Array.from({ length: O * K }, () => (random() - 0.5) * 0.2);
 const x = Float32Array.from({ length: N * K }, () => random() * 2 - 0.7);
@@ -17,7 +19,11 @@ async function run(layout: PackedLayout): Promise<{ y: Float32Array; feeds: Retu
   const xs = input('x', 'float32', ['N', K]);
   const q = input('w.q', layout.bits === 8 ? 'int8' : 'uint8', [...feeds['w.q']!.dims]);
   const s = input('w.scales', 'float32', [...feeds['w.scales']!.dims]);
-  const g = await CompiledGraph.create([xs, q, s], { y: quantizedMatmul(xs, quantizedWeight(q, s, [O, K], layout.bits, layout.blockSize)) }, { threads: 1 });
+  const g = await CompiledGraph.create(
+    [xs, q, s],
+    { y: quantizedMatmul(xs, quantizedWeight(q, s, [O, K], layout.bits, layout.blockSize)) },
+    { threads: 1 },
+  );
   const out = await g.run({ x: { dtype: 'float32', data: x, dims: [N, K] }, ...feeds });
   assert.deepEqual([...out.y!.dims], [N, O]);
   return { y: out.y!.data as Float32Array, feeds };
@@ -26,11 +32,12 @@ async function run(layout: PackedLayout): Promise<{ y: Float32Array; feeds: Retu
 /** x @ W^T in float64. */
 function matmulT(a: ArrayLike<number>, b: ArrayLike<number>): number[] {
   const y: number[] = [];
-  for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
-    let acc = 0;
-    for (let k = 0; k < K; k++) acc += a[n * K + k]! * b[o * K + k]!;
-    y.push(acc);
-  }
+  for (let n = 0; n < N; n++)
+    for (let o = 0; o < O; o++) {
+      let acc = 0;
+      for (let k = 0; k < K; k++) acc += a[n * K + k]! * b[o * K + k]!;
+      y.push(acc);
+    }
   return y;
 }
 
@@ -51,7 +58,8 @@ test('int8 DynamicQuantizeMatMul = uint8-quantised x (per tensor) @ int8 W (per 
   const layout: PackedLayout = { shape: [O, K], bits: 8, blockSize: 0, source: 'w' };
   const { y, feeds } = await run(layout);
   // onnxruntime's DynamicQuantizeLinear: range includes 0, scale = range / 255, zero point rounded.
-  const lo = Math.min(0, ...x), hi = Math.max(0, ...x);
+  const lo = Math.min(0, ...x),
+    hi = Math.max(0, ...x);
   const scale = Math.fround((hi - lo) / 255);
   const zero = Math.max(0, Math.min(255, Math.round(-lo / scale)));
   const xq = Array.from(x, (v) => (Math.max(0, Math.min(255, Math.round(v / scale) + zero)) - zero) * scale);

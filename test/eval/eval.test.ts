@@ -16,7 +16,11 @@ import { main } from '../../src/cli/main.ts';
 const config = presetConfig('tiny', { vocabSize: builtinVocabSize('char') });
 const weights = initWeights(config, 5);
 const tokenizer = new CharTokenizer();
-const examples = taskProblems('arithmetic', 5, { split: 'test', difficulty: 1, seed: 0 }).map((p) => ({ source: p.id, prompt: p.prompt, answer: p.answer }));
+const examples = taskProblems('arithmetic', 5, { split: 'test', difficulty: 1, seed: 0 }).map((p) => ({
+  source: p.id,
+  prompt: p.prompt,
+  answer: p.answer,
+}));
 // A verifier a random model passes about half the time: an even number of characters.
 const evenLength = (response: string) => ({ reward: response.length % 2 === 0 ? 1 : 0, extracted: null, reason: '' });
 
@@ -34,7 +38,11 @@ test('pass@k, avg@k and accuracy follow from the samples; same seed, same result
   assert.equal(r.avgAtK, mean(byProblem.map((ss) => mean(ss.map((s) => s.reward)))));
   assert.ok(r.passAtK >= r.avgAtK);
   for (const s of r.samples) assert.equal(s.reward, s.response.length % 2 === 0 ? 1 : 0);
-  assert.ok(r.responseLength.max <= 9 && r.responseLength.p50 <= r.responseLength.p90 && r.responseLength.p90 <= r.responseLength.max);
+  assert.ok(
+    r.responseLength.max <= 9 &&
+      r.responseLength.p50 <= r.responseLength.p90 &&
+      r.responseLength.p90 <= r.responseLength.max,
+  );
   assert.ok(new Set(sampled.map((s) => s.response)).size > 1, 'temperature 1 samples differ');
   const again = await evaluate(config, weights, tokenizer, examples, evenLength, opts);
   assert.deepEqual(again.samples, r.samples);
@@ -42,12 +50,20 @@ test('pass@k, avg@k and accuracy follow from the samples; same seed, same result
 });
 
 test('k = 1 at temperature 0: one greedy pass, accuracy = pass@1 = avg@1; an untrained model scores 0 on arithmetic', async () => {
-  const r = await evaluate(config, weights, tokenizer, examples, getVerifier('arithmetic'), { k: 1, temperature: 0, maxNewTokens: 6, runtime: { threads: 2 } });
+  const r = await evaluate(config, weights, tokenizer, examples, getVerifier('arithmetic'), {
+    k: 1,
+    temperature: 0,
+    maxNewTokens: 6,
+    runtime: { threads: 2 },
+  });
   assert.equal(r.samples.length, 5);
   assert.equal(r.accuracy, 0);
   assert.equal(r.passAtK, 0);
   assert.equal(r.truncated, r.samples.filter((s) => s.finishReason === 'length').length / 5);
-  assert.equal(r.thinking, r.samples.filter((s) => /<think>[\s\S]*\S[\s\S]*/.test(s.response.replace(/<\/think>[\s\S]*/, ''))).length / 5);
+  assert.equal(
+    r.thinking,
+    r.samples.filter((s) => /<think>[\s\S]*\S[\s\S]*/.test(s.response.replace(/<\/think>[\s\S]*/, ''))).length / 5,
+  );
 });
 
 test('ringrl eval writes the JSON summary with every sample', async () => {
@@ -55,12 +71,32 @@ test('ringrl eval writes the JSON summary with every sample', async () => {
   saveModelDir(dir, config, weights);
   writeTokenizer(dir, 'char');
   const out = join(dir, 'result.json');
-  const code = await main(['eval', '--model', dir, '--task', 'countdown', '--n', '3', '--k', '2', '--temperature', '1', '--max-new-tokens', '5', '--threads', '2', '--out', out, '--quiet']);
+  const code = await main([
+    'eval',
+    '--model',
+    dir,
+    '--task',
+    'countdown',
+    '--n',
+    '3',
+    '--k',
+    '2',
+    '--temperature',
+    '1',
+    '--max-new-tokens',
+    '5',
+    '--threads',
+    '2',
+    '--out',
+    out,
+    '--quiet',
+  ]);
   assert.equal(code, 0);
   const json = JSON.parse(readFileSync(out, 'utf8'));
   assert.equal(json.problems, 3);
   assert.equal(json.k, 2);
   assert.equal(json.verifier, 'countdown');
   assert.equal(json.samples.length, 3 + 6);
-  for (const key of ['accuracy', 'passAtK', 'avgAtK', 'responseLength', 'truncated', 'thinking']) assert.ok(key in json, key);
+  for (const key of ['accuracy', 'passAtK', 'avgAtK', 'responseLength', 'truncated', 'thinking'])
+    assert.ok(key in json, key);
 });

@@ -20,7 +20,11 @@ async function gradCheck(build: (...xs: Tensor[]) => Tensor, specs: InputSpec[],
   const y = build(...xs);
   // Project onto fixed random weights so every output element matters differently.
   const ySize = y.shape.reduce((a: number, b) => a * (b as number), 1);
-  const weights = constant(Array.from({ length: ySize }, () => random() * 2 - 1), y.shape as number[], 'float64');
+  const weights = constant(
+    Array.from({ length: ySize }, () => random() * 2 - 1),
+    y.shape as number[],
+    'float64',
+  );
   const loss = y.mul(weights).sum();
   const grads = grad(loss, xs);
   const outputs: Record<string, Tensor> = { loss };
@@ -47,7 +51,10 @@ async function gradCheck(build: (...xs: Tensor[]) => Tensor, specs: InputSpec[],
       values[i]![j] = orig;
       const numeric = (plus - minus) / (2 * h);
       const err = Math.abs(numeric - analytic[j]!);
-      assert.ok(err <= tol * (1 + Math.abs(numeric)), `d/dx${i}[${j}]: autodiff ${analytic[j]} vs finite difference ${numeric}`);
+      assert.ok(
+        err <= tol * (1 + Math.abs(numeric)),
+        `d/dx${i}[${j}]: autodiff ${analytic[j]} vs finite difference ${numeric}`,
+      );
     }
   }
 }
@@ -63,7 +70,9 @@ const cases: Partial<Record<PrimOp, [string, () => Promise<void>][]>> = {
   cos: [['cos', () => gradCheck((x) => x.cos(), [{ shape: [4] }])]],
   sigmoid: [['sigmoid', () => gradCheck((x) => x.sigmoid(), [{ shape: [2, 3], range: [-4, 4] }])]],
   tanh: [['tanh', () => gradCheck((x) => x.tanh(), [{ shape: [2, 3] }])]],
-  cast: [['cast f64→f32→f64', () => gradCheck((x) => x.cast('float32').mul(3).cast('float64'), [{ shape: [3] }], 1e-2)]],
+  cast: [
+    ['cast f64→f32→f64', () => gradCheck((x) => x.cast('float32').mul(3).cast('float64'), [{ shape: [3] }], 1e-2)],
+  ],
   add: [
     ['add', () => gradCheck((a, b) => a.add(b), [{ shape: [2, 3] }, { shape: [2, 3] }])],
     ['add broadcast [2,3]+[3]', () => gradCheck((a, b) => a.add(b), [{ shape: [2, 3] }, { shape: [3] }])],
@@ -75,18 +84,62 @@ const cases: Partial<Record<PrimOp, [string, () => Promise<void>][]>> = {
     ['mul broadcast by scalar', () => gradCheck((a, b) => a.mul(b), [{ shape: [2, 3] }, { shape: [] }])],
     ['mul shared operand (accumulation)', () => gradCheck((a) => a.mul(a).mul(a), [{ shape: [4] }])],
   ],
-  div: [['div broadcast [2,3]/[3]', () => gradCheck((a, b) => a.div(b), [{ shape: [2, 3] }, { shape: [3], range: [0.5, 2] }])]],
-  max: [['max broadcast', () => gradCheck((a, b) => a.maximum(b), [{ shape: [2, 3], values: [0.1, -0.5, 0.9, -0.9, 0.3, 0.7] }, { shape: [3], values: [0, 0.2, -0.4] }])]],
-  min: [['min broadcast', () => gradCheck((a, b) => a.minimum(b), [{ shape: [2, 3], values: [0.1, -0.5, 0.9, -0.9, 0.3, 0.7] }, { shape: [3], values: [0, 0.2, -0.4] }])]],
-  where: [['where broadcast', () => gradCheck((a, b) => where(a.greater(0), a.mul(2), b), [{ shape: [2, 3], values: [0.5, -0.5, 0.2, -0.3, 0.8, -0.1] }, { shape: [3] }])]],
+  div: [
+    [
+      'div broadcast [2,3]/[3]',
+      () => gradCheck((a, b) => a.div(b), [{ shape: [2, 3] }, { shape: [3], range: [0.5, 2] }]),
+    ],
+  ],
+  max: [
+    [
+      'max broadcast',
+      () =>
+        gradCheck(
+          (a, b) => a.maximum(b),
+          [
+            { shape: [2, 3], values: [0.1, -0.5, 0.9, -0.9, 0.3, 0.7] },
+            { shape: [3], values: [0, 0.2, -0.4] },
+          ],
+        ),
+    ],
+  ],
+  min: [
+    [
+      'min broadcast',
+      () =>
+        gradCheck(
+          (a, b) => a.minimum(b),
+          [
+            { shape: [2, 3], values: [0.1, -0.5, 0.9, -0.9, 0.3, 0.7] },
+            { shape: [3], values: [0, 0.2, -0.4] },
+          ],
+        ),
+    ],
+  ],
+  where: [
+    [
+      'where broadcast',
+      () =>
+        gradCheck(
+          (a, b) => where(a.greater(0), a.mul(2), b),
+          [{ shape: [2, 3], values: [0.5, -0.5, 0.2, -0.3, 0.8, -0.1] }, { shape: [3] }],
+        ),
+    ],
+  ],
   sum: [
     ['sum all', () => gradCheck((x) => x.sum().mul(x.sum()), [{ shape: [2, 3] }])],
     ['sum axis 1 keepdims', () => gradCheck((x) => x.sum(1, true), [{ shape: [2, 3, 2] }])],
     ['sum axes [0,2]', () => gradCheck((x) => x.sum([0, 2]), [{ shape: [2, 3, 2] }])],
   ],
   reduceMax: [
-    ['max axis -1', () => gradCheck((x) => x.max(-1), [{ shape: [2, 4], values: [0.1, 0.9, -0.2, 0.3, 0.5, -0.7, 0.8, 0.05] }])],
-    ['max axis 0 keepdims', () => gradCheck((x) => x.max(0, true), [{ shape: [3, 2], values: [0.1, 0.9, -0.2, 0.3, 0.5, -0.7] }])],
+    [
+      'max axis -1',
+      () => gradCheck((x) => x.max(-1), [{ shape: [2, 4], values: [0.1, 0.9, -0.2, 0.3, 0.5, -0.7, 0.8, 0.05] }]),
+    ],
+    [
+      'max axis 0 keepdims',
+      () => gradCheck((x) => x.max(0, true), [{ shape: [3, 2], values: [0.1, 0.9, -0.2, 0.3, 0.5, -0.7] }]),
+    ],
   ],
   reshape: [['reshape', () => gradCheck((x) => x.reshape([3, 2]).mul(x.reshape([3, 2])), [{ shape: [2, 3] }])]],
   transpose: [['transpose', () => gradCheck((x) => x.transpose([2, 0, 1]), [{ shape: [2, 3, 4] }])]],
@@ -96,21 +149,60 @@ const cases: Partial<Record<PrimOp, [string, () => Promise<void>][]>> = {
   concat: [['concat axis 1', () => gradCheck((a, b) => concat([a, b, a], 1), [{ shape: [2, 1] }, { shape: [2, 3] }])]],
   matmul: [
     ['matmul', () => gradCheck((a, b) => a.matmul(b), [{ shape: [2, 3] }, { shape: [3, 4] }])],
-    ['matmul batch broadcast [2,2,3]@[3,4]', () => gradCheck((a, b) => a.matmul(b), [{ shape: [2, 2, 3] }, { shape: [3, 4] }])],
-    ['matmul batch broadcast [2,1,2,3]@[3,3,2]', () => gradCheck((a, b) => a.matmul(b), [{ shape: [2, 1, 2, 3] }, { shape: [3, 3, 2] }])],
+    [
+      'matmul batch broadcast [2,2,3]@[3,4]',
+      () => gradCheck((a, b) => a.matmul(b), [{ shape: [2, 2, 3] }, { shape: [3, 4] }]),
+    ],
+    [
+      'matmul batch broadcast [2,1,2,3]@[3,3,2]',
+      () => gradCheck((a, b) => a.matmul(b), [{ shape: [2, 1, 2, 3] }, { shape: [3, 3, 2] }]),
+    ],
   ],
-  softmax: [['softmax', () => gradCheck((x) => x.softmax(-1), [{ shape: [2, 4] }])], ['softmax axis 0', () => gradCheck((x) => x.softmax(0), [{ shape: [3, 2] }])]],
+  softmax: [
+    ['softmax', () => gradCheck((x) => x.softmax(-1), [{ shape: [2, 4] }])],
+    ['softmax axis 0', () => gradCheck((x) => x.softmax(0), [{ shape: [3, 2] }])],
+  ],
   logSoftmax: [['logSoftmax', () => gradCheck((x) => x.logSoftmax(-1), [{ shape: [2, 5] }])]],
   cumsum: [
     ['cumsum', () => gradCheck((x) => x.cumsum(1), [{ shape: [2, 4] }])],
-    ['cumsum reverse exclusive', () => gradCheck((x) => x.cumsum(1, { reverse: true, exclusive: true }), [{ shape: [2, 4] }])],
+    [
+      'cumsum reverse exclusive',
+      () => gradCheck((x) => x.cumsum(1, { reverse: true, exclusive: true }), [{ shape: [2, 4] }]),
+    ],
   ],
-  gather: [['gather rows with repeats', () => gradCheck((t) => t.gather(constant([2, 0, 2, 1], [2, 2], 'int64')), [{ shape: [3, 4] }])]],
-  gatherElements: [['gatherElements along last axis with repeats', () => gradCheck((x) => x.gatherElements(constant([0, 0, 2, 3, 1, 1], [2, 3], 'int64'), 1), [{ shape: [2, 4] }])]],
+  gather: [
+    [
+      'gather rows with repeats',
+      () => gradCheck((t) => t.gather(constant([2, 0, 2, 1], [2, 2], 'int64')), [{ shape: [3, 4] }]),
+    ],
+  ],
+  gatherElements: [
+    [
+      'gatherElements along last axis with repeats',
+      () => gradCheck((x) => x.gatherElements(constant([0, 0, 2, 3, 1, 1], [2, 3], 'int64'), 1), [{ shape: [2, 4] }]),
+    ],
+  ],
 };
 
 /** Primitives that produce no gradient by design (leaves, comparisons, index outputs, adjoints). */
-const noGradient: PrimOp[] = ['detach', 'input', 'const', 'range', 'zeros', 'size', 'less', 'greater', 'equal', 'and', 'topk', 'argmax', 'scatterAdd', 'scatterElementsAdd', 'quantizedWeight', 'quantizedMatmul'];
+const noGradient: PrimOp[] = [
+  'detach',
+  'input',
+  'const',
+  'range',
+  'zeros',
+  'size',
+  'less',
+  'greater',
+  'equal',
+  'and',
+  'topk',
+  'argmax',
+  'scatterAdd',
+  'scatterElementsAdd',
+  'quantizedWeight',
+  'quantizedMatmul',
+];
 
 test('grad detach: no gradient flows through a detached value', async () => {
   // d/dx [detach(x) * x] = detach(x) = x, where finite differences would see 2x.

@@ -8,17 +8,21 @@ import { f64, i64 } from '../helpers.ts';
 
 test('comparisons, and, topk, argmax, range, zeros give hand-computed values', async () => {
   const x = input('x', 'float64', [2, 3]);
-  const compiled = await CompiledGraph.create([x], {
-    less: x.less(0.5),
-    greater: x.greater(0.5),
-    equal: x.equal(0.5),
-    both: x.greater(0).and(x.less(1)),
-    top2: x.topkIndices(2),
-    bottom1: x.topkIndices(1, false),
-    argmax: x.argmax(-1),
-    range: arange(3),
-    zeros: zeros([2, 2], 'float64'),
-  }, { threads: 1 });
+  const compiled = await CompiledGraph.create(
+    [x],
+    {
+      less: x.less(0.5),
+      greater: x.greater(0.5),
+      equal: x.equal(0.5),
+      both: x.greater(0).and(x.less(1)),
+      top2: x.topkIndices(2),
+      bottom1: x.topkIndices(1, false),
+      argmax: x.argmax(-1),
+      range: arange(3),
+      zeros: zeros([2, 2], 'float64'),
+    },
+    { threads: 1 },
+  );
   const out = await compiled.run({ x: f64([0.5, 2, -1, 0.25, 0.75, 3], [2, 3]) });
   const bools = (name: string) => Array.from(out[name]!.data as Uint8Array, Boolean);
   const ints = (name: string) => Array.from(out[name]!.data as BigInt64Array, Number);
@@ -40,13 +44,24 @@ test('one session serves every batch and sequence length (symbolic dims, flatten
   const back = flat.mul(10).reshape(['B', 'T', 2]);
   const count = sizeOf('B*T', 'float64');
   const positions = arange('T').cast('float64').unsqueeze(-1).expand(['T', 2]);
-  const compiled = await CompiledGraph.create([x], { y: back.add(positions), rows: flat.sum(-1), count }, { threads: 1 });
-  for (const [B, T] of [[1, 1], [2, 3], [3, 5]]) {
+  const compiled = await CompiledGraph.create(
+    [x],
+    { y: back.add(positions), rows: flat.sum(-1), count },
+    { threads: 1 },
+  );
+  for (const [B, T] of [
+    [1, 1],
+    [2, 3],
+    [3, 5],
+  ]) {
     const n = B! * T! * 2;
     const values = Array.from({ length: n }, (_, i) => i);
     const out = await compiled.run({ x: f64(values, [B!, T!, 2]) });
     assert.deepEqual([...out.y!.dims], [B, T, 2]);
-    assert.deepEqual(Array.from(out.y!.data as Float64Array), values.map((v, i) => 10 * v + Math.floor(i / 2) % T!));
+    assert.deepEqual(
+      Array.from(out.y!.data as Float64Array),
+      values.map((v, i) => 10 * v + (Math.floor(i / 2) % T!)),
+    );
     assert.deepEqual([...out.rows!.dims], [B! * T!]);
     assert.equal(out.count!.data[0], B! * T!);
   }
@@ -56,33 +71,58 @@ test('gather with int64 indices and where with scalar branches', async () => {
   const table = input('table', 'float64', [3, 2]);
   const ids = input('ids', 'int64', ['N']);
   const rows = table.gather(ids);
-  const compiled = await CompiledGraph.create([table, ids], { rows, clipped: where(rows.greater(2), scalar(2, 'float64'), rows) }, { threads: 1 });
+  const compiled = await CompiledGraph.create(
+    [table, ids],
+    { rows, clipped: where(rows.greater(2), scalar(2, 'float64'), rows) },
+    { threads: 1 },
+  );
   const out = await compiled.run({ table: f64([0, 1, 2, 3, 4, 5], [3, 2]), ids: i64([2, 0, 2], [3]) });
   assert.deepEqual(Array.from(out.rows!.data as Float64Array), [4, 5, 0, 1, 4, 5]);
   assert.deepEqual(Array.from(out.clipped!.data as Float64Array), [2, 2, 0, 1, 2, 2]);
 });
 
-test('scatterAdd sums every update into a repeated index exactly, on several threads (gather\'s gradient)', async () => {
+test("scatterAdd sums every update into a repeated index exactly, on several threads (gather's gradient)", async () => {
   // onnxruntime's ScatterND with reduction 'add' loses updates to repeated indices when it runs
   // on more than one thread; the lowering must not depend on it.
   const [N, V, D] = [20000, 16, 128];
   const ids = input('ids', 'int64', [N]);
   const updates = input('updates', 'float32', [N, D]);
-  const compiled = await CompiledGraph.create([ids, updates], { table: scatterAdd([V, D], ids, updates) }, { threads: 2 });
+  const compiled = await CompiledGraph.create(
+    [ids, updates],
+    { table: scatterAdd([V, D], ids, updates) },
+    { threads: 2 },
+  );
   const idx = Array.from({ length: N }, (_, i) => i % V);
-  const out = await compiled.run({ ids: i64(idx, [N]), updates: { dtype: 'float32', data: new Float32Array(N * D).fill(1), dims: [N, D] } });
+  const out = await compiled.run({
+    ids: i64(idx, [N]),
+    updates: { dtype: 'float32', data: new Float32Array(N * D).fill(1), dims: [N, D] },
+  });
   assert.deepEqual([...out.table!.dims], [V, D]);
   assert.deepEqual([...new Set(out.table!.data as Float32Array)], [N / V], 'every row gets all N/V updates');
   const rows = input('rows', 'int64', ['B', 'T']);
-  const scalars = await CompiledGraph.create([rows], { counts: scatterAdd([V], rows, rows.cast('float32').mul(0).add(1)) }, { threads: 2 });
-  assert.deepEqual([...new Set((await scalars.run({ rows: i64(idx, [4, N / 4]) })).counts!.data as Float32Array)], [N / V], 'indices of any rank, rows of one element');
+  const scalars = await CompiledGraph.create(
+    [rows],
+    { counts: scatterAdd([V], rows, rows.cast('float32').mul(0).add(1)) },
+    { threads: 2 },
+  );
+  assert.deepEqual(
+    [...new Set((await scalars.run({ rows: i64(idx, [4, N / 4]) })).counts!.data as Float32Array)],
+    [N / V],
+    'indices of any rank, rows of one element',
+  );
 });
 
 test('shape errors name the op and both operands', () => {
   const a = input('a', 'float32', ['B', 3]);
   const b = input('b', 'float32', [4, 5]);
-  assert.throws(() => a.matmul(b), /matmul: inner dims differ: input\('a'\):float32\[B, 3\] @ input\('b'\):float32\[4, 5\] \(3 vs 4\)/);
-  assert.throws(() => a.add(b), /add: shapes do not broadcast: input\('a'\):float32\[B, 3\] and input\('b'\):float32\[4, 5\]/);
+  assert.throws(
+    () => a.matmul(b),
+    /matmul: inner dims differ: input\('a'\):float32\[B, 3\] @ input\('b'\):float32\[4, 5\] \(3 vs 4\)/,
+  );
+  assert.throws(
+    () => a.add(b),
+    /add: shapes do not broadcast: input\('a'\):float32\[B, 3\] and input\('b'\):float32\[4, 5\]/,
+  );
   assert.throws(() => a.reshape([4, 4]), /reshape: .* has 3\*B elements but target \[4, 4\] has 16/);
   assert.throws(() => a.add(input('c', 'float64', [3])), /add: dtypes differ/);
   assert.throws(() => a.sum(2), /sum: axis 2 is out of range for rank 2/);

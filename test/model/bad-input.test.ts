@@ -49,7 +49,10 @@ test('a missing tensor names the file, the tensor and its expected shape', () =>
   const tensors = readSafetensors(join(dir, 'model.safetensors'));
   tensors.delete('model.layers.1.self_attn.k_proj.weight');
   writeSafetensors(join(dir, 'model.safetensors'), tensors);
-  oneLine(() => loadModelDir(dir), /model\.safetensors: missing tensor 'model\.layers\.1\.self_attn\.k_proj\.weight'; expected shape \[16, 32\]/);
+  oneLine(
+    () => loadModelDir(dir),
+    /model\.safetensors: missing tensor 'model\.layers\.1\.self_attn\.k_proj\.weight'; expected shape \[16, 32\]/,
+  );
 });
 
 test('a mis-shaped tensor names the file, the tensor, its shape and the expected one', () => {
@@ -57,7 +60,10 @@ test('a mis-shaped tensor names the file, the tensor, its shape and the expected
   const tensors = readSafetensors(join(dir, 'model.safetensors'));
   tensors.set('model.norm.weight', { shape: [31], data: new Float32Array(31) });
   writeSafetensors(join(dir, 'model.safetensors'), tensors);
-  oneLine(() => loadModelDir(dir), /model\.safetensors: tensor 'model\.norm\.weight' has shape \[31\]; expected \[32\]/);
+  oneLine(
+    () => loadModelDir(dir),
+    /model\.safetensors: tensor 'model\.norm\.weight' has shape \[31\]; expected \[32\]/,
+  );
 });
 
 test('a truncated safetensors file and a missing dir are named', () => {

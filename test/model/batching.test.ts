@@ -20,8 +20,15 @@ for (const preset of ['tiny', 'tiny-moe']) {
 
 test('tiny-moe: padding tokens do not enter the load-balancing loss', async () => {
   const policy = Policy.fromPreset('tiny-moe', 4, { threads: 1 });
-  const batch = packSequences([[1, 2, 3, 4, 5, 6], [9, 8]], 64);
-  const run = () => policy.lossAndGrads(maskedCrossEntropy, batch, { loss_mask: batch.mask }, { scale: 1, aux_weight: 1 });
+  const batch = packSequences(
+    [
+      [1, 2, 3, 4, 5, 6],
+      [9, 8],
+    ],
+    64,
+  );
+  const run = () =>
+    policy.lossAndGrads(maskedCrossEntropy, batch, { loss_mask: batch.mask }, { scale: 1, aux_weight: 1 });
   const before = (await run()).metrics.aux_loss!;
   // Change what sits in the padded slots: the masked aux loss must not move.
   for (let t = 2; t < batch.T; t++) batch.inputs[batch.T + t] = BigInt(40 + t);

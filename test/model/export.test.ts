@@ -18,7 +18,8 @@ const work = mkdtempSync(join(tmpdir(), 'ringrl-export-'));
 /** Every tensor of a model dir (all shards), with its stored dtype. */
 function tensorsOf(dir: string) {
   const all = new Map<string, { dtype?: string; data: Float32Array; shape: number[] }>();
-  for (const f of readdirSync(dir).filter((f) => f.endsWith('.safetensors'))) for (const [n, t] of readSafetensors(join(dir, f))) all.set(n, t);
+  for (const f of readdirSync(dir).filter((f) => f.endsWith('.safetensors')))
+    for (const [n, t] of readSafetensors(join(dir, f))) all.set(n, t);
   return all;
 }
 
@@ -30,34 +31,58 @@ test('export of a bf16 sharded qwen3 (tied) is bit-exact in bf16, re-sharded wit
   const files = readdirSync(out).sort();
   const shards = files.filter((f) => f.endsWith('.safetensors'));
   assert.ok(shards.length >= 3, `sharded at 10KB: ${files}`);
-  shards.forEach((f, i) => assert.equal(f, `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`));
+  shards.forEach((f, i) =>
+    assert.equal(f, `model-${String(i + 1).padStart(5, '0')}-of-${String(shards.length).padStart(5, '0')}.safetensors`),
+  );
   const index = JSON.parse(readFileSync(join(out, 'model.safetensors.index.json'), 'utf8'));
   const want = tensorsOf(source);
   const got = tensorsOf(out);
-  assert.deepEqual([...got.keys()].sort(byCodeUnit), [...want.keys()].sort(byCodeUnit), 'same tensor names (no lm_head: tied)');
+  assert.deepEqual(
+    [...got.keys()].sort(byCodeUnit),
+    [...want.keys()].sort(byCodeUnit),
+    'same tensor names (no lm_head: tied)',
+  );
   assert.deepEqual(Object.keys(index.weight_map).sort(byCodeUnit), [...want.keys()].sort(byCodeUnit));
-  assert.equal(index.metadata.total_size, [...want.values()].reduce((a, t) => a + t.data.length * 2, 0));
+  assert.equal(
+    index.metadata.total_size,
+    [...want.values()].reduce((a, t) => a + t.data.length * 2, 0),
+  );
   for (const [name, t] of want) {
     const g = got.get(name)!;
     assert.equal(g.dtype, 'BF16', name);
     assert.deepEqual(g.shape, t.shape, name);
-    assert.ok(g.data.every((v, i) => Object.is(v, t.data[i])), `${name}: bf16 bits differ`);
+    assert.ok(
+      g.data.every((v, i) => Object.is(v, t.data[i])),
+      `${name}: bf16 bits differ`,
+    );
     assert.ok(readdirSync(out).includes(index.weight_map[name]), name);
   }
-  assert.deepEqual(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')), JSON.parse(readFileSync(join(source, 'config.json'), 'utf8')));
+  assert.deepEqual(
+    JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')),
+    JSON.parse(readFileSync(join(source, 'config.json'), 'utf8')),
+  );
   const back = loadModelDir(out);
   assert.equal(back.dtype, 'BF16');
-  assert.ok([...back.weights].every(([n, w]) => w.every((v, i) => Object.is(v, loadModelDir(source).weights.get(n)![i]))));
+  assert.ok(
+    [...back.weights].every(([n, w]) => w.every((v, i) => Object.is(v, loadModelDir(source).weights.get(n)![i]))),
+  );
 });
 
 test('export --dtype bf16 / fp16 of an fp32 model rounds to nearest even and sets torch_dtype', async () => {
   const source = join(fixtures, 'llama');
   const want = tensorsOf(source);
-  for (const [flag, dtype, torchDtype, bits] of [['bf16', 'BF16', 'bfloat16', bf16Bits], ['fp16', 'F16', 'float16', f16Bits]] as const) {
+  for (const [flag, dtype, torchDtype, bits] of [
+    ['bf16', 'BF16', 'bfloat16', bf16Bits],
+    ['fp16', 'F16', 'float16', f16Bits],
+  ] as const) {
     const out = join(work, `llama-${flag}`);
     const run = await runCommand(exportCommand, source, '--out', out, '--dtype', flag);
     assert.equal(run.code, 0, run.err);
-    assert.deepEqual(readdirSync(out).filter((f) => f.includes('safetensors')), ['model.safetensors'], 'one file below the shard size');
+    assert.deepEqual(
+      readdirSync(out).filter((f) => f.includes('safetensors')),
+      ['model.safetensors'],
+      'one file below the shard size',
+    );
     assert.equal(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).torch_dtype, torchDtype);
     const raw = readFileSync(join(out, 'model.safetensors'));
     const header = JSON.parse(raw.subarray(8, 8 + Number(raw.readBigUInt64LE(0))).toString());
@@ -65,7 +90,8 @@ test('export --dtype bf16 / fp16 of an fp32 model rounds to nearest even and set
     for (const [name, t] of want) {
       assert.equal(header[name].dtype, dtype);
       const [start] = header[name].data_offsets;
-      for (let i = 0; i < t.data.length; i++) assert.equal(raw.readUInt16LE(base + start + 2 * i), bits(t.data[i]!), `${name}[${i}]`);
+      for (let i = 0; i < t.data.length; i++)
+        assert.equal(raw.readUInt16LE(base + start + 2 * i), bits(t.data[i]!), `${name}[${i}]`);
     }
   }
 });
@@ -97,19 +123,38 @@ test('bad input: unsupported rope_scaling, a shard listed but missing -> one lin
   const yarn = join(work, 'yarn');
   cpSync(join(fixtures, 'llama-rope-llama3'), yarn, { recursive: true });
   const config = JSON.parse(readFileSync(join(yarn, 'config.json'), 'utf8'));
-  writeFileSync(join(yarn, 'config.json'), JSON.stringify({ ...config, rope_scaling: { rope_type: 'yarn', factor: 4 } }));
+  writeFileSync(
+    join(yarn, 'config.json'),
+    JSON.stringify({ ...config, rope_scaling: { rope_type: 'yarn', factor: 4 } }),
+  );
   const out1 = join(work, 'never1');
-  oneLine(await runCommand(exportCommand, yarn, '--out', out1), /yarn[/\\]config\.json: field 'rope_scaling\.rope_type' is "yarn"; expected one of default, linear, dynamic, llama3/);
+  oneLine(
+    await runCommand(exportCommand, yarn, '--out', out1),
+    /yarn[/\\]config\.json: field 'rope_scaling\.rope_type' is "yarn"; expected one of default, linear, dynamic, llama3/,
+  );
   assert.ok(!existsSync(out1));
 
   const torn = join(work, 'torn');
   cpSync(join(fixtures, 'qwen3-bf16-tied'), torn, { recursive: true });
   rmSync(join(torn, 'model-00002-of-00002.safetensors'));
   const out2 = join(work, 'never2');
-  oneLine(await runCommand(exportCommand, torn, '--out', out2), /torn[/\\]model\.safetensors\.index\.json: field 'weight_map\.[\w.]+' names shard 'model-00002-of-00002\.safetensors', but .* does not exist/);
+  oneLine(
+    await runCommand(exportCommand, torn, '--out', out2),
+    /torn[/\\]model\.safetensors\.index\.json: field 'weight_map\.[\w.]+' names shard 'model-00002-of-00002\.safetensors', but .* does not exist/,
+  );
   assert.ok(!existsSync(out2));
-  assert.deepEqual(readdirSync(work).filter((f) => f.startsWith('.never')), [], 'no temp dirs left');
+  assert.deepEqual(
+    readdirSync(work).filter((f) => f.startsWith('.never')),
+    [],
+    'no temp dirs left',
+  );
 
-  oneLine(await runCommand(exportCommand, join(fixtures, 'llama'), '--out', join(work, 'x'), '--dtype', 'int8'), /--dtype 'int8' is unknown; expected bf16, fp16 or fp32/);
-  oneLine(await runCommand(exportCommand, join(fixtures, 'llama'), '--out', join(work, 'x'), '--max-shard-size', 'lots'), /--max-shard-size must be a size like 5GB/);
+  oneLine(
+    await runCommand(exportCommand, join(fixtures, 'llama'), '--out', join(work, 'x'), '--dtype', 'int8'),
+    /--dtype 'int8' is unknown; expected bf16, fp16 or fp32/,
+  );
+  oneLine(
+    await runCommand(exportCommand, join(fixtures, 'llama'), '--out', join(work, 'x'), '--max-shard-size', 'lots'),
+    /--max-shard-size must be a size like 5GB/,
+  );
 });

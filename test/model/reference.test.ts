@@ -29,7 +29,17 @@ interface Reference {
   loss: number;
 }
 
-const names = ['llama', 'qwen2', 'qwen3', 'mixtral', 'qwen3-bf16-tied', 'llama-rope-llama3', 'llama-rope-dynamic', 'llama-rope-linear', 'qwen3_moe'];
+const names = [
+  'llama',
+  'qwen2',
+  'qwen3',
+  'mixtral',
+  'qwen3-bf16-tied',
+  'llama-rope-llama3',
+  'llama-rope-dynamic',
+  'llama-rope-linear',
+  'qwen3_moe',
+];
 for (const modelType of names) {
   const dir = join(fixtures, modelType);
   const ref: Reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
@@ -41,15 +51,22 @@ for (const modelType of names) {
     for (const [name, shape] of parameterShapes(config)) params[name] = input(name, 'float32', shape);
     const tokens = input('tokens', 'int64', ['B', 'T']);
     const { logits, auxLoss } = forward(config, params, tokens);
-    const compiled = await CompiledGraph.create([...Object.values(params), tokens], { logits, ...(auxLoss ? { aux: auxLoss } : {}) }, { threads: 1 });
+    const compiled = await CompiledGraph.create(
+      [...Object.values(params), tokens],
+      { logits, ...(auxLoss ? { aux: auxLoss } : {}) },
+      { threads: 1 },
+    );
     const feeds: Parameters<typeof compiled.run>[0] = {};
-    for (const [name, shape] of parameterShapes(config)) feeds[name] = { dtype: 'float32', data: weights.get(name)!, dims: shape };
-    const B = ref.tokens.length, T = ref.tokens[0]!.length;
+    for (const [name, shape] of parameterShapes(config))
+      feeds[name] = { dtype: 'float32', data: weights.get(name)!, dims: shape };
+    const B = ref.tokens.length,
+      T = ref.tokens[0]!.length;
     feeds.tokens = { dtype: 'int64', data: BigInt64Array.from(ref.tokens.flat().map(BigInt)), dims: [B, T] };
     const out = await compiled.run(feeds);
     assert.deepEqual([...out.logits!.dims], [B, T, config.vocabSize]);
     assertClose(out.logits!.data as Float32Array, ref.logits.flat(2), 1e-4, `${modelType} logits`);
-    if (ref.aux_loss !== undefined) assertClose(out.aux!.data as Float32Array, [ref.aux_loss], 1e-5, `${modelType} aux loss`);
+    if (ref.aux_loss !== undefined)
+      assertClose(out.aux!.data as Float32Array, [ref.aux_loss], 1e-5, `${modelType} aux loss`);
   });
 
   test(`${modelType}: log-probs, loss and every parameter gradient match PyTorch`, async () => {
@@ -59,12 +76,21 @@ for (const modelType of names) {
 
     const batch = packSequences(ref.tokens, policy.config.vocabSize);
     const targets = batch.lengths.reduce((a, b) => a + b, 0);
-    const { loss, metrics, grads } = await policy.lossAndGrads(maskedCrossEntropy, batch, { loss_mask: batch.mask }, { scale: 1 / targets, aux_weight: ref.router_aux_loss_coef ?? 0 });
+    const { loss, metrics, grads } = await policy.lossAndGrads(
+      maskedCrossEntropy,
+      batch,
+      { loss_mask: batch.mask },
+      { scale: 1 / targets, aux_weight: ref.router_aux_loss_coef ?? 0 },
+    );
     assertClose([metrics.nll!], [ref.ce_loss], 1e-5, `${modelType} ce loss`);
     assertClose([loss], [ref.loss], 1e-5, `${modelType} total loss`);
 
     const expected = readSafetensors(join(dir, 'grads.safetensors'));
-    assert.deepEqual([...grads.keys()].sort(byCodeUnit), [...expected.keys()].sort(byCodeUnit), 'one gradient per HF parameter');
+    assert.deepEqual(
+      [...grads.keys()].sort(byCodeUnit),
+      [...expected.keys()].sort(byCodeUnit),
+      'one gradient per HF parameter',
+    );
     for (const [name, g] of expected) {
       const scale = Math.max(1e-3, ...Array.from(g.data, Math.abs));
       assertClose(grads.get(name)!, g.data, 1e-4 * scale, `${modelType} grad ${name}`);

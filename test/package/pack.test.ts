@@ -17,21 +17,38 @@ const nodes = [process.execPath, ...(process.env.RINGRL_TEST_NODES ?? '').split(
 test('npm pack → install into a plain project → import from JavaScript and run the bin', { timeout: 600_000 }, () => {
   const work = mkdtempSync(join(tmpdir(), 'ringrl-pack-'));
   // `npm pack` runs the `prepare` build, so the tarball holds what src/ compiles to now.
-  const [packed] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  const [packed] = JSON.parse(
+    execFileSync('npm', ['pack', '--json', '--pack-destination', work], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }),
+  );
   const files: string[] = packed.files.map((f: { path: string }) => f.path);
   assert.ok(files.includes('dist/index.js') && files.includes('dist/index.d.ts') && files.includes('dist/cli/bin.js'));
-  assert.ok(files.includes('dist/reward/sandbox/zygote.py') && files.includes('dist/reward/sandbox/runner.cjs'), 'the sandbox assets ship');
+  assert.ok(
+    files.includes('dist/reward/sandbox/zygote.py') && files.includes('dist/reward/sandbox/runner.cjs'),
+    'the sandbox assets ship',
+  );
   assert.ok(files.includes('configs/demo.yaml'), 'the demo config ships');
-  assert.deepEqual(files.filter((f) => /^(src|test|bench|scripts)\//.test(f)), [], 'no sources, tests or benches');
+  assert.deepEqual(
+    files.filter((f) => /^(src|test|bench|scripts)\//.test(f)),
+    [],
+    'no sources, tests or benches',
+  );
 
   const app = join(work, 'app');
   execFileSync('mkdir', [app]);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-  execFileSync('npm', ['install', join(work, packed.filename), '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], {
-    cwd: app,
-    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
-    stdio: 'ignore',
-  });
+  execFileSync(
+    'npm',
+    ['install', join(work, packed.filename), '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'],
+    {
+      cwd: app,
+      env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
+      stdio: 'ignore',
+    },
+  );
   assert.ok(!existsSync(join(app, 'node_modules', 'tsx')), 'tsx is not a runtime dependency');
   assert.ok(!existsSync(join(app, 'node_modules', 'typescript')), 'typescript is not a runtime dependency');
 

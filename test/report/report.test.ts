@@ -20,7 +20,8 @@ const work = mkdtempSync(join(tmpdir(), 'ringrl-report-'));
 
 function metricNames(): string[] {
   const names = new Set<string>();
-  for (const line of readFileSync(join(fixture, 'metrics.jsonl'), 'utf8').trim().split('\n')) for (const k of Object.keys(JSON.parse(line))) names.add(k);
+  for (const line of readFileSync(join(fixture, 'metrics.jsonl'), 'utf8').trim().split('\n'))
+    for (const k of Object.keys(JSON.parse(line))) names.add(k);
   names.delete('step');
   names.delete('wall_time');
   return [...names];
@@ -32,9 +33,18 @@ test('charts: every series plotted exactly once; stats, times and fractions shar
   const plotted = charts.flatMap((c) => c.series.map((s) => s.name)).sort();
   assert.deepEqual(plotted, metricNames().sort(byCodeUnit));
   const byTitle = new Map(charts.map((c) => [c.title, c]));
-  assert.deepEqual(byTitle.get('response_length')!.series.map((s) => s.name), ['response_length/max', 'response_length/mean', 'response_length/p90']);
-  assert.deepEqual(byTitle.get('time (seconds)')!.series.map((s) => s.name), ['time/eval_s', 'time/reward_s', 'time/rollout_s', 'time/step_s', 'time/sync_s', 'time/train_s']);
-  assert.deepEqual(byTitle.get('icepop fractions')!.series.map((s) => s.name), ['icepop/masked_frac', 'icepop/masked_high_frac', 'icepop/masked_low_frac']);
+  assert.deepEqual(
+    byTitle.get('response_length')!.series.map((s) => s.name),
+    ['response_length/max', 'response_length/mean', 'response_length/p90'],
+  );
+  assert.deepEqual(
+    byTitle.get('time (seconds)')!.series.map((s) => s.name),
+    ['time/eval_s', 'time/reward_s', 'time/rollout_s', 'time/step_s', 'time/sync_s', 'time/train_s'],
+  );
+  assert.deepEqual(
+    byTitle.get('icepop fractions')!.series.map((s) => s.name),
+    ['icepop/masked_frac', 'icepop/masked_high_frac', 'icepop/masked_low_frac'],
+  );
   assert.equal(byTitle.get('rollout/tokens_per_s')!.series.length, 1, 'throughput is not a time');
   const accuracy = byTitle.get('eval/accuracy')!;
   assert.deepEqual(accuracy.x.slice(0, 3), [25, 50, 75]);
@@ -52,7 +62,10 @@ test('report.html is self-contained: inlined chart library, embedded data, CSP w
   assert.equal(summary.series, metricNames().length);
   assert.equal(summary.warnings.length, 0);
   const html = readFileSync(summary.path, 'utf8');
-  assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">/);
+  assert.match(
+    html,
+    /<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">/,
+  );
   assert.doesNotMatch(html, /<(script|link|img|iframe)[^>]+(src|href)=/i, 'no external resources');
   assert.ok(html.includes('uPlot'), 'uPlot is inlined');
   const data = JSON.parse(html.match(/<script type="application\/json" id="report-data">(.*?)<\/script>/s)![1]!);
@@ -68,15 +81,25 @@ test('report.html is self-contained: inlined chart library, embedded data, CSP w
 test('a damaged metrics.jsonl still gives a report that lists what was skipped', async () => {
   const run = join(work, 'damaged');
   cpSync(fixture, run, { recursive: true });
-  appendFileSync(join(run, 'metrics.jsonl'), 'garbage\n{"step": 301, "reward/mean": 0.7, "grad/norm": null}\n{"step": 302, "rew');
+  appendFileSync(
+    join(run, 'metrics.jsonl'),
+    'garbage\n{"step": 301, "reward/mean": 0.7, "grad/norm": null}\n{"step": 302, "rew',
+  );
   const result = await runCommand(reportCommand, run);
   assert.equal(result.code, 0, result.err);
-  assert.match(result.out, /^wrote .*report\.html \(\d+ series in \d+ charts from 301 steps, 24 samples, 2 damaged lines skipped\)$/);
+  assert.match(
+    result.out,
+    /^wrote .*report\.html \(\d+ series in \d+ charts from 301 steps, 24 samples, 2 damaged lines skipped\)$/,
+  );
   assert.match(result.err, /warning: .*metrics\.jsonl:301: skipped a corrupt line/);
   assert.match(result.err, /warning: .*metrics\.jsonl:303: ignored a torn last line/);
   const html = readFileSync(join(run, 'report.html'), 'utf8');
   assert.match(html, /Damaged lines were skipped/);
-  assert.match(html, /<code>grad\/norm<\/code>.*?<td class="bad" title="steps 301"><b>1<\/b> \(first at step 301\)<\/td>/, 'a NaN step is counted in the summary');
+  assert.match(
+    html,
+    /<code>grad\/norm<\/code>.*?<td class="bad" title="steps 301"><b>1<\/b> \(first at step 301\)<\/td>/,
+    'a NaN step is counted in the summary',
+  );
 });
 
 test('the synthetic-run generator writes a run the report and the config loader accept', () => {
@@ -115,10 +138,26 @@ test('ringrl report: --jsonl result, empty run, bad arguments', async () => {
 
 const chromium = ['chromium', 'chromium-browser'].find((b) => spawnSync('sh', ['-c', `command -v ${b}`]).status === 0);
 
-test('the report draws every chart in headless Chromium with the network blocked', { skip: chromium ? false : 'chromium is not installed (apt-get install -y chromium)' }, () => {
+test('the report draws every chart in headless Chromium with the network blocked', {
+  skip: chromium ? false : 'chromium is not installed (apt-get install -y chromium)',
+}, () => {
   const out = join(work, 'dom.html');
   writeReport(fixture, { out });
-  const dom = execFileSync(chromium!, ['--headless', '--disable-gpu', '--no-sandbox', '--no-first-run', '--host-resolver-rules=MAP * ~NOTFOUND', '--proxy-server=http://127.0.0.1:9', '--virtual-time-budget=1000', '--dump-dom', `file://${out}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 });
+  const dom = execFileSync(
+    chromium!,
+    [
+      '--headless',
+      '--disable-gpu',
+      '--no-sandbox',
+      '--no-first-run',
+      '--host-resolver-rules=MAP * ~NOTFOUND',
+      '--proxy-server=http://127.0.0.1:9',
+      '--virtual-time-budget=1000',
+      '--dump-dom',
+      `file://${out}`,
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60000 },
+  );
   const charts = buildCharts(RunDir.open(fixture).readMetrics()).length;
   assert.match(dom, new RegExp(`data-charts-drawn="${charts}"`), 'the client script ran to the end');
   assert.equal((dom.match(/<canvas/g) ?? []).length, charts, 'one canvas per chart');

@@ -24,7 +24,10 @@ test('create writes config.yaml and checkpoints/; metrics and samples append one
   assert.match(readFileSync(run.configPath, 'utf8'), /steps: 7/);
   run.logMetrics(1, { 'reward/mean': 0.25, 'time/train_s': 1.5, 'grad/norm': NaN, skipped: undefined });
   run.logMetrics(2, { 'reward/mean': 0.5 });
-  run.logSamples(2, [{ prompt: 'p', response: 'r', reward: 1 }, { prompt: 'q', response: 's', reward: 0 }]);
+  run.logSamples(2, [
+    { prompt: 'p', response: 'r', reward: 1 },
+    { prompt: 'q', response: 's', reward: 0 },
+  ]);
   const lines = readFileSync(run.metricsPath, 'utf8').trimEnd().split('\n');
   assert.equal(lines.length, 2);
   const first = JSON.parse(lines[0]!);
@@ -33,7 +36,13 @@ test('create writes config.yaml and checkpoints/; metrics and samples append one
   assert.equal(first['grad/norm'], null, 'NaN is written as null');
   assert.ok(Math.abs(first.wall_time - Date.now() / 1000) < 60);
   assert.ok(!('skipped' in first));
-  assert.deepEqual(run.readSamples().map((s) => [s.step, s.prompt]), [[2, 'p'], [2, 'q']]);
+  assert.deepEqual(
+    run.readSamples().map((s) => [s.step, s.prompt]),
+    [
+      [2, 'p'],
+      [2, 'q'],
+    ],
+  );
   assert.throws(() => RunDir.create(dir, formatConfig(config)), /already holds a run/);
   assert.throws(() => run.logMetrics(3, { 'Reward Mean': 1 }), /metric name 'Reward Mean' must be lowercase segments/);
   assert.throws(() => run.logMetrics(-1, {}), /step must be an integer >= 0/);
@@ -53,7 +62,13 @@ test('rows for one step merge, later values winning (eval rows, re-logged steps 
   run.logMetrics(2, { 'eval/accuracy': 0.1 });
   run.logMetrics(1, { 'sft/loss': 2.9 }); // resumed from step 0 and re-ran step 1
   const rows = run.readMetrics();
-  assert.deepEqual(rows.map((r) => [r.step, r['sft/loss'], r['eval/accuracy']]), [[1, 2.9, undefined], [2, 2, 0.1]]);
+  assert.deepEqual(
+    rows.map((r) => [r.step, r['sft/loss'], r['eval/accuracy']]),
+    [
+      [1, 2.9, undefined],
+      [2, 2, 0.1],
+    ],
+  );
 });
 
 test('a torn last line is ignored on read with a warning, and cut before the next append', () => {
@@ -61,7 +76,10 @@ test('a torn last line is ignored on read with a warning, and cut before the nex
   const path = join(work, 'torn.jsonl');
   writeFileSync(path, '{"step":1,"a":1}\n{"step":2,"a":2}\n{"step":3,"a"');
   const read = readJsonl(path, warn);
-  assert.deepEqual(read.rows, [{ step: 1, a: 1 }, { step: 2, a: 2 }]);
+  assert.deepEqual(read.rows, [
+    { step: 1, a: 1 },
+    { step: 2, a: 2 },
+  ]);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /torn\.jsonl:3: ignored a torn last line/);
   appendJsonl(path, [{ step: 3, a: 3 }], warn);
@@ -78,7 +96,10 @@ test('a corrupt line in the middle is skipped with a warning naming file:line; t
   appendFileSync(run.metricsPath, '{"step": 2, "reward/mean": 0.2\n[1,2]\n{"reward/mean": 5}\n');
   run.logMetrics(3, { 'reward/mean': 0.3 });
   const rows = run.readMetrics();
-  assert.deepEqual(rows.map((r) => r.step), [1, 3]);
+  assert.deepEqual(
+    rows.map((r) => r.step),
+    [1, 3],
+  );
   assert.equal(warnings.length, 3);
   assert.match(warnings[0]!, /metrics\.jsonl:2: skipped a corrupt line \(/);
   assert.match(warnings[1]!, /metrics\.jsonl:3: skipped a line that is not a JSON object/);
@@ -91,7 +112,8 @@ test('a writer killed with SIGKILL mid-append leaves only whole lines (or one to
     const pad = 'x'.repeat(200000); for (let i = 0; ; i++) appendJsonl(${JSON.stringify(path)}, [{ step: i, pad }]);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'ignore' });
   const deadline = Date.now() + 20000;
-  while (Date.now() < deadline && (!existsSync(path) || readFileSync(path).length < 2_000_000)) await new Promise((r) => setTimeout(r, 20));
+  while (Date.now() < deadline && (!existsSync(path) || readFileSync(path).length < 2_000_000))
+    await new Promise((r) => setTimeout(r, 20));
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   const { warnings, warn } = collect();
@@ -109,15 +131,23 @@ test('a writer killed with SIGKILL mid-append leaves only whole lines (or one to
 test('checkpoints: listed only when complete; a failed write leaves nothing; keep prunes the oldest', async () => {
   const run = RunDir.create(join(work, 'ckpt'));
   assert.equal(run.latestCheckpoint(), undefined);
-  for (const step of [10, 20, 30]) await run.saveCheckpoint(step, (dir) => writeFileSync(join(dir, 'weights.bin'), String(step)));
+  for (const step of [10, 20, 30])
+    await run.saveCheckpoint(step, (dir) => writeFileSync(join(dir, 'weights.bin'), String(step)));
   assert.deepEqual(run.checkpoints(), [10, 20, 30]);
-  await assert.rejects(run.saveCheckpoint(40, () => {
-    throw new Error('disk full');
-  }), /disk full/);
+  await assert.rejects(
+    run.saveCheckpoint(40, () => {
+      throw new Error('disk full');
+    }),
+    /disk full/,
+  );
   assert.deepEqual(run.checkpoints(), [10, 20, 30], 'the failed checkpoint is not listed');
   assert.deepEqual(run.latestCheckpoint(), { step: 30, dir: join(work, 'ckpt', 'checkpoints', '30') });
   await run.saveCheckpoint(50, async (dir) => writeFileSync(join(dir, 'weights.bin'), '50'), 2);
   assert.deepEqual(run.checkpoints(), [30, 50]);
-  assert.deepEqual(readdirSync(join(work, 'ckpt', 'checkpoints')).sort(), ['30', '50'], 'temporary dirs are cleaned up');
+  assert.deepEqual(
+    readdirSync(join(work, 'ckpt', 'checkpoints')).sort(),
+    ['30', '50'],
+    'temporary dirs are cleaned up',
+  );
   assert.equal(readFileSync(join(run.checkpointDir(50), 'weights.bin'), 'utf8'), '50');
 });

@@ -9,16 +9,22 @@ import { CASES, EXTRACTION_CASES } from './math_cases.ts';
 test('the equivalence table has at least 150 cases with both outcomes in every category', () => {
   assert.ok(CASES.length >= 150, `only ${CASES.length} cases`);
   const categories = new Map<string, Set<boolean>>();
-  for (const [, , equal, category] of CASES) categories.set(category, (categories.get(category) ?? new Set()).add(equal));
+  for (const [, , equal, category] of CASES)
+    categories.set(category, (categories.get(category) ?? new Set()).add(equal));
   for (const [category, outcomes] of categories) {
-    if (!['text'].includes(category)) assert.equal(outcomes.size, 2, `category ${category} lacks a ${outcomes.has(true) ? 'false' : 'true'} pair`);
+    if (!['text'].includes(category))
+      assert.equal(outcomes.size, 2, `category ${category} lacks a ${outcomes.has(true) ? 'false' : 'true'} pair`);
   }
 });
 
 for (const [gold, candidate, equal, category] of CASES) {
   test(`${category}: ${gold} ${equal ? '==' : '!='} ${candidate}`, () => {
     const verdict = answersEquivalent(gold, candidate);
-    assert.equal(verdict.equal, equal, `reason: ${verdict.reason}; normalised ${JSON.stringify(normalizeAnswer(gold))} vs ${JSON.stringify(normalizeAnswer(candidate))}`);
+    assert.equal(
+      verdict.equal,
+      equal,
+      `reason: ${verdict.reason}; normalised ${JSON.stringify(normalizeAnswer(gold))} vs ${JSON.stringify(normalizeAnswer(candidate))}`,
+    );
     assert.ok(verdict.reason.length > 0);
   });
 }

@@ -15,14 +15,39 @@ import type { CodeSandbox, Language } from '../../src/reward/sandbox/types.ts';
 
 type Verdict = true | false | -1 | -2 | -3 | -4;
 
-async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
-  const r = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+async function post(
+  base: string,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any }> {
+  const r = await fetch(base + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: r.status, json: await r.json() };
 }
 
 /** One test case as verl sends it (timeout is both compile and run timeout; memory 1024 MB) and grades it. */
-async function verlCase(base: string, language: string, code: string, stdin: string | null, expected: string | null, timeout = 10): Promise<Verdict> {
-  const body = { compile_timeout: timeout, run_timeout: timeout, code, stdin, memory_limit_MB: 1024, language, files: {}, fetch_files: [] };
+async function verlCase(
+  base: string,
+  language: string,
+  code: string,
+  stdin: string | null,
+  expected: string | null,
+  timeout = 10,
+): Promise<Verdict> {
+  const body = {
+    compile_timeout: timeout,
+    run_timeout: timeout,
+    code,
+    stdin,
+    memory_limit_MB: 1024,
+    language,
+    files: {},
+    fetch_files: [],
+  };
   const { status, json } = await post(base, '/run_code', body);
   if (status !== 200) return -1;
   if (json.status === 'SandboxError') return -1;
@@ -46,8 +71,10 @@ function fnNameWrapper(code: string, fnName: string): string {
 const ADD: Partial<Record<Language, string>> = {
   python: 'a, b = map(int, input().split())\nprint(a + b)',
   pytest: '',
-  javascript: 'const [a, b] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(Number); console.log(a + b)',
-  typescript: 'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(Number); console.log(a + b)',
+  javascript:
+    'const [a, b] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(Number); console.log(a + b)',
+  typescript:
+    'const [a, b]: number[] = require("fs").readFileSync(0, "utf8").trim().split(/\\s+/).map(Number); console.log(a + b)',
   bash: 'read a b; echo $((a + b))',
   c: '#include <stdio.h>\nint main(void) { long a, b; scanf("%ld %ld", &a, &b); printf("%ld\\n", a + b); return 0; }',
   cpp: '#include <bits/stdc++.h>\nusing namespace std;\nint main() { long a, b; cin >> a >> b; cout << a + b << endl; }',
@@ -93,45 +120,78 @@ describe('/run_code as verl drives it', () => {
       langs.map(async (l) => {
         const name = FUSION_NAME[l] ?? l;
         // verl sends each case as its own request, all at once.
-        const cases = await Promise.all([verlCase(base, name, ADD[l]!, '2 3', '5'), verlCase(base, name, ADD[l]!, '40 2\n', '42\n'), verlCase(base, name, ADD[l]!, '1 1', '3')]);
+        const cases = await Promise.all([
+          verlCase(base, name, ADD[l]!, '2 3', '5'),
+          verlCase(base, name, ADD[l]!, '40 2\n', '42\n'),
+          verlCase(base, name, ADD[l]!, '1 1', '3'),
+        ]);
         const broken = BROKEN[l] ? await verlCase(base, name, BROKEN[l]!, '', '') : -4;
         return [l, [...cases, broken]] as const;
       }),
     );
     for (const [l, v] of verdicts) assert.deepEqual(v, [true, true, false, -4], l);
-    const crash = await verlCase(base, 'python', 'import sys\nprint("About to raise", file=sys.stderr)\nraise ValueError("x")', 'in', 'out');
+    const crash = await verlCase(
+      base,
+      'python',
+      'import sys\nprint("About to raise", file=sys.stderr)\nraise ValueError("x")',
+      'in',
+      'out',
+    );
     assert.equal(crash, -2);
     const sleepy = await verlCase(base, 'python', 'import time\ntime.sleep(10)', 'in', 'out', 1);
     assert.equal(sleepy, -3);
     // verl's stdin null and empty string both reach the program as empty input.
     const echo = 'import sys\nprint(f"You said \'{sys.stdin.readline().strip()}\'")';
-    assert.deepEqual(await Promise.all([verlCase(base, 'python', echo, null, "You said ''"), verlCase(base, 'python', echo, '', "You said ''"), verlCase(base, 'python', echo, 'hello', "You said 'hello'")]), [true, true, true]);
+    assert.deepEqual(
+      await Promise.all([
+        verlCase(base, 'python', echo, null, "You said ''"),
+        verlCase(base, 'python', echo, '', "You said ''"),
+        verlCase(base, 'python', echo, 'hello', "You said 'hello'"),
+      ]),
+      [true, true, true],
+    );
   });
 
   test('pytest: passing and failing tests', async (t) => {
     if (!available.includes('pytest')) return t.skip('pytest is not installed');
     const tests = 'def add(a, b):\n    return a + b\n\ndef test_add():\n    assert add(2, 3) == 5\n';
     assert.equal(await verlCase(base, 'pytest', tests, null, null), true);
-    assert.equal(await verlCase(base, 'pytest', tests + '\ndef test_wrong():\n    assert add(2, 2) == 5\n', null, null), -2);
+    assert.equal(
+      await verlCase(base, 'pytest', tests + '\ndef test_wrong():\n    assert add(2, 2) == 5\n', null, null),
+      -2,
+    );
   });
 
   test('fn_name: the function called with JSON arguments from stdin (LiveCodeBench style)', async () => {
-    const solution = 'class Solution:\n    def occurrencesOfElement(self, nums: List[int], queries: List[int], x: int) -> List[int]:\n        pos = [i for i, n in enumerate(nums) if n == x]\n        return [pos[k - 1] if k <= len(pos) else -1 for k in queries]\n';
+    const solution =
+      'class Solution:\n    def occurrencesOfElement(self, nums: List[int], queries: List[int], x: int) -> List[int]:\n        pos = [i for i, n in enumerate(nums) if n == x]\n        return [pos[k - 1] if k <= len(pos) else -1 for k in queries]\n';
     const code = fnNameWrapper(solution, 'occurrencesOfElement');
-    const results = await Promise.all([verlCase(base, 'python', code, '[1, 3, 1, 7]\n[1, 3, 2, 4]\n1', '[0, -1, 2, -1]'), verlCase(base, 'python', code, '[1, 2, 3]\n[10]\n5', '[-1]')]);
+    const results = await Promise.all([
+      verlCase(base, 'python', code, '[1, 3, 1, 7]\n[1, 3, 2, 4]\n1', '[0, -1, 2, -1]'),
+      verlCase(base, 'python', code, '[1, 2, 3]\n[10]\n5', '[-1]'),
+    ]);
     assert.deepEqual(results, [true, true]);
   });
 
   test('assert_case: asserts appended to the program (KodCode style)', async () => {
-    const code = 'def merge(iv):\n    iv = sorted(iv)\n    out = [iv[0]]\n    for a, b in iv[1:]:\n        if a <= out[-1][1]:\n            out[-1] = (out[-1][0], max(out[-1][1], b))\n        else:\n            out.append((a, b))\n    return out\n';
-    const asserts = ['assert merge([(0, 1), (3, 5), (4, 7)]) == [(0, 1), (3, 7)]', 'assert merge([(1, 2), (2, 3)]) == [(1, 3)]', 'assert merge([(1, 2), (3, 4)]) == [(1, 2), (3, 5)]'];
+    const code =
+      'def merge(iv):\n    iv = sorted(iv)\n    out = [iv[0]]\n    for a, b in iv[1:]:\n        if a <= out[-1][1]:\n            out[-1] = (out[-1][0], max(out[-1][1], b))\n        else:\n            out.append((a, b))\n    return out\n';
+    const asserts = [
+      'assert merge([(0, 1), (3, 5), (4, 7)]) == [(0, 1), (3, 7)]',
+      'assert merge([(1, 2), (2, 3)]) == [(1, 3)]',
+      'assert merge([(1, 2), (3, 4)]) == [(1, 2), (3, 5)]',
+    ];
     const results = await Promise.all(asserts.map((a) => verlCase(base, 'python', `${code}\n\n${a}`, '', null)));
     assert.deepEqual(results, [true, true, -2]);
   });
 
   test('64 concurrent slow correct solutions are all scored correct (queued, not refused)', async () => {
     const slow = 'import time\nn = int(input())\ntime.sleep(0.3)\nprint(sum(i * i for i in range(n)))';
-    const results = await Promise.all(Array.from({ length: 64 }, (_, i) => verlCase(base, 'python', slow, String(1000 + i), String(((999 + i) * (1000 + i) * (2 * (999 + i) + 1)) / 6))));
+    const results = await Promise.all(
+      Array.from({ length: 64 }, (_, i) =>
+        verlCase(base, 'python', slow, String(1000 + i), String(((999 + i) * (1000 + i) * (2 * (999 + i) + 1)) / 6)),
+      ),
+    );
     assert.deepEqual(results, Array(64).fill(true));
   });
 
@@ -143,24 +203,48 @@ describe('/run_code as verl drives it', () => {
       memory_limit_MB: -1,
       compile_timeout: 0,
       run_timeout: 300,
-      files: { '/tmp/flag.txt': Buffer.from('flag').toString('base64'), '/data/in.txt': Buffer.from('!').toString('base64'), 'skipped.txt': null },
+      files: {
+        '/tmp/flag.txt': Buffer.from('flag').toString('base64'),
+        '/data/in.txt': Buffer.from('!').toString('base64'),
+        'skipped.txt': null,
+      },
       fetch_files: ['/tmp/out.txt'],
     };
     const { status, json } = await post(base, '/run_code', body);
     assert.equal(status, 200);
-    assert.deepEqual([json.status, json.run_result.stdout], ['Success', 'flag!\n'], json.run_result?.stderr ?? json.message);
+    assert.deepEqual(
+      [json.status, json.run_result.stdout],
+      ['Success', 'flag!\n'],
+      json.run_result?.stderr ?? json.message,
+    );
     assert.equal(Buffer.from(json.files['/tmp/out.txt'], 'base64').toString(), 'back');
   });
 
   test("SandboxFusion's statuses: a signal is Finished with rc -9; output over the cap too; timeouts are TimeLimitExceeded", async () => {
-    const killed = await post(base, '/run_code', { code: 'import os, signal\nos.kill(os.getpid(), signal.SIGKILL)', language: 'python' });
-    assert.deepEqual([killed.json.status, killed.json.run_result.status, killed.json.run_result.return_code], ['Failed', 'Finished', -9]);
+    const killed = await post(base, '/run_code', {
+      code: 'import os, signal\nos.kill(os.getpid(), signal.SIGKILL)',
+      language: 'python',
+    });
+    assert.deepEqual(
+      [killed.json.status, killed.json.run_result.status, killed.json.run_result.return_code],
+      ['Failed', 'Finished', -9],
+    );
     const segv = await post(base, '/run_code', { code: 'import ctypes\nctypes.string_at(0)', language: 'python' });
     assert.deepEqual([segv.json.run_result.status, segv.json.run_result.return_code], ['Finished', -11]);
-    const flood = await post(base, '/run_code', { code: 'while True: print("x" * 1000)', language: 'python', run_timeout: 5 });
-    assert.deepEqual([flood.json.status, flood.json.message, flood.json.run_result.status, flood.json.run_result.return_code], ['Failed', 'output_limit', 'Finished', -9]);
+    const flood = await post(base, '/run_code', {
+      code: 'while True: print("x" * 1000)',
+      language: 'python',
+      run_timeout: 5,
+    });
+    assert.deepEqual(
+      [flood.json.status, flood.json.message, flood.json.run_result.status, flood.json.run_result.return_code],
+      ['Failed', 'output_limit', 'Finished', -9],
+    );
     const slow = await post(base, '/run_code', { code: 'while (true) {}', language: 'nodejs', run_timeout: 0.5 });
-    assert.deepEqual([slow.json.status, slow.json.run_result.status, slow.json.run_result.return_code], ['Failed', 'TimeLimitExceeded', null]);
+    assert.deepEqual(
+      [slow.json.status, slow.json.run_result.status, slow.json.run_result.return_code],
+      ['Failed', 'TimeLimitExceeded', null],
+    );
     const missing = await post(base, '/run_code', { code: 'x', language: 'php' });
     assert.deepEqual([missing.status, missing.json.status], [200, 'SandboxError']);
     assert.match(missing.json.message, /unsupported language 'php'/);
@@ -177,7 +261,12 @@ describe('/run_code as verl drives it', () => {
 
   test('a client that goes away cancels its run', async () => {
     const controller = new AbortController();
-    const request = fetch(base + '/run_code', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'import time\ntime.sleep(60)', language: 'python', run_timeout: 60 }), signal: controller.signal }).catch(() => 'aborted');
+    const request = fetch(base + '/run_code', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 'import time\ntime.sleep(60)', language: 'python', run_timeout: 60 }),
+      signal: controller.signal,
+    }).catch(() => 'aborted');
     for (let i = 0; i < 100 && limiter.active === 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(limiter.active, 1);
     controller.abort();
@@ -189,12 +278,23 @@ describe('/run_code as verl drives it', () => {
 
 describe('admission details, the API key, caps', () => {
   test('time in the queue is not charged to the run: a 1 s run queued behind a 1.5 s one succeeds', async () => {
-    const { app } = await buildService({ concurrency: 1, sandboxOptions: { pythonWorkers: 1, nodeSpares: 1, toolchainCache: false } });
+    const { app } = await buildService({
+      concurrency: 1,
+      sandboxOptions: { pythonWorkers: 1, nodeSpares: 1, toolchainCache: false },
+    });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
     try {
-      const first = post(base, '/run_code', { code: 'import time\ntime.sleep(1.5)', language: 'python', run_timeout: 5 });
+      const first = post(base, '/run_code', {
+        code: 'import time\ntime.sleep(1.5)',
+        language: 'python',
+        run_timeout: 5,
+      });
       await new Promise((r) => setTimeout(r, 100));
-      const second = await post(base, '/run_code', { code: 'import time\ntime.sleep(0.3)\nprint("done")', language: 'python', run_timeout: 1 });
+      const second = await post(base, '/run_code', {
+        code: 'import time\ntime.sleep(0.3)\nprint("done")',
+        language: 'python',
+        run_timeout: 1,
+      });
       assert.deepEqual([second.json.status, second.json.run_result.stdout], ['Success', 'done\n']);
       assert.equal((await first).json.status, 'Success');
     } finally {
@@ -204,7 +304,12 @@ describe('admission details, the API key, caps', () => {
 
   test('--api-key: Bearer on every endpoint but /health; the client sends it; caps on bodies and files', async () => {
     const key = 'k3y-for-tests';
-    const { app } = await buildService({ apiKey: key, bodyLimit: 64 << 10, concurrency: 1, sandboxOptions: { pythonWorkers: 1, nodeSpares: 1, toolchainCache: false } });
+    const { app } = await buildService({
+      apiKey: key,
+      bodyLimit: 64 << 10,
+      concurrency: 1,
+      sandboxOptions: { pythonWorkers: 1, nodeSpares: 1, toolchainCache: false },
+    });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
     try {
       assert.equal((await fetch(base + '/health')).status, 200);
@@ -234,7 +339,10 @@ describe('admission details, the API key, caps', () => {
     const saved = process.env.RINGRL_SANDBOX_API_KEY;
     delete process.env.RINGRL_SANDBOX_API_KEY;
     try {
-      await assert.rejects(sandboxCommand.run(['serve', '--port', '0', '--host', '0.0.0.0']), /--host 0\.0\.0\.0 lets anyone .* --api-key/);
+      await assert.rejects(
+        sandboxCommand.run(['serve', '--port', '0', '--host', '0.0.0.0']),
+        /--host 0\.0\.0\.0 lets anyone .* --api-key/,
+      );
     } finally {
       if (saved !== undefined) process.env.RINGRL_SANDBOX_API_KEY = saved;
     }

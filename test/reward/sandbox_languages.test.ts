@@ -351,21 +351,35 @@ describe('every language, hostile programs', () => {
   let langs: Language[] = [];
   const run = (language: Language, input: string, limits: Partial<Limits> = {}) =>
     language === 'pytest'
-      ? sandbox.run({ language, code: PYTEST, files: { 'cmd.txt': Buffer.from(input).toString('base64') }, limits: { wallMs: 10_000, cpuMs: 4000, ...limits } })
-      : sandbox.run({ language, code: PROGRAMS[language]!, stdin: input, limits: { wallMs: 10_000, cpuMs: 4000, ...limits }, compileTimeoutMs: 60_000 });
+      ? sandbox.run({
+          language,
+          code: PYTEST,
+          files: { 'cmd.txt': Buffer.from(input).toString('base64') },
+          limits: { wallMs: 10_000, cpuMs: 4000, ...limits },
+        })
+      : sandbox.run({
+          language,
+          code: PROGRAMS[language]!,
+          stdin: input,
+          limits: { wallMs: 10_000, cpuMs: 4000, ...limits },
+          compileTimeoutMs: 60_000,
+        });
   /** Run the same input in every language at once; results by language. */
   const all = async (input: string | ((l: Language) => string), limits: Partial<Limits> = {}) => {
     const results = await Promise.all(langs.map((l) => run(l, typeof input === 'string' ? input : input(l), limits)));
     return new Map(langs.map((l, i) => [l, results[i]!] as const));
   };
-  const show = (l: Language, r: RunResult) => `${l}: ${r.status} ${r.message ?? ''} ${r.compile?.stderr.slice(0, 300) ?? ''} ${r.stderr.slice(0, 300)}`;
+  const show = (l: Language, r: RunResult) =>
+    `${l}: ${r.status} ${r.message ?? ''} ${r.compile?.stderr.slice(0, 300) ?? ''} ${r.stderr.slice(0, 300)}`;
 
   before(async () => {
     sandbox = new ProcessSandbox({ pythonWorkers: 8, nodeSpares: 1, toolchainCache: false });
     await sandbox.warmup();
     const { available, unavailable } = sandbox.languages();
     for (const [l, why] of Object.entries(unavailable)) console.log(`# skipping ${l}: ${why}`);
-    langs = (['pytest', 'typescript', 'bash', 'c', 'cpp', 'go', 'java', 'rust'] as Language[]).filter((l) => available.includes(l));
+    langs = (['pytest', 'typescript', 'bash', 'c', 'cpp', 'go', 'java', 'rust'] as Language[]).filter((l) =>
+      available.includes(l),
+    );
   });
   after(() => sandbox.close());
 
@@ -385,7 +399,8 @@ describe('every language, hostile programs', () => {
   });
 
   test('infinite loop: timeout', async () => {
-    for (const [l, r] of await all('loop', { wallMs: 2500, cpuMs: 1000 })) assert.equal(r.status, 'timeout', show(l, r));
+    for (const [l, r] of await all('loop', { wallMs: 2500, cpuMs: 1000 }))
+      assert.equal(r.status, 'timeout', show(l, r));
   });
 
   test('fork bomb: bounded, nothing survives, the sandbox keeps working', async () => {
@@ -395,7 +410,10 @@ describe('every language, hostile programs', () => {
       const forked = /blocked (\d+)/.exec(r.stdout)?.[1];
       if (forked !== undefined) assert.ok(Number(forked) < FORK_PROCESSES, `${l} forked ${forked}`);
     }
-    const left = await eventually(() => sandboxUserProcesses(), (p) => p.length <= before);
+    const left = await eventually(
+      () => sandboxUserProcesses(),
+      (p) => p.length <= before,
+    );
     assert.ok(left.length <= before, `forked children outlived the run: ${left.slice(0, 5).join('; ')}`);
     for (const [l, r] of await all('sum 2 3')) assert.equal(r.status, 'ok', show(l, r));
   });
@@ -426,14 +444,18 @@ describe('every language, hostile programs', () => {
 
   test('no writes outside the working directory', { skip: !full && 'needs bubblewrap (mount namespace)' }, async () => {
     const hostFile = join(tmpdir(), `ringrl-escape-${randomBytes(6).toString('hex')}`);
-    for (const [l, r] of await all(`write /etc/ringrl-x /usr/ringrl-x /ringrl-x ../ringrl-x /proc/ringrl-x ${hostFile}`)) {
+    for (const [l, r] of await all(
+      `write /etc/ringrl-x /usr/ringrl-x /ringrl-x ../ringrl-x /proc/ringrl-x ${hostFile}`,
+    )) {
       const wrote = [...r.stdout.matchAll(/wrote (\S+)/g)].map((m) => m[1]).filter((p) => p !== hostFile);
       assert.deepEqual(wrote, [], show(l, r));
     }
     assert.equal(existsSync(hostFile), false);
   });
 
-  test('no network: connecting to the host fails', { skip: !full && 'needs bubblewrap (network namespace)' }, async () => {
+  test('no network: connecting to the host fails', {
+    skip: !full && 'needs bubblewrap (network namespace)',
+  }, async () => {
     let connections = 0;
     const server: Server = createServer((s) => {
       connections++;
@@ -447,7 +469,9 @@ describe('every language, hostile programs', () => {
     assert.equal(connections, 0);
   });
 
-  test('killing the parent and everyone: the sandbox and the host are fine', { skip: !full && 'needs bubblewrap (PID namespace)' }, async () => {
+  test('killing the parent and everyone: the sandbox and the host are fine', {
+    skip: !full && 'needs bubblewrap (PID namespace)',
+  }, async () => {
     for (const [l, r] of await all('kill')) assert.ok(['ok', 'killed', 'error'].includes(r.status), show(l, r));
     for (let i = 0; i < 2; i++) for (const [l, r] of await all('sum 2 3')) assert.equal(r.status, 'ok', show(l, r));
   });
@@ -455,7 +479,10 @@ describe('every language, hostile programs', () => {
   test('orphaned children are killed with the run', { skip: !full && 'needs bubblewrap (PID namespace)' }, async () => {
     const marker = `ringrl-orphan-${randomBytes(6).toString('hex')}`;
     for (const [l, r] of await all(`orphan ${marker}`)) assert.match(r.stdout, /spawned/, show(l, r));
-    const survivors = await eventually(() => sandboxUserProcesses().filter((p) => p.includes(marker)), (s) => s.length === 0);
+    const survivors = await eventually(
+      () => sandboxUserProcesses().filter((p) => p.includes(marker)),
+      (s) => s.length === 0,
+    );
     assert.deepEqual(survivors, []);
   });
 });

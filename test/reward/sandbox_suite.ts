@@ -64,10 +64,18 @@ export function suite(name: string, options: SandboxOptions) {
     after(() => sandbox.close());
 
     test('runs Python and JavaScript with stdin, stdout, stderr and exit codes', async () => {
-      const py = await sandbox.run({ language: 'python', code: 'import sys\nprint(input()[::-1])\nprint("err", file=sys.stderr)\nsys.exit(3)', stdin: 'hello\n' });
+      const py = await sandbox.run({
+        language: 'python',
+        code: 'import sys\nprint(input()[::-1])\nprint("err", file=sys.stderr)\nsys.exit(3)',
+        stdin: 'hello\n',
+      });
       assert.deepEqual([py.status, py.exit_code, py.stdout, py.stderr], ['error', 3, 'olleh\n', 'err\n']);
       assert.equal(py.isolation, plan.level);
-      const js = await sandbox.run({ language: 'javascript', code: 'const s = require("fs").readFileSync(0, "utf8"); console.log(s.trim().toUpperCase(), require.main === module)', stdin: 'abc' });
+      const js = await sandbox.run({
+        language: 'javascript',
+        code: 'const s = require("fs").readFileSync(0, "utf8"); console.log(s.trim().toUpperCase(), require.main === module)',
+        stdin: 'abc',
+      });
       assert.deepEqual([js.status, js.exit_code, js.stdout], ['ok', 0, 'ABC true\n']);
       const thrown = await sandbox.run({ language: 'python', code: 'raise ValueError("boom")' });
       assert.equal(thrown.status, 'error');
@@ -90,88 +98,148 @@ export function suite(name: string, options: SandboxOptions) {
     });
 
     test('infinite loop: timeout (CPU limit and wall limit), both languages', async () => {
-      const busy = await sandbox.run({ language: 'python', code: 'while True: pass', limits: { wallMs: 10_000, cpuMs: 1000 } });
+      const busy = await sandbox.run({
+        language: 'python',
+        code: 'while True: pass',
+        limits: { wallMs: 10_000, cpuMs: 1000 },
+      });
       assert.equal(busy.status, 'timeout');
-      const sleepy = await sandbox.run({ language: 'python', code: 'import time\ntime.sleep(60)', limits: { wallMs: 500 } });
+      const sleepy = await sandbox.run({
+        language: 'python',
+        code: 'import time\ntime.sleep(60)',
+        limits: { wallMs: 500 },
+      });
       assert.equal(sleepy.status, 'timeout');
-      const js = await sandbox.run({ language: 'javascript', code: 'for (;;) {}', limits: { wallMs: 10_000, cpuMs: 1000 } });
+      const js = await sandbox.run({
+        language: 'javascript',
+        code: 'for (;;) {}',
+        limits: { wallMs: 10_000, cpuMs: 1000 },
+      });
       assert.equal(js.status, 'timeout');
     });
 
     test('fork bomb: process limit holds, nothing survives the run', async () => {
       const before = sandboxUserProcesses().length;
-      const code = 'import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n        n += 1\nexcept OSError as e:\n    print("blocked", n)\n';
+      const code =
+        'import os, time\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n        n += 1\nexcept OSError as e:\n    print("blocked", n)\n';
       const r = await sandbox.run({ language: 'python', code, limits: { ...FAST, processes: 32 } });
       assert.equal(r.status, 'ok', r.stderr);
       const forked = Number(/blocked (\d+)/.exec(r.stdout)?.[1]);
       assert.ok(forked < 32, `forked ${forked} processes`);
-      const count = await eventually(() => sandboxUserProcesses().length, (n) => n <= before);
+      const count = await eventually(
+        () => sandboxUserProcesses().length,
+        (n) => n <= before,
+      );
       assert.ok(count <= before, 'forked children outlived the run');
       const after = await sandbox.run({ language: 'python', code: 'print("still fine")' });
       assert.equal(after.stdout, 'still fine\n');
     });
 
     test('memory bomb: memory status, both languages', async () => {
-      const py = await sandbox.run({ language: 'python', code: 'x = []\nwhile True:\n    x.append(bytearray(50 * 1024 * 1024))', limits: { ...FAST, memoryMb: 256 } });
+      const py = await sandbox.run({
+        language: 'python',
+        code: 'x = []\nwhile True:\n    x.append(bytearray(50 * 1024 * 1024))',
+        limits: { ...FAST, memoryMb: 256 },
+      });
       assert.equal(py.status, 'memory', py.stderr.slice(-300));
-      const js = await sandbox.run({ language: 'javascript', code: 'const a = []; for (;;) a.push(new Array(1e6).fill(1.5))', limits: { wallMs: 20_000, cpuMs: 20_000, memoryMb: 160 } });
+      const js = await sandbox.run({
+        language: 'javascript',
+        code: 'const a = []; for (;;) a.push(new Array(1e6).fill(1.5))',
+        limits: { wallMs: 20_000, cpuMs: 20_000, memoryMb: 160 },
+      });
       assert.equal(js.status, 'memory', js.stderr.slice(-300));
     });
 
     test('huge output: output_limit, output capped', async () => {
-      const py = await sandbox.run({ language: 'python', code: 'while True:\n    print("x" * 1000)', limits: { wallMs: 15_000, cpuMs: 10_000, outputBytes: 100_000 } });
+      const py = await sandbox.run({
+        language: 'python',
+        code: 'while True:\n    print("x" * 1000)',
+        limits: { wallMs: 15_000, cpuMs: 10_000, outputBytes: 100_000 },
+      });
       assert.equal(py.status, 'output_limit');
       assert.ok(py.stdout.length <= 100_000);
-      const js = await sandbox.run({ language: 'javascript', code: 'const fs = require("fs"); for (;;) fs.writeSync(2, "y".repeat(1000))', limits: { wallMs: 15_000, cpuMs: 10_000, outputBytes: 100_000 } });
+      const js = await sandbox.run({
+        language: 'javascript',
+        code: 'const fs = require("fs"); for (;;) fs.writeSync(2, "y".repeat(1000))',
+        limits: { wallMs: 15_000, cpuMs: 10_000, outputBytes: 100_000 },
+      });
       assert.equal(js.status, 'output_limit');
       assert.ok(js.stderr.length <= 100_000);
       // console.log may queue in node's memory while the loop runs; it still ends as output_limit.
-      const logged = await sandbox.run({ language: 'javascript', code: 'for (let i = 0; i < 1e5; i++) console.log("y".repeat(1000))', limits: { wallMs: 15_000, cpuMs: 10_000, outputBytes: 100_000 } });
+      const logged = await sandbox.run({
+        language: 'javascript',
+        code: 'for (let i = 0; i < 1e5; i++) console.log("y".repeat(1000))',
+        limits: { wallMs: 15_000, cpuMs: 10_000, outputBytes: 100_000 },
+      });
       assert.equal(logged.status, 'output_limit');
     });
 
     test('file size limit: a write past fileBytes fails', async () => {
-      const r = await sandbox.run({ language: 'python', code: 'open("big", "wb").write(b"x" * 2_000_000)', limits: { ...FAST, fileBytes: 1_000_000 } });
+      const r = await sandbox.run({
+        language: 'python',
+        code: 'open("big", "wb").write(b"x" * 2_000_000)',
+        limits: { ...FAST, fileBytes: 1_000_000 },
+      });
       assert.notEqual(r.status, 'ok');
       assert.match(r.stderr, /File too large|EFBIG|Errno 27/);
     });
 
-    test('a child that outlives the program (or the timeout) is killed', { skip: !full && 'needs bubblewrap (PID namespace)' }, async () => {
+    test('a child that outlives the program (or the timeout) is killed', {
+      skip: !full && 'needs bubblewrap (PID namespace)',
+    }, async () => {
       const marker = `ringrl-orphan-${randomBytes(6).toString('hex')}`;
       const code = `import subprocess\nsubprocess.Popen(["/bin/sh", "-c", "sleep 120; echo ${marker}"], start_new_session=True)\nprint("spawned")`;
       const r = await sandbox.run({ language: 'python', code, limits: FAST });
       assert.equal(r.stdout, 'spawned\n');
       const loop = `import subprocess\nsubprocess.Popen(["/bin/sh", "-c", "sleep 120; echo ${marker}"], start_new_session=True)\nwhile True: pass`;
-      assert.equal((await sandbox.run({ language: 'python', code: loop, limits: { wallMs: 1500, cpuMs: 1000 } })).status, 'timeout');
+      assert.equal(
+        (await sandbox.run({ language: 'python', code: loop, limits: { wallMs: 1500, cpuMs: 1000 } })).status,
+        'timeout',
+      );
       const js = `require("child_process").spawn("/bin/sh", ["-c", "sleep 120; echo ${marker}"], { detached: true, stdio: "ignore" }).unref(); console.log("spawned")`;
       assert.equal((await sandbox.run({ language: 'javascript', code: js, limits: FAST })).stdout, 'spawned\n');
-      const survivors = await eventually(() => sandboxUserProcesses().filter((p) => p.includes(marker)), (s) => s.length === 0);
+      const survivors = await eventually(
+        () => sandboxUserProcesses().filter((p) => p.includes(marker)),
+        (s) => s.length === 0,
+      );
       assert.deepEqual(survivors, []);
     });
 
-    test('no writes outside the working directory', { skip: !full && 'needs bubblewrap (mount namespace)' }, async () => {
+    test('no writes outside the working directory', {
+      skip: !full && 'needs bubblewrap (mount namespace)',
+    }, async () => {
       const hostFile = join(tmpdir(), `ringrl-escape-${randomBytes(6).toString('hex')}`);
       const targets = ['/etc/ringrl-x', '/usr/ringrl-x', '/ringrl-x', '../ringrl-x', '/proc/ringrl-x', hostFile];
       const code = `import json\nok = []\nfor p in ${JSON.stringify(targets)}:\n    try:\n        open(p, "w").write("x")\n        ok.append(p)\n    except OSError:\n        pass\nprint(json.dumps(ok))`;
       const r = await sandbox.run({ language: 'python', code });
       assert.equal(r.status, 'ok', r.stderr);
       // hostFile's path is the sandbox's private /tmp at most; the host's never gets it.
-      assert.deepEqual(JSON.parse(r.stdout).filter((p: string) => p !== hostFile), []);
+      assert.deepEqual(
+        JSON.parse(r.stdout).filter((p: string) => p !== hostFile),
+        [],
+      );
       assert.equal(existsSync(hostFile), false);
     });
 
-    test("no run reads another run's files (sequential and concurrent)", { skip: !full && 'needs bubblewrap (private tmpfs)' }, async () => {
+    test("no run reads another run's files (sequential and concurrent)", {
+      skip: !full && 'needs bubblewrap (private tmpfs)',
+    }, async () => {
       const secret = randomBytes(8).toString('hex');
       const write = `import time\nfor p in ["secret.txt", "/tmp/secret.txt", "/dev/shm/secret.txt"]:\n    open(p, "w").write("${secret}")\ntime.sleep(1.5)`;
       const scan = `import os\nhits = []\nfor root in ["/", "/tmp", "/dev/shm"]:\n    for d, dirs, names in os.walk(root):\n        dirs[:] = [x for x in dirs if os.path.join(d, x) not in ("/proc", "/usr", "/sys", "/dev")]\n        for n in names:\n            try:\n                if "${[...secret].reverse().join('')}"[::-1] in open(os.path.join(d, n), errors="ignore").read(1000):\n                    hits.append(os.path.join(d, n))\n            except OSError:\n                pass\nprint(hits)`;
-      const [w, concurrent] = await Promise.all([sandbox.run({ language: 'python', code: write }), new Promise((r) => setTimeout(r, 300)).then(() => sandbox.run({ language: 'python', code: scan }))]);
+      const [w, concurrent] = await Promise.all([
+        sandbox.run({ language: 'python', code: write }),
+        new Promise((r) => setTimeout(r, 300)).then(() => sandbox.run({ language: 'python', code: scan })),
+      ]);
       assert.equal(w.status, 'ok', w.stderr);
       assert.equal(concurrent.stdout, '[]\n');
       // Afterwards, whichever zygote ran the writer is clean for the next run.
       for (let i = 0; i < 3; i++) assert.equal((await sandbox.run({ language: 'python', code: scan })).stdout, '[]\n');
     });
 
-    test('no network: connections to the host and beyond fail', { skip: !full && 'needs bubblewrap (network namespace)' }, async () => {
+    test('no network: connections to the host and beyond fail', {
+      skip: !full && 'needs bubblewrap (network namespace)',
+    }, async () => {
       let connections = 0;
       const server: Server = createServer((s) => {
         connections++;
@@ -181,7 +249,10 @@ export function suite(name: string, options: SandboxOptions) {
       const port = (server.address() as { port: number }).port;
       const code = `import socket\nfor addr in [("127.0.0.1", ${port}), ("1.1.1.1", 53), ("10.0.0.1", 80)]:\n    try:\n        socket.create_connection(addr, timeout=1).close()\n        print("connected", addr)\n    except OSError as e:\n        print("failed", addr[0])`;
       const r = await sandbox.run({ language: 'python', code });
-      const js = await sandbox.run({ language: 'javascript', code: `const s = require("net").connect(${port}, "127.0.0.1"); s.on("connect", () => { console.log("connected"); s.destroy(); }); s.on("error", () => console.log("failed"))` });
+      const js = await sandbox.run({
+        language: 'javascript',
+        code: `const s = require("net").connect(${port}, "127.0.0.1"); s.on("connect", () => { console.log("connected"); s.destroy(); }); s.on("error", () => console.log("failed"))`,
+      });
       server.close();
       assert.doesNotMatch(r.stdout, /connected/);
       assert.equal(r.stdout.match(/failed/g)?.length, 3);
@@ -189,11 +260,16 @@ export function suite(name: string, options: SandboxOptions) {
       assert.equal(connections, 0);
     });
 
-    test('signalling the parent (and everyone) does not hurt the sandbox or the host', { skip: !full && 'needs bubblewrap (PID namespace)' }, async () => {
+    test('signalling the parent (and everyone) does not hurt the sandbox or the host', {
+      skip: !full && 'needs bubblewrap (PID namespace)',
+    }, async () => {
       const code = `import os, signal\nfor pid in [os.getppid(), 1, ${process.pid}, -1]:\n    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError as e:\n        print(pid, type(e).__name__)\nprint("survived?")`;
       const r = await sandbox.run({ language: 'python', code });
       assert.ok(['ok', 'killed'].includes(r.status), r.status);
-      const js = await sandbox.run({ language: 'javascript', code: 'try { process.kill(process.ppid, "SIGKILL"); process.kill(1, "SIGKILL") } catch (e) { console.log(e.code) } console.log("alive")' });
+      const js = await sandbox.run({
+        language: 'javascript',
+        code: 'try { process.kill(process.ppid, "SIGKILL"); process.kill(1, "SIGKILL") } catch (e) { console.log(e.code) } console.log("alive")',
+      });
       assert.ok(['ok', 'killed'].includes(js.status));
       for (let i = 0; i < 4; i++) {
         const next = await sandbox.run({ language: 'python', code: 'print(6 * 7)' });
@@ -211,7 +287,9 @@ export function suite(name: string, options: SandboxOptions) {
       assert.doesNotMatch(js.stdout, /RINGRL_TEST_SECRET/);
     });
 
-    test('runs as an unprivileged user', { skip: !full && process.getuid?.() !== 0 ? 'needs root or bubblewrap' : false }, async () => {
+    test('runs as an unprivileged user', {
+      skip: !full && process.getuid?.() !== 0 ? 'needs root or bubblewrap' : false,
+    }, async () => {
       const r = await sandbox.run({ language: 'python', code: 'import os\nprint(os.getuid(), os.geteuid())' });
       assert.equal(r.stdout, '65534 65534\n');
     });
@@ -227,8 +305,15 @@ export function suite(name: string, options: SandboxOptions) {
         assert.match(v.reason, /exit\(0\) guard/);
       }
       const jsTests = { kind: 'assert' as const, code: 'require("assert").equal(add(2, 2), 4)' };
-      assert.equal((await runCodeTests(sandbox, 'javascript', 'function add(a, b) { return a + b }', jsTests)).reward, 1);
-      assert.equal((await runCodeTests(sandbox, 'javascript', 'process.exit(0); function add(a, b) { return a + b }', jsTests)).reward, 0);
+      assert.equal(
+        (await runCodeTests(sandbox, 'javascript', 'function add(a, b) { return a + b }', jsTests)).reward,
+        1,
+      );
+      assert.equal(
+        (await runCodeTests(sandbox, 'javascript', 'process.exit(0); function add(a, b) { return a + b }', jsTests))
+          .reward,
+        0,
+      );
     });
 
     test('stdin/stdout test cases', async () => {
@@ -240,9 +325,11 @@ export function suite(name: string, options: SandboxOptions) {
         ],
       });
       assert.deepEqual([v.reward, v.passed, v.total], [1, 2, 2]);
-      const wrong = await runCodeTests(sandbox, 'python', 'print(0)', { kind: 'io', cases: [{ stdin: '', expected: '1' }] });
+      const wrong = await runCodeTests(sandbox, 'python', 'print(0)', {
+        kind: 'io',
+        cases: [{ stdin: '', expected: '1' }],
+      });
       assert.deepEqual([wrong.reward, wrong.passed], [0, 0]);
     });
   });
 }
-

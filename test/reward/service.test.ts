@@ -10,7 +10,11 @@ import { detectIsolation } from '../../src/reward/sandbox/isolation.ts';
 import { byCodeUnit } from '../../src/util/order.ts';
 
 async function post(base: string, path: string, body: unknown): Promise<{ status: number; json: any }> {
-  const r = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const r = await fetch(base + path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   return { status: r.status, json: await r.json() };
 }
 
@@ -26,13 +30,24 @@ describe('reward service', () => {
   test('POST /run runs a program and reports status and isolation', async () => {
     const { status, json } = await post(base, '/run', { language: 'python', code: 'print(input() * 2)', stdin: 'ab' });
     assert.equal(status, 200);
-    assert.deepEqual([json.status, json.exit_code, json.stdout, json.isolation], ['ok', 0, 'abab\n', detectIsolation().level]);
+    assert.deepEqual(
+      [json.status, json.exit_code, json.stdout, json.isolation],
+      ['ok', 0, 'abab\n', detectIsolation().level],
+    );
   });
 
   test('POST /run with tests: io cases and the exit(0) guard', async () => {
-    const io = await post(base, '/run', { language: 'javascript', code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a * b)', tests: { kind: 'io', cases: [{ stdin: '6 7', expected: '42' }] } });
+    const io = await post(base, '/run', {
+      language: 'javascript',
+      code: 'const [a, b] = require("fs").readFileSync(0, "utf8").split(" ").map(Number); console.log(a * b)',
+      tests: { kind: 'io', cases: [{ stdin: '6 7', expected: '42' }] },
+    });
     assert.deepEqual([io.json.reward, io.json.passed, io.json.total], [1, 1, 1]);
-    const hack = await post(base, '/run', { language: 'python', code: 'import sys; sys.exit(0)\ndef f(): return 1', tests: { kind: 'assert', code: 'assert f() == 2' } });
+    const hack = await post(base, '/run', {
+      language: 'python',
+      code: 'import sys; sys.exit(0)\ndef f(): return 1',
+      tests: { kind: 'assert', code: 'assert f() == 2' },
+    });
     assert.equal(hack.json.reward, 0);
     assert.match(hack.json.reason, /exit\(0\) guard/);
   });
@@ -62,7 +77,11 @@ describe('reward service', () => {
     const cases: [string, unknown, RegExp][] = [
       ['/run', { language: 'ruby', code: 'x' }, /^body\.language: .*python.*javascript/],
       ['/run', { language: 'python' }, /^body\.code: expected string/],
-      ['/run', { language: 'python', code: '', limits: { wall_ms: 'soon' } }, /^body\.limits\.wall_ms: expected number/],
+      [
+        '/run',
+        { language: 'python', code: '', limits: { wall_ms: 'soon' } },
+        /^body\.limits\.wall_ms: expected number/,
+      ],
       ['/run', { language: 'python', code: '', limits: { wall_ms: 1e9 } }, /^body\.limits\.wall_ms: .*120000/],
       ['/run', { language: 'python', code: '', files: { '../x': 'aGk=' } }, /^body\.files.*without '\.\.'/],
       ['/run', { language: 'python', code: '', bogus: 1 }, /^body: .*bogus/],
@@ -81,18 +100,39 @@ describe('reward service', () => {
   });
 
   test('POST /run_code speaks SandboxFusion', async () => {
-    const ok = await post(base, '/run_code', { code: 'print(input())', language: 'python', run_timeout: 5, memory_limit_MB: 256, stdin: 'hi', compile_timeout: 10, files: { 'a.txt': Buffer.from('x').toString('base64') }, fetch_files: ['a.txt'] });
+    const ok = await post(base, '/run_code', {
+      code: 'print(input())',
+      language: 'python',
+      run_timeout: 5,
+      memory_limit_MB: 256,
+      stdin: 'hi',
+      compile_timeout: 10,
+      files: { 'a.txt': Buffer.from('x').toString('base64') },
+      fetch_files: ['a.txt'],
+    });
     assert.equal(ok.status, 200);
     assert.equal(ok.json.status, 'Success');
     assert.equal(ok.json.compile_result, null);
-    assert.deepEqual(Object.keys(ok.json.run_result).sort(byCodeUnit), ['execution_time', 'return_code', 'status', 'stderr', 'stdout']);
-    assert.deepEqual([ok.json.run_result.status, ok.json.run_result.return_code, ok.json.run_result.stdout], ['Finished', 0, 'hi\n']);
+    assert.deepEqual(Object.keys(ok.json.run_result).sort(byCodeUnit), [
+      'execution_time',
+      'return_code',
+      'status',
+      'stderr',
+      'stdout',
+    ]);
+    assert.deepEqual(
+      [ok.json.run_result.status, ok.json.run_result.return_code, ok.json.run_result.stdout],
+      ['Finished', 0, 'hi\n'],
+    );
     assert.equal(typeof ok.json.executor_pod_name, 'string');
     assert.equal(ok.json.files['a.txt'], Buffer.from('x').toString('base64'));
     const slow = await post(base, '/run_code', { code: 'while (true) {}', language: 'nodejs', run_timeout: 0.5 });
     assert.deepEqual([slow.json.status, slow.json.run_result.status], ['Failed', 'TimeLimitExceeded']);
     const failing = await post(base, '/run_code', { code: 'raise SystemExit(4)', language: 'python' });
-    assert.deepEqual([failing.json.status, failing.json.run_result.status, failing.json.run_result.return_code], ['Failed', 'Finished', 4]);
+    assert.deepEqual(
+      [failing.json.status, failing.json.run_result.status, failing.json.run_result.return_code],
+      ['Failed', 'Finished', 4],
+    );
     const unknown = await post(base, '/run_code', { code: 'x', language: 'cobol' });
     assert.deepEqual([unknown.status, unknown.json.status], [200, 'SandboxError']);
   });
@@ -105,7 +145,11 @@ describe('reward service', () => {
       'import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nos.kill(-1, signal.SIGKILL)',
       'print("y" * 10**8)',
     ];
-    const results = await Promise.all(hostile.map((code) => post(base, '/run', { language: 'python', code, limits: { wall_ms: 2000, cpu_ms: 1000, processes: 16 } })));
+    const results = await Promise.all(
+      hostile.map((code) =>
+        post(base, '/run', { language: 'python', code, limits: { wall_ms: 2000, cpu_ms: 1000, processes: 16 } }),
+      ),
+    );
     for (const r of results) assert.equal(r.status, 200);
     assert.notEqual(results[0]!.json.status, 'ok');
     const health = await fetch(base + '/health');
@@ -132,12 +176,23 @@ describe('reward service', () => {
 
 describe('backpressure', () => {
   test('a burst beyond concurrency + queue gets explicit 429s; every request is answered', async () => {
-    const { app } = await buildService({ concurrency: 1, queue: 2, sandboxOptions: { pythonWorkers: 1, nodeSpares: 1 } });
+    const { app } = await buildService({
+      concurrency: 1,
+      queue: 2,
+      sandboxOptions: { pythonWorkers: 1, nodeSpares: 1 },
+    });
     const base = await app.listen({ port: 0, host: '127.0.0.1' });
     try {
-      const burst = await Promise.all(Array.from({ length: 12 }, () => post(base, '/run', { language: 'python', code: 'import time; time.sleep(0.2)' })));
+      const burst = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          post(base, '/run', { language: 'python', code: 'import time; time.sleep(0.2)' }),
+        ),
+      );
       const codes = burst.map((r) => r.status);
-      assert.ok(codes.every((c) => c === 200 || c === 429), codes.join(','));
+      assert.ok(
+        codes.every((c) => c === 200 || c === 429),
+        codes.join(','),
+      );
       assert.ok(codes.includes(429) && codes.includes(200));
       for (const r of burst) if (r.status === 429) assert.match(r.json.error, /queue full/);
       assert.ok(codes.filter((c) => c === 200).length >= 3);

@@ -28,15 +28,34 @@ function recording(engine: RolloutEngine): { engine: RolloutEngine; perStep: num
 }
 
 function config(mode: RolloutMode, over: Partial<RolloutConfig> = {}): RolloutConfig {
-  return { mode, tokenBudget: 600, poolCapacity: 32, retention: 1, staleness: 1, groupSize: 4, sampling: { temperature: 1, maxNewTokens: 400 }, ...over };
+  return {
+    mode,
+    tokenBudget: 600,
+    poolCapacity: 32,
+    retention: 1,
+    staleness: 1,
+    groupSize: 4,
+    sampling: { temperature: 1, maxNewTokens: 400 },
+    ...over,
+  };
 }
 
 function simulated(seed = 1) {
-  return new SimulatedEngine({ capacity: 32, cost: { stepFixedMs: 10, stepPerSeqMs: 0.1, prefillPerTokenMs: 0.01 }, lengths: { median: 20, sigma: 1 }, seed });
+  return new SimulatedEngine({
+    capacity: 32,
+    cost: { stepFixedMs: 10, stepPerSeqMs: 0.1, prefillPerTokenMs: 0.01 },
+    lengths: { median: 20, sigma: 1 },
+    seed,
+  });
 }
 
 /** Run `iterations` steps, publishing a new version after each like the controller does. */
-async function run(scheduler: RolloutScheduler, engine: RolloutEngine, iterations: number, weights = new Map<string, Float32Array>()) {
+async function run(
+  scheduler: RolloutScheduler,
+  engine: RolloutEngine,
+  iterations: number,
+  weights = new Map<string, Float32Array>(),
+) {
   const batches = [];
   for (let it = 0; it < iterations; it++) {
     batches.push(await scheduler.collect());
@@ -67,14 +86,19 @@ for (const mode of ['c3po', 'sync', 'async'] as const) {
         assert.ok(finished - steps.at(-1)! < 600, `iteration ${it}: ran past the step that reached the budget`);
       }
       for (const group of [...batch.groups, ...batch.discarded]) {
-        assert.deepEqual(group.members.map((m) => m.sampleIndex), [0, 1, 2, 3], 'a group keeps all G members');
+        assert.deepEqual(
+          group.members.map((m) => m.sampleIndex),
+          [0, 1, 2, 3],
+          'a group keeps all G members',
+        );
         assert.ok(group.members.every((m) => m.promptId === group.prompt.id && m.groupId === group.id));
         for (const id of ids([group])) {
           assert.ok(!seen.has(id), `${id} returned twice`);
           seen.add(id);
         }
       }
-      for (const group of batch.groups) assert.ok(group.members.filter((m) => m.finishReason !== 'dropped').length >= 2);
+      for (const group of batch.groups)
+        assert.ok(group.members.filter((m) => m.finishReason !== 'dropped').length >= 2);
       await engine.updateWeights(new Map(), it + 1);
       scheduler.policyUpdated(it + 1);
       opened = Number(scheduler.state().nextGroup);
@@ -89,7 +113,11 @@ test("simulated engine: attention reads each row's own cache (ragged) or the lon
   // Rows of 3 and 50 prompt tokens generating 4 and 6 tokens: at step i both read 3+i and 50+i
   // positions (ragged) or 2 × (50+i) (padded) while both are active, then 50+i for the long one.
   const busyMs = async (attention: 'ragged' | 'padded') => {
-    const engine = new SimulatedEngine({ capacity: 2, cost: { stepFixedMs: 1, stepPerSeqMs: 0, prefillPerTokenMs: 0, stepPerCachedMs: 0.01, attention }, lengths: { median: 100, sigma: 0 } });
+    const engine = new SimulatedEngine({
+      capacity: 2,
+      cost: { stepFixedMs: 1, stepPerSeqMs: 0, prefillPerTokenMs: 0, stepPerCachedMs: 0.01, attention },
+      lengths: { median: 100, sigma: 0 },
+    });
     engine.submit([
       { id: 'a', prompt: [1, 2, 3], params: { temperature: 1, maxNewTokens: 4 } },
       { id: 'b', prompt: Array(50).fill(1), params: { temperature: 1, maxNewTokens: 6 } },
@@ -97,10 +125,13 @@ test("simulated engine: attention reads each row's own cache (ragged) or the lon
     while (engine.busy()) await engine.step();
     return engine.stats().busySeconds * 1000;
   };
-  const both = [0, 1, 2, 3], alone = [4, 5];
+  const both = [0, 1, 2, 3],
+    alone = [4, 5];
   const tail = alone.reduce((a, i) => a + 50 + i, 0);
   assert.ok(Math.abs((await busyMs('ragged')) - (6 + 0.01 * (both.reduce((a, i) => a + 53 + 2 * i, 0) + tail))) < 1e-9);
-  assert.ok(Math.abs((await busyMs('padded')) - (6 + 0.01 * (both.reduce((a, i) => a + 2 * (50 + i), 0) + tail))) < 1e-9);
+  assert.ok(
+    Math.abs((await busyMs('padded')) - (6 + 0.01 * (both.reduce((a, i) => a + 2 * (50 + i), 0) + tail))) < 1e-9,
+  );
 });
 
 test('c3po: retention > σ drops exactly the stale partial rollouts; dropped-vs-kept lengths are reported', async () => {
@@ -110,10 +141,19 @@ test('c3po: retention > σ drops exactly the stale partial rollouts; dropped-vs-
   const all = batches.flatMap((b) => [...b.groups, ...b.discarded]).flatMap((g) => g.members);
   const dropped = all.filter((m) => m.finishReason === 'dropped');
   assert.ok(dropped.length > 0, 'the long tail produced stale partials');
-  assert.ok(dropped.every((m) => m.retention === 2), `dropped retentions: ${[...new Set(dropped.map((m) => m.retention))]}`);
-  assert.ok(all.filter((m) => m.finishReason !== 'dropped').every((m) => m.retention <= 1), 'nothing within σ is dropped');
+  assert.ok(
+    dropped.every((m) => m.retention === 2),
+    `dropped retentions: ${[...new Set(dropped.map((m) => m.retention))]}`,
+  );
+  assert.ok(
+    all.filter((m) => m.finishReason !== 'dropped').every((m) => m.retention <= 1),
+    'nothing within σ is dropped',
+  );
   const withDrops = batches.find((b) => b.stats['c3po/dropped'] > 0)!;
-  assert.ok(withDrops.stats['c3po/dropped_len_mean'] > withDrops.stats['c3po/kept_len_mean'], 'dropped partials are the long ones');
+  assert.ok(
+    withDrops.stats['c3po/dropped_len_mean'] > withDrops.stats['c3po/kept_len_mean'],
+    'dropped partials are the long ones',
+  );
   assert.ok(batches.some((b) => b.stats['c3po/retained'] > 0));
 });
 
@@ -121,12 +161,16 @@ test('c3po: a resumed trajectory carries one version per iteration it was genera
   const engine = simulated(5);
   const scheduler = new RolloutScheduler(engine, counter(), config('c3po', { retention: 4, tokenBudget: 400 }));
   const batches = await run(scheduler, engine, 6);
-  const members = batches.flatMap((b) => b.groups).flatMap((g) => g.members).filter((m) => m.finishReason !== 'dropped');
+  const members = batches
+    .flatMap((b) => b.groups)
+    .flatMap((g) => g.members)
+    .filter((m) => m.finishReason !== 'dropped');
   const spanning = members.filter((m) => new Set(m.versions).size > 1);
   assert.ok(spanning.length > 0, 'some trajectories span several policy versions');
   for (const m of members) {
     assert.equal(m.versions.length, m.response.length);
-    for (let t = 1; t < m.versions.length; t++) assert.ok(m.versions[t]! >= m.versions[t - 1]!, 'versions never go back');
+    for (let t = 1; t < m.versions.length; t++)
+      assert.ok(m.versions[t]! >= m.versions[t - 1]!, 'versions never go back');
     assert.equal(m.retention, m.versions.at(-1)! - m.versions[0]!, 'retention counts the updates spanned');
   }
 });
@@ -155,24 +199,42 @@ test('the scheduler state round-trips: a restored scheduler continues with the s
   assert.deepEqual(b.state(), a.state());
   const [nextA, nextB] = [await a.collect(), await b.collect()];
   assert.deepEqual(ids(nextB.groups), ids(nextA.groups));
-  assert.deepEqual(nextB.groups.map((g) => g.members.map((m) => m.response.length)), nextA.groups.map((g) => g.members.map((m) => m.response.length)));
+  assert.deepEqual(
+    nextB.groups.map((g) => g.members.map((m) => m.response.length)),
+    nextA.groups.map((g) => g.members.map((m) => m.response.length)),
+  );
 });
 
 test('bad rollout config is a one-line error naming the key', () => {
   const engine = simulated();
-  assert.throws(() => new RolloutScheduler(engine, counter(), config('c3po', { tokenBudget: 100 })), /rollout\.token_budget: must be at least max_new_tokens \(400\): a budget smaller than one response's max length, got 100/);
-  assert.throws(() => new RolloutScheduler(engine, counter(), config('c3po', { poolCapacity: 2 })), /rollout\.pool_capacity: must be at least group_size \(4\): groups enter the pool whole, got 2/);
-  assert.throws(() => new RolloutScheduler(engine, counter(), config('bogus' as RolloutMode)), /rollout\.mode: expected c3po, sync or async, got 'bogus'/);
+  assert.throws(
+    () => new RolloutScheduler(engine, counter(), config('c3po', { tokenBudget: 100 })),
+    /rollout\.token_budget: must be at least max_new_tokens \(400\): a budget smaller than one response's max length, got 100/,
+  );
+  assert.throws(
+    () => new RolloutScheduler(engine, counter(), config('c3po', { poolCapacity: 2 })),
+    /rollout\.pool_capacity: must be at least group_size \(4\): groups enter the pool whole, got 2/,
+  );
+  assert.throws(
+    () => new RolloutScheduler(engine, counter(), config('bogus' as RolloutMode)),
+    /rollout\.mode: expected c3po, sync or async, got 'bogus'/,
+  );
 });
 
 test('c3po on the real engine: partial rollouts resume under new weights with versions switching', async () => {
   const { config: modelConfig, weights } = loadModelDir(join(import.meta.dirname, '..', 'fixtures', 'models', 'llama'));
   const engine = new LocalEngine(modelConfig, { capacity: 8, runtime: { threads: 1 } });
   await engine.updateWeights(weights, 0);
-  const scheduler = new RolloutScheduler(engine, counter(), { ...config('c3po', { retention: 3, poolCapacity: 8, groupSize: 2, tokenBudget: 60 }), sampling: { temperature: 1, maxNewTokens: 40, stopTokens: [5] } });
+  const scheduler = new RolloutScheduler(engine, counter(), {
+    ...config('c3po', { retention: 3, poolCapacity: 8, groupSize: 2, tokenBudget: 60 }),
+    sampling: { temperature: 1, maxNewTokens: 40, stopTokens: [5] },
+  });
   const batches = await run(scheduler, engine, 4, weights);
   const members = batches.flatMap((b) => b.groups).flatMap((g) => g.members);
   assert.ok(members.length > 0);
-  assert.ok(members.some((m) => new Set(m.versions).size > 1), 'a trajectory resumed across an update');
+  assert.ok(
+    members.some((m) => new Set(m.versions).size > 1),
+    'a trajectory resumed across an update',
+  );
   for (const m of members) assert.equal(m.policyLogprobs.length, m.response.length);
 });

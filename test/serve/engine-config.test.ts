@@ -16,20 +16,37 @@ test('config: engine http needs servers or workers; servers and workers exclude 
   const load = (...sets: string[]) => loadConfig({ sets });
   assert.equal(load().rollout.engine, 'local');
   const http = load(...engineFlagSets({ servers: 'http://127.0.0.1:30000,http://10.0.0.2:30000' }));
-  assert.deepEqual([http.rollout.engine, http.rollout.servers], ['http', ['http://127.0.0.1:30000', 'http://10.0.0.2:30000']]);
+  assert.deepEqual(
+    [http.rollout.engine, http.rollout.servers],
+    ['http', ['http://127.0.0.1:30000', 'http://10.0.0.2:30000']],
+  );
   assert.equal(load(...engineFlagSets({ 'engine-workers': '2' })).rollout.engine_workers, 2);
   assert.throws(() => load('rollout.engine=http'), /rollout\.servers: engine http needs server URLs/);
-  assert.throws(() => load('rollout.engine_workers=2'), /rollout\.engine: must be http when rollout\.servers or rollout\.engine_workers is set/);
-  assert.throws(() => load('rollout.engine=http', 'rollout.engine_workers=1', 'rollout.servers=["http://a:1"]'), /rollout\.engine_workers: set rollout\.servers or rollout\.engine_workers, not both/);
-  assert.throws(() => load('rollout.engine=http', 'rollout.servers=["localhost:30000"]'), /rollout\.servers\.0: .*a base URL like http:\/\/127\.0\.0\.1:30000/);
-  assert.throws(() => new HttpEngine({ servers: ['ftp://x'], origin: '--servers' }), /--servers\[0\]: expected a base URL/);
+  assert.throws(
+    () => load('rollout.engine_workers=2'),
+    /rollout\.engine: must be http when rollout\.servers or rollout\.engine_workers is set/,
+  );
+  assert.throws(
+    () => load('rollout.engine=http', 'rollout.engine_workers=1', 'rollout.servers=["http://a:1"]'),
+    /rollout\.engine_workers: set rollout\.servers or rollout\.engine_workers, not both/,
+  );
+  assert.throws(
+    () => load('rollout.engine=http', 'rollout.servers=["localhost:30000"]'),
+    /rollout\.servers\.0: .*a base URL like http:\/\/127\.0\.0\.1:30000/,
+  );
+  assert.throws(
+    () => new HttpEngine({ servers: ['ftp://x'], origin: '--servers' }),
+    /--servers\[0\]: expected a base URL/,
+  );
 });
 
 test('engine workers: ringrl serve children answer /health and are gone after close()', async () => {
   const modelDir = tinyModelDir();
   const weightsDir = mkdtempSync(join(tmpdir(), 'ringrl-workers-'));
   try {
-    const config = loadConfig({ sets: ['rollout.engine=http', 'rollout.engine_workers=1', 'rollout.pool_capacity=8', 'runtime.threads=1'] });
+    const config = loadConfig({
+      sets: ['rollout.engine=http', 'rollout.engine_workers=1', 'rollout.pool_capacity=8', 'runtime.threads=1'],
+    });
     const { config: model, weights } = loadModelDir(modelDir);
     const { engine, close } = await createRunEngine({ config, model, modelDir, weightsDir });
     const http = engine as HttpEngine;

@@ -17,7 +17,16 @@ const config = loadModelDir(modelDir).config;
 let server: ServeChild;
 
 before(async () => {
-  server = await spawnServe(['--model', modelDir, '--capacity', String(CAPACITY), '--prefill-batch', String(CAPACITY), '--threads', '1']);
+  server = await spawnServe([
+    '--model',
+    modelDir,
+    '--capacity',
+    String(CAPACITY),
+    '--prefill-batch',
+    String(CAPACITY),
+    '--threads',
+    '1',
+  ]);
 });
 after(async () => {
   await server?.stop();
@@ -25,16 +34,25 @@ after(async () => {
   rmSync(modelDir, { recursive: true, force: true });
 });
 
-engineSuite('LocalEngine', () => modelDir, () => localHarness(() => config));
+engineSuite(
+  'LocalEngine',
+  () => modelDir,
+  () => localHarness(() => config),
+);
 
 let engines = 0;
-const info = async () => (await getJson(`${server.url}/server_info`)) as { generated_tokens: number; decode_steps: number; requests: number };
+const info = async () =>
+  (await getJson(`${server.url}/server_info`)) as { generated_tokens: number; decode_steps: number; requests: number };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function httpHarness(): EngineHarness {
   return {
     async engine(weights) {
-      const engine = new HttpEngine({ servers: [server.url], publisher: new WeightPublisher(join(weightsRoot, `e${engines++}`), config), stepMs: 200 });
+      const engine = new HttpEngine({
+        servers: [server.url],
+        publisher: new WeightPublisher(join(weightsRoot, `e${engines++}`), config),
+        stepMs: 200,
+      });
       await engine.waitReady();
       await engine.updateWeights(weights, 0);
       return engine;

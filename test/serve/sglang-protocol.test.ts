@@ -36,7 +36,13 @@ async function reference(request: GenerationRequest, w = weights) {
   return (await generateAll(engine, [request]))[0]!;
 }
 
-function checkOutput(out: any, prompt: number[], expected: { tokens: number[]; behaviorLogprobs: number[]; policyLogprobs: number[] }, finish: Record<string, unknown>, version = 'default') {
+function checkOutput(
+  out: any,
+  prompt: number[],
+  expected: { tokens: number[]; behaviorLogprobs: number[]; policyLogprobs: number[] },
+  finish: Record<string, unknown>,
+  version = 'default',
+) {
   assert.deepEqual(Object.keys(out).sort(byCodeUnit), ['meta_info', 'output_ids', 'text']);
   assert.deepEqual(out.output_ids, expected.tokens);
   assert.equal(out.text, tokenizer.decode(expected.tokens, { skipSpecial: true }));
@@ -51,48 +57,97 @@ function checkOutput(out: any, prompt: number[], expected: { tokens: number[]; b
     assert.equal(id, expected.tokens[i]);
     assert.equal(text, null);
     // SGLang's meaning: the full softmax at the temperature (ringrl's policy log-prob).
-    assert.ok(Math.abs(lp - expected.policyLogprobs[i]!) <= 1e-5, `token ${i}: logprob ${lp} vs ${expected.policyLogprobs[i]}`);
+    assert.ok(
+      Math.abs(lp - expected.policyLogprobs[i]!) <= 1e-5,
+      `token ${i}: logprob ${lp} vs ${expected.policyLogprobs[i]}`,
+    );
   });
-  m.behavior_logprobs.forEach((lp: number, i: number) => assert.ok(Math.abs(lp - expected.behaviorLogprobs[i]!) <= 1e-5));
+  m.behavior_logprobs.forEach((lp: number, i: number) =>
+    assert.ok(Math.abs(lp - expected.behaviorLogprobs[i]!) <= 1e-5),
+  );
   assert.deepEqual(m.output_token_weight_versions, Array(expected.tokens.length).fill(version));
 }
 
-test('slime: /generate with slime\'s sampling params, then its partial-rollout resume (input_ids = prompt + response, max_new_tokens reduced)', async () => {
+test("slime: /generate with slime's sampling params, then its partial-rollout resume (input_ids = prompt + response, max_new_tokens reduced)", async () => {
   const prompt = tokenizer.encode('12+30=');
   // GenerateState.sampling_params and generate()'s payload, as slime builds them.
   const samplingParams = {
-    temperature: 0.8, top_p: 0.9, top_k: -1, max_new_tokens: 10, stop: null, stop_token_ids: null,
-    skip_special_tokens: true, no_stop_trim: true, spaces_between_special_tokens: false, custom_params: { return_top_p_token_ids: true },
+    temperature: 0.8,
+    top_p: 0.9,
+    top_k: -1,
+    max_new_tokens: 10,
+    stop: null,
+    stop_token_ids: null,
+    skip_special_tokens: true,
+    no_stop_trim: true,
+    spaces_between_special_tokens: false,
+    custom_params: { return_top_p_token_ids: true },
     sampling_seed: 7,
   };
-  const { status, body } = await postJson(`${url}/generate`, { sampling_params: samplingParams, return_logprob: true, input_ids: prompt });
+  const { status, body } = await postJson(`${url}/generate`, {
+    sampling_params: samplingParams,
+    return_logprob: true,
+    input_ids: prompt,
+  });
   assert.equal(status, 200, JSON.stringify(body));
-  const expected = await reference({ id: 'r', prompt, params: { temperature: 0.8, topP: 0.9, maxNewTokens: 10, stopTokens: [tokenizer.eos], seed: 7 } });
-  const finish = expected.finishReason === 'stop' ? { type: 'stop', matched: tokenizer.eos } : { type: 'length', length: 10 };
+  const expected = await reference({
+    id: 'r',
+    prompt,
+    params: { temperature: 0.8, topP: 0.9, maxNewTokens: 10, stopTokens: [tokenizer.eos], seed: 7 },
+  });
+  const finish =
+    expected.finishReason === 'stop' ? { type: 'stop', matched: tokenizer.eos } : { type: 'length', length: 10 };
   checkOutput(body, prompt, expected, finish);
 
   // slime's resume of an aborted sample: sample.tokens (prompt + response so far) as input_ids.
   const sofar = body.output_ids.slice(0, 4);
-  const resumed = await postJson(`${url}/generate`, { sampling_params: { ...samplingParams, max_new_tokens: 10 - 4 }, return_logprob: true, input_ids: [...prompt, ...sofar] });
+  const resumed = await postJson(`${url}/generate`, {
+    sampling_params: { ...samplingParams, max_new_tokens: 10 - 4 },
+    return_logprob: true,
+    input_ids: [...prompt, ...sofar],
+  });
   assert.equal(resumed.status, 200);
   assert.equal(resumed.body.meta_info.prompt_tokens, prompt.length + 4);
   assert.ok(resumed.body.meta_info.completion_tokens <= 6);
   // max_new_tokens 0 (slime's guard) answers at once with nothing generated.
-  const zero = await postJson(`${url}/generate`, { sampling_params: { ...samplingParams, max_new_tokens: 0 }, return_logprob: true, input_ids: prompt });
+  const zero = await postJson(`${url}/generate`, {
+    sampling_params: { ...samplingParams, max_new_tokens: 0 },
+    return_logprob: true,
+    input_ids: prompt,
+  });
   assert.deepEqual([zero.status, zero.body.output_ids, zero.body.meta_info.finish_reason.type], [200, [], 'length']);
 });
 
-test('AReaL: agenerate\'s payload; pause_generation (no body), update_weights_from_disk with abort_all_request, continue_generation', async () => {
+test("AReaL: agenerate's payload; pause_generation (no body), update_weights_from_disk with abort_all_request, continue_generation", async () => {
   const prompt = tokenizer.encode('7*6=');
   const payload = {
-    input_ids: [...prompt], image_data: null,
-    sampling_params: { top_p: 1.0, top_k: -1, max_new_tokens: 12, temperature: 1.0, stop_token_ids: [tokenizer.eos], frequency_penalty: 0.0, sampling_seed: 3 },
-    return_logprob: true, stream: false,
+    input_ids: [...prompt],
+    image_data: null,
+    sampling_params: {
+      top_p: 1.0,
+      top_k: -1,
+      max_new_tokens: 12,
+      temperature: 1.0,
+      stop_token_ids: [tokenizer.eos],
+      frequency_penalty: 0.0,
+      sampling_seed: 3,
+    },
+    return_logprob: true,
+    stream: false,
   };
   const { status, body } = await postJson(`${url}/generate`, payload);
   assert.equal(status, 200, JSON.stringify(body));
-  const expected = await reference({ id: 'a', prompt, params: { temperature: 1, maxNewTokens: 12, stopTokens: [tokenizer.eos], seed: 3 } });
-  checkOutput(body, prompt, expected, expected.finishReason === 'stop' ? { type: 'stop', matched: tokenizer.eos } : { type: 'length', length: 12 });
+  const expected = await reference({
+    id: 'a',
+    prompt,
+    params: { temperature: 1, maxNewTokens: 12, stopTokens: [tokenizer.eos], seed: 3 },
+  });
+  checkOutput(
+    body,
+    prompt,
+    expected,
+    expected.finishReason === 'stop' ? { type: 'stop', matched: tokenizer.eos } : { type: 'length', length: 12 },
+  );
 
   // AReaL's update_weights: POST /pause_generation (no body), /update_weights_from_disk, /continue_generation.
   const updated = initWeights(config, 5, 0.2);
@@ -105,9 +160,22 @@ test('AReaL: agenerate\'s payload; pause_generation (no body), update_weights_fr
   assert.equal(update.body.num_paused_requests, 0);
   assert.equal((await fetch(`${url}/continue_generation`, { method: 'POST' })).status, 200);
   const after = await postJson(`${url}/generate`, payload);
-  checkOutput(after.body, prompt, await reference({ id: 'a', prompt, params: { temperature: 1, maxNewTokens: 12, stopTokens: [tokenizer.eos], seed: 3 } }, updated), after.body.meta_info.finish_reason);
+  checkOutput(
+    after.body,
+    prompt,
+    await reference(
+      { id: 'a', prompt, params: { temperature: 1, maxNewTokens: 12, stopTokens: [tokenizer.eos], seed: 3 } },
+      updated,
+    ),
+    after.body.meta_info.finish_reason,
+  );
   // A named version (slime passes weight_version) tags what follows.
-  const named = await postJson(`${url}/update_weights_from_disk`, { model_path: dir, weight_version: '7', abort_all_requests: false, flush_cache: true });
+  const named = await postJson(`${url}/update_weights_from_disk`, {
+    model_path: dir,
+    weight_version: '7',
+    abort_all_requests: false,
+    flush_cache: true,
+  });
   assert.equal(named.body.success, true);
   assert.deepEqual(await getJson(`${url}/get_weight_version`), { weight_version: '7' });
   const tagged = await postJson(`${url}/generate`, payload);
@@ -118,8 +186,17 @@ test('AReaL: agenerate\'s payload; pause_generation (no body), update_weights_fr
 test('pause_generation abort ends requests with their partial output; AReaL-style resume completes them; in_place holds and continues', async () => {
   const prompt = [5, 6, 7];
   const sp = { max_new_tokens: 100, temperature: 1, sampling_seed: 11, ignore_eos: true };
-  const running = postJson(`${url}/generate`, { input_ids: prompt, sampling_params: sp, return_logprob: true, rid: 'long' });
-  while (((await getJson(`${url}/server_info`)).generated_tokens as number) < 1 || (await getJson(`${url}/server_info`)).active === 0) await new Promise((r) => setTimeout(r, 2));
+  const running = postJson(`${url}/generate`, {
+    input_ids: prompt,
+    sampling_params: sp,
+    return_logprob: true,
+    rid: 'long',
+  });
+  while (
+    ((await getJson(`${url}/server_info`)).generated_tokens as number) < 1 ||
+    (await getJson(`${url}/server_info`)).active === 0
+  )
+    await new Promise((r) => setTimeout(r, 2));
   const paused = await postJson(`${url}/pause_generation`, { mode: 'abort' });
   assert.equal(paused.status, 200);
   const { body } = await running;
@@ -128,12 +205,20 @@ test('pause_generation abort ends requests with their partial output; AReaL-styl
   assert.ok(m.completion_tokens > 0 && m.completion_tokens < 100, `aborted after ${m.completion_tokens} tokens`);
   assert.equal(m.output_token_logprobs.length, m.completion_tokens);
   await postJson(`${url}/continue_generation`, {});
-  const resumed = await postJson(`${url}/generate`, { input_ids: [...prompt, ...body.output_ids], sampling_params: { ...sp, max_new_tokens: 100 - m.completion_tokens }, return_logprob: true });
+  const resumed = await postJson(`${url}/generate`, {
+    input_ids: [...prompt, ...body.output_ids],
+    sampling_params: { ...sp, max_new_tokens: 100 - m.completion_tokens },
+    return_logprob: true,
+  });
   assert.equal(resumed.body.meta_info.finish_reason.type, 'length');
   assert.equal(m.completion_tokens + resumed.body.meta_info.completion_tokens, 100);
 
   await postJson(`${url}/pause_generation`, { mode: 'in_place' });
-  const held = postJson(`${url}/generate`, { input_ids: prompt, sampling_params: { ...sp, max_new_tokens: 5 }, rid: 'held' });
+  const held = postJson(`${url}/generate`, {
+    input_ids: prompt,
+    sampling_params: { ...sp, max_new_tokens: 5 },
+    rid: 'held',
+  });
   while ((await getJson(`${url}/server_info`)).requests !== 1) await new Promise((r) => setTimeout(r, 2));
   const info = await getJson(`${url}/server_info`);
   assert.equal(info.paused, true);
@@ -143,30 +228,68 @@ test('pause_generation abort ends requests with their partial output; AReaL-styl
   assert.deepEqual((await held).body.meta_info.finish_reason, { type: 'length', length: 5 });
 
   // abort_request by rid
-  const victim = postJson(`${url}/generate`, { input_ids: prompt, sampling_params: { ...sp, max_new_tokens: 120 }, rid: 'victim' });
+  const victim = postJson(`${url}/generate`, {
+    input_ids: prompt,
+    sampling_params: { ...sp, max_new_tokens: 120 },
+    rid: 'victim',
+  });
   while ((await getJson(`${url}/server_info`)).requests !== 1) await new Promise((r) => setTimeout(r, 2));
   assert.equal((await postJson(`${url}/abort_request`, { rid: 'victim' })).status, 200);
   assert.equal((await victim).body.meta_info.finish_reason.type, 'abort');
 });
 
 test('batches, text prompts, stop strings, streaming and the info endpoints', async () => {
-  const batch = await postJson(`${url}/generate`, { input_ids: [[1, 2], [3, 4, 5]], sampling_params: [{ max_new_tokens: 3, ignore_eos: true }, { max_new_tokens: 4, ignore_eos: true }], rid: ['b0', 'b1'] });
+  const batch = await postJson(`${url}/generate`, {
+    input_ids: [
+      [1, 2],
+      [3, 4, 5],
+    ],
+    sampling_params: [
+      { max_new_tokens: 3, ignore_eos: true },
+      { max_new_tokens: 4, ignore_eos: true },
+    ],
+    rid: ['b0', 'b1'],
+  });
   assert.equal(batch.body.length, 2);
-  assert.deepEqual(batch.body.map((o: any) => [o.meta_info.id, o.meta_info.completion_tokens]), [['b0', 3], ['b1', 4]]);
+  assert.deepEqual(
+    batch.body.map((o: any) => [o.meta_info.id, o.meta_info.completion_tokens]),
+    [
+      ['b0', 3],
+      ['b1', 4],
+    ],
+  );
   assert.equal(batch.body[0].meta_info.output_token_logprobs, undefined, 'no log-probs unless return_logprob');
 
-  const text = await postJson(`${url}/generate`, { text: '3+4=', sampling_params: { max_new_tokens: 12, temperature: 1, sampling_seed: 2, ignore_eos: true } });
+  const text = await postJson(`${url}/generate`, {
+    text: '3+4=',
+    sampling_params: { max_new_tokens: 12, temperature: 1, sampling_seed: 2, ignore_eos: true },
+  });
   assert.equal(text.body.meta_info.prompt_tokens, tokenizer.encode('3+4=').length);
   // A stop string: the 6th generated character. Generation ends there and the text is cut before it.
   const full: string = text.body.text;
   const stop = full[5]!;
-  const stopped = await postJson(`${url}/generate`, { text: '3+4=', sampling_params: { max_new_tokens: 12, temperature: 1, sampling_seed: 2, ignore_eos: true, stop } });
+  const stopped = await postJson(`${url}/generate`, {
+    text: '3+4=',
+    sampling_params: { max_new_tokens: 12, temperature: 1, sampling_seed: 2, ignore_eos: true, stop },
+  });
   assert.deepEqual(stopped.body.meta_info.finish_reason, { type: 'stop', matched: stop });
   assert.equal(stopped.body.text, full.slice(0, full.indexOf(stop)));
 
-  const res = await fetch(`${url}/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input_ids: [1, 2], sampling_params: { max_new_tokens: 6, sampling_seed: 1, ignore_eos: true }, stream: true, return_logprob: true }) });
+  const res = await fetch(`${url}/generate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      input_ids: [1, 2],
+      sampling_params: { max_new_tokens: 6, sampling_seed: 1, ignore_eos: true },
+      stream: true,
+      return_logprob: true,
+    }),
+  });
   assert.equal(res.headers.get('content-type'), 'text/event-stream');
-  const events = (await res.text()).split('\n\n').filter(Boolean).map((e) => e.replace(/^data: /, ''));
+  const events = (await res.text())
+    .split('\n\n')
+    .filter(Boolean)
+    .map((e) => e.replace(/^data: /, ''));
   assert.equal(events.at(-1), '[DONE]');
   const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
   assert.ok(chunks.length >= 2, `${chunks.length} chunks`);
@@ -186,7 +309,14 @@ test('batches, text prompts, stop strings, streaming and the info endpoints', as
 
 test('bad input: HTTP 400 with one line naming the field; the server keeps serving', async () => {
   const other = join(scratch, 'other');
-  const otherConfig = presetConfig('tiny', { vocabSize: config.vocabSize, maxPositions: 128, hiddenSize: 48, numHeads: 6, numKvHeads: 2, headDim: 8 });
+  const otherConfig = presetConfig('tiny', {
+    vocabSize: config.vocabSize,
+    maxPositions: 128,
+    hiddenSize: 48,
+    numHeads: 6,
+    numKvHeads: 2,
+    headDim: 8,
+  });
   saveModelDir(other, otherConfig, initWeights(otherConfig, 0));
   const corrupt = new WeightPublisher(join(scratch, 'corrupt'), config).publish(weights, 4);
   const st = join(corrupt, 'model.safetensors');
@@ -195,17 +325,49 @@ test('bad input: HTTP 400 with one line naming the field; the server keeps servi
   writeFileSync(st, bytes);
   const cases: [string, unknown, RegExp][] = [
     ['/generate', '{"input_ids": [1, 2', /^body: malformed JSON/],
-    ['/generate', { input_ids: [1, 2], sampling_params: { temperature: 'hot' } }, /^body\.sampling_params\.temperature: expected number, received string$/],
-    ['/generate', { input_ids: [1, 2], sampling_params: { max_new_tokens: 4, top_k: 0 } }, /^body\.sampling_params\.top_k: expected -1 \(no top-k\) or an integer >= 1$/],
-    ['/generate', { input_ids: [1, 2], sampling_params: { frequency_penalty: 0.5 } }, /^body\.sampling_params\.frequency_penalty: not implemented by ringrl serve; expected 0 or absent$/],
+    [
+      '/generate',
+      { input_ids: [1, 2], sampling_params: { temperature: 'hot' } },
+      /^body\.sampling_params\.temperature: expected number, received string$/,
+    ],
+    [
+      '/generate',
+      { input_ids: [1, 2], sampling_params: { max_new_tokens: 4, top_k: 0 } },
+      /^body\.sampling_params\.top_k: expected -1 \(no top-k\) or an integer >= 1$/,
+    ],
+    [
+      '/generate',
+      { input_ids: [1, 2], sampling_params: { frequency_penalty: 0.5 } },
+      /^body\.sampling_params\.frequency_penalty: not implemented by ringrl serve; expected 0 or absent$/,
+    ],
     ['/generate', { input_ids: [1, 2], temperature: 1 }, /^body: unknown field 'temperature'$/],
     ['/generate', { input_ids: [1, 'x'] }, /^body\.input_ids\[1\]: expected number, received string$/],
-    ['/generate', { input_ids: [1, 9999] }, /^body\.input_ids\[1\]: token id 9999 is outside the vocabulary \[0, 101\)$/],
-    ['/generate', { input_ids: Array(200).fill(1) }, /^body\.input_ids: 200 prompt tokens do not fit the model's context of 128/],
+    [
+      '/generate',
+      { input_ids: [1, 9999] },
+      /^body\.input_ids\[1\]: token id 9999 is outside the vocabulary \[0, 101\)$/,
+    ],
+    [
+      '/generate',
+      { input_ids: Array(200).fill(1) },
+      /^body\.input_ids: 200 prompt tokens do not fit the model's context of 128/,
+    ],
     ['/generate', { sampling_params: {} }, /^body: give input_ids or text \(exactly one\)$/],
-    ['/update_weights_from_disk', { model_path: join(scratch, 'missing') }, /^model_path: .*missing: model directory does not exist/],
-    ['/update_weights_from_disk', { model_path: other }, /^model_path: .*other\/config\.json: hiddenSize is 48, the served model's is 32; weights must have the same architecture$/],
-    ['/update_weights_from_disk', { model_path: corrupt }, /^model_path: .*model\.safetensors: tensor '.*' does not match its sha256 in manifest\.json .*the snapshot is corrupt$/],
+    [
+      '/update_weights_from_disk',
+      { model_path: join(scratch, 'missing') },
+      /^model_path: .*missing: model directory does not exist/,
+    ],
+    [
+      '/update_weights_from_disk',
+      { model_path: other },
+      /^model_path: .*other\/config\.json: hiddenSize is 48, the served model's is 32; weights must have the same architecture$/,
+    ],
+    [
+      '/update_weights_from_disk',
+      { model_path: corrupt },
+      /^model_path: .*model\.safetensors: tensor '.*' does not match its sha256 in manifest\.json .*the snapshot is corrupt$/,
+    ],
     ['/update_weights_from_disk', {}, /^body\.model_path: expected string, received undefined$/],
     ['/pause_generation', { mode: 'later' }, /^body\.mode: /],
   ];
@@ -216,8 +378,15 @@ test('bad input: HTTP 400 with one line naming the field; the server keeps servi
     assert.ok(!answer.error.includes('\n'), 'one line');
     assert.match(answer.error, pattern);
   }
-  assert.equal((await getJson(`${url}/get_weight_version`)).weight_version, '7', 'a refused update leaves the weights alone');
-  const ok = await postJson(`${url}/generate`, { input_ids: [1, 2], sampling_params: { max_new_tokens: 3, ignore_eos: true } });
+  assert.equal(
+    (await getJson(`${url}/get_weight_version`)).weight_version,
+    '7',
+    'a refused update leaves the weights alone',
+  );
+  const ok = await postJson(`${url}/generate`, {
+    input_ids: [1, 2],
+    sampling_params: { max_new_tokens: 3, ignore_eos: true },
+  });
   assert.equal(ok.status, 200);
   assert.equal(ok.body.meta_info.completion_tokens, 3);
 });
@@ -228,7 +397,10 @@ test('API key: every endpoint but /health wants Authorization: Bearer KEY (401 o
     const body = { input_ids: [1, 2], sampling_params: { max_new_tokens: 2 } };
     assert.equal((await fetch(`${keyed.url}/health`)).status, 200);
     const missing = await postJson(`${keyed.url}/generate`, body);
-    assert.deepEqual([missing.status, missing.body], [401, { error: 'missing API key: send Authorization: Bearer KEY' }]);
+    assert.deepEqual(
+      [missing.status, missing.body],
+      [401, { error: 'missing API key: send Authorization: Bearer KEY' }],
+    );
     const wrong = await postJson(`${keyed.url}/generate`, body, { authorization: 'Bearer nope' });
     assert.equal(wrong.status, 401);
     assert.equal((await fetch(`${keyed.url}/server_info`)).status, 401);
@@ -240,5 +412,8 @@ test('API key: every endpoint but /health wants Authorization: Bearer KEY (401 o
   } finally {
     await keyed.app.close();
   }
-  await assert.rejects(startServer({ modelDir: dir, host: '0.0.0.0', port: 0 }), /--host 0\.0\.0\.0: a server reachable from other machines needs an API key/);
+  await assert.rejects(
+    startServer({ modelDir: dir, host: '0.0.0.0', port: 0 }),
+    /--host 0\.0\.0\.0: a server reachable from other machines needs an API key/,
+  );
 });

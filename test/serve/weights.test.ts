@@ -23,18 +23,26 @@ test('publish writes v<N> as a loadable HF dir with per-tensor sha256; keeps the
     // The manifest's hashes are sha256 of the tensors' bytes as stored in model.safetensors.
     const stored = readSafetensors(join(root, 'v3', 'model.safetensors'));
     for (const [name, t] of stored) {
-      const digest = createHash('sha256').update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)).digest('hex');
+      const digest = createHash('sha256')
+        .update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength))
+        .digest('hex');
       assert.equal(loaded.manifest!.tensors[name]!.sha256, digest, name);
       assert.deepEqual(Array.from(loaded.weights.get(name)!), Array.from(versions[3]!.weights.get(name)!), name);
     }
     // Re-publishing a version replaces it in one rename.
     publisher.publish(versions[0]!.weights, 3);
-    assert.equal(loadVerifiedModelDir(join(root, 'v3')).weights.get('model.norm.weight')![0], versions[0]!.weights.get('model.norm.weight')![0]);
+    assert.equal(
+      loadVerifiedModelDir(join(root, 'v3')).weights.get('model.norm.weight')![0],
+      versions[0]!.weights.get('model.norm.weight')![0],
+    );
     const file = join(root, 'v2', 'model.safetensors');
     const bytes = readFileSync(file);
     bytes[bytes.length - 1] ^= 1;
     writeFileSync(file, bytes);
-    assert.throws(() => loadVerifiedModelDir(join(root, 'v2')), /model\.safetensors: tensor '.+' does not match its sha256 in manifest\.json .*; the snapshot is corrupt$/);
+    assert.throws(
+      () => loadVerifiedModelDir(join(root, 'v2')),
+      /model\.safetensors: tensor '.+' does not match its sha256 in manifest\.json .*; the snapshot is corrupt$/,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

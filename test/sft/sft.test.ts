@@ -29,7 +29,13 @@ test('packing: rows stay within the budget; only response tokens (and EOS) are t
     { prompt: [1, 13, 14, 15], response: [23, 24, 25, 26, 2] },
   ];
   const rows = packRows(examples, 10);
-  assert.deepEqual(rows.map((r) => r.tokens), [[1, 10, 11, 20, 21, 2, 1, 12, 22, 2], [1, 13, 14, 15, 23, 24, 25, 26, 2]]);
+  assert.deepEqual(
+    rows.map((r) => r.tokens),
+    [
+      [1, 10, 11, 20, 21, 2, 1, 12, 22, 2],
+      [1, 13, 14, 15, 23, 24, 25, 26, 2],
+    ],
+  );
   // lossMask[t] marks whether tokens[t + 1] is trained on.
   assert.deepEqual(rows[0]!.lossMask, [0, 0, 1, 1, 1, 0, 0, 1, 1]);
   assert.deepEqual(rows[1]!.lossMask, [0, 0, 0, 1, 1, 1, 1, 1]);
@@ -43,7 +49,10 @@ test('packing: rows stay within the budget; only response tokens (and EOS) are t
 
 test('learning-rate schedule: linear warmup, then cosine to min_lr_ratio', () => {
   const o = { ...adamWDefaults, lr: 1, warmupSteps: 4, schedule: 'cosine' as const, minLrRatio: 0.1 };
-  assert.deepEqual([0, 1, 2, 3].map((s) => learningRate(s, 20, o)), [0.25, 0.5, 0.75, 1]);
+  assert.deepEqual(
+    [0, 1, 2, 3].map((s) => learningRate(s, 20, o)),
+    [0.25, 0.5, 0.75, 1],
+  );
   assert.ok(Math.abs(learningRate(20, 20, o) - 0.1) < 1e-12);
   assert.ok(learningRate(12, 20, o) < 1 && learningRate(12, 20, o) > 0.1);
   assert.equal(learningRate(12, 20, { ...o, schedule: 'constant' }), 1);
@@ -58,12 +67,23 @@ function freshModel(): string {
 }
 
 function options(steps: number): SftOptions {
-  const examples = taskProblems('arithmetic', 3, { split: 'test', difficulty: 1, seed: 0 }).map((p) => ({ source: p.id, prompt: p.prompt, answer: p.answer }));
+  const examples = taskProblems('arithmetic', 3, { split: 'test', difficulty: 1, seed: 0 }).map((p) => ({
+    source: p.id,
+    prompt: p.prompt,
+    answer: p.answer,
+  }));
   return {
-    steps, batchSize: 6, maxSeqLen: 128, pack: true, microBatchTokens: 256,
+    steps,
+    batchSize: 6,
+    maxSeqLen: 128,
+    pack: true,
+    microBatchTokens: 256,
     optimizer: { ...adamWDefaults, lr: 3e-3, warmupSteps: 2, schedule: 'cosine', minLrRatio: 0.1 },
-    evalEvery: 0, checkpointEvery: 2, keepCheckpoints: 0,
-    eval: { examples, verify: getVerifier('arithmetic'), maxNewTokens: 8 }, samplesPerEval: 2,
+    evalEvery: 0,
+    checkpointEvery: 2,
+    keepCheckpoints: 0,
+    eval: { examples, verify: getVerifier('arithmetic'), maxNewTokens: 8 },
+    samplesPerEval: 2,
     runtime: { threads: 2 },
   };
 }
@@ -71,7 +91,13 @@ function options(steps: number): SftOptions {
 test('sft: checkpoints, and resuming reproduces the uninterrupted run exactly', async () => {
   const model = freshModel();
   const straight = RunDir.create(join(tmp(), 'straight'));
-  const a = await runSft({ run: straight, modelDir: model, resume: false, source: taskSource('arithmetic', { difficulty: 1 }), options: options(4) });
+  const a = await runSft({
+    run: straight,
+    modelDir: model,
+    resume: false,
+    source: taskSource('arithmetic', { difficulty: 1 }),
+    options: options(4),
+  });
   assert.equal(a.step, 4);
   assert.deepEqual(straight.checkpoints(), [2, 4]);
   const metrics = straight.readMetrics();
@@ -81,14 +107,37 @@ test('sft: checkpoints, and resuming reproduces the uninterrupted run exactly', 
   assert.equal(straight.readSamples().length, 2);
 
   const split = RunDir.create(join(tmp(), 'split'));
-  await runSft({ run: split, modelDir: model, resume: false, source: taskSource('arithmetic', { difficulty: 1 }), options: options(2) });
+  await runSft({
+    run: split,
+    modelDir: model,
+    resume: false,
+    source: taskSource('arithmetic', { difficulty: 1 }),
+    options: options(2),
+  });
   const state = JSON.parse(readFileSync(join(split.checkpointDir(2), 'trainer_state.json'), 'utf8'));
   assert.deepEqual([state.step, state.cursor], [2, 12]);
-  await assert.rejects(runSft({ run: split, modelDir: model, resume: false, source: taskSource('arithmetic', { difficulty: 1 }), options: options(4) }), /has checkpoints \(newest 2\); resume it/);
+  await assert.rejects(
+    runSft({
+      run: split,
+      modelDir: model,
+      resume: false,
+      source: taskSource('arithmetic', { difficulty: 1 }),
+      options: options(4),
+    }),
+    /has checkpoints \(newest 2\); resume it/,
+  );
   const events: string[] = [];
-  const b = await runSft({ run: split, modelDir: '/nonexistent-is-ignored-on-resume', resume: true, source: taskSource('arithmetic', { difficulty: 1 }), options: options(4), onEvent: (e) => e.type === 'start' && events.push(String(e.resumedFrom)) });
+  const b = await runSft({
+    run: split,
+    modelDir: '/nonexistent-is-ignored-on-resume',
+    resume: true,
+    source: taskSource('arithmetic', { difficulty: 1 }),
+    options: options(4),
+    onEvent: (e) => e.type === 'start' && events.push(String(e.resumedFrom)),
+  });
   assert.equal(events[0], split.checkpointDir(2));
-  for (const [name, w] of a.policy.weights) assert.deepEqual(b.policy.weights.get(name), w, `${name} differs after resume`);
+  for (const [name, w] of a.policy.weights)
+    assert.deepEqual(b.policy.weights.get(name), w, `${name} differs after resume`);
   const opt = readSafetensors(join(split.checkpointDir(4), 'optimizer', 'optimizer.safetensors'));
   const optStraight = readSafetensors(join(straight.checkpointDir(4), 'optimizer', 'optimizer.safetensors'));
   for (const [name, t] of optStraight) assert.deepEqual(opt.get(name)!.data, t.data, `optimizer ${name}`);
@@ -113,7 +162,16 @@ const oneLine = (s: string) => s.trim().split('\n').length === 1;
 
 test('bad input: non-existent model dir, corrupt checkpoint, dataset errors are one-line exit-2 errors', async () => {
   const base = tmp();
-  let r = await cli(['sft', '--model', join(base, 'nope'), '--task', 'arithmetic', '--out', join(base, 'r0'), '--quiet']);
+  let r = await cli([
+    'sft',
+    '--model',
+    join(base, 'nope'),
+    '--task',
+    'arithmetic',
+    '--out',
+    join(base, 'r0'),
+    '--quiet',
+  ]);
   assert.equal(r.code, 2);
   assert.ok(oneLine(r.stderr), r.stderr);
   assert.match(r.stderr, /nope: model directory does not exist/);
@@ -124,10 +182,24 @@ test('bad input: non-existent model dir, corrupt checkpoint, dataset errors are 
 
   const data = join(base, 'train.jsonl');
   writeFileSync(data, '{"prompt": "1+1=", "response": "<think></think>\\\\boxed{2}"}\n{"prompt": "2+2="}\n');
-  r = await cli(['sft', '--model', freshModel(), '--data', data, '--test-data', data, '--out', join(base, 'r1'), '--quiet']);
+  r = await cli([
+    'sft',
+    '--model',
+    freshModel(),
+    '--data',
+    data,
+    '--test-data',
+    data,
+    '--out',
+    join(base, 'r1'),
+    '--quiet',
+  ]);
   assert.equal(r.code, 2);
   assert.ok(oneLine(r.stderr), r.stderr);
-  assert.equal(r.stderr.trim(), `${data}:2: missing field 'response'; SFT needs a target response (or a final assistant message in 'messages')`);
+  assert.equal(
+    r.stderr.trim(),
+    `${data}:2: missing field 'response'; SFT needs a target response (or a final assistant message in 'messages')`,
+  );
 
   const empty = join(base, 'empty.jsonl');
   writeFileSync(empty, '');
@@ -137,7 +209,28 @@ test('bad input: non-existent model dir, corrupt checkpoint, dataset errors are 
 
   // A run with a checkpoint, then corruption of the newest one.
   const run = join(base, 'run');
-  r = await cli(['sft', '--task', 'arithmetic', '--difficulty', '1', '--steps', '1', '--set', 'model.preset=tiny', '--set', 'sft.batch_size=2', '--set', 'eval.num_problems=1', '--set', 'eval.max_new_tokens=4', '--threads', '2', '--out', run, '--quiet']);
+  r = await cli([
+    'sft',
+    '--task',
+    'arithmetic',
+    '--difficulty',
+    '1',
+    '--steps',
+    '1',
+    '--set',
+    'model.preset=tiny',
+    '--set',
+    'sft.batch_size=2',
+    '--set',
+    'eval.num_problems=1',
+    '--set',
+    'eval.max_new_tokens=4',
+    '--threads',
+    '2',
+    '--out',
+    run,
+    '--quiet',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const ckpt = join(run, 'checkpoints', '1');
   const weights = join(ckpt, 'model.safetensors');
@@ -159,16 +252,50 @@ test('sft on a dataset file: chat messages through the template, plain prompts, 
   const base = tmp();
   const data = join(base, 'train.jsonl');
   const rows = [
-    { messages: [{ role: 'user', content: '2+2?' }, { role: 'assistant', content: '<think>2+2=4</think>\\boxed{4}' }], answer: '4' },
+    {
+      messages: [
+        { role: 'user', content: '2+2?' },
+        { role: 'assistant', content: '<think>2+2=4</think>\\boxed{4}' },
+      ],
+      answer: '4',
+    },
     { prompt: '3+3=', response: '<think>3+3=6</think>\\boxed{6}', ground_truth: 6 },
   ];
   writeFileSync(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const run = join(base, 'run');
-  const r = await cli(['sft', '--model', freshModel(), '--data', data, '--test-data', data, '--steps', '2', '--set', 'sft.batch_size=3', '--set', 'eval.max_new_tokens=4', '--set', 'run.samples_per_step=2', '--threads', '2', '--out', run, '--quiet']);
+  const r = await cli([
+    'sft',
+    '--model',
+    freshModel(),
+    '--data',
+    data,
+    '--test-data',
+    data,
+    '--steps',
+    '2',
+    '--set',
+    'sft.batch_size=3',
+    '--set',
+    'eval.max_new_tokens=4',
+    '--set',
+    'run.samples_per_step=2',
+    '--threads',
+    '2',
+    '--out',
+    run,
+    '--quiet',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const dir = RunDir.open(run);
   assert.equal(dir.readMetrics().at(-1)!['eval/accuracy'], 0);
-  assert.deepEqual(dir.readSamples().map((s) => s.source), [`${data}:1`, `${data}:2`]);
+  assert.deepEqual(
+    dir.readSamples().map((s) => s.source),
+    [`${data}:1`, `${data}:2`],
+  );
   assert.match(readFileSync(join(run, 'config.yaml'), 'utf8'), /train_file: .*train.jsonl/);
-  assert.equal(JSON.parse(readFileSync(join(run, 'checkpoints', '2', 'trainer_state.json'), 'utf8')).cursor, 6, 'two steps of three examples: the file cycled in epochs');
+  assert.equal(
+    JSON.parse(readFileSync(join(run, 'checkpoints', '2', 'trainer_state.json'), 'utf8')).cursor,
+    6,
+    'two steps of three examples: the file cycled in epochs',
+  );
 });

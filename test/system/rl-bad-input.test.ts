@@ -18,8 +18,14 @@ function oneLineError(fn: () => unknown, pattern: RegExp): void {
 }
 
 test('a token budget smaller than one response, and G < 2 with GRPO, are config errors naming the key', () => {
-  oneLineError(() => loadConfig({ sets: ['rollout.max_new_tokens=512', 'rollout.token_budget=500'] }), /rollout\.token_budget: must be at least max_new_tokens \(512\): a budget smaller than one response's max length, got 500/);
-  oneLineError(() => loadConfig({ sets: ['rollout.group_size=1'] }), /rollout\.group_size: must be at least 2 with rl\.advantage\.estimator grpo/);
+  oneLineError(
+    () => loadConfig({ sets: ['rollout.max_new_tokens=512', 'rollout.token_budget=500'] }),
+    /rollout\.token_budget: must be at least max_new_tokens \(512\): a budget smaller than one response's max length, got 500/,
+  );
+  oneLineError(
+    () => loadConfig({ sets: ['rollout.group_size=1'] }),
+    /rollout\.group_size: must be at least 2 with rl\.advantage\.estimator grpo/,
+  );
   oneLineError(() => loadConfig({ sets: ['rl.loss.icepop.alpha=6'] }), /rl\.loss\.icepop\.alpha/);
   oneLineError(() => loadConfig({ sets: ['rollout.mode=fast'] }), /rollout\.mode: expected one of c3po, sync, async/);
 });
@@ -34,7 +40,15 @@ test('a checkpoint whose tokenizer does not match the model is refused before an
   const run = RunDir.create(join(work, 'run'));
   const rl = loadConfig({ sets: [`model.dir=${JSON.stringify(model)}`] });
   await assert.rejects(
-    runRl({ run, config: rl, modelDir: model, resume: false, source: taskSource('arithmetic', {}), evalExamples: [], verify: getVerifier('arithmetic') }),
+    runRl({
+      run,
+      config: rl,
+      modelDir: model,
+      resume: false,
+      source: taskSource('arithmetic', {}),
+      evalExamples: [],
+      verify: getVerifier('arithmetic'),
+    }),
     /tokenizer\.json: has ids up to \d+ but .*config\.json has vocab_size 64; the tokenizer does not belong to this model/,
   );
   assert.deepEqual(run.readMetrics(), [], 'nothing was run or logged');
@@ -43,7 +57,15 @@ test('a checkpoint whose tokenizer does not match the model is refused before an
   cpSync(model, bare, { recursive: true, filter: (src) => !src.includes('tokenizer') });
   writeFileSync(join(bare, 'note.txt'), 'no tokenizer here');
   await assert.rejects(
-    runRl({ run: RunDir.create(join(work, 'run2')), config: rl, modelDir: bare, resume: false, source: taskSource('arithmetic', {}), evalExamples: [], verify: getVerifier('arithmetic') }),
+    runRl({
+      run: RunDir.create(join(work, 'run2')),
+      config: rl,
+      modelDir: bare,
+      resume: false,
+      source: taskSource('arithmetic', {}),
+      evalExamples: [],
+      verify: getVerifier('arithmetic'),
+    }),
     /tokenizer/,
   );
 });

@@ -35,7 +35,9 @@ after(() => {
 
 /** A `ringrl sandbox serve` replica on a free port; resolves to its URL once it listens. */
 function startReplica(): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [bin, 'sandbox', 'serve', '--port', '0', '--concurrency', '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [bin, 'sandbox', 'serve', '--port', '0', '--concurrency', '2'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   replicas.push(proc);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -51,28 +53,49 @@ function startReplica(): Promise<{ url: string; proc: ChildProcess }> {
 function rlConfig(sets: string[]) {
   return loadConfig({
     sets: [
-      `model.dir=${JSON.stringify(model)}`, 'data.task=pycode', 'data.difficulty=1', 'rl.steps=4', 'rl.optimizer.lr=0.003',
-      'rollout.max_new_tokens=20', 'rollout.token_budget=80', 'rollout.pool_capacity=16', 'rollout.group_size=4',
-      'eval.num_problems=2', 'eval.max_new_tokens=8', 'run.samples_per_step=1000', 'run.keep_checkpoints=0', 'runtime.threads=1', ...sets,
+      `model.dir=${JSON.stringify(model)}`,
+      'data.task=pycode',
+      'data.difficulty=1',
+      'rl.steps=4',
+      'rl.optimizer.lr=0.003',
+      'rollout.max_new_tokens=20',
+      'rollout.token_budget=80',
+      'rollout.pool_capacity=16',
+      'rollout.group_size=4',
+      'eval.num_problems=2',
+      'eval.max_new_tokens=8',
+      'run.samples_per_step=1000',
+      'run.keep_checkpoints=0',
+      'runtime.threads=1',
+      ...sets,
     ],
   });
 }
 
 function readJsonl(path: string): Record<string, any>[] {
-  return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 /** metrics.jsonl has steps 1..n once each; every trajectory appears in samples.jsonl once. */
 function checkRunRecords(dir: string, steps: number) {
   const rows = readJsonl(join(dir, 'metrics.jsonl')).filter((r) => 'reward/mean' in r);
-  assert.deepEqual(rows.map((r) => r.step), Array.from({ length: steps }, (_, i) => i + 1), 'each step logged once, in order');
+  assert.deepEqual(
+    rows.map((r) => r.step),
+    Array.from({ length: steps }, (_, i) => i + 1),
+    'each step logged once, in order',
+  );
   const samples = readJsonl(join(dir, 'samples.jsonl')).filter((s) => s.kind === 'rollout');
   const keys = samples.map((s) => `${s.group}/${s.sample}`);
   assert.equal(new Set(keys).size, keys.length, 'no trajectory logged twice');
   return { rows, samples };
 }
 
-test('reward-service replicas: one SIGKILLed mid-batch, one hung; every trajectory scored once, none unscored', { timeout: 120_000 }, async () => {
+test('reward-service replicas: one SIGKILLed mid-batch, one hung; every trajectory scored once, none unscored', {
+  timeout: 120_000,
+}, async () => {
   // a: a real `ringrl sandbox serve` process, SIGKILLed in the middle of step 2's scoring.
   // b: a replica that accepts connections and never answers (what a SIGSTOPped one looks like
   //    to its clients), so each request sent there waits out reward.timeout_s and is retried.
@@ -80,10 +103,18 @@ test('reward-service replicas: one SIGKILLed mid-batch, one hung; every trajecto
   const sockets: Socket[] = [];
   const hung = createServer((socket) => void sockets.push(socket));
   await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
-  const { app } = await buildService({ concurrency: 2, queue: 64, sandboxOptions: { pythonWorkers: 2, nodeSpares: 0 } });
+  const { app } = await buildService({
+    concurrency: 2,
+    queue: 64,
+    sandboxOptions: { pythonWorkers: 2, nodeSpares: 0 },
+  });
   const [a, c] = await Promise.all([startReplica(), app.listen({ port: 0, host: '127.0.0.1' })]);
   const b = `http://127.0.0.1:${(hung.address() as AddressInfo).port}`;
-  const config = rlConfig([`reward.sandbox=${JSON.stringify([a.url, b, c])}`, 'reward.timeout_s=1', 'reward.retries=2']);
+  const config = rlConfig([
+    `reward.sandbox=${JSON.stringify([a.url, b, c])}`,
+    'reward.timeout_s=1',
+    'reward.retries=2',
+  ]);
   const inner = await createScorer(config.reward, { task: 'pycode' });
   let step = 0;
   let calls = 0;
@@ -104,7 +135,14 @@ test('reward-service replicas: one SIGKILLed mid-batch, one hung; every trajecto
   };
   const run = RunDir.create(join(work, 'replicas'));
   const result = await runRl({
-    run, config, modelDir: model, resume: false, source: taskSource('pycode', { difficulty: 1 }), evalExamples: [], verify: getVerifier('pycode'), scorer,
+    run,
+    config,
+    modelDir: model,
+    resume: false,
+    source: taskSource('pycode', { difficulty: 1 }),
+    evalExamples: [],
+    verify: getVerifier('pycode'),
+    scorer,
     onEvent: (e) => void (e.type === 'step' && (step = e.step)),
   });
   await scorer.close();
@@ -114,12 +152,23 @@ test('reward-service replicas: one SIGKILLed mid-batch, one hung; every trajecto
   assert.ok(killed, 'the replica was killed mid-batch');
   assert.equal(result.step, 4);
   const { rows, samples } = checkRunRecords(run.path, 4);
-  assert.equal(rows.reduce((n, r) => n + r['reward/unscored'], 0), 0, 'every request was retried on a live replica');
-  assert.equal(rows.reduce((n, r) => n + r['reward/scored'], 0), samples.filter((s) => s.finish_reason !== 'dropped').length, 'each trajectory scored exactly once');
-  for (const s of samples) if (s.finish_reason !== 'dropped') assert.equal(typeof s.reward, 'number', `${s.group}/${s.sample} has a reward`);
+  assert.equal(
+    rows.reduce((n, r) => n + r['reward/unscored'], 0),
+    0,
+    'every request was retried on a live replica',
+  );
+  assert.equal(
+    rows.reduce((n, r) => n + r['reward/scored'], 0),
+    samples.filter((s) => s.finish_reason !== 'dropped').length,
+    'each trajectory scored exactly once',
+  );
+  for (const s of samples)
+    if (s.finish_reason !== 'dropped') assert.equal(typeof s.reward, 'number', `${s.group}/${s.sample} has a reward`);
 });
 
-test('non-finite updates are skipped and said so; N in a row roll back to the last checkpoint; again → stop', { timeout: 120_000 }, async () => {
+test('non-finite updates are skipped and said so; N in a row roll back to the last checkpoint; again → stop', {
+  timeout: 120_000,
+}, async () => {
   const config = rlConfig(['rl.steps=6', 'run.checkpoint_every=2', 'rl.rollback_after=2']);
   // The fault: while `poison` is set, the trainer's loss comes back NaN (as a numerical blow-up would).
   let poison = false;
@@ -137,7 +186,14 @@ test('non-finite updates are skipped and said so; N in a row roll back to the la
   const run = RunDir.create(join(work, 'nan'));
   const events: RlEvent[] = [];
   await runRl({
-    run, config, modelDir: model, resume: false, source: taskSource('pycode', { difficulty: 1 }), evalExamples: [], verify: getVerifier('pycode'), scorer: nanScorer(),
+    run,
+    config,
+    modelDir: model,
+    resume: false,
+    source: taskSource('pycode', { difficulty: 1 }),
+    evalExamples: [],
+    verify: getVerifier('pycode'),
+    scorer: nanScorer(),
     onEvent: (e) => {
       events.push(e);
       if (e.type === 'step' && e.step === 2 && !events.some((x) => x.type === 'rollback')) poison = true;
@@ -145,18 +201,38 @@ test('non-finite updates are skipped and said so; N in a row roll back to the la
     },
   });
   const skipped = events.filter((e) => e.type === 'skipped');
-  assert.deepEqual(skipped.map((e) => e.step), [3, 4]);
-  assert.match((skipped[0] as Extract<RlEvent, { type: 'skipped' }>).reasons[0]!, /^policy step: loss is NaN; refusing to update the weights/);
-  assert.deepEqual(events.filter((e) => e.type === 'rollback').map((e) => (e as { to: number }).to), [2]);
+  assert.deepEqual(
+    skipped.map((e) => e.step),
+    [3, 4],
+  );
+  assert.match(
+    (skipped[0] as Extract<RlEvent, { type: 'skipped' }>).reasons[0]!,
+    /^policy step: loss is NaN; refusing to update the weights/,
+  );
+  assert.deepEqual(
+    events.filter((e) => e.type === 'rollback').map((e) => (e as { to: number }).to),
+    [2],
+  );
   const { rows } = checkRunRecords(run.path, 6);
-  assert.deepEqual(rows.map((r) => r['train/skipped']), [0, 0, 0, 0, 0, 0], 'the skipped steps were rolled back and redone');
+  assert.deepEqual(
+    rows.map((r) => r['train/skipped']),
+    [0, 0, 0, 0, 0, 0],
+    'the skipped steps were rolled back and redone',
+  );
 
   // A fault that comes back after the rollback stops the run, naming the checkpoint left intact.
   const again = RunDir.create(join(work, 'nan-again'));
   poison = false;
   await assert.rejects(
     runRl({
-      run: again, config, modelDir: model, resume: false, source: taskSource('pycode', { difficulty: 1 }), evalExamples: [], verify: getVerifier('pycode'), scorer: nanScorer(),
+      run: again,
+      config,
+      modelDir: model,
+      resume: false,
+      source: taskSource('pycode', { difficulty: 1 }),
+      evalExamples: [],
+      verify: getVerifier('pycode'),
+      scorer: nanScorer(),
       onEvent: (e) => {
         if (e.type === 'step' && e.step === 2) poison = true;
       },

@@ -9,7 +9,8 @@ import { AdamW } from '../../src/train/optimizer.ts';
 import { assertClose } from '../helpers.ts';
 
 const fixture = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'adamw.json'), 'utf8'));
-const toWeights = (o: Record<string, number[]>) => new Map(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
+const toWeights = (o: Record<string, number[]>) =>
+  new Map(Object.entries(o).map(([k, v]) => [k, Float32Array.from(v)]));
 
 test('AdamW with clipping follows torch.optim.AdamW step by step', () => {
   const weights = toWeights(fixture.start);
@@ -17,7 +18,8 @@ test('AdamW with clipping follows torch.optim.AdamW step by step', () => {
   for (const [i, step] of fixture.steps.entries()) {
     const { gradNorm } = opt.update(weights, toWeights(step.grads));
     assertClose([gradNorm], [step.grad_norm], 1e-5, `step ${i} grad norm`);
-    for (const [name, expected] of Object.entries(step.after as Record<string, number[]>)) assertClose(weights.get(name)!, expected, 1e-6, `step ${i} ${name}`);
+    for (const [name, expected] of Object.entries(step.after as Record<string, number[]>))
+      assertClose(weights.get(name)!, expected, 1e-6, `step ${i} ${name}`);
   }
 });
 

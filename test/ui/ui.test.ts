@@ -38,7 +38,8 @@ function tenSteps(s: ReturnType<typeof setup>) {
 }
 
 test('mode follows flags and the terminal', () => {
-  const mode = (flags: { quiet?: boolean; jsonl?: boolean }, tty: boolean): UiMode => createUi(flags, { stdout: new Capture(), stderr: new Capture(tty) }).mode;
+  const mode = (flags: { quiet?: boolean; jsonl?: boolean }, tty: boolean): UiMode =>
+    createUi(flags, { stdout: new Capture(), stderr: new Capture(tty) }).mode;
   assert.equal(mode({}, true), 'tty');
   assert.equal(mode({}, false), 'plain');
   assert.equal(mode({ quiet: true }, true), 'quiet');
@@ -53,7 +54,10 @@ test('TTY: one line redrawn in place with bar, percent, ETA and figures; stdout 
   tenSteps(s);
   const frames = s.stderr.text.split('\r\x1b[2K').filter(Boolean);
   assert.equal(frames.length, 11, 'ten updates and the final line');
-  assert.equal(frames[4], 'sft [████████████░░░░░░░░░░░░]  50% 5/10 steps  10s elapsed, 10s left  loss 0.4  tok/s 1235');
+  assert.equal(
+    frames[4],
+    'sft [████████████░░░░░░░░░░░░]  50% 5/10 steps  10s elapsed, 10s left  loss 0.4  tok/s 1235',
+  );
   assert.equal(frames[10], 'sft [████████████████████████] 100% 10/10 steps  in 20s  loss 0.2\n');
   assert.equal(s.stdout.text, '');
 });
@@ -72,7 +76,12 @@ test('TTY: a message during progress clears the bar, prints on its own line, and
   const frame = 'sft [██████░░░░░░░░░░░░░░░░░░]  25% 1/4  1.0s elapsed, 3.0s left';
   assert.equal(
     s.stderr.text,
-    `\r\x1b[2K${frame}` + `\r\x1b[2Kstep 1: held-out accuracy 3%\n${frame}` + `\r\x1b[2Kwarning: slow disk\n${frame}` + '\r\x1b[2Ksft [████████████████████████] 100% 4/4  2.0s elapsed, 0.0s left' + '\r\x1b[2Ksft [████████████████████████] 100% 4/4  in 2.0s\n' + 'done\n',
+    `\r\x1b[2K${frame}` +
+      `\r\x1b[2Kstep 1: held-out accuracy 3%\n${frame}` +
+      `\r\x1b[2Kwarning: slow disk\n${frame}` +
+      '\r\x1b[2Ksft [████████████████████████] 100% 4/4  2.0s elapsed, 0.0s left' +
+      '\r\x1b[2Ksft [████████████████████████] 100% 4/4  in 2.0s\n' +
+      'done\n',
   );
 });
 
@@ -130,10 +139,34 @@ test('--jsonl: every event is one JSON object per line on stdout; stderr stays e
   s.ui.warn('careful');
   s.ui.result({ accuracy: 0.5 }, 'accuracy 50.0%');
   assert.equal(s.stderr.text, '');
-  const events = s.stdout.text.trimEnd().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(events.map((e) => e.event), ['info', 'progress', 'progress', 'progress', 'warning', 'result']);
-  assert.deepEqual(events[1], { event: 'progress', label: 'sft', done: 1, total: 10, elapsed_s: 2, eta_s: 18, loss: 2, 'tok/s': 1234.5678 });
-  assert.deepEqual(events[3], { event: 'progress', label: 'sft', done: 10, total: 10, elapsed_s: 20, eta_s: 0, finished: true, loss: 0.2 });
+  const events = s.stdout.text
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    events.map((e) => e.event),
+    ['info', 'progress', 'progress', 'progress', 'warning', 'result'],
+  );
+  assert.deepEqual(events[1], {
+    event: 'progress',
+    label: 'sft',
+    done: 1,
+    total: 10,
+    elapsed_s: 2,
+    eta_s: 18,
+    loss: 2,
+    'tok/s': 1234.5678,
+  });
+  assert.deepEqual(events[3], {
+    event: 'progress',
+    label: 'sft',
+    done: 10,
+    total: 10,
+    elapsed_s: 20,
+    eta_s: 0,
+    finished: true,
+    loss: 0.2,
+  });
   assert.deepEqual(events[5], { event: 'result', accuracy: 0.5 });
 });
 

@@ -12,7 +12,10 @@ import { maskedEntropyPartial } from './metrics.ts';
 /** Per-token inputs ([B, T], aligned with the targets) the policy loss reads. */
 export function policyLossTokenInputs(config: PolicyLossConfig): string[] {
   return [
-    'rollout_logprobs', 'advantages', 'response_mask', 'loss_weight',
+    'rollout_logprobs',
+    'advantages',
+    'response_mask',
+    'loss_weight',
     ...(config.bypass ? [] : ['old_logprobs']),
     ...(config.kl.coef > 0 ? ['ref_logprobs'] : []),
   ];
@@ -32,7 +35,12 @@ export function policyLossSpec(configInput: PolicyLossConfigInput | PolicyLossCo
   };
 }
 
-export function buildPolicyLoss(config: PolicyLossConfig, logprobs: Tensor, entropy: Tensor, inputs: Record<string, Tensor>): { loss: Tensor; metrics: Record<string, Tensor> } {
+export function buildPolicyLoss(
+  config: PolicyLossConfig,
+  logprobs: Tensor,
+  entropy: Tensor,
+  inputs: Record<string, Tensor>,
+): { loss: Tensor; metrics: Record<string, Tensor> } {
   const infer = inputs.rollout_logprobs!;
   const advantages = inputs.advantages!;
   const mask = inputs.response_mask!;
@@ -90,4 +98,3 @@ export function buildPolicyLoss(config: PolicyLossConfig, logprobs: Tensor, entr
   });
   return { loss, metrics };
 }
-

@@ -39,6 +39,7 @@ export function finishPolicyMetrics(raw: Record<string, number>): Record<string,
   const partial = raw[maskedEntropyPartial];
   delete out[maskedEntropyPartial];
   // No masked token, no mean: the key is left out rather than reported as a misleading 0.
-  if (partial !== undefined && out['icepop/masked_frac']! > 0) out['icepop/masked_entropy_mean'] = partial / out['icepop/masked_frac']!;
+  if (partial !== undefined && out['icepop/masked_frac']! > 0)
+    out['icepop/masked_entropy_mean'] = partial / out['icepop/masked_frac']!;
   return out;
 }

@@ -15,11 +15,20 @@ import type { PolicyLossBatch, PolicyLossConfigInput, PolicyLossResult } from '.
 
 /** Metrics reported even for a batch without response tokens (as 0). */
 const alwaysLogged = [
-  'mismatch/kl', 'mismatch/logp_diff_mean', 'icepop/masked_low_frac', 'icepop/masked_high_frac', 'tis/clipped_frac',
-  'ppo/clip_frac_low', 'ppo/clip_frac_high', 'ppo/ratio_mean',
+  'mismatch/kl',
+  'mismatch/logp_diff_mean',
+  'icepop/masked_low_frac',
+  'icepop/masked_high_frac',
+  'tis/clipped_frac',
+  'ppo/clip_frac_low',
+  'ppo/clip_frac_high',
+  'ppo/ratio_mean',
 ];
 
-export function computePolicyLoss(batch: PolicyLossBatch, configInput: PolicyLossConfigInput | PolicyLossConfig = {}): PolicyLossResult {
+export function computePolicyLoss(
+  batch: PolicyLossBatch,
+  configInput: PolicyLossConfigInput | PolicyLossConfig = {},
+): PolicyLossResult {
   const config = parsePolicyLossConfig(configInput);
   checkBatch(batch, config);
   const { logprobs, rolloutLogprobs, advantages, mask, refLogprobs, entropy } = batch;
@@ -46,56 +55,58 @@ export function computePolicyLoss(batch: PolicyLossBatch, configInput: PolicyLos
   const gradLogprobs = logprobs.map((row) => row.map(() => 0));
   const tokenWeights = logprobs.map((row) => row.map(() => 0));
 
-  logprobs.forEach((row, i) => row.forEach((logp, t) => {
-    if (!(mask[i]![t]! > 0)) return;
-    tokens++;
-    const a = weights[i]![t]!;
-    const A = advantages[i]![t]!;
-    const logK = old[i]![t]! - rolloutLogprobs[i]![t]!;
-    const w = correction.weight(logK, config);
-    tokenWeights[i]![t] = w;
+  logprobs.forEach((row, i) =>
+    row.forEach((logp, t) => {
+      if (!(mask[i]![t]! > 0)) return;
+      tokens++;
+      const a = weights[i]![t]!;
+      const A = advantages[i]![t]!;
+      const logK = old[i]![t]! - rolloutLogprobs[i]![t]!;
+      const w = correction.weight(logK, config);
+      tokenWeights[i]![t] = w;
 
-    // Clipped surrogate, case by case: for A >= 0 the min picks 1 + high once r exceeds it, for
-    // A < 0 it picks 1 - low once r falls below it; a clipped token gets no gradient.
-    const r = Math.exp(logp - old[i]![t]!);
-    const clippedHigh = A > 0 && r > 1 + high;
-    const clippedLow = A < 0 && r < 1 - low;
-    const surrogate = clippedHigh ? (1 + high) * A : clippedLow ? (1 - low) * A : r * A;
-    const dSurrogate = clippedHigh || clippedLow ? 0 : r * A;
-    let tokenLoss = -w * surrogate;
-    let tokenGrad = -w * dSurrogate;
-    addLoss('loss/policy', -a * w * surrogate);
-    if (refLogprobs) {
-      const k = kl.host(logp, refLogprobs[i]![t]!);
-      add('kl/ref', k.value);
-      tokenLoss += config.kl.coef * k.value;
-      tokenGrad += config.kl.coef * k.grad;
-      if (config.kl.coef > 0) addLoss('loss/kl', a * config.kl.coef * k.value);
-    }
-    if (entropy) {
-      const h = entropy[i]![t]!;
-      tokenLoss -= config.entropy.coef * h;
-      add('entropy/mean', h);
-      if (config.entropy.coef > 0) addLoss('loss/entropy', -a * config.entropy.coef * h);
-    }
-    loss += a * tokenLoss;
-    gradLogprobs[i]![t] = a * tokenGrad;
+      // Clipped surrogate, case by case: for A >= 0 the min picks 1 + high once r exceeds it, for
+      // A < 0 it picks 1 - low once r falls below it; a clipped token gets no gradient.
+      const r = Math.exp(logp - old[i]![t]!);
+      const clippedHigh = A > 0 && r > 1 + high;
+      const clippedLow = A < 0 && r < 1 - low;
+      const surrogate = clippedHigh ? (1 + high) * A : clippedLow ? (1 - low) * A : r * A;
+      const dSurrogate = clippedHigh || clippedLow ? 0 : r * A;
+      let tokenLoss = -w * surrogate;
+      let tokenGrad = -w * dSurrogate;
+      addLoss('loss/policy', -a * w * surrogate);
+      if (refLogprobs) {
+        const k = kl.host(logp, refLogprobs[i]![t]!);
+        add('kl/ref', k.value);
+        tokenLoss += config.kl.coef * k.value;
+        tokenGrad += config.kl.coef * k.grad;
+        if (config.kl.coef > 0) addLoss('loss/kl', a * config.kl.coef * k.value);
+      }
+      if (entropy) {
+        const h = entropy[i]![t]!;
+        tokenLoss -= config.entropy.coef * h;
+        add('entropy/mean', h);
+        if (config.entropy.coef > 0) addLoss('loss/entropy', -a * config.entropy.coef * h);
+      }
+      loss += a * tokenLoss;
+      gradLogprobs[i]![t] = a * tokenGrad;
 
-    // Mismatch metrics: trainer side = the recomputed old log-prob, or the current one under bypass.
-    const trainerLogK = (config.bypass ? logp : old[i]![t]!) - rolloutLogprobs[i]![t]!;
-    add('mismatch/kl', mismatchKl(trainerLogK));
-    add('mismatch/logp_diff_mean', Math.abs(trainerLogK));
-    logpDiffMax = Math.max(logpDiffMax, Math.abs(trainerLogK));
-    const below = trainerLogK < logAlpha;
-    const above = trainerLogK > logBeta;
-    add('icepop/masked_low_frac', below ? 1 : 0);
-    add('icepop/masked_high_frac', above ? 1 : 0);
-    if (entropy && (below || above)) maskedEntropy += entropy[i]![t]!;
-    add('tis/clipped_frac', trainerLogK > logCap ? 1 : 0);
-    add('ppo/clip_frac_low', clippedLow ? 1 : 0);
-    add('ppo/clip_frac_high', clippedHigh ? 1 : 0);
-    add('ppo/ratio_mean', r);
-  }));
+      // Mismatch metrics: trainer side = the recomputed old log-prob, or the current one under bypass.
+      const trainerLogK = (config.bypass ? logp : old[i]![t]!) - rolloutLogprobs[i]![t]!;
+      add('mismatch/kl', mismatchKl(trainerLogK));
+      add('mismatch/logp_diff_mean', Math.abs(trainerLogK));
+      logpDiffMax = Math.max(logpDiffMax, Math.abs(trainerLogK));
+      const below = trainerLogK < logAlpha;
+      const above = trainerLogK > logBeta;
+      add('icepop/masked_low_frac', below ? 1 : 0);
+      add('icepop/masked_high_frac', above ? 1 : 0);
+      if (entropy && (below || above)) maskedEntropy += entropy[i]![t]!;
+      add('tis/clipped_frac', trainerLogK > logCap ? 1 : 0);
+      add('ppo/clip_frac_low', clippedLow ? 1 : 0);
+      add('ppo/clip_frac_high', clippedHigh ? 1 : 0);
+      add('ppo/ratio_mean', r);
+    }),
+  );
 
   const metrics: Record<string, number> = { ...lossTerms, 'mismatch/logp_diff_max': logpDiffMax };
   for (const [name, value] of Object.entries(perToken)) metrics[name] = tokens > 0 ? value / tokens : 0;
@@ -107,18 +118,30 @@ function checkBatch(batch: PolicyLossBatch, config: PolicyLossConfig): void {
   const rows = batch.logprobs;
   if (!Array.isArray(rows)) throw new RingrlError('policy loss batch: logprobs must be an array of rows (number[][])');
   const fields: [keyof PolicyLossBatch, boolean][] = [
-    ['rolloutLogprobs', true], ['advantages', true], ['mask', true],
-    ['oldLogprobs', !config.bypass], ['refLogprobs', config.kl.coef > 0], ['entropy', config.entropy.coef > 0], ['lossWeights', false],
+    ['rolloutLogprobs', true],
+    ['advantages', true],
+    ['mask', true],
+    ['oldLogprobs', !config.bypass],
+    ['refLogprobs', config.kl.coef > 0],
+    ['entropy', config.entropy.coef > 0],
+    ['lossWeights', false],
   ];
   for (const [name, required] of fields) {
     const value = batch[name];
     if (value === undefined) {
-      if (required) throw new RingrlError(`policy loss batch: ${name} is required${name === 'oldLogprobs' ? ' (or set bypass: true)' : name === 'refLogprobs' ? ' when kl.coef > 0' : name === 'entropy' ? ' when entropy.coef > 0' : ''}`);
+      if (required)
+        throw new RingrlError(
+          `policy loss batch: ${name} is required${name === 'oldLogprobs' ? ' (or set bypass: true)' : name === 'refLogprobs' ? ' when kl.coef > 0' : name === 'entropy' ? ' when entropy.coef > 0' : ''}`,
+        );
       continue;
     }
-    if (value.length !== rows.length) throw new RingrlError(`policy loss batch: ${name} has ${value.length} rows, logprobs has ${rows.length}`);
+    if (value.length !== rows.length)
+      throw new RingrlError(`policy loss batch: ${name} has ${value.length} rows, logprobs has ${rows.length}`);
     value.forEach((row, i) => {
-      if (row.length !== rows[i]!.length) throw new RingrlError(`policy loss batch: ${name}[${i}] has ${row.length} tokens, logprobs[${i}] has ${rows[i]!.length}`);
+      if (row.length !== rows[i]!.length)
+        throw new RingrlError(
+          `policy loss batch: ${name}[${i}] has ${row.length} tokens, logprobs[${i}] has ${rows[i]!.length}`,
+        );
     });
   }
 }

@@ -28,7 +28,10 @@ export class DynamicSampler<G extends RewardGroup> {
   private rounds = 0;
   private dropped = 0;
 
-  constructor(readonly targetGroups: number, readonly maxRounds: number) {}
+  constructor(
+    readonly targetGroups: number,
+    readonly maxRounds: number,
+  ) {}
 
   offer(groups: readonly G[]): void {
     const { kept, dropped } = filterInformativeGroups(groups);

@@ -16,7 +16,10 @@ export interface ShapedBatch<S extends RlSample> {
   metrics: Record<string, number>;
 }
 
-export function shapeBatch<S extends RlSample>(input: readonly S[], configInput: ShapingConfigInput | ShapingConfig = {}): ShapedBatch<S> {
+export function shapeBatch<S extends RlSample>(
+  input: readonly S[],
+  configInput: ShapingConfigInput | ShapingConfig = {},
+): ShapedBatch<S> {
   const config = parseShapingConfig(configInput);
   let truncated = 0;
   let penaltySum = 0;
@@ -28,7 +31,9 @@ export function shapeBatch<S extends RlSample>(input: readonly S[], configInput:
     penaltySum += penalty;
     return { ...sample, reward: sample.reward + penalty };
   });
-  const responseMasks = samples.map((s) => s.response.map(() => (config.truncated === 'mask' && s.finishReason === 'length' ? 0 : 1)));
+  const responseMasks = samples.map((s) =>
+    s.response.map(() => (config.truncated === 'mask' && s.finishReason === 'length' ? 0 : 1)),
+  );
   const n = samples.length;
   return {
     samples,

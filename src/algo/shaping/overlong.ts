@@ -8,8 +8,14 @@ import type { ShapingConfig } from './config.ts';
  * L_cache = buffer: 0 up to L_max - L_cache, then falling linearly to -factor at L_max, and
  * -factor beyond it.
  */
-export function overlongPenalty(length: number, config: Pick<ShapingConfig, 'max_response_length' | 'overlong_penalty'>): number {
-  const { max_response_length: max, overlong_penalty: { buffer, factor } } = config;
+export function overlongPenalty(
+  length: number,
+  config: Pick<ShapingConfig, 'max_response_length' | 'overlong_penalty'>,
+): number {
+  const {
+    max_response_length: max,
+    overlong_penalty: { buffer, factor },
+  } = config;
   if (buffer === 0 || length <= max - buffer) return 0;
   if (length > max) return -factor;
   return (factor * (max - buffer - length)) / buffer;

@@ -114,14 +114,22 @@ export function arithmeticBriefThink(a: bigint, op: '+' | '*', b: bigint): strin
 export function arithmeticProblem(a: bigint, op: '+' | '*', b: bigint): TaskProblem {
   const id = `${a}${op}${b}`;
   const { think, answer } = arithmeticThink(a, op, b);
-  return { id, prompt: `${id}=\n`, answer, response: teacherResponse(think, answer), brief: teacherResponse(arithmeticBriefThink(a, op, b), answer) };
+  return {
+    id,
+    prompt: `${id}=\n`,
+    answer,
+    response: teacherResponse(think, answer),
+    brief: teacherResponse(arithmeticBriefThink(a, op, b), answer),
+  };
 }
 
 export function verifyArithmetic(response: string, answer: string): TaskVerdict {
   const parsed = parseResponse(response);
   if (!parsed.ok) return { reward: 0, extracted: parsed.answer, reason: parsed.reason };
-  if (!/^-?\d+$/.test(parsed.answer)) return { reward: 0, extracted: parsed.answer, reason: `boxed answer '${parsed.answer}' is not an integer` };
-  if (BigInt(parsed.answer) !== BigInt(answer.trim())) return { reward: 0, extracted: parsed.answer, reason: `wrong answer ${parsed.answer} (expected ${answer.trim()})` };
+  if (!/^-?\d+$/.test(parsed.answer))
+    return { reward: 0, extracted: parsed.answer, reason: `boxed answer '${parsed.answer}' is not an integer` };
+  if (BigInt(parsed.answer) !== BigInt(answer.trim()))
+    return { reward: 0, extracted: parsed.answer, reason: `wrong answer ${parsed.answer} (expected ${answer.trim()})` };
   return { reward: 1, extracted: parsed.answer, reason: 'correct' };
 }
 
@@ -133,7 +141,8 @@ export const arithmetic: ReasoningTask = {
   generate(index: number, { difficulty, split, seed }: TaskOptions): TaskProblem {
     const [addDigits, mulA, mulB] = LIMITS[difficulty - 1]!;
     return drawInSplit('arithmetic', index, seed, split, (random) => {
-      if (random() < 0.5) return arithmeticProblem(randomOperand(random, addDigits), '+', randomOperand(random, addDigits));
+      if (random() < 0.5)
+        return arithmeticProblem(randomOperand(random, addDigits), '+', randomOperand(random, addDigits));
       return arithmeticProblem(randomOperand(random, mulA), '*', randomOperand(random, mulB));
     });
   },

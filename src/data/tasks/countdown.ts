@@ -62,14 +62,20 @@ function moves(items: Item[], target: number): { rest: Item[]; next: Item; line:
 }
 
 /** DFS trace: lines tried (indented by depth) and the solving expression, or null. */
-export function countdownSearch(numbers: number[], target: number, maxLines = MAX_TRACE_LINES): { lines: string[]; solution: string | null } {
+export function countdownSearch(
+  numbers: number[],
+  target: number,
+  maxLines = MAX_TRACE_LINES,
+): { lines: string[]; solution: string | null } {
   const lines: string[] = [];
   const dfs = (items: Item[], depth: number): string | null => {
     for (const { rest, next, line } of moves(items, target)) {
       if (lines.length >= maxLines) return null;
       const remaining = [...rest, next];
       const hit = remaining.length === 1 && next.value === target;
-      lines.push(`${' '.repeat(depth)}${line}${remaining.length > 1 ? ` [${remaining.map((r) => r.value).join(' ')}]` : hit ? ' !' : ''}`);
+      lines.push(
+        `${' '.repeat(depth)}${line}${remaining.length > 1 ? ` [${remaining.map((r) => r.value).join(' ')}]` : hit ? ' !' : ''}`,
+      );
       if (hit) return next.expr;
       if (remaining.length > 1) {
         const found = dfs(remaining, depth + 1);
@@ -78,7 +84,10 @@ export function countdownSearch(numbers: number[], target: number, maxLines = MA
     }
     return null;
   };
-  const solution = dfs(numbers.map((n) => ({ value: n, expr: String(n), prec: 3 })), 0);
+  const solution = dfs(
+    numbers.map((n) => ({ value: n, expr: String(n), prec: 3 })),
+    0,
+  );
   return { lines, solution };
 }
 
@@ -117,7 +126,10 @@ function norm([n, d]: Fraction): Fraction {
 
 /** Parse and evaluate `+ - * / ( )` over non-negative integers; collects the numbers used. */
 export function evaluateExpression(text: string): { value: Fraction; numbers: number[] } | { error: string } {
-  const src = text.replace(/\\times|×/g, '*').replace(/\\div|÷/g, '/').replace(/\s+/g, '');
+  const src = text
+    .replace(/\\times|×/g, '*')
+    .replace(/\\div|÷/g, '/')
+    .replace(/\s+/g, '');
   let i = 0;
   const numbers: number[] = [];
   const fail = (msg: string): never => {
@@ -182,9 +194,11 @@ export function verifyCountdown(response: string, answer: string): TaskVerdict {
   if ('error' in result) return { reward: 0, extracted: parsed.answer, reason: `invalid expression: ${result.error}` };
   const want = [...numbers].sort((a, b) => a - b).join(',');
   const used = [...result.numbers].sort((a, b) => a - b).join(',');
-  if (want !== used) return { reward: 0, extracted: parsed.answer, reason: `uses [${used}]; expected each of [${want}] exactly once` };
+  if (want !== used)
+    return { reward: 0, extracted: parsed.answer, reason: `uses [${used}]; expected each of [${want}] exactly once` };
   const [n, d] = result.value;
-  if (d !== 1n || n !== BigInt(target)) return { reward: 0, extracted: parsed.answer, reason: `evaluates to ${d === 1n ? n : `${n}/${d}`}, not ${target}` };
+  if (d !== 1n || n !== BigInt(target))
+    return { reward: 0, extracted: parsed.answer, reason: `evaluates to ${d === 1n ? n : `${n}/${d}`}, not ${target}` };
   return { reward: 1, extracted: parsed.answer, reason: 'correct' };
 }
 
@@ -204,7 +218,9 @@ export const countdown: ReasoningTask = {
           const i = randInt(random, 0, items.length - 1);
           let j = randInt(random, 0, items.length - 2);
           if (j >= i) j++;
-          const ops = (['+', '-', '*', '/'] as Op[]).map((op) => combine(items[i]!, op, items[j]!)).filter((x): x is Item => x !== null);
+          const ops = (['+', '-', '*', '/'] as Op[])
+            .map((op) => combine(items[i]!, op, items[j]!))
+            .filter((x): x is Item => x !== null);
           const next = ops.length ? ops[randInt(random, 0, ops.length - 1)]! : combine(items[i]!, '+', items[j]!)!;
           items = [...items.filter((_, k) => k !== i && k !== j), next];
         }
@@ -216,7 +232,13 @@ export const countdown: ReasoningTask = {
       if (!solution) continue; // the search ran past MAX_TRACE_LINES: draw another
       const answer = JSON.stringify({ numbers: problem.numbers, target: problem.target });
       const think = (ls: string[]) => ls.join('\n') + '\n';
-      return { id: problem.id, prompt: countdownPrompt(problem.numbers, problem.target), answer, response: teacherResponse(think(lines), solution), brief: teacherResponse(think(winningPath(lines)), solution) };
+      return {
+        id: problem.id,
+        prompt: countdownPrompt(problem.numbers, problem.target),
+        answer,
+        response: teacherResponse(think(lines), solution),
+        brief: teacherResponse(think(winningPath(lines)), solution),
+      };
     }
   },
   verify: verifyCountdown,

@@ -18,11 +18,17 @@ export function parseResponse(text: string): ParsedResponse {
   if (!body.startsWith('<think>')) return { ok: false, reason: 'missing <think> at the start', answer: null };
   const close = body.indexOf('</think>');
   if (close < 0) return { ok: false, reason: 'missing </think>', answer: null };
-  if (body.indexOf('<think>', 1) >= 0 && body.indexOf('<think>', 1) < close) return { ok: false, reason: 'nested <think>', answer: null };
+  if (body.indexOf('<think>', 1) >= 0 && body.indexOf('<think>', 1) < close)
+    return { ok: false, reason: 'nested <think>', answer: null };
   const after = body.slice(close + '</think>'.length).trim();
   if (!after.startsWith('\\boxed{')) {
-    if (after.startsWith('\\boxed')) return { ok: false, reason: 'malformed \\boxed (expected \\boxed{...})', answer: null };
-    return { ok: false, reason: after.includes('\\boxed') ? 'text between </think> and \\boxed{}' : 'missing \\boxed{} after </think>', answer: null };
+    if (after.startsWith('\\boxed'))
+      return { ok: false, reason: 'malformed \\boxed (expected \\boxed{...})', answer: null };
+    return {
+      ok: false,
+      reason: after.includes('\\boxed') ? 'text between </think> and \\boxed{}' : 'missing \\boxed{} after </think>',
+      answer: null,
+    };
   }
   let depth = 0;
   for (let i = '\\boxed'.length; i < after.length; i++) {
@@ -73,7 +79,13 @@ export function skewedLength(random: () => number, max: number, decay: number): 
 }
 
 /** Draw until the problem falls in the requested split (hash-partitioned problem space). */
-export function drawInSplit<P extends { id: string }>(task: string, index: number, seed: number, split: Split, draw: (random: () => number) => P): P {
+export function drawInSplit<P extends { id: string }>(
+  task: string,
+  index: number,
+  seed: number,
+  split: Split,
+  draw: (random: () => number) => P,
+): P {
   for (let attempt = 0; attempt < 10000; attempt++) {
     const p = draw(problemRng(task, seed, index, attempt));
     if (splitOf(task, p.id) === split) return p;

@@ -15,14 +15,22 @@ export function getTask(name: string): ReasoningTask {
 }
 
 /** `n` problems of a task split; `difficulty` defaults to the task's default and is range-checked. */
-export function taskProblems(name: string, n: number, options: { split: Split; seed?: number; difficulty?: number; offset?: number }): TaskProblem[] {
+export function taskProblems(
+  name: string,
+  n: number,
+  options: { split: Split; seed?: number; difficulty?: number; offset?: number },
+): TaskProblem[] {
   const task = getTask(name);
   const difficulty = options.difficulty ?? task.defaultDifficulty;
   if (!Number.isInteger(difficulty) || difficulty < 1 || difficulty > task.maxDifficulty) {
-    throw new RingrlError(`task ${name}: difficulty must be an integer in [1, ${task.maxDifficulty}], got ${difficulty}`);
+    throw new RingrlError(
+      `task ${name}: difficulty must be an integer in [1, ${task.maxDifficulty}], got ${difficulty}`,
+    );
   }
   const offset = options.offset ?? 0;
-  return Array.from({ length: n }, (_, i) => task.generate(offset + i, { difficulty, split: options.split, seed: options.seed ?? 0 }));
+  return Array.from({ length: n }, (_, i) =>
+    task.generate(offset + i, { difficulty, split: options.split, seed: options.seed ?? 0 }),
+  );
 }
 
 /** p50/p90/max of response lengths in characters (= tokens under the char tokenizer). */

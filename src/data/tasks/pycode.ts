@@ -30,29 +30,100 @@ function word(random: () => number, letters: number): string {
 }
 
 const families: Family[] = [
-  { draw: (r, d) => { const [a, b] = [num(r, d), num(r, d)]; return { prompt: `print the sum of ${a} and ${b}`, program: `print(${a}+${b})`, output: `${a + b}` }; } },
-  { draw: (r, d) => { const [a, b] = [num(r, d), num(r, d)]; return { prompt: `print ${a} minus ${b}`, program: `print(${a}-${b})`, output: `${a - b}` }; } },
-  { draw: (r, d) => { const [a, b] = [num(r, d), num(r, d)]; return { prompt: `print the product of ${a} and ${b}`, program: `print(${a}*${b})`, output: `${BigInt(a) * BigInt(b)}` }; } },
-  { draw: (r, d) => { const a = num(r, d); return { prompt: `print the square of ${a}`, program: `print(${a}**2)`, output: `${BigInt(a) ** 2n}` }; } },
-  { draw: (r, d) => { const xs = [num(r, d), num(r, d), num(r, d)]; return { prompt: `print the largest of ${xs.join(', ')}`, program: `print(max(${xs.join(',')}))`, output: `${Math.max(...xs)}` }; } },
-  { draw: (r, d) => { const xs = [num(r, d), num(r, d), num(r, d)]; return { prompt: `print the smallest of ${xs.join(', ')}`, program: `print(min(${xs.join(',')}))`, output: `${Math.min(...xs)}` }; } },
+  {
+    draw: (r, d) => {
+      const [a, b] = [num(r, d), num(r, d)];
+      return { prompt: `print the sum of ${a} and ${b}`, program: `print(${a}+${b})`, output: `${a + b}` };
+    },
+  },
+  {
+    draw: (r, d) => {
+      const [a, b] = [num(r, d), num(r, d)];
+      return { prompt: `print ${a} minus ${b}`, program: `print(${a}-${b})`, output: `${a - b}` };
+    },
+  },
+  {
+    draw: (r, d) => {
+      const [a, b] = [num(r, d), num(r, d)];
+      return {
+        prompt: `print the product of ${a} and ${b}`,
+        program: `print(${a}*${b})`,
+        output: `${BigInt(a) * BigInt(b)}`,
+      };
+    },
+  },
+  {
+    draw: (r, d) => {
+      const a = num(r, d);
+      return { prompt: `print the square of ${a}`, program: `print(${a}**2)`, output: `${BigInt(a) ** 2n}` };
+    },
+  },
+  {
+    draw: (r, d) => {
+      const xs = [num(r, d), num(r, d), num(r, d)];
+      return {
+        prompt: `print the largest of ${xs.join(', ')}`,
+        program: `print(max(${xs.join(',')}))`,
+        output: `${Math.max(...xs)}`,
+      };
+    },
+  },
+  {
+    draw: (r, d) => {
+      const xs = [num(r, d), num(r, d), num(r, d)];
+      return {
+        prompt: `print the smallest of ${xs.join(', ')}`,
+        program: `print(min(${xs.join(',')}))`,
+        output: `${Math.min(...xs)}`,
+      };
+    },
+  },
   {
     draw: (r, d) => {
       const a = num(r, Math.min(d, 2));
       const b = a + randInt(r, 1, 5);
       const range = Array.from({ length: b - a + 1 }, (_, i) => a + i);
-      return { prompt: `print the numbers from ${a} to ${b}`, program: `print(*range(${a},${b + 1}))`, output: range.join(' ') };
+      return {
+        prompt: `print the numbers from ${a} to ${b}`,
+        program: `print(*range(${a},${b + 1}))`,
+        output: range.join(' '),
+      };
     },
   },
-  { draw: (r, _, l) => { const w = word(r, l); const n = randInt(r, 2, 4); return { prompt: `print ${w} ${n} times`, program: `print('${w}'*${n})`, output: w.repeat(n) }; } },
-  { draw: (r, _, l) => { const w = word(r, l); return { prompt: `print ${w} reversed`, program: `print('${w}'[::-1])`, output: [...w].reverse().join('') }; } },
-  { draw: (r, _, l) => { const w = word(r, l); return { prompt: `print ${w} in capitals`, program: `print('${w}'.upper())`, output: w.toUpperCase() }; } },
-  { draw: (r, _, l) => { const w = word(r, l + 2); return { prompt: `print the length of ${w}`, program: `print(len('${w}'))`, output: `${w.length}` }; } },
+  {
+    draw: (r, _, l) => {
+      const w = word(r, l);
+      const n = randInt(r, 2, 4);
+      return { prompt: `print ${w} ${n} times`, program: `print('${w}'*${n})`, output: w.repeat(n) };
+    },
+  },
+  {
+    draw: (r, _, l) => {
+      const w = word(r, l);
+      return { prompt: `print ${w} reversed`, program: `print('${w}'[::-1])`, output: [...w].reverse().join('') };
+    },
+  },
+  {
+    draw: (r, _, l) => {
+      const w = word(r, l);
+      return { prompt: `print ${w} in capitals`, program: `print('${w}'.upper())`, output: w.toUpperCase() };
+    },
+  },
+  {
+    draw: (r, _, l) => {
+      const w = word(r, l + 2);
+      return { prompt: `print the length of ${w}`, program: `print(len('${w}'))`, output: `${w.length}` };
+    },
+  },
   {
     draw: (r, _, l) => {
       const w = word(r, l + 2);
       const c = w[randInt(r, 0, w.length - 1)]!;
-      return { prompt: `print how many ${c} in ${w}`, program: `print('${w}'.count('${c}'))`, output: `${w.split(c).length - 1}` };
+      return {
+        prompt: `print how many ${c} in ${w}`,
+        program: `print('${w}'.count('${c}'))`,
+        output: `${w.split(c).length - 1}`,
+      };
     },
   },
 ];
@@ -79,18 +150,25 @@ export function extractProgram(response: string): string {
 
 export const pycode: ReasoningTask = {
   name: 'pycode',
-  description: 'one-line Python programs for small problems, scored by running them in the sandbox (difficulty 1-5: number and word sizes)',
+  description:
+    'one-line Python programs for small problems, scored by running them in the sandbox (difficulty 1-5: number and word sizes)',
   maxDifficulty: LEVELS.length,
   defaultDifficulty: 2,
   program: 'python',
   generate(index: number, { difficulty, split, seed }: TaskOptions): TaskProblem {
     const [digits, letters] = LEVELS[difficulty - 1]!;
     return drawInSplit('pycode', index, seed, split, (random) => {
-      const { prompt, program, output } = families[randInt(random, 0, families.length - 1)]!.draw(random, digits, letters);
+      const { prompt, program, output } = families[randInt(random, 0, families.length - 1)]!.draw(
+        random,
+        digits,
+        letters,
+      );
       return { id: prompt, prompt: `${prompt}\n`, answer: output, response: program, brief: program };
     });
   },
   verify(): never {
-    throw new RingrlError("task pycode: responses are programs, scored by running them in the sandbox; use getVerifier('pycode') from src/reward");
+    throw new RingrlError(
+      "task pycode: responses are programs, scored by running them in the sandbox; use getVerifier('pycode') from src/reward",
+    );
   },
 };

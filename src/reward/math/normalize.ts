@@ -186,7 +186,12 @@ function rewriteMatrices(s: string): string {
       .split(/\\\\|\\cr(?![A-Za-z])/)
       .map((row) => row.trim())
       .filter((row) => row !== '' && !/^\\hline$/.test(row))
-      .map((row) => row.split('&').map((cell) => cell.trim()).join(MATRIX_CELL));
+      .map((row) =>
+        row
+          .split('&')
+          .map((cell) => cell.trim())
+          .join(MATRIX_CELL),
+      );
     const after = bodyStart + end.index + end[0].length;
     s = s.slice(0, m.index) + MATRIX_OPEN + rows.join(MATRIX_ROW) + MATRIX_CLOSE + s.slice(after);
   }
@@ -232,7 +237,11 @@ export function normalizeAnswer(raw: string): string {
   if (PLAIN.test(s)) return s; // the common case in RL batches: nothing to rewrite
   if (!s.includes('\\begin')) s = s.replace(DOUBLE_ESCAPED, '\\');
   s = rewriteMatrices(s);
-  s = s.replace(/^\$+|\$+$/g, '').replace(/^\\\(|\\\)$/g, '').replace(/^\\\[|\\\]$/g, '').trim();
+  s = s
+    .replace(/^\$+|\$+$/g, '')
+    .replace(/^\\\(|\\\)$/g, '')
+    .replace(/^\\\[|\\\]$/g, '')
+    .trim();
   s = s.replace(/(?<!\\)\$/g, ' '); // `12 $ and $13`: delimiters left inside an answer
   // Thousands separators: 1{,}000, 14 {, }916, 11,\!111 (before `\!` becomes a space).
   s = s.replace(/\{\s*,\s*\}/g, '').replace(/,\\!\s*(?=\d{3}(?!\d))/g, ',');
@@ -253,7 +262,10 @@ export function normalizeAnswer(raw: string): string {
   // LaTeX `x^2y` is x²·y (mathjs would read x^(2y)).
   s = s.replace(/\^(\d+)(?=[A-Za-z(])/g, '^$1*');
   // `log 2`, `sin x`: a function applied to one number or letter without parentheses.
-  s = s.replace(/(?<![A-Za-z])(sin|cos|tan|cot|sec|csc|log|exp|arcsin|arccos|arctan)\s*(\d+(?:\.\d+)?|[A-Za-z](?![A-Za-z(]))/g, '$1($2)');
+  s = s.replace(
+    /(?<![A-Za-z])(sin|cos|tan|cot|sec|csc|log|exp|arcsin|arccos|arctan)\s*(\d+(?:\.\d+)?|[A-Za-z](?![A-Za-z(]))/g,
+    '$1($2)',
+  );
   // Thousands separators (a leading 0 makes `0,111` a decimal comma, decided when comparing).
   const thousands = /^-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$/.test(s) || /^-?[1-9]\d{0,2}( \d{3})+(\.\d+)?$/.test(s);
   if (thousands) s = s.replace(/[, ]/g, '');

@@ -131,7 +131,7 @@ function pow(a: Value, b: Value): Value {
     const k = b.n < 0n ? -b.n : b.n;
     if (a.kind === 'exact') {
       if (a.n === 0n && b.n < 0n) throw new Unsupported('division by zero');
-      if (a.n === 0n || (a.n === a.d)) return a.n === 0n ? (k === 0n ? exact(1n, 1n) : ZERO) : exact(1n, 1n);
+      if (a.n === 0n || a.n === a.d) return a.n === 0n ? (k === 0n ? exact(1n, 1n) : ZERO) : exact(1n, 1n);
       if (a.n === -a.d) return exact(k % 2n === 0n ? 1n : -1n, 1n);
       const size = Math.max(bits(a.n), bits(a.d));
       if (k > BigInt(MAX_BITS) || Number(k) * size > MAX_BITS) throw new TooLarge('power beyond the bit budget');
@@ -151,7 +151,8 @@ function pow(a: Value, b: Value): Value {
 function factorial(a: Value): Value {
   if (a.kind !== 'exact' || a.d !== 1n || a.n < 0n) throw new Unsupported('factorial of a non-natural number');
   const n = Number(a.n);
-  if (n > MAX_FACTORIAL || n * Math.log2(Math.max(n, 2)) > MAX_BITS) throw new TooLarge('factorial beyond the bit budget');
+  if (n > MAX_FACTORIAL || n * Math.log2(Math.max(n, 2)) > MAX_BITS)
+    throw new TooLarge('factorial beyond the bit budget');
   let r = 1n;
   for (let i = 2n; i <= a.n; i++) r *= i;
   return exact(r, 1n);
@@ -209,17 +210,34 @@ const APPROX_FUNCTIONS: Record<string, Unary> = {
 /** Names evaluate() knows as functions; any other `f(x)` is read as the product f·x. */
 export const FUNCTION_NAMES = new Set([...Object.keys(APPROX_FUNCTIONS), 'sqrt', 'nthRoot', 'abs']);
 /** Multi-letter names that are one symbol; any other `xy` is read as x·y. */
-export const NAMED_SYMBOLS = new Set([...Object.keys(CONSTANTS), 'alpha', 'beta', 'gamma', 'theta', 'phi', 'lambda', 'mu', 'sigma', 'omega', 'tau', 'rho', 'delta', 'epsilon']);
+export const NAMED_SYMBOLS = new Set([
+  ...Object.keys(CONSTANTS),
+  'alpha',
+  'beta',
+  'gamma',
+  'theta',
+  'phi',
+  'lambda',
+  'mu',
+  'sigma',
+  'omega',
+  'tau',
+  'rho',
+  'delta',
+  'epsilon',
+]);
 
 /** Evaluate a mathjs node with variables bound; throws TooLarge / Unsupported. */
 export function evaluate(node: MathNode, scope: Record<string, Value> = {}, deadline = Infinity): Value {
   let steps = 0;
   const visit = (n: MathNode): Value => {
-    if (++steps > MAX_NODES * 4 || (steps % 32 === 0 && performance.now() > deadline)) throw new TooLarge('evaluation budget exceeded');
+    if (++steps > MAX_NODES * 4 || (steps % 32 === 0 && performance.now() > deadline))
+      throw new TooLarge('evaluation budget exceeded');
     switch (n.type) {
       case 'ConstantNode': {
         const v = (n as unknown as { value: unknown }).value;
-        if (typeof v === 'string' || typeof v === 'boolean' || v === null || v === undefined) throw new Unsupported('non-numeric constant');
+        if (typeof v === 'string' || typeof v === 'boolean' || v === null || v === undefined)
+          throw new Unsupported('non-numeric constant');
         const text = typeof v === 'number' ? String(v) : (v as BigNumber).toFixed();
         if (text === 'Infinity' || text === '-Infinity') return { kind: 'inf', sign: text === 'Infinity' ? 1 : -1 };
         return parseDecimal(text);
@@ -275,7 +293,8 @@ export function evaluate(node: MathNode, scope: Record<string, Value> = {}, dead
           if (a.kind === 'inf') return { kind: 'inf', sign: 1 };
           return approx(a.v.abs());
         }
-        if (name === 'log' && vs.length === 2) return div(approx(toDecimal(vs[0]!).ln()), approx(toDecimal(vs[1]!).ln()));
+        if (name === 'log' && vs.length === 2)
+          return div(approx(toDecimal(vs[0]!).ln()), approx(toDecimal(vs[1]!).ln()));
         const f = APPROX_FUNCTIONS[name];
         if (f && vs.length === 1) {
           const r = f(toDecimal(vs[0]!));

@@ -50,7 +50,11 @@ export function verifyMath(completion: string, gold: string, options: MathVerify
   const candidate = normalizeAnswer(extraction.answer);
   if (candidate === '') return { reward: 0, extracted: extraction.answer, reason: `empty answer (${extraction.via})` };
   const verdict = compare(goldAnswer(gold), candidate);
-  return { reward: verdict.equal ? 1 : 0, extracted: extraction.answer, reason: `${verdict.reason} (${extraction.via})` };
+  return {
+    reward: verdict.equal ? 1 : 0,
+    extracted: extraction.answer,
+    reason: `${verdict.reason} (${extraction.via})`,
+  };
 }
 
 /** Equivalence of two bare answers (no extraction), e.g. for tests and tools. */

@@ -33,7 +33,11 @@ export interface SandboxMounts {
 export const WORKDIR = '/work';
 
 /** The JDK's configuration (Debian links $JAVA_HOME/conf to /etc/java-N-openjdk). */
-const JAVA_ETC = existsSync('/etc') ? readdirSync('/etc').filter((n) => /^java-\d+/.test(n)).map((n) => `/etc/${n}`) : [];
+const JAVA_ETC = existsSync('/etc')
+  ? readdirSync('/etc')
+      .filter((n) => /^java-\d+/.test(n))
+      .map((n) => `/etc/${n}`)
+  : [];
 
 function which(name: string): string | null {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
@@ -61,7 +65,8 @@ export function bwrapArgs(plan: IsolationPlan, mounts: SandboxMounts): string[] 
     if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(top), top);
     else args.push('--ro-bind', top, top);
   }
-  for (const p of ['/etc/alternatives', '/etc/ld.so.cache', '/etc/localtime', ...JAVA_ETC]) if (existsSync(p)) args.push('--ro-bind', p, p);
+  for (const p of ['/etc/alternatives', '/etc/ld.so.cache', '/etc/localtime', ...JAVA_ETC])
+    if (existsSync(p)) args.push('--ro-bind', p, p);
   for (const p of mounts.extraRoBinds) args.push('--ro-bind', p, p);
   for (const [host, inside] of mounts.mappedRoBinds ?? []) args.push('--ro-bind', host, inside);
   args.push('--proc', '/proc', '--dev', '/dev');
@@ -70,7 +75,20 @@ export function bwrapArgs(plan: IsolationPlan, mounts: SandboxMounts): string[] 
   args.push('--size', String(mounts.workBytes), '--tmpfs', WORKDIR);
   args.push('--remount-ro', '/');
   args.push('--chdir', WORKDIR, '--clearenv');
-  args.push('--setenv', 'PATH', '/usr/local/bin:/usr/bin:/bin', '--setenv', 'HOME', WORKDIR, '--setenv', 'TMPDIR', '/tmp', '--setenv', 'LANG', 'C.UTF-8');
+  args.push(
+    '--setenv',
+    'PATH',
+    '/usr/local/bin:/usr/bin:/bin',
+    '--setenv',
+    'HOME',
+    WORKDIR,
+    '--setenv',
+    'TMPDIR',
+    '/tmp',
+    '--setenv',
+    'LANG',
+    'C.UTF-8',
+  );
   args.push('--');
   return args;
 }
@@ -96,15 +114,23 @@ export function detectIsolation(): IsolationPlan {
     candidates.push({ level: 'bwrap', dropUser: false, bwrapAsRoot: isRoot });
     const errors: string[] = [];
     for (const plan of candidates) {
-      const argv = wrap(plan, probeMounts, ['/bin/sh', '-c', 'test "$(id -u)" = 65534 -o "$(id -u)" != 0 && touch /work/x']);
+      const argv = wrap(plan, probeMounts, [
+        '/bin/sh',
+        '-c',
+        'test "$(id -u)" = 65534 -o "$(id -u)" != 0 && touch /work/x',
+      ]);
       const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
       if (r.status === 0) return (cached = plan);
-      errors.push(`${plan.dropUser ? 'unprivileged ' : ''}bwrap: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]}`);
+      errors.push(
+        `${plan.dropUser ? 'unprivileged ' : ''}bwrap: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n')[0]}`,
+      );
     }
     why = `bwrap does not work here (${errors.join('; ')})`;
   }
   cached = { level: 'limits', dropUser: canDrop, bwrapAsRoot: false, why };
-  process.stderr.write(`ringrl sandbox: WARNING: ${why}; running programs with rlimits only — NO filesystem, network or PID isolation\n`);
+  process.stderr.write(
+    `ringrl sandbox: WARNING: ${why}; running programs with rlimits only — NO filesystem, network or PID isolation\n`,
+  );
   return cached;
 }
 
@@ -124,6 +150,9 @@ export function nodePath(): string {
 /** Directories to bind read-only so an interpreter outside /usr is visible in the sandbox. */
 export function bindsFor(interpreter: string): string[] {
   if (interpreter.startsWith('/usr/') || !interpreter.startsWith('/')) return [];
-  if (!existsSync(interpreter)) throw new RingrlError(`sandbox: interpreter ${interpreter} does not exist (set RINGRL_SANDBOX_PYTHON / RINGRL_SANDBOX_NODE to an installed one)`);
+  if (!existsSync(interpreter))
+    throw new RingrlError(
+      `sandbox: interpreter ${interpreter} does not exist (set RINGRL_SANDBOX_PYTHON / RINGRL_SANDBOX_NODE to an installed one)`,
+    );
   return [dirname(dirname(realpathSync(interpreter)))];
 }

@@ -9,10 +9,38 @@ import os from 'node:os';
 import { createHash } from 'node:crypto';
 import { transformSync } from 'esbuild';
 import { RingrlError } from '../../errors.ts';
-import { detectIsolation, pythonPath, nodePath, bindsFor, type IsolationPlan, type SandboxMounts } from './isolation.ts';
-import { PythonZygote, NodeRunner, nodeLimitsKey, failed, type RawRun, type RawStep, type ProgramRequest, type ZygoteMode } from './process.ts';
+import {
+  detectIsolation,
+  pythonPath,
+  nodePath,
+  bindsFor,
+  type IsolationPlan,
+  type SandboxMounts,
+} from './isolation.ts';
+import {
+  PythonZygote,
+  NodeRunner,
+  nodeLimitsKey,
+  failed,
+  type RawRun,
+  type RawStep,
+  type ProgramRequest,
+  type ZygoteMode,
+} from './process.ts';
 import { detectToolchains, hostCacheDir, buildToolchainCache, CACHE_MOUNT, type LanguagePlan } from './toolchains.ts';
-import { DEFAULT_LIMITS, MAX_LIMITS, LANGUAGES, type CodeSandbox, type CompileResult, type Language, type Limits, type RunResult, type RunSpec, type RunStatus, type IsolationLevel } from './types.ts';
+import {
+  DEFAULT_LIMITS,
+  MAX_LIMITS,
+  LANGUAGES,
+  type CodeSandbox,
+  type CompileResult,
+  type Language,
+  type Limits,
+  type RunResult,
+  type RunSpec,
+  type RunStatus,
+  type IsolationLevel,
+} from './types.ts';
 
 export interface SandboxOptions {
   /** Keep interpreters started ahead of time (default true). */
@@ -31,7 +59,8 @@ export interface SandboxOptions {
   workBytes?: number;
 }
 
-const MEMORY_MARKERS = /\bMemoryError\b|heap out of memory|Fatal process OOM|Allocation failed|Cannot allocate memory|std::bad_alloc|memory allocation of \d+ bytes failed|runtime: out of memory|fatal error: out of memory|cannot allocate \d+ bytes|java\.lang\.OutOfMemoryError|insufficient memory for the Java Runtime|Native memory allocation/;
+const MEMORY_MARKERS =
+  /\bMemoryError\b|heap out of memory|Fatal process OOM|Allocation failed|Cannot allocate memory|std::bad_alloc|memory allocation of \d+ bytes failed|runtime: out of memory|fatal error: out of memory|cannot allocate \d+ bytes|java\.lang\.OutOfMemoryError|insufficient memory for the Java Runtime|Native memory allocation/;
 
 /** Compile steps get at least this much memory (compilers need more than the programs they build). */
 const COMPILE_MEMORY_MB = 2048;
@@ -52,9 +81,11 @@ export function classify(raw: RawStep & { error?: string }, limits: Limits): Run
   if (raw.error) return 'sandbox_error';
   if (raw.output_exceeded) return 'output_limit';
   if (raw.timed_out) return 'timeout';
-  if (raw.signal === 'SIGXCPU' || (raw.signal === 'SIGKILL' && raw.cpu_ms !== null && raw.cpu_ms >= limits.cpuMs * 0.9)) return 'timeout';
+  if (raw.signal === 'SIGXCPU' || (raw.signal === 'SIGKILL' && raw.cpu_ms !== null && raw.cpu_ms >= limits.cpuMs * 0.9))
+    return 'timeout';
   // Runtimes name the failure first (Go, then a long stack dump) or last (Python, V8, the JVM).
-  if (raw.exit_code !== 0 && MEMORY_MARKERS.test(raw.stderr.slice(0, 2000) + '\n' + raw.stderr.slice(-4000))) return 'memory';
+  if (raw.exit_code !== 0 && MEMORY_MARKERS.test(raw.stderr.slice(0, 2000) + '\n' + raw.stderr.slice(-4000)))
+    return 'memory';
   if (raw.signal) return 'killed';
   return raw.exit_code === 0 ? 'ok' : 'error';
 }
@@ -64,8 +95,12 @@ export function resolveLimits(base: Limits, override: Partial<Limits> = {}): Lim
   const limits = { ...base };
   for (const [key, value] of Object.entries(override) as [keyof Limits, number | undefined][]) {
     if (value === undefined) continue;
-    if (!(key in MAX_LIMITS)) throw new RingrlError(`sandbox limits: unknown limit '${key}'; expected one of ${Object.keys(MAX_LIMITS).join(', ')}`);
-    if (!Number.isFinite(value) || value <= 0 || value > MAX_LIMITS[key]) throw new RingrlError(`sandbox limits: ${key} must be a number in (0, ${MAX_LIMITS[key]}], got ${value}`);
+    if (!(key in MAX_LIMITS))
+      throw new RingrlError(
+        `sandbox limits: unknown limit '${key}'; expected one of ${Object.keys(MAX_LIMITS).join(', ')}`,
+      );
+    if (!Number.isFinite(value) || value <= 0 || value > MAX_LIMITS[key])
+      throw new RingrlError(`sandbox limits: ${key} must be a number in (0, ${MAX_LIMITS[key]}], got ${value}`);
     limits[key] = Math.ceil(value);
   }
   return limits;
@@ -97,7 +132,8 @@ export class ProcessSandbox implements CodeSandbox {
 
   constructor(options: SandboxOptions = {}) {
     this.plan = detectIsolation();
-    if (options.requireIsolation && this.plan.level !== 'bwrap') throw new RingrlError(`sandbox: full isolation required but unavailable: ${this.plan.why}`);
+    if (options.requireIsolation && this.plan.level !== 'bwrap')
+      throw new RingrlError(`sandbox: full isolation required but unavailable: ${this.plan.why}`);
     this.isolation = this.plan.level;
     this.limits = resolveLimits(DEFAULT_LIMITS, options.limits);
     this.warm = options.warm ?? true;
@@ -108,8 +144,18 @@ export class ProcessSandbox implements CodeSandbox {
     this.hostCache = hostCacheDir();
     const workBytes = options.workBytes ?? 64 << 20;
     const bwrap = this.plan.level === 'bwrap';
-    this.mounts = { workBytes, tmpBytes: workBytes, asPid1: false, extraRoBinds: [...bindsFor(this.python), ...bindsFor(this.node)], mappedRoBinds: bwrap ? [[this.hostCache, CACHE_MOUNT]] : [] };
-    ({ plans: this.plans, unavailable: this.unavailable } = detectToolchains(this.python, bwrap ? CACHE_MOUNT : this.hostCache, this.hostCache));
+    this.mounts = {
+      workBytes,
+      tmpBytes: workBytes,
+      asPid1: false,
+      extraRoBinds: [...bindsFor(this.python), ...bindsFor(this.node)],
+      mappedRoBinds: bwrap ? [[this.hostCache, CACHE_MOUNT]] : [],
+    };
+    ({ plans: this.plans, unavailable: this.unavailable } = detectToolchains(
+      this.python,
+      bwrap ? CACHE_MOUNT : this.hostCache,
+      this.hostCache,
+    ));
   }
 
   languages(): { available: Language[]; unavailable: Partial<Record<Language, string>> } {
@@ -131,28 +177,56 @@ export class ProcessSandbox implements CodeSandbox {
 
   /** Build the toolchain caches of every available language now (what the bench and `serve` warm up with). */
   async buildCaches(): Promise<void> {
-    await Promise.all((['cpp', 'java'] as const).filter((l) => this.plans[l]).map((l) => buildToolchainCache(l, this.hostCache)));
+    await Promise.all(
+      (['cpp', 'java'] as const).filter((l) => this.plans[l]).map((l) => buildToolchainCache(l, this.hostCache)),
+    );
   }
 
   async run(spec: RunSpec): Promise<RunResult> {
     if (this.closed) throw new RingrlError('sandbox: run() after close()');
     const limits = resolveLimits(this.limits, spec.limits);
-    if (!LANGUAGES.includes(spec.language)) throw new RingrlError(`sandbox: language must be one of ${LANGUAGES.join(', ')}, got '${String(spec.language)}'`);
+    if (!LANGUAGES.includes(spec.language))
+      throw new RingrlError(`sandbox: language must be one of ${LANGUAGES.join(', ')}, got '${String(spec.language)}'`);
     const plan = this.plans[spec.language];
-    if (!plan) return this.result({ ...failed(this.unavailable[spec.language] ?? `language '${spec.language}' is not available`) }, limits, false, spec);
+    if (!plan)
+      return this.result(
+        { ...failed(this.unavailable[spec.language] ?? `language '${spec.language}' is not available`) },
+        limits,
+        false,
+        spec,
+      );
     const compileMs = resolveLimits(this.limits, { wallMs: spec.compileTimeoutMs ?? 10_000 }).wallMs;
-    const req: ProgramRequest = { code: spec.code, stdin: spec.stdin ?? '', files: spec.files ?? {}, fetchFiles: spec.fetchFiles ?? [], epilogue: spec.epilogue, source: plan.source };
-    if (spec.epilogue && plan.kind !== 'python' && plan.kind !== 'node' && plan.kind !== 'typescript') throw new RingrlError(`sandbox: tests appended to the program (epilogue) are supported for python, javascript and typescript, not ${spec.language}`);
-    if (this.toolchainCache && this.warm && (spec.language === 'cpp' || spec.language === 'java')) void buildToolchainCache(spec.language, this.hostCache);
+    const req: ProgramRequest = {
+      code: spec.code,
+      stdin: spec.stdin ?? '',
+      files: spec.files ?? {},
+      fetchFiles: spec.fetchFiles ?? [],
+      epilogue: spec.epilogue,
+      source: plan.source,
+    };
+    if (spec.epilogue && plan.kind !== 'python' && plan.kind !== 'node' && plan.kind !== 'typescript')
+      throw new RingrlError(
+        `sandbox: tests appended to the program (epilogue) are supported for python, javascript and typescript, not ${spec.language}`,
+      );
+    if (this.toolchainCache && this.warm && (spec.language === 'cpp' || spec.language === 'java'))
+      void buildToolchainCache(spec.language, this.hostCache);
     let raw: RawRun;
     let warm = false;
     if (plan.kind === 'node') [raw, warm] = await this.runNode(req, limits, spec.signal);
     else if (plan.kind === 'typescript') {
       const js = transpile(spec.code);
-      if (typeof js !== 'string') return this.result({ ...failed(''), error: undefined, exit_code: 1, stderr: js.error }, limits, false, spec);
+      if (typeof js !== 'string')
+        return this.result({ ...failed(''), error: undefined, exit_code: 1, stderr: js.error }, limits, false, spec);
       [raw, warm] = await this.runNode({ ...req, code: js }, limits, spec.signal);
     } else {
-      const compileLimits: Limits = { ...limits, wallMs: compileMs, cpuMs: compileMs, memoryMb: Math.max(COMPILE_MEMORY_MB, limits.memoryMb), processes: Math.max(COMPILE_PROCESSES, limits.processes), fileBytes: MAX_LIMITS.fileBytes };
+      const compileLimits: Limits = {
+        ...limits,
+        wallMs: compileMs,
+        cpuMs: compileMs,
+        memoryMb: Math.max(COMPILE_MEMORY_MB, limits.memoryMb),
+        processes: Math.max(COMPILE_PROCESSES, limits.processes),
+        fileBytes: MAX_LIMITS.fileBytes,
+      };
       if (plan.kind !== 'exec') [raw, warm] = await this.runZygote(req, limits, { mode: plan.kind }, spec.signal);
       else [raw, warm] = await this.runExec(plan, req, limits, compileLimits, spec.signal);
     }
@@ -160,7 +234,9 @@ export class ProcessSandbox implements CodeSandbox {
   }
 
   private result(raw: RawRun, limits: Limits, warm: boolean, spec: RunSpec): RunResult {
-    const compile = raw.compile ? { ...compileResult(raw.compile), ...(raw.compileCached ? { cached: true } : {}) } : undefined;
+    const compile = raw.compile
+      ? { ...compileResult(raw.compile), ...(raw.compileCached ? { cached: true } : {}) }
+      : undefined;
     const status: RunStatus = raw.compileFailed ? 'compile_error' : classify(raw, limits);
     const result: RunResult = {
       status,
@@ -180,16 +256,29 @@ export class ProcessSandbox implements CodeSandbox {
   }
 
   /** Compile (or reuse the compiled program of the same source) and run. */
-  private async runExec(plan: LanguagePlan, req: ProgramRequest, limits: Limits, compileLimits: Limits, signal?: AbortSignal): Promise<[RawRun, boolean]> {
+  private async runExec(
+    plan: LanguagePlan,
+    req: ProgramRequest,
+    limits: Limits,
+    compileLimits: Limits,
+    signal?: AbortSignal,
+  ): Promise<[RawRun, boolean]> {
     const steps = plan.steps!(limits, compileLimits);
     if (steps.length < 2 || !plan.artifacts) return this.runZygote(req, limits, { mode: 'exec', steps }, signal);
-    const key = createHash('sha256').update(JSON.stringify([steps[0]!.argv, steps[0]!.env ?? {}, req.source, req.code, req.files])).digest('hex');
+    const key = createHash('sha256')
+      .update(JSON.stringify([steps[0]!.argv, steps[0]!.env ?? {}, req.source, req.code, req.files]))
+      .digest('hex');
     const hit = this.compiled.get(key);
     if (hit) {
       this.compiled.delete(key);
       this.compiled.set(key, hit);
       const files = { ...req.files, ...hit.artifacts };
-      const [raw, warm] = await this.runZygote({ ...req, files }, limits, { mode: 'exec', steps: steps.slice(1), executable: Object.keys(hit.artifacts) }, signal);
+      const [raw, warm] = await this.runZygote(
+        { ...req, files },
+        limits,
+        { mode: 'exec', steps: steps.slice(1), executable: Object.keys(hit.artifacts) },
+        signal,
+      );
       return [{ ...raw, compile: hit.compile, compileCached: true }, warm];
     }
     const [raw, warm] = await this.runZygote(req, limits, { mode: 'exec', steps, artifacts: plan.artifacts }, signal);
@@ -259,7 +348,12 @@ export class ProcessSandbox implements CodeSandbox {
     else this.idle.push(z);
   }
 
-  private async runZygote(req: ProgramRequest, limits: Limits, how: ZygoteMode, signal?: AbortSignal): Promise<[RawRun, boolean]> {
+  private async runZygote(
+    req: ProgramRequest,
+    limits: Limits,
+    how: ZygoteMode,
+    signal?: AbortSignal,
+  ): Promise<[RawRun, boolean]> {
     if (!this.warm) {
       const z = new PythonZygote(this.plan, this.mounts, this.python);
       try {
@@ -275,7 +369,13 @@ export class ProcessSandbox implements CodeSandbox {
     } catch (e) {
       return [failed((e as Error).message), false];
     }
-    const warm = await Promise.race([z.ready.then(() => true, () => false), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
+    const warm = await Promise.race([
+      z.ready.then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((r) => setImmediate(() => r(false))),
+    ]);
     try {
       const raw = await z.run(req, limits, how, signal);
       return [raw, warm];
@@ -298,7 +398,8 @@ export class ProcessSandbox implements CodeSandbox {
       this.spares.delete(k);
       for (const r of old.runners) r.dispose();
     }
-    while (entry.runners.length < this.nodeSpares) entry.runners.push(new NodeRunner(this.plan, this.mounts, this.node, limits));
+    while (entry.runners.length < this.nodeSpares)
+      entry.runners.push(new NodeRunner(this.plan, this.mounts, this.node, limits));
   }
 
   private async runNode(req: ProgramRequest, limits: Limits, signal?: AbortSignal): Promise<[RawRun, boolean]> {
@@ -306,7 +407,14 @@ export class ProcessSandbox implements CodeSandbox {
     let warm = false;
     if (this.warm) {
       runner = this.spares.get(nodeLimitsKey(limits))?.runners.shift();
-      if (runner) warm = await Promise.race([runner.ready.then(() => true, () => false), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
+      if (runner)
+        warm = await Promise.race([
+          runner.ready.then(
+            () => true,
+            () => false,
+          ),
+          new Promise<boolean>((r) => setImmediate(() => r(false))),
+        ]);
       setImmediate(() => this.topUpSpares(limits));
     }
     runner ??= new NodeRunner(this.plan, this.mounts, this.node, limits);
@@ -333,23 +441,42 @@ export class ProcessSandbox implements CodeSandbox {
     for (const z of this.zygotes) z.kill();
     for (const { runners } of this.spares.values()) for (const r of runners) r.dispose();
     this.spares.clear();
-    for (const w of this.waiters.splice(0)) w.reject(new RingrlError('sandbox: closed while the run was waiting for a worker'));
+    for (const w of this.waiters.splice(0))
+      w.reject(new RingrlError('sandbox: closed while the run was waiting for a worker'));
   }
 }
 
 function compileResult(raw: RawStep): CompileResult {
   const limits = { ...DEFAULT_LIMITS, cpuMs: Infinity };
   const status = classify(raw, limits) as CompileResult['status'];
-  return { status, exit_code: raw.exit_code, signal: raw.signal, stdout: raw.stdout, stderr: raw.stderr, wall_ms: Math.round(raw.wall_ms * 100) / 100 };
+  return {
+    status,
+    exit_code: raw.exit_code,
+    signal: raw.signal,
+    stdout: raw.stdout,
+    stderr: raw.stderr,
+    wall_ms: Math.round(raw.wall_ms * 100) / 100,
+  };
 }
 
 /** TypeScript to CommonJS by stripping types (esbuild; no type checking, as tsx does); errors as compiler output. */
 function transpile(code: string): string | { error: string } {
   try {
-    return transformSync(code, { loader: 'ts', format: 'cjs', target: 'node20', sourcefile: 'main.ts', logLevel: 'silent' }).code;
+    return transformSync(code, {
+      loader: 'ts',
+      format: 'cjs',
+      target: 'node20',
+      sourcefile: 'main.ts',
+      logLevel: 'silent',
+    }).code;
   } catch (e) {
     const errors = (e as { errors?: { text: string; location?: { line: number; column: number } | null }[] }).errors;
     if (!errors?.length) return { error: `main.ts: ${(e as Error).message}\n` };
-    return { error: errors.map((m) => `main.ts${m.location ? `:${m.location.line}:${m.location.column}` : ''}: error: ${m.text}`).join('\n') + '\n' };
+    return {
+      error:
+        errors
+          .map((m) => `main.ts${m.location ? `:${m.location.line}:${m.location.column}` : ''}: error: ${m.text}`)
+          .join('\n') + '\n',
+    };
   }
 }

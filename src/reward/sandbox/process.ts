@@ -51,7 +51,10 @@ export interface ProgramRequest {
 }
 
 /** What the zygote runs: Python code, pytest on the code, or commands (compile, run). */
-export type ZygoteMode = { mode: 'python' } | { mode: 'pytest' } | { mode: 'exec'; steps: ExecStep[]; artifacts?: string[]; executable?: string[] };
+export type ZygoteMode =
+  | { mode: 'python' }
+  | { mode: 'pytest' }
+  | { mode: 'exec'; steps: ExecStep[]; artifacts?: string[]; executable?: string[] };
 
 const SIGNAL_NAMES = new Map<number, string>();
 import { constants } from 'node:os';
@@ -94,7 +97,11 @@ export class PythonZygote {
   constructor(plan: IsolationPlan, mounts: SandboxMounts, python: string) {
     this.hostDir = plan.level === 'limits' ? hostWorkdir(plan) : null;
     const argv = wrap(plan, { ...mounts, asPid1: true }, [python, '-I', '-c', ZYGOTE_SOURCE, this.hostDir ?? WORKDIR]);
-    this.proc = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: plan.level === 'limits' ? {} : process.env });
+    this.proc = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+      env: plan.level === 'limits' ? {} : process.env,
+    });
     let markReady: () => void = () => {};
     let markFailed: (e: Error) => void = () => {};
     this.ready = new Promise((resolve, reject) => {
@@ -127,7 +134,12 @@ export class PythonZygote {
       else pending.resolve(fromZygote(msg as unknown as ZygoteAnswer, pending.compiled));
     });
     this.proc.on('error', (e) => this.die(`could not start python zygote: ${e.message}`, markFailed));
-    this.proc.on('exit', (code, sig) => this.die(`python zygote exited (${sig ?? code})${this.stderrTail ? ': ' + this.stderrTail.trim().split('\n').pop() : ''}`, markFailed));
+    this.proc.on('exit', (code, sig) =>
+      this.die(
+        `python zygote exited (${sig ?? code})${this.stderrTail ? ': ' + this.stderrTail.trim().split('\n').pop() : ''}`,
+        markFailed,
+      ),
+    );
   }
 
   private die(why: string, markFailed: (e: Error) => void): void {
@@ -144,7 +156,12 @@ export class PythonZygote {
   }
 
   /** Run one program; resolves (never rejects) with the raw report. Aborting kills the zygote. */
-  run(req: ProgramRequest, limits: Limits, how: ZygoteMode = { mode: 'python' }, signal?: AbortSignal): Promise<RawRun> {
+  run(
+    req: ProgramRequest,
+    limits: Limits,
+    how: ZygoteMode = { mode: 'python' },
+    signal?: AbortSignal,
+  ): Promise<RawRun> {
     if (this.dead) return Promise.resolve(failed('python zygote is not running'));
     if (signal?.aborted) return Promise.resolve(failed('cancelled: the client went away'));
     const id = nextId++;
@@ -179,7 +196,13 @@ export class PythonZygote {
         fetch_files: req.fetchFiles,
         epilogue: req.epilogue ?? null,
         limits: zygoteLimits(limits),
-        steps: steps.map((s) => ({ argv: s.argv, env: s.env ?? {}, memory_kind: s.memoryKind, stdin: s.stdin, limits: zygoteLimits(s.limits) })),
+        steps: steps.map((s) => ({
+          argv: s.argv,
+          env: s.env ?? {},
+          memory_kind: s.memoryKind,
+          stdin: s.stdin,
+          limits: zygoteLimits(s.limits),
+        })),
         artifacts: how.mode === 'exec' ? (how.artifacts ?? []) : [],
         executable: how.mode === 'exec' ? (how.executable ?? []) : [],
       };
@@ -216,14 +239,41 @@ function fromZygote(msg: ZygoteAnswer, compiled: boolean): RawRun {
   return { ...steps[1]!, files: msg.files ?? {}, compile, artifacts: msg.artifacts };
 }
 
-const EMPTY_STEP: RawStep = { exit_code: null, signal: null, timed_out: false, output_exceeded: false, wall_ms: 0, cpu_ms: null, stdout: '', stderr: '' };
+const EMPTY_STEP: RawStep = {
+  exit_code: null,
+  signal: null,
+  timed_out: false,
+  output_exceeded: false,
+  wall_ms: 0,
+  cpu_ms: null,
+  stdout: '',
+  stderr: '',
+};
 
 function zygoteLimits(l: Limits) {
-  return { wall_ms: l.wallMs, cpu_ms: l.cpuMs, memory_mb: l.memoryMb, output_bytes: l.outputBytes, file_bytes: l.fileBytes, processes: l.processes };
+  return {
+    wall_ms: l.wallMs,
+    cpu_ms: l.cpuMs,
+    memory_mb: l.memoryMb,
+    output_bytes: l.outputBytes,
+    file_bytes: l.fileBytes,
+    processes: l.processes,
+  };
 }
 
 export function failed(error: string): RawRun {
-  return { exit_code: null, signal: null, timed_out: false, output_exceeded: false, wall_ms: 0, cpu_ms: null, stdout: '', stderr: '', files: {}, error };
+  return {
+    exit_code: null,
+    signal: null,
+    timed_out: false,
+    output_exceeded: false,
+    wall_ms: 0,
+    cpu_ms: null,
+    stdout: '',
+    stderr: '',
+    files: {},
+    error,
+  };
 }
 
 /** The limits a NodeRunner is started with; runners are reusable only for equal keys. */
@@ -243,12 +293,29 @@ export class NodeRunner {
     this.key = nodeLimitsKey(limits);
     this.hostDir = plan.level === 'limits' ? hostWorkdir(plan) : null;
     const cpuS = Math.max(1, Math.ceil(limits.cpuMs / 1000));
-    const rlimits = ['prlimit', `--nproc=${limits.processes}`, `--cpu=${cpuS}:${cpuS + 1}`, `--data=${limits.memoryMb * 1024 * 1024}`, `--fsize=${limits.fileBytes}`, '--nofile=256', '--core=0', '--'];
+    const rlimits = [
+      'prlimit',
+      `--nproc=${limits.processes}`,
+      `--cpu=${cpuS}:${cpuS + 1}`,
+      `--data=${limits.memoryMb * 1024 * 1024}`,
+      `--fsize=${limits.fileBytes}`,
+      '--nofile=256',
+      '--core=0',
+      '--',
+    ];
     const heapMb = Math.max(16, limits.memoryMb - 64);
     const program = [node, `--max-old-space-size=${heapMb}`, '--v8-pool-size=2', '-e', RUNNER_SOURCE];
     // With bwrap the limits are set inside the new user namespace, so RLIMIT_NPROC counts only this sandbox's processes.
-    const argv = plan.level === 'bwrap' ? wrap(plan, { ...mounts, asPid1: false }, [...rlimits, ...program]) : [...rlimits, ...wrap(plan, mounts, program)];
-    this.proc = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'], detached: true, cwd: this.hostDir ?? undefined, env: plan.level === 'limits' ? {} : process.env });
+    const argv =
+      plan.level === 'bwrap'
+        ? wrap(plan, { ...mounts, asPid1: false }, [...rlimits, ...program])
+        : [...rlimits, ...wrap(plan, mounts, program)];
+    this.proc = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe', 'pipe'],
+      detached: true,
+      cwd: this.hostDir ?? undefined,
+      env: plan.level === 'limits' ? {} : process.env,
+    });
     this.exited = new Promise((resolve) => {
       this.proc.on('exit', (code, signal) => resolve({ code, signal }));
       this.proc.on('error', () => resolve({ code: null, signal: null }));
@@ -300,7 +367,17 @@ export class NodeRunner {
     const control = this.proc.stdio[3] as NodeJS.WritableStream;
     // Absolute file names under /tmp and /dev/shm are used as they are inside a private namespace.
     const direct = this.hostDir === null;
-    control.end(JSON.stringify({ code: req.code, epilogue: req.epilogue ?? null, files: req.files, fetch_files: req.fetchFiles, workdir, source: req.source ?? 'main.js', direct }));
+    control.end(
+      JSON.stringify({
+        code: req.code,
+        epilogue: req.epilogue ?? null,
+        files: req.files,
+        fetch_files: req.fetchFiles,
+        workdir,
+        source: req.source ?? 'main.js',
+        direct,
+      }),
+    );
     this.proc.stdin!.end(req.stdin);
     const timer = setTimeout(() => {
       timedOut = true;

@@ -8,7 +8,17 @@
 // classes for the JVM. Go compiles with `go tool compile/link` against the precompiled standard
 // library (Go ≤ 1.19 ships it) instead of `go build`; Rust links the standard library dynamically.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync, chmodSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  chmodSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Language, Limits } from './types.ts';
@@ -51,7 +61,15 @@ function tool(name: string): string | null {
   return null;
 }
 
-const PACKAGES: Partial<Record<Language, string>> = { c: 'gcc', cpp: 'g++', go: 'golang-go', java: 'default-jdk-headless', rust: 'rustc', pytest: 'python3-pytest', bash: 'bash' };
+const PACKAGES: Partial<Record<Language, string>> = {
+  c: 'gcc',
+  cpp: 'g++',
+  go: 'golang-go',
+  java: 'default-jdk-headless',
+  rust: 'rustc',
+  pytest: 'python3-pytest',
+  bash: 'bash',
+};
 
 /** The host directory of toolchain caches: private to this user, readable by the sandbox user. */
 export function hostCacheDir(): string {
@@ -74,7 +92,14 @@ function missing(lang: Language, what: string): string {
 
 /** The JVM's run-time options for a memory limit: heap ≈ 60% of it, bounded code cache and metaspace. */
 function jvmRunFlags(memoryMb: number): string[] {
-  return ['-XX:+UseSerialGC', '-XX:-UsePerfData', `-Xmx${Math.max(32, Math.floor(memoryMb * 0.6))}m`, '-XX:ReservedCodeCacheSize=64m', '-XX:MaxMetaspaceSize=128m', '-Xss8m'];
+  return [
+    '-XX:+UseSerialGC',
+    '-XX:-UsePerfData',
+    `-Xmx${Math.max(32, Math.floor(memoryMb * 0.6))}m`,
+    '-XX:ReservedCodeCacheSize=64m',
+    '-XX:MaxMetaspaceSize=128m',
+    '-Xss8m',
+  ];
 }
 
 /** Extra data-segment room the JVM needs beyond the Java heap (code cache, metaspace, thread stacks, GC). */
@@ -94,7 +119,12 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
   else unavailable.pytest = missing('pytest', `pytest for ${python}`);
 
   const bash = tool('bash');
-  if (bash) plans.bash = { kind: 'exec', source: 'main.sh', steps: (run) => [{ argv: [bash, 'main.sh'], memoryKind: 'as', limits: run, stdin: true }] };
+  if (bash)
+    plans.bash = {
+      kind: 'exec',
+      source: 'main.sh',
+      steps: (run) => [{ argv: [bash, 'main.sh'], memoryKind: 'as', limits: run, stdin: true }],
+    };
   else unavailable.bash = missing('bash', 'bash');
 
   // The gold linker links a small program faster than ld.bfd (part of Debian's binutils).
@@ -106,7 +136,12 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
       source: 'main.c',
       artifacts: ['main'],
       steps: (run, compile) => [
-        { argv: [gcc, '-std=gnu17', '-O2', '-pipe', ...gold, 'main.c', '-o', 'main', '-lm', '-lpthread'], memoryKind: 'data', limits: compile, stdin: false },
+        {
+          argv: [gcc, '-std=gnu17', '-O2', '-pipe', ...gold, 'main.c', '-o', 'main', '-lm', '-lpthread'],
+          memoryKind: 'data',
+          limits: compile,
+          stdin: false,
+        },
         { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
       ],
     };
@@ -123,7 +158,12 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
       steps: (run, compile) => {
         const pch = existsSync(join(hostCache, 'pch/bits/stdc++.h.gch')) ? ['-I', `${cache}/pch`] : [];
         return [
-          { argv: [gxx, '-std=c++17', '-pipe', ...gold, ...pch, 'main.cpp', '-o', 'main', '-lpthread'], memoryKind: 'data', limits: compile, stdin: false },
+          {
+            argv: [gxx, '-std=c++17', '-pipe', ...gold, ...pch, 'main.cpp', '-o', 'main', '-lpthread'],
+            memoryKind: 'data',
+            limits: compile,
+            stdin: false,
+          },
           { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
         ];
       },
@@ -135,8 +175,17 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
     const goroot = dirname(dirname(realpathSync(go)));
     const arch = process.arch === 'x64' ? 'amd64' : process.arch;
     const toolDir = join(goroot, 'pkg/tool', `linux_${arch}`);
-    const env = { GOROOT: goroot, GOCACHE: '/tmp/go-cache', GOPATH: '/tmp/go', GO111MODULE: 'off', GOPROXY: 'off', GOTOOLCHAIN: 'local', CGO_ENABLED: '0' };
-    const precompiled = existsSync(join(goroot, 'pkg', `linux_${arch}`, 'fmt.a')) && existsSync(join(toolDir, 'compile'));
+    const env = {
+      GOROOT: goroot,
+      GOCACHE: '/tmp/go-cache',
+      GOPATH: '/tmp/go',
+      GO111MODULE: 'off',
+      GOPROXY: 'off',
+      GOTOOLCHAIN: 'local',
+      CGO_ENABLED: '0',
+    };
+    const precompiled =
+      existsSync(join(goroot, 'pkg', `linux_${arch}`, 'fmt.a')) && existsSync(join(toolDir, 'compile'));
     plans.go = {
       kind: 'exec',
       source: 'main.go',
@@ -144,9 +193,27 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
       steps: (run, compile) => [
         ...(precompiled
           ? [
-              { argv: ['/bin/sh', '-c', `${toolDir}/compile -p main -complete -o main.o main.go && exec ${toolDir}/link -s -w -o main main.o`], env, memoryKind: 'data' as const, limits: compile, stdin: false },
+              {
+                argv: [
+                  '/bin/sh',
+                  '-c',
+                  `${toolDir}/compile -p main -complete -o main.o main.go && exec ${toolDir}/link -s -w -o main main.o`,
+                ],
+                env,
+                memoryKind: 'data' as const,
+                limits: compile,
+                stdin: false,
+              },
             ]
-          : [{ argv: [go, 'build', '-o', 'main', 'main.go'], env, memoryKind: 'data' as const, limits: compile, stdin: false }]),
+          : [
+              {
+                argv: [go, 'build', '-o', 'main', 'main.go'],
+                env,
+                memoryKind: 'data' as const,
+                limits: compile,
+                stdin: false,
+              },
+            ]),
         { argv: ['./main'], memoryKind: 'data', limits: run, stdin: true },
       ],
     };
@@ -162,8 +229,18 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
       steps: (run, compile) => {
         const jsa = existsSync(join(hostCache, 'javac.jsa')) ? [`-J-XX:SharedArchiveFile=${cache}/javac.jsa`] : [];
         return [
-          { argv: [javac, ...JAVAC_FLAGS, ...jsa, '-encoding', 'UTF-8', '-cp', '.', 'Main.java'], memoryKind: 'data', limits: compile, stdin: false },
-          { argv: [java, ...jvmRunFlags(run.memoryMb), '-ea', '-cp', '.', 'Main'], memoryKind: 'data', limits: { ...run, memoryMb: run.memoryMb + JVM_OVERHEAD_MB }, stdin: true },
+          {
+            argv: [javac, ...JAVAC_FLAGS, ...jsa, '-encoding', 'UTF-8', '-cp', '.', 'Main.java'],
+            memoryKind: 'data',
+            limits: compile,
+            stdin: false,
+          },
+          {
+            argv: [java, ...jvmRunFlags(run.memoryMb), '-ea', '-cp', '.', 'Main'],
+            memoryKind: 'data',
+            limits: { ...run, memoryMb: run.memoryMb + JVM_OVERHEAD_MB },
+            stdin: true,
+          },
         ];
       },
     };
@@ -173,13 +250,21 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
   const rustLib = rustc ? rustLibDir(rustc) : null;
   if (rustc) {
     // Linking the standard library dynamically saves most of a small program's link time.
-    const dyn = [...(rustLib ? ['-C', 'prefer-dynamic', '-C', `link-arg=-Wl,-rpath,${rustLib}`] : []), ...gold.flatMap((g) => ['-C', `link-arg=${g}`])];
+    const dyn = [
+      ...(rustLib ? ['-C', 'prefer-dynamic', '-C', `link-arg=-Wl,-rpath,${rustLib}`] : []),
+      ...gold.flatMap((g) => ['-C', `link-arg=${g}`]),
+    ];
     plans.rust = {
       kind: 'exec',
       source: 'main.rs',
       artifacts: ['main'],
       steps: (run, compile) => [
-        { argv: [rustc, '--edition', '2021', '-C', 'debuginfo=0', ...dyn, 'main.rs', '-o', 'main'], memoryKind: 'data', limits: compile, stdin: false },
+        {
+          argv: [rustc, '--edition', '2021', '-C', 'debuginfo=0', ...dyn, 'main.rs', '-o', 'main'],
+          memoryKind: 'data',
+          limits: compile,
+          stdin: false,
+        },
         { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
       ],
     };
@@ -198,7 +283,13 @@ function hasPytest(python: string): boolean {
   return found;
 }
 
-const JAVAC_FLAGS = ['-J-XX:+UseSerialGC', '-J-XX:TieredStopAtLevel=1', '-J-XX:-UsePerfData', '-J-Xmx512m', '-J-Xshare:auto'];
+const JAVAC_FLAGS = [
+  '-J-XX:+UseSerialGC',
+  '-J-XX:TieredStopAtLevel=1',
+  '-J-XX:-UsePerfData',
+  '-J-Xmx512m',
+  '-J-Xshare:auto',
+];
 
 function rustLibDir(rustc: string): string | null {
   const root = join(dirname(dirname(realpathSync(rustc))), 'lib/rustlib');
@@ -222,7 +313,10 @@ function buildOnce(key: string, target: string, argv: string[], env?: NodeJS.Pro
   const tmp = `${target}.${process.pid}.tmp`;
   mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
   const done = new Promise<void>((resolve) => {
-    const p = spawn('nice', ['-n', '10', ...argv.map((a) => a.replace('$OUT', tmp))], { stdio: 'ignore', env: env ?? process.env });
+    const p = spawn('nice', ['-n', '10', ...argv.map((a) => a.replace('$OUT', tmp))], {
+      stdio: 'ignore',
+      env: env ?? process.env,
+    });
     p.on('error', () => resolve());
     p.on('exit', (code) => {
       try {
@@ -259,9 +353,20 @@ function startCacheBuild(language: Language, hostCache: string): Promise<void> {
     if (!gxx) return Promise.resolve();
     const machine = spawnSync(gxx, ['-dumpmachine'], { encoding: 'utf8' }).stdout.trim();
     const major = spawnSync(gxx, ['-dumpversion'], { encoding: 'utf8' }).stdout.trim().split('.')[0];
-    const header = [`/usr/include/${machine}/c++/${major}/bits/stdc++.h`, `/usr/include/c++/${major}/bits/stdc++.h`].find((p) => existsSync(p));
+    const header = [
+      `/usr/include/${machine}/c++/${major}/bits/stdc++.h`,
+      `/usr/include/c++/${major}/bits/stdc++.h`,
+    ].find((p) => existsSync(p));
     if (!header) return Promise.resolve();
-    return buildOnce('cpp', join(hostCache, 'pch/bits/stdc++.h.gch'), [gxx, '-std=c++17', '-x', 'c++-header', header, '-o', '$OUT']);
+    return buildOnce('cpp', join(hostCache, 'pch/bits/stdc++.h.gch'), [
+      gxx,
+      '-std=c++17',
+      '-x',
+      'c++-header',
+      header,
+      '-o',
+      '$OUT',
+    ]);
   }
   if (language === 'java') {
     const javac = tool('javac');
@@ -270,9 +375,17 @@ function startCacheBuild(language: Language, hostCache: string): Promise<void> {
     const dir = join(hostCache, 'javac-train');
     mkdirSync(dir, { recursive: true });
     const src = join(dir, 'Main.java');
-    const program = 'import java.util.*;\nimport java.io.*;\npublic class Main { public static void main(String[] a) throws IOException { BufferedReader r = new BufferedReader(new InputStreamReader(System.in)); List<Integer> l = new ArrayList<>(); Map<String, Integer> m = new HashMap<>(); System.out.println(l.size() + m.size()); } }\n';
+    const program =
+      'import java.util.*;\nimport java.io.*;\npublic class Main { public static void main(String[] a) throws IOException { BufferedReader r = new BufferedReader(new InputStreamReader(System.in)); List<Integer> l = new ArrayList<>(); Map<String, Integer> m = new HashMap<>(); System.out.println(l.size() + m.size()); } }\n';
     writeFileSync(src, program);
-    return buildOnce('java', join(hostCache, 'javac.jsa'), [javac, ...JAVAC_FLAGS.filter((f) => !f.includes('Xshare')), '-J-XX:ArchiveClassesAtExit=$OUT', '-d', dir, src]);
+    return buildOnce('java', join(hostCache, 'javac.jsa'), [
+      javac,
+      ...JAVAC_FLAGS.filter((f) => !f.includes('Xshare')),
+      '-J-XX:ArchiveClassesAtExit=$OUT',
+      '-d',
+      dir,
+      src,
+    ]);
   }
   return Promise.resolve();
 }

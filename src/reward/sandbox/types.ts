@@ -1,10 +1,39 @@
 // The code sandbox's public shapes: what a run asks for, what it returns, and the interface every
 // sandbox implementation (warm pool, cold spawn; bubblewrap or limits-only) provides.
 
-export type Language = 'python' | 'pytest' | 'javascript' | 'typescript' | 'bash' | 'c' | 'cpp' | 'go' | 'java' | 'rust';
-export const LANGUAGES: readonly Language[] = ['python', 'pytest', 'javascript', 'typescript', 'bash', 'c', 'cpp', 'go', 'java', 'rust'];
+export type Language =
+  | 'python'
+  | 'pytest'
+  | 'javascript'
+  | 'typescript'
+  | 'bash'
+  | 'c'
+  | 'cpp'
+  | 'go'
+  | 'java'
+  | 'rust';
+export const LANGUAGES: readonly Language[] = [
+  'python',
+  'pytest',
+  'javascript',
+  'typescript',
+  'bash',
+  'c',
+  'cpp',
+  'go',
+  'java',
+  'rust',
+];
 /** Other names accepted for a language (SandboxFusion's among them). */
-export const LANGUAGE_ALIASES: Readonly<Record<string, Language>> = { python3: 'python', nodejs: 'javascript', js: 'javascript', ts: 'typescript', 'c++': 'cpp', golang: 'go', sh: 'bash' };
+export const LANGUAGE_ALIASES: Readonly<Record<string, Language>> = {
+  python3: 'python',
+  nodejs: 'javascript',
+  js: 'javascript',
+  ts: 'typescript',
+  'c++': 'cpp',
+  golang: 'go',
+  sh: 'bash',
+};
 
 /**
  * ok: exit code 0 · error: non-zero exit · timeout: wall or CPU limit · memory: out of memory ·
@@ -13,7 +42,15 @@ export const LANGUAGE_ALIASES: Readonly<Record<string, Language>> = { python3: '
  * sandbox_error: the sandbox itself failed (not the program's fault; safe to retry), or the
  * language's toolchain is not installed here (`message` says so).
  */
-export type RunStatus = 'ok' | 'error' | 'timeout' | 'memory' | 'output_limit' | 'killed' | 'compile_error' | 'sandbox_error';
+export type RunStatus =
+  | 'ok'
+  | 'error'
+  | 'timeout'
+  | 'memory'
+  | 'output_limit'
+  | 'killed'
+  | 'compile_error'
+  | 'sandbox_error';
 
 /**
  * bwrap: bubblewrap namespaces (user, PID, network, mount, IPC, UTS), read-only system dirs,

@@ -79,7 +79,10 @@ export class Limiter {
             reject(e);
           },
         };
-        const timer = setTimeout(() => leave(new Overloaded('queue_timeout')), admitted ? 2 ** 31 - 1 : this.queueTimeoutMs);
+        const timer = setTimeout(
+          () => leave(new Overloaded('queue_timeout')),
+          admitted ? 2 ** 31 - 1 : this.queueTimeoutMs,
+        );
         signal?.addEventListener('abort', onAbort, { once: true });
         this.waiting.push(waiter);
       });
@@ -90,7 +93,8 @@ export class Limiter {
       return await fn();
     } finally {
       const next = this.waiting.shift();
-      if (next) next.start(); // the slot passes straight to the next job
+      if (next)
+        next.start(); // the slot passes straight to the next job
       else this.active--;
     }
   }

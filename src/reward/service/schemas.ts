@@ -21,22 +21,38 @@ export const limitsSchema = z
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64 content');
 // Relative to the working directory, or absolute (mapped into the sandbox: see docs/sandbox.md); never '..'.
-const fileName = z.string().min(1).max(255).regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, "expected a file path without '..'");
+const fileName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, "expected a file path without '..'");
 const fileCount = (o: Record<string, unknown>) => Object.keys(o).length <= MAX_FILES;
-const fileMap = <T extends z.ZodType>(value: T) => z.record(fileName, value).refine(fileCount, `expected at most ${MAX_FILES} files`);
+const fileMap = <T extends z.ZodType>(value: T) =>
+  z.record(fileName, value).refine(fileCount, `expected at most ${MAX_FILES} files`);
 
 /** A language name or alias (nodejs, python3, ...) → the sandbox's language. */
 export const languageSchema = z.string().transform((name, ctx): Language => {
   const language = (LANGUAGES as readonly string[]).includes(name) ? (name as Language) : LANGUAGE_ALIASES[name];
   if (!language) {
-    ctx.addIssue({ code: 'custom', message: `expected one of ${LANGUAGES.join(', ')} (or ${Object.keys(LANGUAGE_ALIASES).join(', ')}), got '${name}'` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected one of ${LANGUAGES.join(', ')} (or ${Object.keys(LANGUAGE_ALIASES).join(', ')}), got '${name}'`,
+    });
     return z.NEVER;
   }
   return language;
 });
 
 export const testsSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('io'), cases: z.array(z.object({ stdin: z.string(), expected: z.string() }).strict()).min(1).max(256) }).strict(),
+  z
+    .object({
+      kind: z.literal('io'),
+      cases: z
+        .array(z.object({ stdin: z.string(), expected: z.string() }).strict())
+        .min(1)
+        .max(256),
+    })
+    .strict(),
   z.object({ kind: z.literal('assert'), code: z.string().max(MAX_CODE) }).strict(),
 ]);
 
@@ -64,7 +80,12 @@ export const mathSchema = z
 export const batchSchema = z
   .object({
     items: z
-      .array(z.discriminatedUnion('type', [runSchema.extend({ type: z.literal('run') }), mathSchema.extend({ type: z.literal('math') })]))
+      .array(
+        z.discriminatedUnion('type', [
+          runSchema.extend({ type: z.literal('run') }),
+          mathSchema.extend({ type: z.literal('math') }),
+        ]),
+      )
       .min(1)
       .max(256),
   })
@@ -82,7 +103,9 @@ export const runCodeSchema = z.object({
   run_timeout: z.number().nonnegative().nullable().optional(),
   memory_limit_MB: z.number().nullable().optional(),
   stdin: z.string().max(MAX_CODE).nullable().optional(),
-  files: fileMap(z.union([base64, z.null()])).nullable().optional(),
+  files: fileMap(z.union([base64, z.null()]))
+    .nullable()
+    .optional(),
   fetch_files: z.array(fileName).max(MAX_FILES).nullable().optional(),
 });
 
@@ -94,12 +117,22 @@ export function formatIssue(error: z.ZodError, root = 'body'): string {
   const issue = error.issues[0]!;
   const path = [root, ...issue.path.map(String)].join('.');
   // A bad record key (a file name) carries the reason one level down.
-  const inner = issue.code === 'invalid_key' ? (issue as unknown as { issues?: { message: string }[] }).issues?.[0]?.message : undefined;
+  const inner =
+    issue.code === 'invalid_key'
+      ? (issue as unknown as { issues?: { message: string }[] }).issues?.[0]?.message
+      : undefined;
   const message = inner ? `bad key: ${inner}` : issue.message;
   return `${path}: ${message.replace(/^Invalid input: /, '')}`;
 }
 
 export function toLimits(l: z.infer<typeof limitsSchema> | undefined): Partial<Limits> {
   if (!l) return {};
-  return { wallMs: l.wall_ms, cpuMs: l.cpu_ms, memoryMb: l.memory_mb, outputBytes: l.output_bytes, fileBytes: l.file_bytes, processes: l.processes };
+  return {
+    wallMs: l.wall_ms,
+    cpuMs: l.cpu_ms,
+    memoryMb: l.memory_mb,
+    outputBytes: l.output_bytes,
+    fileBytes: l.file_bytes,
+    processes: l.processes,
+  };
 }

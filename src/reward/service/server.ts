@@ -7,12 +7,28 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import os from 'node:os';
 import type { z } from 'zod';
 import { ProcessSandbox, type SandboxOptions } from '../sandbox/pool.ts';
-import { LANGUAGES, LANGUAGE_ALIASES, MAX_LIMITS, type CodeSandbox, type Language, type RunResult } from '../sandbox/types.ts';
+import {
+  LANGUAGES,
+  LANGUAGE_ALIASES,
+  MAX_LIMITS,
+  type CodeSandbox,
+  type Language,
+  type RunResult,
+} from '../sandbox/types.ts';
 import { runCodeTests } from '../code.ts';
 import { verifyMath } from '../math/verify.ts';
 import { RingrlError } from '../../errors.ts';
 import { Limiter, Overloaded } from './limiter.ts';
-import { runSchema, mathSchema, batchSchema, runCodeSchema, formatIssue, toLimits, type RunBody, type MathBody } from './schemas.ts';
+import {
+  runSchema,
+  mathSchema,
+  batchSchema,
+  runCodeSchema,
+  formatIssue,
+  toLimits,
+  type RunBody,
+  type MathBody,
+} from './schemas.ts';
 
 export interface ServiceOptions {
   /** Runs executing at once (default: the sandbox's zygotes, 2 × CPUs, at least 8). */
@@ -60,25 +76,54 @@ function parse<S extends z.ZodType>(schema: S, body: unknown, reply: FastifyRepl
   return null;
 }
 
-export async function buildService(options: ServiceOptions = {}): Promise<{ app: FastifyInstance; sandbox: CodeSandbox; limiter: Limiter }> {
+export async function buildService(
+  options: ServiceOptions = {},
+): Promise<{ app: FastifyInstance; sandbox: CodeSandbox; limiter: Limiter }> {
   const sandbox = options.sandbox ?? new ProcessSandbox(options.sandboxOptions);
   await sandbox.warmup();
-  const concurrency = options.concurrency ?? options.sandboxOptions?.pythonWorkers ?? Math.max(8, 2 * os.availableParallelism());
-  const limiter = new Limiter(concurrency, options.queue ?? Math.max(64, 8 * concurrency), options.queueTimeoutMs ?? 120_000);
+  const concurrency =
+    options.concurrency ?? options.sandboxOptions?.pythonWorkers ?? Math.max(8, 2 * os.availableParallelism());
+  const limiter = new Limiter(
+    concurrency,
+    options.queue ?? Math.max(64, 8 * concurrency),
+    options.queueTimeoutMs ?? 120_000,
+  );
   const metrics = new Metrics();
   // Closing ends every connection at once (runs in flight are cancelled with them: their clients see the connection drop).
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimit ?? 16 << 20, requestTimeout: 300_000, forceCloseConnections: true });
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimit ?? 16 << 20,
+    requestTimeout: 300_000,
+    forceCloseConnections: true,
+  });
 
   const execute = async (body: RunBody, admitted = false, signal?: AbortSignal) => {
     const limits = toLimits(body.limits);
     return limiter.run(
       async () => {
         if (body.tests) {
-          const verdict = await runCodeTests(sandbox, body.language, body.code, body.tests, limits, body.compile_timeout_ms, signal);
+          const verdict = await runCodeTests(
+            sandbox,
+            body.language,
+            body.code,
+            body.tests,
+            limits,
+            body.compile_timeout_ms,
+            signal,
+          );
           verdict.runs.forEach(countRun);
           return verdict;
         }
-        const result = await sandbox.run({ language: body.language, code: body.code, stdin: body.stdin, files: body.files, fetchFiles: body.fetch_files, limits, compileTimeoutMs: body.compile_timeout_ms, signal });
+        const result = await sandbox.run({
+          language: body.language,
+          code: body.code,
+          stdin: body.stdin,
+          files: body.files,
+          fetchFiles: body.fetch_files,
+          limits,
+          compileTimeoutMs: body.compile_timeout_ms,
+          signal,
+        });
         countRun(result);
         return result;
       },
@@ -93,26 +138,31 @@ export async function buildService(options: ServiceOptions = {}): Promise<{ app:
   const overloaded = (reply: FastifyReply, e: Overloaded) => {
     metrics.inc('rejected_total', { reason: e.reason });
     const code = e.reason === 'queue_full' ? 429 : 503;
-    return reply
-      .code(code)
-      .header('retry-after', '1')
-      .send({ error: e.message, reason: e.reason });
+    return reply.code(code).header('retry-after', '1').send({ error: e.message, reason: e.reason });
   };
 
   if (options.apiKey !== undefined) {
     const expected = createHash('sha256').update(`Bearer ${options.apiKey}`).digest();
     app.addHook('onRequest', async (request, reply) => {
       if (request.url === '/health' || request.url.startsWith('/health?')) return;
-      const given = createHash('sha256').update(request.headers.authorization ?? '').digest();
+      const given = createHash('sha256')
+        .update(request.headers.authorization ?? '')
+        .digest();
       if (!timingSafeEqual(given, expected)) {
         metrics.inc('unauthorized_total', {});
-        return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized: send the API key as `Authorization: Bearer <key>`' });
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({ error: 'unauthorized: send the API key as `Authorization: Bearer <key>`' });
       }
     });
   }
 
   app.addHook('onResponse', async (request, reply) => {
-    metrics.inc('http_requests_total', { route: request.routeOptions.url ?? 'unknown', code: String(reply.statusCode) });
+    metrics.inc('http_requests_total', {
+      route: request.routeOptions.url ?? 'unknown',
+      code: String(reply.statusCode),
+    });
   });
   app.setErrorHandler((error, _request, reply) => {
     const e = error as Error & { statusCode?: number };
@@ -143,7 +193,10 @@ export async function buildService(options: ServiceOptions = {}): Promise<{ app:
     const results = await Promise.all(
       body.items.map(async (item) => {
         try {
-          if (item.type === 'math') return verifyMath((item as MathBody).completion, (item as MathBody).answer, { fallback: (item as MathBody).fallback });
+          if (item.type === 'math')
+            return verifyMath((item as MathBody).completion, (item as MathBody).answer, {
+              fallback: (item as MathBody).fallback,
+            });
           const { type: _type, ...run } = item;
           return await execute(run as RunBody, true);
         } catch (e) {
@@ -158,18 +211,32 @@ export async function buildService(options: ServiceOptions = {}): Promise<{ app:
     const body = parse(runCodeSchema, request.body, reply);
     if (!body) return reply;
     const language = fusionLanguage(body.language);
-    if (!language) return fusionError(`unsupported language '${body.language}'; this sandbox runs ${FUSION_NAMES.join(', ')}`);
+    if (!language)
+      return fusionError(`unsupported language '${body.language}'; this sandbox runs ${FUSION_NAMES.join(', ')}`);
     const files: Record<string, string> = {};
     for (const [name, content] of Object.entries(body.files ?? {})) if (content !== null) files[name] = content;
     // SandboxFusion's accepted values: any timeout (0 or none: the default of 10 s; over the
     // ceiling: the ceiling), memory_limit_MB -1 or 0 (its default, "no limit": the sandbox's own limit).
-    const seconds = (value: number | null | undefined) => Math.min(MAX_LIMITS.wallMs, value ? Math.max(1, Math.round(value * 1000)) : 10_000);
+    const seconds = (value: number | null | undefined) =>
+      Math.min(MAX_LIMITS.wallMs, value ? Math.max(1, Math.round(value * 1000)) : 10_000);
     const wallMs = seconds(body.run_timeout);
-    const memory = body.memory_limit_MB && body.memory_limit_MB > 0 ? { memoryMb: Math.min(MAX_LIMITS.memoryMb, Math.max(16, body.memory_limit_MB)) } : {};
+    const memory =
+      body.memory_limit_MB && body.memory_limit_MB > 0
+        ? { memoryMb: Math.min(MAX_LIMITS.memoryMb, Math.max(16, body.memory_limit_MB)) }
+        : {};
     const signal = clientGone(request, reply);
     let result: RunResult;
     try {
-      const spec = { language, code: body.code, stdin: body.stdin ?? '', files, fetchFiles: body.fetch_files ?? [], limits: { wallMs, cpuMs: wallMs, ...memory }, compileTimeoutMs: seconds(body.compile_timeout), signal };
+      const spec = {
+        language,
+        code: body.code,
+        stdin: body.stdin ?? '',
+        files,
+        fetchFiles: body.fetch_files ?? [],
+        limits: { wallMs, cpuMs: wallMs, ...memory },
+        compileTimeoutMs: seconds(body.compile_timeout),
+        signal,
+      };
       result = await limiter.run(() => sandbox.run(spec), false, signal);
     } catch (e) {
       // SandboxFusion clients (verl's among them) retry on 504: overload is the case to retry.
@@ -185,12 +252,27 @@ export async function buildService(options: ServiceOptions = {}): Promise<{ app:
 
   app.get('/health', async () => {
     const { available, unavailable } = sandbox.languages();
-    return { status: 'ok', isolation: sandbox.isolation, languages: available, unavailable, active: limiter.active, queued: limiter.queued, concurrency: limiter.concurrency, queue: limiter.queue };
+    return {
+      status: 'ok',
+      isolation: sandbox.isolation,
+      languages: available,
+      unavailable,
+      active: limiter.active,
+      queued: limiter.queued,
+      concurrency: limiter.concurrency,
+      queue: limiter.queue,
+    };
   });
 
   app.get('/metrics', async (_request, reply) => {
     void reply.header('content-type', 'text/plain; version=0.0.4');
-    return metrics.render({ active_runs: limiter.active, queued_runs: limiter.queued, concurrency: limiter.concurrency, queue_capacity: limiter.queue, isolation_bwrap: sandbox.isolation === 'bwrap' ? 1 : 0 });
+    return metrics.render({
+      active_runs: limiter.active,
+      queued_runs: limiter.queued,
+      concurrency: limiter.concurrency,
+      queue_capacity: limiter.queue,
+      isolation_bwrap: sandbox.isolation === 'bwrap' ? 1 : 0,
+    });
   });
 
   app.addHook('onClose', async () => {
@@ -220,7 +302,14 @@ function clientGone(request: FastifyRequest, reply: FastifyReply): AbortSignal {
 }
 
 function fusionError(message: string) {
-  return { status: 'SandboxError', message, compile_result: null, run_result: null, executor_pod_name: os.hostname(), files: {} };
+  return {
+    status: 'SandboxError',
+    message,
+    compile_result: null,
+    run_result: null,
+    executor_pod_name: os.hostname(),
+    files: {},
+  };
 }
 
 /** A process's exit as SandboxFusion reports it: the exit code, or minus the signal number. */
@@ -239,12 +328,24 @@ function returnCode(exitCode: number | null, signal: string | null): number | nu
 export function toFusion(r: RunResult) {
   if (r.status === 'sandbox_error') return fusionError(r.message ?? 'sandbox error');
   const compile = r.compile
-    ? { status: r.compile.status === 'timeout' ? 'TimeLimitExceeded' : 'Finished', execution_time: r.compile.wall_ms / 1000, return_code: r.compile.status === 'timeout' ? null : returnCode(r.compile.exit_code, r.compile.signal), stdout: r.compile.stdout, stderr: r.compile.stderr }
+    ? {
+        status: r.compile.status === 'timeout' ? 'TimeLimitExceeded' : 'Finished',
+        execution_time: r.compile.wall_ms / 1000,
+        return_code: r.compile.status === 'timeout' ? null : returnCode(r.compile.exit_code, r.compile.signal),
+        stdout: r.compile.stdout,
+        stderr: r.compile.stderr,
+      }
     : null;
   const run =
     r.status === 'compile_error'
       ? null
-      : { status: r.status === 'timeout' ? 'TimeLimitExceeded' : 'Finished', execution_time: r.wall_ms / 1000, return_code: r.status === 'timeout' ? null : returnCode(r.exit_code, r.signal), stdout: r.stdout, stderr: r.stderr };
+      : {
+          status: r.status === 'timeout' ? 'TimeLimitExceeded' : 'Finished',
+          execution_time: r.wall_ms / 1000,
+          return_code: r.status === 'timeout' ? null : returnCode(r.exit_code, r.signal),
+          stdout: r.stdout,
+          stderr: r.stderr,
+        };
   return {
     status: r.status === 'ok' ? 'Success' : 'Failed',
     message: r.status === 'ok' ? '' : r.status,
