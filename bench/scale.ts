@@ -90,7 +90,17 @@ if (!model) {
   if (!existsSync(join(model, 'config.json'))) {
     const r = spawnSync(
       process.execPath,
-      [join(root, 'bin', 'ringrl.js'), 'init', '--preset', 'qwen3-0.6b', '--out', model, '--force'],
+      [
+        '--import',
+        'tsx',
+        join(root, 'src', 'cli', 'bin.ts'),
+        'init',
+        '--preset',
+        'qwen3-0.6b',
+        '--out',
+        model,
+        '--force',
+      ],
       { stdio: 'inherit' },
     );
     if (r.status !== 0) process.exit(1);

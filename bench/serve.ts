@@ -52,7 +52,9 @@ function serve(modelDir: string, capacity: number): Promise<string> {
   const child = spawn(
     process.execPath,
     [
-      join(here, '..', 'bin', 'ringrl.js'),
+      '--import',
+      'tsx',
+      join(here, '..', 'src', 'cli', 'bin.ts'),
       'serve',
       '--model',
       modelDir,

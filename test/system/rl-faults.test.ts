@@ -20,8 +20,8 @@ import { Policy } from '../../src/train/policy.ts';
 import { getVerifier } from '../../src/reward/verifiers.ts';
 import { type RlEvent, runRl } from '../../src/system/rl-run.ts';
 import { builtinVocabSize, writeTokenizer } from '../../src/tokenizer/index.ts';
+import { ringrlCli } from '../helpers.ts';
 
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'ringrl.js');
 const work = mkdtempSync(join(tmpdir(), 'ringrl-rl-faults-'));
 const model = join(work, 'model');
 const modelConfig = presetConfig('tiny', { vocabSize: builtinVocabSize('char') });
@@ -35,7 +35,7 @@ after(() => {
 
 /** A `ringrl sandbox serve` replica on a free port; resolves to its URL once it listens. */
 function startReplica(): Promise<{ url: string; proc: ChildProcess }> {
-  const proc = spawn(process.execPath, [bin, 'sandbox', 'serve', '--port', '0', '--concurrency', '2'], {
+  const proc = spawn(process.execPath, [...ringrlCli, 'sandbox', 'serve', '--port', '0', '--concurrency', '2'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   replicas.push(proc);
