@@ -15,7 +15,14 @@ import http from 'node:http';
 import { resolve } from 'node:path';
 import { RingrlError } from '../errors.ts';
 import type { Weights } from '../model/checkpoint.ts';
-import type { EngineStats, GeneratedSequence, GenerationRequest, RolloutEngine } from './types.ts';
+import {
+  cloneSequence,
+  type EngineStats,
+  emptySequence,
+  type GeneratedSequence,
+  type GenerationRequest,
+  type RolloutEngine,
+} from './types.ts';
 import type { WeightPublisher } from './weights.ts';
 
 export interface HttpEngineOptions {
@@ -402,27 +409,4 @@ function withoutContentType(headers: Record<string, string>): Record<string, str
 
 function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
-}
-
-function emptySequence(r: GenerationRequest): GeneratedSequence {
-  return {
-    id: r.id,
-    prompt: r.prompt,
-    tokens: [],
-    behaviorLogprobs: [],
-    policyLogprobs: [],
-    versions: [],
-    finishReason: null,
-  };
-}
-
-function cloneSequence(s: GeneratedSequence): GeneratedSequence {
-  return {
-    ...s,
-    tokens: [...s.tokens],
-    behaviorLogprobs: [...s.behaviorLogprobs],
-    policyLogprobs: [...s.policyLogprobs],
-    versions: [...s.versions],
-    finishReason: null,
-  };
 }

@@ -28,7 +28,15 @@ import {
   quantizeWeights,
 } from './precision.ts';
 import { sampleFromLogits, samplerInputs, uniformAt } from './sampling.ts';
-import type { EngineStats, GeneratedSequence, GenerationRequest, RolloutEngine, SamplingParams } from './types.ts';
+import {
+  cloneSequence,
+  type EngineStats,
+  emptySequence,
+  type GeneratedSequence,
+  type GenerationRequest,
+  type RolloutEngine,
+  type SamplingParams,
+} from './types.ts';
 
 export interface LocalEngineOptions {
   /** Sequences decoded concurrently (batch rows). Default 64. */
@@ -518,30 +526,6 @@ function cacheOutputs(cache: LayerCache[]): Record<string, Tensor> {
 /** MoE: each layer's expert choice per position, int64 [B, T, k] (recorded for routing replay). */
 function routeOutputs(routes: Tensor[] | undefined): Record<string, Tensor> {
   return Object.fromEntries((routes ?? []).map((r, l) => [`route${l}`, r]));
-}
-
-function emptySequence(r: GenerationRequest): GeneratedSequence {
-  return {
-    id: r.id,
-    prompt: r.prompt,
-    tokens: [],
-    behaviorLogprobs: [],
-    policyLogprobs: [],
-    versions: [],
-    finishReason: null,
-  };
-}
-
-function cloneSequence(s: GeneratedSequence): GeneratedSequence {
-  return {
-    ...s,
-    tokens: [...s.tokens],
-    behaviorLogprobs: [...s.behaviorLogprobs],
-    policyLogprobs: [...s.policyLogprobs],
-    versions: [...s.versions],
-    ...(s.routes ? { routes: [...s.routes] } : {}),
-    finishReason: null,
-  };
 }
 
 function mix(a: number, b: number): number {

@@ -6,7 +6,14 @@
 // `prefillPerTokenMs` per token (resumed sequences pay it again for prompt + generated tokens,
 // unless keepPausedCache). Each sequence's length is drawn once
 // from a lognormal keyed by its id, so a paused and resumed sequence ends where it would have.
-import type { EngineStats, GeneratedSequence, GenerationRequest, RolloutEngine } from './types.ts';
+import {
+  cloneSequence,
+  type EngineStats,
+  emptySequence,
+  type GeneratedSequence,
+  type GenerationRequest,
+  type RolloutEngine,
+} from './types.ts';
 import { normal, rng } from '../util/random.ts';
 
 export interface StepCostModel {
@@ -76,24 +83,7 @@ export class SimulatedEngine implements RolloutEngine {
     let ms = 0;
     while (this.waiting.length && this.active.length < capacity) {
       const r = this.waiting.shift()!;
-      const seq: GeneratedSequence = r.resumeFrom
-        ? {
-            ...r.resumeFrom,
-            tokens: [...r.resumeFrom.tokens],
-            behaviorLogprobs: [...r.resumeFrom.behaviorLogprobs],
-            policyLogprobs: [...r.resumeFrom.policyLogprobs],
-            versions: [...r.resumeFrom.versions],
-            finishReason: null,
-          }
-        : {
-            id: r.id,
-            prompt: r.prompt,
-            tokens: [],
-            behaviorLogprobs: [],
-            policyLogprobs: [],
-            versions: [],
-            finishReason: null,
-          };
+      const seq = r.resumeFrom ? cloneSequence(r.resumeFrom) : emptySequence(r);
       const context = r.resumeFrom && this.options.keepPausedCache ? 0 : r.prompt.length + seq.tokens.length;
       this.counters.prefillTokens += context;
       ms += cost.prefillPerTokenMs * context;

@@ -88,3 +88,29 @@ export async function generateAll(engine: RolloutEngine, requests: GenerationReq
   while (engine.busy()) for (const seq of await engine.step()) done.set(seq.id, seq);
   return requests.map((r) => done.get(r.id)!);
 }
+
+/** A sequence that has generated nothing yet. */
+export function emptySequence(r: GenerationRequest): GeneratedSequence {
+  return {
+    id: r.id,
+    prompt: r.prompt,
+    tokens: [],
+    behaviorLogprobs: [],
+    policyLogprobs: [],
+    versions: [],
+    finishReason: null,
+  };
+}
+
+/** A paused sequence's copy to resume into (its arrays are not shared; unfinished again). */
+export function cloneSequence(s: GeneratedSequence): GeneratedSequence {
+  return {
+    ...s,
+    tokens: [...s.tokens],
+    behaviorLogprobs: [...s.behaviorLogprobs],
+    policyLogprobs: [...s.policyLogprobs],
+    versions: [...s.versions],
+    ...(s.routes ? { routes: [...s.routes] } : {}),
+    finishReason: null,
+  };
+}

@@ -1,4 +1,4 @@
-// The reward client the RL loop uses: local (an in-process sandbox pool) or remote (a list of
+// The reward client the RL loop scores through (reward/scorer.ts): local (an in-process sandbox pool) or remote (a list of
 // reward-service URLs, round-robin, retrying overload answers on the next URL). Chosen by config.
 import { z } from 'zod';
 import { ProcessSandbox } from './sandbox/pool.ts';
