@@ -20,7 +20,7 @@ export function setText(key: string, value: string): string {
 }
 
 /** parseFlags options for the shorthands (each takes a string). */
-export function shorthandOptions<S extends Shorthands>(shorthands: S): Record<keyof S, { type: 'string' }> {
+function shorthandOptions<S extends Shorthands>(shorthands: S): Record<keyof S, { type: 'string' }> {
   return Object.fromEntries(Object.keys(shorthands).map((f) => [f, { type: 'string' }])) as Record<
     keyof S,
     { type: 'string' }
@@ -28,7 +28,7 @@ export function shorthandOptions<S extends Shorthands>(shorthands: S): Record<ke
 }
 
 /** The `--set` overrides of the shorthands given. */
-export function shorthandSets(shorthands: Shorthands, values: Record<string, unknown>): string[] {
+function shorthandSets(shorthands: Shorthands, values: Record<string, unknown>): string[] {
   return Object.keys(shorthands)
     .filter((f) => typeof values[f] === 'string')
     .map((f) => setText(shorthands[f]!, values[f] as string));
@@ -42,7 +42,7 @@ export interface RunFlags {
 }
 
 /** The config of a new run (--out) or a resumed one (--resume: its config.yaml under the --config files and sets). */
-export function runConfigFromFlags(command: string, values: RunFlags, sets: string[]): Config {
+function runConfigFromFlags(command: string, values: RunFlags, sets: string[]): Config {
   if (values.out && values.resume)
     throw new UsageError(`ringrl ${command}: give --out (a new run) or --resume (an existing one), not both`);
   const resumeDir = values.resume;
