@@ -262,18 +262,7 @@ function zygoteLimits(l: Limits) {
 }
 
 export function failed(error: string): RawRun {
-  return {
-    exit_code: null,
-    signal: null,
-    timed_out: false,
-    output_exceeded: false,
-    wall_ms: 0,
-    cpu_ms: null,
-    stdout: '',
-    stderr: '',
-    files: {},
-    error,
-  };
+  return { ...EMPTY_STEP, files: {}, error };
 }
 
 /** The limits a NodeRunner is started with; runners are reusable only for equal keys. */
