@@ -3,7 +3,7 @@
 // both. vLLM's extensions that RL clients use are accepted too (return_tokens_as_token_ids,
 // top_k, ignore_eos, stop_token_ids, skip_special_tokens). `logprobs` are what /generate returns:
 // log softmax at the request's temperature over the whole vocabulary (docs/serve.md).
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { GeneratedSequence, SamplingParams } from '../engine/types.ts';
 import {
@@ -164,6 +164,63 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
     for (let i = 0; i < count; i++) if (ctx.loop.has(`${id}-${i}`)) void ctx.loop.abort(`${id}-${i}`);
   };
 
+  /**
+   * Stream `choices` as server-sent events, OpenAI-style: per choice, each step's new text as one
+   * chunk built by `piece` (a completion's `text`, a chat's `delta`) with its log-probs, the final
+   * chunk with the finish reason, then the usage when asked; a failure becomes an SSE error event.
+   */
+  const streamChoices = async (
+    reply: FastifyReply,
+    run: {
+      id: string;
+      object: string;
+      choices: Choice[];
+      stop: string[] | undefined;
+      skipSpecial: boolean;
+      promptTokens: number;
+      includeUsage: boolean;
+      textOf: (s: ServedSequence) => string;
+      piece: (text: string, seq: GeneratedSequence, fromToken: number, fromText: number) => Record<string, unknown>;
+      opening?: (c: Choice) => Record<string, unknown>;
+    },
+  ) => {
+    const { id, object, choices, skipSpecial } = run;
+    const sent = new Map<number, { tokens: number; text: number }>();
+    const sse = openSse(reply, () => abortAll(id, choices.length));
+    const chunk = (choice: Record<string, unknown>) =>
+      sse.send({ id, object, created: created(), model: ctx.modelName, choices: [choice] });
+    if (run.opening) for (const c of choices) chunk(run.opening(c));
+    const emit = (c: Choice, seq: GeneratedSequence, final?: ServedSequence) => {
+      const at = sent.get(c.index) ?? { tokens: 0, text: 0 };
+      const text = final ? run.textOf(final) : decode(ctx, seq.tokens, skipSpecial);
+      if (seq.tokens.length > at.tokens || final) {
+        chunk({
+          index: c.index,
+          ...run.piece(text.slice(at.text), seq, at.tokens, at.text),
+          finish_reason: final ? finishOf(final) : null,
+        });
+      }
+      sent.set(c.index, { tokens: seq.tokens.length, text: Math.max(at.text, text.length) });
+    };
+    try {
+      const results = await runChoices(choices, run.stop, skipSpecial, id, (c, seq) => emit(c, seq));
+      results.forEach((r, i) => emit(choices[i]!, r.seq, r));
+      if (run.includeUsage)
+        sse.send({
+          id,
+          object,
+          created: created(),
+          model: ctx.modelName,
+          choices: [],
+          usage: usage(results, run.promptTokens),
+        });
+    } catch (error) {
+      sse.send({ error: { message: (error as Error).message.split('\n')[0], type: 'invalid_request_error' } });
+    }
+    sse.end();
+    return reply;
+  };
+
   app.post('/v1/completions', async (request, reply) => {
     const body = parseBody(completionSchema, request.body);
     const p = body.prompt;
@@ -196,40 +253,20 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
         : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched);
 
     if (body.stream) {
-      const sent = new Map<number, { tokens: number; text: number }>();
-      const sse = openSse(reply, () => abortAll(id, choices.length));
-      const chunk = (choice: Record<string, unknown>) =>
-        sse.send({ id, object: 'text_completion', created: created(), model: ctx.modelName, choices: [choice] });
-      const emit = (c: Choice, seq: GeneratedSequence, final?: ServedSequence) => {
-        const at = sent.get(c.index) ?? { tokens: 0, text: 0 };
-        const text = final ? textOf(final) : decode(ctx, seq.tokens, skipSpecial);
-        if (seq.tokens.length > at.tokens || final) {
-          chunk({
-            index: c.index,
-            text: text.slice(at.text),
-            logprobs: wantLogprobs ? logprobsOf(seq, at.tokens, at.text) : null,
-            finish_reason: final ? finishOf(final) : null,
-          });
-        }
-        sent.set(c.index, { tokens: seq.tokens.length, text: Math.max(at.text, text.length) });
-      };
-      try {
-        const results = await runChoices(choices, stop, skipSpecial, id, (c, seq) => emit(c, seq));
-        results.forEach((r, i) => emit(choices[i]!, r.seq, r));
-        if (body.stream_options?.include_usage)
-          sse.send({
-            id,
-            object: 'text_completion',
-            created: created(),
-            model: ctx.modelName,
-            choices: [],
-            usage: usage(results, ids.reduce((a, x) => a + x.length, 0) * n),
-          });
-      } catch (error) {
-        sse.send({ error: { message: (error as Error).message.split('\n')[0], type: 'invalid_request_error' } });
-      }
-      sse.end();
-      return reply;
+      return streamChoices(reply, {
+        id,
+        object: 'text_completion',
+        choices,
+        stop,
+        skipSpecial,
+        promptTokens: ids.reduce((a, x) => a + x.length, 0) * n,
+        includeUsage: body.stream_options?.include_usage ?? false,
+        textOf,
+        piece: (text, seq, fromToken, fromText) => ({
+          text,
+          logprobs: wantLogprobs ? logprobsOf(seq, fromToken, fromText) : null,
+        }),
+      });
     }
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) abortAll(id, choices.length);
@@ -291,42 +328,26 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
         : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched);
 
     if (body.stream) {
-      const sent = new Map<number, { tokens: number; text: number }>();
-      const sse = openSse(reply, () => abortAll(id, n));
-      const chunk = (choice: Record<string, unknown>) =>
-        sse.send({ id, object: 'chat.completion.chunk', created: created(), model: ctx.modelName, choices: [choice] });
-      for (const c of choices)
-        chunk({ index: c.index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null });
-      const emit = (c: Choice, seq: GeneratedSequence, final?: ServedSequence) => {
-        const at = sent.get(c.index) ?? { tokens: 0, text: 0 };
-        const text = final ? textOf(final) : decode(ctx, seq.tokens, skipSpecial);
-        if (seq.tokens.length > at.tokens || final) {
-          chunk({
-            index: c.index,
-            delta: { content: text.slice(at.text) },
-            logprobs: body.logprobs ? { content: tokenLogprobs(seq, at.tokens) } : null,
-            finish_reason: final ? finishOf(final) : null,
-          });
-        }
-        sent.set(c.index, { tokens: seq.tokens.length, text: Math.max(at.text, text.length) });
-      };
-      try {
-        const results = await runChoices(choices, stop, skipSpecial, id, (c, seq) => emit(c, seq));
-        results.forEach((r, i) => emit(choices[i]!, r.seq, r));
-        if (body.stream_options?.include_usage)
-          sse.send({
-            id,
-            object: 'chat.completion.chunk',
-            created: created(),
-            model: ctx.modelName,
-            choices: [],
-            usage: usage(results, prompt.length * n),
-          });
-      } catch (error) {
-        sse.send({ error: { message: (error as Error).message.split('\n')[0], type: 'invalid_request_error' } });
-      }
-      sse.end();
-      return reply;
+      return streamChoices(reply, {
+        id,
+        object: 'chat.completion.chunk',
+        choices,
+        stop,
+        skipSpecial,
+        promptTokens: prompt.length * n,
+        includeUsage: body.stream_options?.include_usage ?? false,
+        textOf,
+        opening: (c) => ({
+          index: c.index,
+          delta: { role: 'assistant', content: '' },
+          logprobs: null,
+          finish_reason: null,
+        }),
+        piece: (text, seq, fromToken) => ({
+          delta: { content: text },
+          logprobs: body.logprobs ? { content: tokenLogprobs(seq, fromToken) } : null,
+        }),
+      });
     }
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) abortAll(id, n);
