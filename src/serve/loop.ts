@@ -6,7 +6,7 @@
 import { RingrlError } from '../errors.ts';
 import type { LocalEngine } from '../engine/local.ts';
 import type { Weights } from '../model/checkpoint.ts';
-import type { GeneratedSequence, SamplingParams } from '../engine/types.ts';
+import { type GeneratedSequence, type SamplingParams, emptySequence } from '../engine/types.ts';
 
 /** How a served sequence ended (SGLang's finish_reason.type). */
 export type ServedFinish = 'stop' | 'length' | 'abort';
@@ -195,16 +195,7 @@ export class ServingLoop {
     for (const id of [...this.pending.keys()]) {
       if (!match(id)) continue;
       const { request } = this.pending.get(id)!;
-      const empty = {
-        id,
-        prompt: request.prompt,
-        tokens: [],
-        behaviorLogprobs: [],
-        policyLogprobs: [],
-        versions: [],
-        finishReason: null,
-      };
-      this.settle(this.engine.cancel(id) ?? empty, 'abort');
+      this.settle(this.engine.cancel(id) ?? emptySequence(request), 'abort');
       count++;
     }
     return count;
