@@ -292,6 +292,16 @@ def discard_spare():
         pass
 
 
+def ensure_spare():
+    """Fork the next child ahead of time, if there is none (on failure the next step forks it)."""
+    global SPARE
+    if SPARE is None:
+        try:
+            SPARE = fork_spare()
+        except OSError:
+            pass
+
+
 def take_spare(needs_pytest):
     """The spare for this step (forked now if there is none, or if it predates the pytest import)."""
     global SPARE
@@ -447,6 +457,8 @@ def run(req, rundir):
             steps.append(r)
             if r['exit_code'] != 0:
                 break
+            if i + 1 < len(req['steps']):
+                ensure_spare()  # the run step's child starts while the compiler's outputs are read
             if i == 0 and req.get('artifacts'):
                 artifacts = collect(rundir, req['artifacts'])
     else:
@@ -512,12 +524,11 @@ def prewarm():
 
 
 def main():
-    global SPARE
     prewarm()
     # Freeze the warm heap: the garbage collector in a child then never walks (and copies) it.
     gc.collect()
     gc.freeze()
-    SPARE = fork_spare()
+    ensure_spare()
     send({'ready': True, 'pid1': PID1})
     ctl = io.open(CTL_IN, 'rb', buffering=1 << 16)
     n = 0
@@ -546,11 +557,7 @@ def main():
         tidy(rundir)
         # The next spare must not find this request (its tests, its input) among live objects.
         req = line = None
-        if SPARE is None:
-            try:
-                SPARE = fork_spare()
-            except OSError:
-                pass  # forked on demand by the next run
+        ensure_spare()
 
 
 main()
