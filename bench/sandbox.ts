@@ -11,7 +11,7 @@
 // ratio = bare-spawn p50 / warm-pool p50 for Python at concurrency 1 (above 1: ours is faster).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProcessSandbox } from '../src/reward/sandbox/pool.ts';
@@ -89,7 +89,11 @@ const expectOk = (r: { status: string; stderr: string; message?: string }) => {
   if (r.status !== 'ok') throw new Error(`sandbox run failed: ${r.status} ${r.message ?? ''} ${r.stderr}`);
 };
 
-console.log(`sandbox bench: isolation ${sandbox.isolation}; python ${python}; node ${node}`);
+// Shared machines: every figure is quoted with the load it ran under (1-minute load average).
+const loadAtStart = loadavg()[0]!;
+console.log(
+  `sandbox bench: isolation ${sandbox.isolation}; python ${python}; node ${node}; load average ${loadAtStart.toFixed(2)}`,
+);
 for (const c of only ? [] : CONCURRENCY) {
   await measure(8, Math.min(c, 8), bareSpawn([python, '-c', 'pass'])); // warm the page cache
   row('bare python3', c, await measure(RUNS[c]!, c, bareSpawn([python, '-c', 'pass'])));
@@ -257,6 +261,8 @@ for (const language of available.filter((l) => !only || only.has(l))) {
 }
 rmSync(work, { recursive: true, force: true });
 await sandbox.close();
+const load = { start: Math.round(loadAtStart * 100) / 100, end: Math.round(loadavg()[0]! * 100) / 100 };
+console.log(`load average ${load.start} at the start, ${load.end} at the end`);
 if (only) process.exit(0);
 
 // Math: plain numeric answers, one core (this thread), mixed true/false.
@@ -296,6 +302,7 @@ record({
   isolation: sandbox.isolation,
   math_verifications_per_s: mathPerS,
   python_c8_throughput_ratio: c8,
+  load_average: load,
   table,
   languages,
 });

@@ -4,14 +4,15 @@ import { verifyMath } from '../reward/math/verify.ts';
 import { RingrlError } from '../errors.ts';
 import { parseJsonLine, readTextFile } from '../util/files.ts';
 
-const HELP = `usage: ringrl reward math --input FILE.jsonl [--fallback none|last_number]
+const HELP = `usage: ringrl reward math --input FILE.jsonl [--fallback last_number|none]
 
 Reads lines {"completion": "...", "answer": "..."} and prints one JSON line per input:
   {"reward": 0|1, "extracted": "...", "reason": "..."}
 The answer is the last \\boxed{} (several boxes joined by commas or "and" are one list), else
-"the final answer is ...", else the last $...$ formula; --fallback last_number also accepts the
-last number in the prose when none of these is present (off by default). Equivalence follows
-Math-Verify: labels, chains, inequalities, intervals, sets, matrices. See docs/rewards.md.
+"the final answer is ...", else the last $...$ formula, else the last number in the prose, as
+Math-Verify takes it (a number after the last formula wins); --fallback none takes no number from
+the prose. Equivalence follows Math-Verify: labels, chains, inequalities, intervals, sets,
+matrices. See docs/rewards.md.
 
 example:
   echo '{"completion": "so \\\\boxed{\\\\frac{1}{2}}", "answer": "0.5"}' > in.jsonl
@@ -32,7 +33,7 @@ export const rewardCommand: Command = {
     });
     if (positionals.length > 0) throw new UsageError(`ringrl reward math: unexpected argument '${positionals[0]}'`);
     const input = requireFlag('reward math', values, 'input');
-    const fallback = values.fallback ?? 'none';
+    const fallback = values.fallback ?? 'last_number';
     if (fallback !== 'none' && fallback !== 'last_number')
       throw new UsageError(`ringrl reward math: --fallback must be none or last_number, got '${fallback}'`);
     const lines = readTextFile(input, 'JSON lines {"completion": ..., "answer": ...} (--input)').split('\n');

@@ -36,17 +36,49 @@ for (const [completion, gold, reward, why] of EXTRACTION_CASES) {
   });
 }
 
-test('the last-number fallback is off by default and works when asked', () => {
-  assert.equal(verifyMath('Total: 3 + 4 = 7', '7').extracted, null);
-  const result = verifyMath('Total: 3 + 4 = 7', '7', { fallback: 'last_number' });
-  assert.deepEqual([result.reward, result.extracted], [1, '7']);
-  assert.match(result.reason, /last_number/);
-  assert.equal(verifyMath('It costs 1,250 dollars', '1250', { fallback: 'last_number' }).reward, 1);
-  // A number after the last formula is the later commitment; numbers inside formulas are not prose.
-  assert.equal(verifyMath('With $x = 4$ the rise is 25%.', '25', { fallback: 'last_number' }).reward, 1);
-  assert.equal(verifyMath('Result $\n 7 \n$', '7', { fallback: 'last_number' }).reward, 0);
-  assert.equal(verifyMath('The price is 3,50 euros', '3.5', { fallback: 'last_number' }).reward, 1);
-  assert.equal(verifyMath('The code is QX7B', '7', { fallback: 'last_number' }).reward, 0); // a digit inside a word
+test('prose answers: the last number in the prose, as Math-Verify takes it (default)', () => {
+  const cases: [completion: string, gold: string, reward: 0 | 1][] = [
+    ['Total: 3 + 4 = 7', '7', 1],
+    ['It costs 1,250 dollars', '1250', 1],
+    ['The change was (3/4) of it', '0.75', 1],
+    ['It is not 12, it is 1,250.75€ in all', '1250.75', 1], // thousands separator, currency after
+    ['The bill came to $1,000.50 before tips', '1000.5', 1], // an unclosed `$` is a currency sign
+    ['$1,000.50', '1000.5', 1],
+    ['The price is 3,50 euros', '3.5', 1], // decimal comma
+    ['a crowd of 12 500 people', '12500', 1], // thousands grouped by spaces
+    ['a crowd of 12 50 people', '1250', 0], // not groups of three: the number is 50
+    ['it shrinks to .4 of its size', '0.4', 1],
+    ['the ratio is -\\frac{10}{9} here', '-10/9', 1], // a plain \\frac in the prose
+    ['the plot is 42m² large', '42', 1], // a unit glued to the number
+    ['Therefore the probability that Alice wins is 2/3. <|im_start|>user', '\\frac{2}{3}', 1],
+    ['Therefore the error increases by 100%.', '100\\%', 1],
+    // A number after the last formula is the later commitment; numbers inside formulas are not prose.
+    ['Each divisor gives $d = \\frac{90}{n}$, so there are 12 sequences. I hope it is correct.', '12', 1],
+    ['With $x = 4$ the rise is 25%.', '25', 1],
+    ['There are 12 cases, the last one $d = 7$', '12', 0],
+    ['Result $\n 7 \n$', '7', 0],
+    // The last number, not any number: a truncated computation or a list of guesses earns nothing.
+    ['Is it 5? Or 6', '5', 0],
+    ['so the total is 3 + 4 and then', '7', 0],
+    ['The code is QX7B', '7', 0], // a digit inside a word is not a number
+    ['where x_2 holds', '2', 0],
+    ['so \\boxed{7', '7', 0], // an unclosed box is not an answer, nor is its number
+  ];
+  for (const [completion, gold, reward] of cases) {
+    const result = verifyMath(completion, gold);
+    assert.equal(result.reward, reward, `${completion}: ${result.reason}`);
+  }
+  const result = verifyMath('Total: 3 + 4 = 7', '7');
+  assert.deepEqual([result.extracted, result.reason], ['7', 'identical (last_number)']);
+});
+
+test("fallback 'none' takes no number from the prose", () => {
+  for (const completion of ['Total: 3 + 4 = 7', 'It costs 7 dollars', 'so $x = 2$ and 7']) {
+    const result = verifyMath(completion, '7', { fallback: 'none' });
+    assert.equal(result.reward, 0, completion);
+  }
+  assert.equal(verifyMath('Total: 3 + 4 = 7', '7', { fallback: 'none' }).extracted, null);
+  assert.equal(verifyMath('so $x = 7$ in the end', '7', { fallback: 'none' }).reward, 1); // a formula still counts
 });
 
 test('verifyMath reports the extracted answer and a reason', () => {

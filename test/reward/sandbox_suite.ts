@@ -237,6 +237,25 @@ export function suite(name: string, options: SandboxOptions) {
       for (let i = 0; i < 3; i++) assert.equal((await sandbox.run({ language: 'python', code: scan })).stdout, '[]\n');
     });
 
+    test("no run finds another run's program, input or tests among its interpreter's objects", async () => {
+      const secret = randomBytes(8).toString('hex');
+      const first = await sandbox.run({
+        language: 'python',
+        code: `# ${secret}\nprint(input())`,
+        stdin: `${secret}\n`,
+        epilogue: `tests = "${secret}"`,
+      });
+      assert.equal(first.stdout, `${secret}\n`);
+      // Every container and frame reachable in the interpreter, searched for the secret (written
+      // reversed here so the scan's own source does not hold it).
+      const scan = `import gc, sys\ns = "${[...secret].reverse().join('')}"[::-1]\nhits = 0\ndef look(v):\n    global hits\n    if v is not s and (isinstance(v, str) and s in v or isinstance(v, (bytes, bytearray)) and s.encode() in v):\n        hits += 1\nfor o in gc.get_objects():\n    try:\n        for v in (o.values() if isinstance(o, dict) else o if isinstance(o, (list, tuple)) else ()):\n            look(v)\n    except Exception:\n        pass\nf = sys._getframe()\nwhile f:\n    for v in list(f.f_locals.values()):\n        look(v)\n    f = f.f_back\nprint(hits)`;
+      // Enough runs that each of the pool's zygotes (and its next child) has run one.
+      for (let i = 0; i < 4; i++) {
+        const r = await sandbox.run({ language: 'python', code: scan });
+        assert.equal(r.stdout, '0\n', r.stderr);
+      }
+    });
+
     test('no network: connections to the host and beyond fail', {
       skip: !full && 'needs bubblewrap (network namespace)',
     }, async () => {

@@ -7,7 +7,9 @@
 //   2. else the last "the answer is …" / "final answer: …" phrase;
 //   3. else the last math environment `$…$`, `$$…$$`, `\(…\)`, `\[…\]` (with the ones right before
 //      it when joined by `,` / "and" / "or": `$1$, $2$ and $3$` is the list 1, 2, 3);
-//   4. else, only when asked (`fallback: 'last_number'`), the last number in the text.
+//   4. else the last number in the prose (numbers inside formulas belong to them), as Math-Verify's
+//      unanchored number match does — a number after the last formula is the later commitment;
+//      `fallback: 'none'` turns this off (a completion with no box, phrase or formula scores 0).
 // Scanning is linear; no regex that can backtrack over the whole completion.
 
 export type Fallback = 'none' | 'last_number';
@@ -207,11 +209,18 @@ function phraseAnswer(after: string): string | null {
   return rest.length > 0 ? rest : null;
 }
 
-// A number starts a token: the 2 in `AZ2B` or `x_2` is not a number the text commits to.
-const NUMBER = /(?<![A-Za-z0-9_.])-?\d[\d,]*(?:\.\d+)?(?:\/\d+)?(?:\s*(?:\\?%|percent))?/g;
+// A number starts a token: after the start, a space, `=`, `(` or a currency sign, as Math-Verify
+// anchors it — the 2 in `AZ2B`, `x_2` or `\boxed{2` is not a number the text commits to. Thousands
+// may be grouped by commas or spaces (`1 000`, groups of three), a decimal may start at its point
+// (`.4`); a plain `\frac{10}{9}` in the prose counts as a number too (Math-Verify's bare fraction).
+const ANCHOR = /(?<=(?:^|[\s=(])[$€£¥₹₽₩]?)/.source;
+const DIGITS = /-?[1-9]\d{0,2}(?: \d{3})+(?![\d,])(?:\.\d+)?|-?\d[\d,]*(?:\.\d+)?(?:\/\d+)?|\.\d+/.source;
+const PERCENT = /(?:\s*(?:\\?%|percent))?/.source;
+const FRACTION = /-?\\[dt]?frac\{-?\d+(?:\.\d+)?\}\{-?\d+(?:\.\d+)?\}/.source;
+const NUMBER = new RegExp(`${ANCHOR}(?:${DIGITS})${PERCENT}|${FRACTION}`, 'g');
 
 function cleanNumber(n: string): string {
-  return n.replace(/,(?=\d{3}(\D|$))/g, '');
+  return n.replace(/,(?=\d{3}(\D|$))/g, '').replace(/(?<=\d) (?=\d{3})/g, '');
 }
 
 /** The last number in the prose: numbers inside `$…$`, `\(…\)` (even ones broken over lines) belong to formulas. */
@@ -229,7 +238,7 @@ function lastNumber(text: string): { at: number; answer: string } | null {
 }
 
 /** Extract the committed answer, or null when the completion commits to none. */
-export function extractAnswer(completion: string, fallback: Fallback = 'none'): Extraction | null {
+export function extractAnswer(completion: string, fallback: Fallback): Extraction | null {
   const boxed = boxes(completion).filter((b) => b.content.trim() !== '');
   const finalIs = lastAnswerPhrase(completion, [FINAL_ANSWER_IS]);
   if (boxed.length > 0) {
@@ -243,7 +252,7 @@ export function extractAnswer(completion: string, fallback: Fallback = 'none'): 
   const number = fallback === 'last_number' ? lastNumber(completion) : null;
   if (envs.length > 0) {
     const last = envs[envs.length - 1]!;
-    // With the number fallback on, a number written after the last formula is the later commitment.
+    // A number written after the last formula is the later commitment ("… $d = 90/n$ … there are 12").
     if (!number || number.at < last.end) return { answer: joinedTail(envs, completion), via: 'latex' };
   }
   if (number) return { answer: number.answer, via: 'last_number' };

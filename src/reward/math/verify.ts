@@ -5,7 +5,10 @@ import { normalizeAnswer } from './normalize.ts';
 import { parseAnswer, compareAnswers, type Answer } from './answer.ts';
 
 export interface MathVerifyOptions {
-  /** What to do when the completion has no \boxed{} and no "the answer is": 'none' (reward 0) or 'last_number'. */
+  /**
+   * A completion with no \boxed{}, no "the answer is" and no formula after its last number:
+   * 'last_number' (default, Math-Verify's behaviour) takes that number, 'none' scores it 0.
+   */
   fallback?: Fallback;
 }
 
@@ -25,11 +28,11 @@ const goldCache = new Map<string, Gold>();
 /** Longer extracted answers are compared as text, unparsed. */
 const MAX_ANSWER_CHARS = 4000;
 
-/** The gold answer is extracted like a completion's (a box, "the answer is", a formula), else taken whole. */
+/** The gold answer is extracted like a completion's (a box, "the answer is", a formula), else taken whole (never one number of it). */
 function goldAnswer(gold: string): Gold {
   let parsed = goldCache.get(gold);
   if (!parsed) {
-    const text = normalizeAnswer(extractAnswer(gold)?.answer ?? gold);
+    const text = normalizeAnswer(extractAnswer(gold, 'none')?.answer ?? gold);
     parsed = { text, answer: parseAnswer(text) };
     if (goldCache.size > 10000) goldCache.clear();
     goldCache.set(gold, parsed);
@@ -39,11 +42,16 @@ function goldAnswer(gold: string): Gold {
 
 /** Verify a completion against a gold answer (the gold may itself contain \boxed{}). */
 export function verifyMath(completion: string, gold: string, options: MathVerifyOptions = {}): MathVerdict {
-  const extraction = extractAnswer(completion, options.fallback ?? 'none');
-  if (!extraction) return { reward: 0, extracted: null, reason: 'no answer found (no \\boxed{}, no "the answer is")' };
+  const fallback = options.fallback ?? 'last_number';
+  const extraction = extractAnswer(completion, fallback);
+  if (!extraction) {
+    const what =
+      fallback === 'none' ? 'no \\boxed{}, no "the answer is", no formula' : 'no box, phrase, formula or number';
+    return { reward: 0, extracted: null, reason: `no answer found (${what})` };
+  }
   // Normalising is linear in practice but some rewrites are not in the worst case: a huge "answer" is text.
   if (extraction.answer.length > MAX_ANSWER_CHARS) {
-    const equal = extraction.answer.trim() === (extractAnswer(gold)?.answer ?? gold).trim();
+    const equal = extraction.answer.trim() === (extractAnswer(gold, 'none')?.answer ?? gold).trim();
     const reason = `${equal ? 'identical' : 'different'} text (answer too long to parse) (${extraction.via})`;
     return { reward: equal ? 1 : 0, extracted: extraction.answer, reason };
   }

@@ -308,8 +308,9 @@ export class ProcessSandbox implements CodeSandbox {
   }
 
   private acquire(signal?: AbortSignal): Promise<PythonZygote> {
+    // The zygote idle longest: it has finished tidying after its last answer and forked its next child.
     while (this.idle.length > 0) {
-      const z = this.idle.pop()!;
+      const z = this.idle.shift()!;
       if (!z.dead) return Promise.resolve(z);
     }
     if (this.zygotes.size < this.pythonWorkers) return Promise.resolve(this.startZygote());
