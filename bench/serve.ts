@@ -207,7 +207,7 @@ let bestPublish = Infinity,
   bestCopy = Infinity;
 for (let r = 0; r < repeats + 1; r++) {
   const t0 = performance.now();
-  const path = publisher.publish(bigWeights, r + 1);
+  const path = await publisher.publish(bigWeights, r + 1);
   await post(`${bigUrl}/update_weights_from_disk`, { model_path: resolve(path), weight_version: String(r + 1) });
   if (r > 0) bestPublish = Math.min(bestPublish, (performance.now() - t0) / 1000); // the first warms the page cache
   const t1 = performance.now();
