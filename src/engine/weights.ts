@@ -136,7 +136,7 @@ export class WeightPublisher {
   acknowledge(engine: string, version: number): void {
     const use = this.engines.get(engine) ?? {};
     use.serving = version;
-    if (use.loading === version) delete use.loading;
+    if (use.loading !== undefined && use.loading <= version) delete use.loading;
     this.engines.set(engine, use);
     this.collect();
   }
