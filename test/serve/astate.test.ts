@@ -148,7 +148,7 @@ test('a corrupted snapshot (one flipped bit) is refused by its checksum in one l
 
 test('garbage collection: a version an engine loads or serves is kept; one no engine uses is deleted', async () => {
   const publisher = new WeightPublisher(join(scratch, 'gc'), config);
-  const on = () => publisher.versions().sort();
+  const on = () => publisher.versions().sort((a, b) => a - b);
   for (const v of [1, 2, 3]) await publisher.publish(initial, v);
   assert.deepEqual(on(), [3], 'no engine: only the newest is kept');
   publisher.acknowledge('A', 3);
@@ -186,7 +186,11 @@ test('garbage collection: a version an engine loads or serves is kept; one no en
     await pair.updateWeights(initial, 30);
     await refusing.app.close();
     await assert.rejects(pair.updateWeights(initial, 31));
-    assert.deepEqual(mixed.versions().sort(), [30, 31], 'v30 still served by the unreachable server');
+    assert.deepEqual(
+      mixed.versions().sort((a, b) => a - b),
+      [30, 31],
+      'v30 still served by the unreachable server',
+    );
     pair.close();
     await mixed.close();
   } finally {
