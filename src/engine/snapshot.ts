@@ -116,7 +116,7 @@ export class SnapshotLoader {
   ): Promise<{ weights: Weights }> {
     const results = await Promise.all(hashed);
     const weights: Weights = new Map();
-    for (const { span, digest, bytes } of results) {
+    for (const { span, bytes } of results) {
       this.sets[slot]!.set(span.name, bytes.buffer);
       weights.set(span.name, new Float32Array(bytes.buffer));
     }

@@ -115,7 +115,7 @@ export class WeightPublisher {
 
   /** Where `server` should load `version` from: the snapshot's URL for a remote server when serving over HTTP, else its path. */
   locate(server: string, version: number): string {
-    if (this.server && !isLoopback(server)) return `${this.server.url}/v${version}`;
+    if (this.server && !isLoopbackUrl(server)) return `${this.server.url}/v${version}`;
     return this.pathOf(version);
   }
 
@@ -308,7 +308,7 @@ function sweepStaleShm(): void {
   }
 }
 
-const LOOPBACK = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\/?$/;
-function isLoopback(url: string): boolean {
-  return LOOPBACK.test(url);
+/** Whether a server's base URL is on this host (loopback). */
+export function isLoopbackUrl(url: string): boolean {
+  return /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\/?$/.test(url);
 }
