@@ -80,9 +80,8 @@ export class WeightPublisher {
     this.inMemory = shm === true || (shm === 'auto' && shmHasRoom((this.keep + 2) * bytes));
     if (this.inMemory) {
       sweepStaleShm();
-      const dir = join(SHM, `${SHM_PREFIX}${process.pid}-${shmCounter++}`);
-      this.root = dir;
-      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+      this.root = join(SHM, `${SHM_PREFIX}${process.pid}-${shmCounter++}`);
+      removeAtExit(this.root);
     } else this.root = resolve(root);
   }
 
@@ -285,6 +284,16 @@ export function snapshotBytes(config: ModelConfig): number {
 }
 
 let shmCounter = 0;
+const shmDirs = new Set<string>();
+
+/** /dev/shm is memory: what this process put there goes when it exits (publisher.close() goes first). */
+function removeAtExit(dir: string): void {
+  if (shmDirs.size === 0)
+    process.once('exit', () => {
+      for (const d of shmDirs) rmSync(d, { recursive: true, force: true });
+    });
+  shmDirs.add(dir);
+}
 
 function shmHasRoom(bytes: number): boolean {
   try {
