@@ -12,7 +12,6 @@
 // rollouts do). updateWeights() publishes the weights as an HF model dir (weights.ts) and calls
 // /update_weights_from_disk on every server in parallel, then checks each reports the new version.
 import http from 'node:http';
-import { resolve } from 'node:path';
 import { RingrlError } from '../errors.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import {
@@ -190,22 +189,34 @@ export class HttpEngine implements RolloutEngine {
       throw new RingrlError(
         'engine: this HttpEngine has no weight publisher (a directory the servers read); it cannot update weights',
       );
-    const path = resolve(this.publisher.publish(weights, version));
+    const publisher = this.publisher;
+    await publisher.publish(weights, version);
     const name = String(version);
     await Promise.all(
       this.servers.map(async (url) => {
-        const answer = (await this.call(url, 'POST', '/update_weights_from_disk', {
-          model_path: path,
-          weight_version: name,
-          abort_all_requests: false,
-        })) as { success?: boolean; message?: string };
-        if (answer.success === false)
-          throw new RingrlError(`${url}/update_weights_from_disk: ${answer.message ?? 'failed'}`);
-        const reported = (await this.call(url, 'GET', '/get_weight_version', undefined)) as { weight_version?: string };
-        if (reported.weight_version !== name)
-          throw new RingrlError(
-            `${url}: loaded ${path} but reports weight_version '${reported.weight_version}', expected '${name}'`,
-          );
+        // The publisher keeps a version while a server loads or serves it (its garbage collection).
+        const path = publisher.locate(url, version);
+        publisher.assign(url, version);
+        try {
+          const answer = (await this.call(url, 'POST', '/update_weights_from_disk', {
+            model_path: path,
+            weight_version: name,
+            abort_all_requests: false,
+          })) as { success?: boolean; message?: string };
+          if (answer.success === false)
+            throw new RingrlError(`${url}/update_weights_from_disk: ${answer.message ?? 'failed'}`);
+          const reported = (await this.call(url, 'GET', '/get_weight_version', undefined)) as {
+            weight_version?: string;
+          };
+          if (reported.weight_version !== name)
+            throw new RingrlError(
+              `${url}: loaded ${path} but reports weight_version '${reported.weight_version}', expected '${name}'`,
+            );
+        } catch (error) {
+          publisher.release(url, true);
+          throw error;
+        }
+        publisher.acknowledge(url, version);
       }),
     );
     this.version = version;

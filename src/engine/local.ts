@@ -150,7 +150,12 @@ export class LocalEngine implements RolloutEngine {
     return this.cache.slots;
   }
 
-  async updateWeights(weights: Weights, version: number): Promise<void> {
+  /**
+   * Load `weights` as `version`. fp32 weights are copied (the trainer updates its arrays in place
+   * while we keep decoding) unless `owned`: arrays nobody else writes, such as a snapshot the engine
+   * loaded itself (snapshot.ts), are fed to onnxruntime as they are (its inputs are zero-copy).
+   */
+  async updateWeights(weights: Weights, version: number, owned = false): Promise<void> {
     if (this.active.length > 0 && !this.parked)
       throw new RingrlError(
         `engine: updateWeights with ${this.active.length} sequences decoding; pause() first so they resume under the new weights`,
@@ -166,8 +171,11 @@ export class LocalEngine implements RolloutEngine {
       if (this.packed.has(name)) continue;
       const w = engineWeights.get(name);
       if (!w) throw new RingrlError(`engine: updateWeights is missing '${name}'`);
-      // Copy fp32 weights too: the trainer updates its arrays in place while we keep decoding.
-      feeds[name] = { dtype: 'float32', data: this.precision === 'fp32' ? Float32Array.from(w) : w, dims: shape };
+      feeds[name] = {
+        dtype: 'float32',
+        data: this.precision === 'fp32' && !owned ? Float32Array.from(w) : w,
+        dims: shape,
+      };
     }
     this.weightFeeds = feeds;
     this.version = version;

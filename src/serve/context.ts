@@ -2,6 +2,7 @@
 // and the translation from a request's text/stop settings to what the engine understands.
 import { z } from 'zod';
 import { RingrlError } from '../errors.ts';
+import type { SnapshotLoader } from '../engine/snapshot.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { TextTokenizer } from '../tokenizer/index.ts';
 import type { ServeMetrics } from './metrics.ts';
@@ -15,6 +16,10 @@ export interface ServeContext {
   modelDir: string;
   modelName: string;
   metrics: ServeMetrics;
+  /** Reads and verifies weight versions (/update_weights_from_disk) into memory the engine keeps. */
+  weights: SnapshotLoader;
+  /** The server's key, also sent when fetching a snapshot from a trainer's URL. */
+  apiKey?: string;
   /** A fresh request id. */
   nextId(prefix: string): string;
 }

@@ -106,14 +106,15 @@ export class ServingLoop {
 
   /**
    * Load new weights between steps. Requests in flight are aborted (abortAll) or paused and
-   * re-prefilled under the new weights, continuing their random streams; returns how many.
+   * re-prefilled under the new weights, continuing their random streams; returns how many. The
+   * weights must be the loop's to keep (nobody writes them later): the engine does not copy them.
    */
   updateWeights(weights: Weights, name: string, abortAll: boolean): Promise<number> {
     return this.exclusive(async () => {
       const partial = await this.engine.pause();
       if (abortAll) for (const seq of partial) this.settle(seq, 'abort');
       const version = this.engine.version + 1;
-      await this.engine.updateWeights(weights, version);
+      await this.engine.updateWeights(weights, version, true);
       this.names[version] = name;
       if (!abortAll) {
         this.engine.submit(

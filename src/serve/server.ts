@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { LocalEngine } from '../engine/local.ts';
 import type { Precision } from '../engine/precision.ts';
-import { loadVerifiedModelDir } from '../engine/weights.ts';
+import { SnapshotLoader } from '../engine/snapshot.ts';
 import { RingrlError } from '../errors.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
 import { loadTokenizer } from '../tokenizer/index.ts';
@@ -52,7 +52,9 @@ export function checkExposure(host: string, apiKey: string | undefined): void {
 }
 
 export async function buildServer(options: ServeOptions): Promise<Server> {
-  const { config, weights } = loadVerifiedModelDir(options.modelDir);
+  const weights = new SnapshotLoader();
+  const snapshot = await weights.load(options.modelDir);
+  const config = snapshot.config;
   const tokenizer = existsSync(join(options.modelDir, 'tokenizer.json')) ? loadTokenizer(options.modelDir) : null;
   const engine = new LocalEngine(config, {
     capacity: options.capacity ?? 64,
@@ -60,7 +62,8 @@ export async function buildServer(options: ServeOptions): Promise<Server> {
     precision: options.precision ?? 'fp32',
     ...(options.runtime ? { runtime: options.runtime } : {}),
   });
-  await engine.updateWeights(weights, 0);
+  await engine.updateWeights(snapshot.weights, 0, true);
+  weights.commit(snapshot);
   const loop = new ServingLoop(engine, options.weightVersion ?? 'default', options.seed ?? 0);
   let counter = 0;
   const ctx: ServeContext = {
@@ -70,6 +73,8 @@ export async function buildServer(options: ServeOptions): Promise<Server> {
     modelDir: options.modelDir,
     modelName: options.servedModelName ?? basename(resolve(options.modelDir)),
     metrics: new ServeMetrics(loop),
+    weights,
+    ...(options.apiKey ? { apiKey: options.apiKey } : {}),
     nextId: (prefix) => `${prefix}-${process.pid.toString(36)}-${(counter++).toString(36)}`,
   };
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 64 << 20, forceCloseConnections: true });

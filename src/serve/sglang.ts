@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { ModelConfig } from '../model/config.ts';
 import type { SamplingParams } from '../engine/types.ts';
-import { loadVerifiedModelDir } from '../engine/weights.ts';
+import type { LoadedSnapshot } from '../engine/snapshot.ts';
 import { RingrlError } from '../errors.ts';
 import {
   type ServeContext,
@@ -249,28 +249,41 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
     return batch ? outputs : outputs[0];
   });
 
+  // The snapshot is read and verified while the loop keeps generating under the old weights; the
+  // switch happens between two steps, so every token is from one version or the next, never a mix.
+  // Loads run one at a time (the loader has one spare buffer).
+  let loads: Promise<unknown> = Promise.resolve();
   app.post('/update_weights_from_disk', async (request, reply) => {
     const body = parseBody(updateSchema, request.body);
-    let loaded: ReturnType<typeof loadVerifiedModelDir>;
-    try {
-      loaded = loadVerifiedModelDir(body.model_path);
-      sameArchitecture(ctx.config, loaded.config, body.model_path);
-    } catch (error) {
-      if (!(error instanceof RingrlError)) throw error;
-      const message = `model_path: ${error.message}`;
+    const update = loads.then(async () => {
+      let loaded: LoadedSnapshot;
+      try {
+        loaded = await ctx.weights.load(body.model_path, ctx.apiKey ? { apiKey: ctx.apiKey } : {});
+        sameArchitecture(ctx.config, loaded.config, body.model_path);
+      } catch (error) {
+        if (!(error instanceof RingrlError)) throw error;
+        return { error: `model_path: ${error.message}` };
+      }
+      const name = body.weight_version != null ? String(body.weight_version) : ctx.loop.weightVersion;
+      const paused = await ctx.loop.updateWeights(
+        loaded.weights,
+        name,
+        body.abort_all_requests ?? body.abort_all_request ?? false,
+      );
+      ctx.weights.commit(loaded);
+      ctx.modelDir = body.model_path;
+      return { name, paused };
+    });
+    loads = update.catch(() => {});
+    const result = await update;
+    if ('error' in result) {
+      const message = result.error;
       return reply.code(400).send({ error: message, success: false, message, num_paused_requests: 0 });
     }
-    const name = body.weight_version != null ? String(body.weight_version) : ctx.loop.weightVersion;
-    const paused = await ctx.loop.updateWeights(
-      loaded.weights,
-      name,
-      body.abort_all_requests ?? body.abort_all_request ?? false,
-    );
-    ctx.modelDir = body.model_path;
     return {
       success: true,
-      message: `Succeeded to update model weights (weight_version ${name}).`,
-      num_paused_requests: paused,
+      message: `Succeeded to update model weights (weight_version ${result.name}).`,
+      num_paused_requests: result.paused,
     };
   });
 

@@ -10,7 +10,7 @@ import { type Config, engineOptions } from '../config/index.ts';
 import { HttpEngine } from '../engine/http.ts';
 import { LocalEngine } from '../engine/local.ts';
 import type { RolloutEngine } from '../engine/types.ts';
-import { WeightPublisher } from '../engine/weights.ts';
+import { WeightPublisher, isLoopbackUrl } from '../engine/weights.ts';
 import { RingrlError } from '../errors.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
@@ -39,10 +39,16 @@ export async function createRunEngine(spec: EngineSpec): Promise<RunEngine> {
   }
   const workers = r.engine_workers > 0 ? await startEngineWorkers(r.engine_workers, spec) : null;
   const apiKey = r.api_key ?? process.env.RINGRL_API_KEY;
+  const servers = workers?.urls ?? r.servers;
+  // Engines on this host read the versions from /dev/shm (when it has room); others from the run dir.
+  const publisher = new WeightPublisher(spec.weightsDir, spec.model, {
+    extraFilesFrom: spec.modelDir,
+    shm: servers.every(isLoopbackUrl) ? 'auto' : false,
+  });
   try {
     const engine = new HttpEngine({
-      servers: workers?.urls ?? r.servers,
-      publisher: new WeightPublisher(spec.weightsDir, spec.model, { extraFilesFrom: spec.modelDir }),
+      servers,
+      publisher,
       capacity: r.pool_capacity,
       ...(apiKey && !workers ? { apiKey } : {}),
     });
@@ -52,10 +58,12 @@ export async function createRunEngine(spec: EngineSpec): Promise<RunEngine> {
       close: async () => {
         engine.close();
         await workers?.stop();
+        await publisher.close();
       },
     };
   } catch (error) {
     await workers?.stop();
+    await publisher.close();
     throw error;
   }
 }

@@ -152,7 +152,7 @@ test("AReaL: agenerate's payload; pause_generation (no body), update_weights_fro
   // AReaL's update_weights: POST /pause_generation (no body), /update_weights_from_disk, /continue_generation.
   const updated = initWeights(config, 5, 0.2);
   const publisher = new WeightPublisher(join(scratch, 'areal'), config);
-  const path = publisher.publish(updated, 1);
+  const path = await publisher.publish(updated, 1);
   assert.equal((await fetch(`${url}/pause_generation`, { method: 'POST' })).status, 200);
   const update = await postJson(`${url}/update_weights_from_disk`, { model_path: path, abort_all_request: true });
   assert.deepEqual(Object.keys(update.body).sort(byCodeUnit), ['message', 'num_paused_requests', 'success']);
@@ -318,7 +318,7 @@ test('bad input: HTTP 400 with one line naming the field; the server keeps servi
     headDim: 8,
   });
   saveModelDir(other, otherConfig, initWeights(otherConfig, 0));
-  const corrupt = new WeightPublisher(join(scratch, 'corrupt'), config).publish(weights, 4);
+  const corrupt = await new WeightPublisher(join(scratch, 'corrupt'), config).publish(weights, 4);
   const st = join(corrupt, 'model.safetensors');
   const bytes = readFileSync(st);
   bytes[bytes.length - 3] ^= 0x40;

@@ -6,19 +6,26 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WeightPublisher, loadVerifiedModelDir } from '../../src/engine/weights.ts';
+import { loadSnapshot } from '../../src/engine/snapshot.ts';
+import { WeightPublisher } from '../../src/engine/weights.ts';
 import { initWeights, presetConfig } from '../../src/model/presets.ts';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 
-test('publish writes v<N> as a loadable HF dir with per-tensor sha256; keeps the newest two; a flipped byte is refused', () => {
+test('publish writes v<N> as a loadable HF dir with per-tensor sha256; keeps the newest two; a flipped byte is refused', async () => {
   const root = mkdtempSync(join(tmpdir(), 'ringrl-publish-'));
   try {
     const config = presetConfig('tiny');
-    const publisher = new WeightPublisher(root, config);
+    const publisher = new WeightPublisher(root, config, { keep: 2 });
     const versions = [0, 1, 2, 3].map((v) => ({ v, weights: initWeights(config, v) }));
-    for (const { v, weights } of versions) assert.equal(publisher.publish(weights, v), join(root, `v${v}`));
-    assert.deepEqual(readdirSync(root).sort(), ['v2', 'v3'], 'old versions collected, no temp dirs left');
-    const loaded = loadVerifiedModelDir(join(root, 'v3'));
+    for (const { v, weights } of versions) assert.equal(await publisher.publish(weights, v), join(root, `v${v}`));
+    assert.deepEqual(
+      readdirSync(root)
+        .filter((f) => !f.startsWith('.spare'))
+        .sort(),
+      ['v2', 'v3'],
+      'old versions collected, no temp dirs left',
+    );
+    const loaded = await loadSnapshot(join(root, 'v3'));
     assert.equal(loaded.manifest!.version, 3);
     // The manifest's hashes are sha256 of the tensors' bytes as stored in model.safetensors.
     const stored = readSafetensors(join(root, 'v3', 'model.safetensors'));
@@ -30,17 +37,17 @@ test('publish writes v<N> as a loadable HF dir with per-tensor sha256; keeps the
       assert.deepEqual(Array.from(loaded.weights.get(name)!), Array.from(versions[3]!.weights.get(name)!), name);
     }
     // Re-publishing a version replaces it in one rename.
-    publisher.publish(versions[0]!.weights, 3);
+    await publisher.publish(versions[0]!.weights, 3);
     assert.equal(
-      loadVerifiedModelDir(join(root, 'v3')).weights.get('model.norm.weight')![0],
+      (await loadSnapshot(join(root, 'v3'))).weights.get('model.norm.weight')![0],
       versions[0]!.weights.get('model.norm.weight')![0],
     );
     const file = join(root, 'v2', 'model.safetensors');
     const bytes = readFileSync(file);
     bytes[bytes.length - 1] ^= 1;
     writeFileSync(file, bytes);
-    assert.throws(
-      () => loadVerifiedModelDir(join(root, 'v2')),
+    await assert.rejects(
+      loadSnapshot(join(root, 'v2')),
       /model\.safetensors: tensor '.+' does not match its sha256 in manifest\.json .*; the snapshot is corrupt$/,
     );
   } finally {
