@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, optimizerOptions, rolloutOptions } from '../config/index.ts';
 import { type Example, type ExampleSource, encodeExamplePrompt } from '../data/index.ts';
+import { EnginesLost } from '../engine/http.ts';
 import { LocalEngine } from '../engine/local.ts';
 import type { RolloutEngine } from '../engine/types.ts';
 import { RingrlError } from '../errors.ts';
@@ -33,7 +34,8 @@ export type RlEvent =
   | { type: 'checkpoint'; step: number; dir: string }
   | { type: 'guard'; step: number; action: 'warn' | 'act'; message: string }
   | { type: 'skipped'; step: number; reasons: string[] }
-  | { type: 'rollback'; step: number; to: number; reason: string };
+  | { type: 'rollback'; step: number; to: number; reason: string }
+  | { type: 'log'; level: 'info' | 'warn'; message: string };
 
 export interface RlRun {
   run: RunDir;
@@ -72,7 +74,12 @@ type RlOutcome = { policy: Policy; before: EvalResult | null; after: EvalResult 
 type RlRollback = { rollback: number; before: EvalResult | null };
 
 export async function runRl(spec: RlRun): Promise<RlOutcome> {
-  const scorer = spec.scorer ?? (await createScorer(spec.config.reward, { task: spec.config.data.task }));
+  const scorer =
+    spec.scorer ??
+    (await createScorer(spec.config.reward, {
+      task: spec.config.data.task,
+      log: (message, level) => spec.onEvent?.({ type: 'log', level, message }),
+    }));
   try {
     let resume = spec.resume;
     let rolledBackTo: number | null = null;
@@ -121,6 +128,7 @@ async function runFrom(
     modelDir: from,
     weightsDir: join(run.path, 'weights'),
     ...(spec.runtime ? { runtime: spec.runtime } : {}),
+    log: (message, level) => spec.onEvent?.({ type: 'log', level, message }),
   });
   try {
     return await rlLoop(spec, {
@@ -236,7 +244,20 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
   const guard = new MismatchGuard(config.rl.mismatch_guard);
   let skippedInARow = 0;
   while (step < config.rl.steps) {
-    const result: RlStepResult = await controller.step();
+    let result: RlStepResult;
+    try {
+      result = await controller.step();
+    } catch (error) {
+      if (!(error instanceof EnginesLost)) throw error;
+      // Nothing of this step was trained yet (weight publication does not fail on lost engines):
+      // the pool goes into the checkpoint with its partial rollouts, and --resume carries on.
+      await scheduler.interrupt();
+      const saved = controller.version === step;
+      if (saved) await save();
+      throw new RingrlError(
+        `rl step ${step + 1}: ${error.message}; run stopped (${saved ? `checkpoint ${step} saved` : 'no checkpoint'}; ringrl rl --resume ${run.path} continues)`,
+      );
+    }
     if (result.step === step)
       throw new RingrlError(
         `rl step ${step + 1}: no group finished within the token budget (rollout.token_budget ${config.rollout.token_budget}); raise it`,
