@@ -117,6 +117,8 @@ interface Server {
   weights: string | null;
   restarts: number;
   checking: boolean;
+  /** Sequences whose connection to it failed, waiting for its /health probe to say where they resume. */
+  orphans: GenerationRequest[];
 }
 
 interface Flight {
@@ -190,6 +192,7 @@ export class HttpEngine implements RolloutEngine {
       weights: null,
       restarts: 0,
       checking: false,
+      orphans: [],
     }));
     this.publisher = options.publisher;
     this.headers = {
@@ -247,14 +250,20 @@ export class HttpEngine implements RolloutEngine {
   }
 
   busy(): boolean {
-    return this.flights.size > 0 || this.waiting.length > 0 || this.ready.length > 0 || this.delayed.size > 0;
+    return (
+      this.flights.size > 0 ||
+      this.waiting.length > 0 ||
+      this.ready.length > 0 ||
+      this.delayed.size > 0 ||
+      this.slots.some((s) => s.orphans.length > 0)
+    );
   }
 
   async step(): Promise<GeneratedSequence[]> {
     const started = performance.now();
     this.launch();
     this.checkEngines();
-    if (!this.ready.length && (this.flights.size || this.delayed.size || this.waiting.length)) {
+    if (!this.ready.length && this.busy()) {
       await new Promise<void>((done) => {
         const timer = setTimeout(done, this.stepMs);
         this.wake = () => (clearTimeout(timer), done());
@@ -274,9 +283,11 @@ export class HttpEngine implements RolloutEngine {
     const started = performance.now();
     // Sequences that ended since the last step() go back with the paused ones, as the local
     // engine's would (it hands out only what ended in a step): resubmitted, they end again at once.
-    const partial = [...this.waiting, ...[...this.delayed.values()].map((d) => d.request)].map(
-      (r) => r.resumeFrom ?? emptySequence(r),
-    );
+    const partial = [
+      ...this.waiting,
+      ...[...this.delayed.values()].map((d) => d.request),
+      ...this.slots.flatMap((s) => s.orphans.splice(0)),
+    ].map((r) => r.resumeFrom ?? emptySequence(r));
     partial.push(...this.ready);
     for (const d of this.delayed.values()) clearTimeout(d.timer);
     this.delayed.clear();
@@ -475,8 +486,8 @@ export class HttpEngine implements RolloutEngine {
         this.retryLater({ ...flight.request, resumeFrom: seq }, 100 * 2 ** strikes);
       }
     } else {
-      // No answer: the sequence resumes at once (elsewhere if the server is lost: lose() waits for no probe).
-      this.waiting.unshift({ ...flight.request, resumeFrom: seq });
+      // No answer: the sequence waits for the server's /health probe (lost → it resumes elsewhere).
+      server.orphans.push({ ...flight.request, resumeFrom: seq });
       this.suspect(server, error);
     }
     this.launch();
@@ -563,7 +574,9 @@ export class HttpEngine implements RolloutEngine {
           if (server.weights !== this.published?.name) await this.syncWeights(server);
           if (server.state !== 'suspect') return;
           server.state = 'up';
+          this.waiting.unshift(...server.orphans.splice(0));
           this.launch();
+          this.wake?.();
         },
         () => this.lose(server, this.supervisor?.why(server.index) ?? `connection failed: ${firstLine(error.message)}`),
       )
@@ -603,27 +616,29 @@ export class HttpEngine implements RolloutEngine {
     if (server.state === 'down' || server.state === 'gone' || this.closed) return;
     server.state = 'down';
     server.reason = reason;
-    const moved = [...this.flights.values()].filter((f) => f.server === server);
-    for (const f of moved) {
+    const flights = [...this.flights.values()].filter((f) => f.server === server);
+    for (const f of flights) {
       this.detach(f);
       f.cancel();
     }
-    const seqs = moved.map((f) => this.progress(f));
+    const moved = [
+      ...server.orphans.splice(0),
+      ...flights.map((f) => ({ ...f.request, resumeFrom: this.progress(f) })),
+    ];
     const lost = `engine ${server.url} lost (${reason})`;
     if (this.pausing) {
-      this.paused.push(...seqs);
-      this.log(`${lost}: ${plural(seqs.length, 'sequence')} returned to the pool (paused)`, 'warn');
+      this.paused.push(...moved.map((r) => r.resumeFrom!));
+      this.log(`${lost}: ${plural(moved.length, 'sequence')} returned to the pool (paused)`, 'warn');
     } else {
-      this.waiting.unshift(...moved.map((f, i) => ({ ...f.request, resumeFrom: seqs[i]! })));
+      this.waiting.unshift(...moved);
       this.launch();
       const where = new Map<string, number>();
-      for (const f of moved) {
-        const id = f.request.id;
+      for (const { id } of moved) {
         const to = this.flights.get(id)?.server.url ?? (this.ready.some((s) => s.id === id) ? 'ended' : 'waiting');
         where.set(to, (where.get(to) ?? 0) + 1);
       }
       const list = [...where].map(([to, n]) => `${to} (${n})`).join(', ');
-      this.log(`${lost}: ${plural(seqs.length, 'sequence')} resumed${seqs.length ? ` on ${list}` : ''}`, 'warn');
+      this.log(`${lost}: ${plural(moved.length, 'sequence')} resumed${moved.length ? ` on ${list}` : ''}`, 'warn');
     }
     if (!this.slots.some((s) => s.state === 'up' || s.state === 'suspect')) this.noneUpSince ??= Date.now();
     void this.recover(server);
