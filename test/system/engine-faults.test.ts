@@ -165,7 +165,7 @@ test('engine workers: one SIGKILLed and one stalled mid-rollout; every step and 
   for (const x of samples) groups.set(x.group, [...(groups.get(x.group) ?? []), x.sample]);
   for (const [group, members] of groups)
     assert.deepEqual(
-      members.sort(),
+      members.sort((x, y) => x - y),
       Array.from({ length: GROUP }, (_, i) => i),
       `group ${group} complete`,
     );
