@@ -236,6 +236,12 @@ const rl = section(
       .describe(
         'An update whose loss or gradient is not finite is skipped (train/skipped); after this many steps in a row with a skipped update the run rolls back to its last checkpoint (and stops if it happens again before a newer one). 0 = never roll back.',
       ),
+    release_memory: z
+      .boolean()
+      .default(true)
+      .describe(
+        "AMem: the rollout engine and the trainer run without onnxruntime's CPU memory arena, so each run's working set is returned when it ends: the engine's during training, the trainer's activations during rollout (the engine's KV cache is freed whenever its pool is empty or paused). false keeps both arenas (each holds its peak between phases).",
+      ),
     optimizer: optimizerSection({ lr: 1e-4, weightDecay: 0.01 }),
     loss: policyLossSchema
       .prefault({})

@@ -96,6 +96,11 @@ export async function runRl(spec: RlRun): Promise<RlOutcome> {
   }
 }
 
+/** AMem (rl.release_memory): without onnxruntime's arenas, no phase's working set outlives it. */
+function phaseRuntime(spec: RlRun): RuntimeOptions | undefined {
+  return spec.config.rl.release_memory ? { ...spec.runtime, memoryArena: false } : spec.runtime;
+}
+
 /** The run from its start (or its newest checkpoint when resuming) until it ends or rolls back. */
 async function runFrom(
   spec: RlRun,
@@ -110,7 +115,8 @@ async function runFrom(
       `${run.path}: has checkpoints (newest ${latest.step}); resume it (ringrl rl --resume ${run.path}) or choose a new run directory`,
     );
   const from = resume && latest ? latest.dir : spec.modelDir;
-  const policy = Policy.load(from, spec.runtime);
+  const runtime = phaseRuntime(spec);
+  const policy = Policy.load(from, runtime);
   const tokenizer = loadTokenizer(from);
   checkTokenizerFits(tokenizer, policy.config.vocabSize, from);
   if (config.rl.loss.routing_replay === 'rollout' && !policy.config.moe)
@@ -127,7 +133,7 @@ async function runFrom(
     model: policy.config,
     modelDir: from,
     weightsDir: join(run.path, 'weights'),
-    ...(spec.runtime ? { runtime: spec.runtime } : {}),
+    ...(runtime ? { runtime } : {}),
     log: (message, level) => spec.onEvent?.({ type: 'log', level, message }),
   });
   try {
@@ -213,7 +219,7 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
       temperature: e.temperature,
       topP: e.top_p,
       maxNewTokens: e.max_new_tokens,
-      ...(spec.runtime ? { runtime: spec.runtime } : {}),
+      runtime: phaseRuntime(spec),
     });
     run.logMetrics(step, evalMetrics(result));
     emit({ type: 'eval', step, result });
