@@ -675,7 +675,7 @@ export class HttpEngine implements RolloutEngine {
         this.launch();
         this.wake?.();
       } catch (error) {
-        if (this.supervisor)
+        if (this.supervisor && !this.closed)
           this.log(`engine ${lostUrl}: restart failed: ${firstLine((error as Error).message)}`, 'warn');
       }
     }

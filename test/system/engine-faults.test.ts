@@ -136,7 +136,8 @@ test('engine workers: one SIGKILLed and one stalled mid-rollout; every step and 
   const s = lost(stalled.url).exec(log);
   assert.ok(k, `the SIGKILLed engine is named:\n${log}`);
   assert.ok(s, `the stalled engine is named:\n${log}`);
-  assert.equal(s[1], 'timeout after 2 s');
+  // Stalled with requests in flight (or, had they just ended, at the weight update that followed).
+  assert.match(s[1]!, /^(timeout after 2 s|\/update_weights_from_disk: no answer within 2 s)$/);
   for (const m of [k, s]) {
     if (Number(m[2]) > 0) assert.ok(m[4] && !m[4].includes(m === k ? killed.url : stalled.url), m[0]);
   }
