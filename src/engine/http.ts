@@ -50,6 +50,8 @@ export interface HttpEngineOptions {
   stepMs?: number;
   /** Attempts per request on 5xx answers (and per control call on connection errors), with backoff. Default 3. */
   retries?: number;
+  /** The servers stream incremental chunks (SGLang's and ringrl serve's --incremental-streaming-output): each has only the new tokens. Default false (cumulative, SGLang's default). */
+  incrementalStream?: boolean;
   /** Fault handling (rollout.faults); defaults as there. */
   faults?: Partial<FaultOptions>;
   /** Servers this process started and can restart (rollout.engine_workers). */
@@ -127,8 +129,10 @@ interface Flight {
   server: Server;
   /** Tokens and records generated before this request (a resumed partial). */
   base: GeneratedSequence;
-  /** The newest streamed chunk (raw JSON, parsed only when needed: chunks are cumulative). */
+  /** Cumulative streams: the newest chunk (raw JSON, parsed only when needed). */
   latest: string | null;
+  /** Incremental streams: the newest chunk, parsed (its tokens are in `base` already). */
+  tail: SglangOutput | null;
   cancel: () => void;
 }
 
@@ -152,6 +156,7 @@ export class HttpEngine implements RolloutEngine {
   private readonly capacity: number;
   private readonly stepMs: number;
   private readonly retries: number;
+  private readonly incremental: boolean;
   private readonly faults: FaultOptions;
   private readonly supervisor: ServerSupervisor | undefined;
   private readonly log: (message: string, level: 'info' | 'warn') => void;
@@ -203,6 +208,7 @@ export class HttpEngine implements RolloutEngine {
     this.capacity = options.capacity ?? 64 * this.slots.length;
     this.stepMs = options.stepMs ?? 1000;
     this.retries = options.retries ?? 3;
+    this.incremental = options.incrementalStream ?? false;
     this.faults = { ...faultDefaults, ...options.faults };
     this.supervisor = options.supervisor;
     this.supervisor?.onExit((i, why) => this.slots[i] && this.lose(this.slots[i], why));
@@ -417,14 +423,23 @@ export class HttpEngine implements RolloutEngine {
     };
     if (server.load++ === 0) server.lastHeard = Date.now();
     this.counters.prefillTokens += body.input_ids.length;
+    const flight: Flight = { request, server, base, latest: null, tail: null, cancel: () => {} };
     const stream = streamJson(this.agent, `${server.url}/generate`, this.headers, body, (data) => {
-      const flight = this.flights.get(request.id);
-      if (flight?.server !== server) return;
+      if (this.flights.get(request.id) !== flight) return;
       server.lastHeard = Date.now();
-      flight.latest = data;
       this.strikes.delete(request.id);
+      if (!this.incremental) {
+        flight.latest = data; // cumulative: only the newest chunk matters, parsed when needed
+        return;
+      }
+      try {
+        flight.tail = JSON.parse(data) as SglangOutput;
+      } catch {
+        return; // not JSON: no progress
+      }
+      if (flight.tail.meta_info) this.absorb(base, flight.tail.meta_info);
     });
-    const flight: Flight = { request, server, base, latest: null, cancel: stream.cancel };
+    flight.cancel = stream.cancel;
     this.flights.set(request.id, flight);
     stream.done.then(
       (complete) => (complete ? this.land(flight) : this.fail(flight, new Error('the stream ended without [DONE]'))),
@@ -436,7 +451,7 @@ export class HttpEngine implements RolloutEngine {
   private land(flight: Flight): void {
     const id = flight.request.id;
     if (this.flights.get(id) !== flight) return;
-    const out = flight.latest === null ? null : (JSON.parse(flight.latest) as SglangOutput);
+    const out = flight.tail ?? (flight.latest === null ? null : (JSON.parse(flight.latest) as SglangOutput));
     if (!out?.meta_info?.finish_reason) {
       const error = out?.error ?? 'the stream ended without a finished result';
       this.fail(flight, new ServerError(`${flight.server.url}/generate: ${error}`));
@@ -503,6 +518,7 @@ export class HttpEngine implements RolloutEngine {
   /** The flight's base plus what its newest chunk (or `out`) says was generated. */
   private progress(flight: Flight, out?: SglangOutput): GeneratedSequence {
     const seq = flight.base;
+    if (this.incremental) return { ...seq }; // each chunk was absorbed as it came
     let chunk = out;
     if (!chunk && flight.latest !== null) {
       try {
@@ -511,8 +527,12 @@ export class HttpEngine implements RolloutEngine {
         // only whole SSE events are kept; an unparsable one carries no progress
       }
     }
-    const meta = chunk?.meta_info;
-    if (!meta) return { ...seq };
+    if (chunk?.meta_info) this.absorb(seq, chunk.meta_info);
+    return { ...seq };
+  }
+
+  /** Append a chunk's tokens, log-probs and versions to `seq`. */
+  private absorb(seq: GeneratedSequence, meta: SglangOutput['meta_info']): void {
     const records = meta.output_token_logprobs ?? [];
     const fallback = Number(meta.weight_version);
     records.forEach(([logprob, token], i) => {
@@ -523,7 +543,6 @@ export class HttpEngine implements RolloutEngine {
       seq.versions.push(Number.isFinite(v) ? v : this.version);
     });
     this.counters.generatedTokens += records.length;
-    return { ...seq };
   }
 
   private retryLater(request: GenerationRequest, ms: number): void {

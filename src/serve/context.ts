@@ -15,6 +15,8 @@ export interface ServeContext {
   modelDir: string;
   modelName: string;
   metrics: ServeMetrics;
+  /** Streamed /generate chunks carry only the new tokens (SGLang's --incremental-streaming-output). */
+  incrementalStreaming: boolean;
   /** A fresh request id. */
   nextId(prefix: string): string;
 }

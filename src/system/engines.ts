@@ -49,7 +49,7 @@ export async function createRunEngine(spec: EngineSpec): Promise<RunEngine> {
       capacity: r.pool_capacity,
       retries: r.faults.retries,
       faults: faultOptions(spec.config),
-      ...(workers ? { supervisor: workers } : {}),
+      ...(workers ? { supervisor: workers, incrementalStream: true } : {}),
       ...(spec.log ? { log: spec.log } : {}),
       ...(apiKey && !workers ? { apiKey } : {}),
     });
@@ -124,6 +124,7 @@ export async function startEngineWorkers(n: number, spec: EngineSpec): Promise<E
     '--port',
     '0',
     '--exit-with-stdin',
+    '--incremental-streaming-output',
     '--capacity',
     String(Math.ceil(r.pool_capacity / n)),
     '--precision',

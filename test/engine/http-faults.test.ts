@@ -40,7 +40,9 @@ after(() => {
  * A fake SGLang server streaming one token per 5 ms. `dieAfter` chunks it dies; `stallAfter` chunks
  * it goes silent with the connection open; `fail` answers /generate with HTTP 500.
  */
-async function fake(options: { dieAfter?: number; stallAfter?: number; fail?: boolean } = {}): Promise<Fake> {
+async function fake(
+  options: { dieAfter?: number; stallAfter?: number; fail?: boolean; incremental?: boolean } = {},
+): Promise<Fake> {
   const sockets = new Set<Socket>();
   let version = 'default';
   let chunks = 0;
@@ -66,12 +68,14 @@ async function fake(options: { dieAfter?: number; stallAfter?: number; fail?: bo
         const p = prompt.length + i;
         records.push([logprobAt(p), tokenAt(p), null]);
         const last = i + 1 === body.sampling_params.max_new_tokens;
+        const sent = options.incremental ? records.slice(-1) : records; // only the new token, or all so far
         const meta = {
           finish_reason: last ? { type: 'length' } : null,
-          output_token_logprobs: records,
+          output_token_logprobs: sent,
+          completion_tokens: records.length,
           weight_version: version,
         };
-        res.write(`data: ${JSON.stringify({ output_ids: records.map((r) => r[1]), meta_info: meta })}\n\n`);
+        res.write(`data: ${JSON.stringify({ output_ids: sent.map((r) => r[1]), meta_info: meta })}\n\n`);
         chunks++;
         // (after the chunk had time to arrive: a reset discards what the client has not read)
         if (options.dieAfter !== undefined && chunks >= options.dieAfter) return void setTimeout(kill, 30);
@@ -118,33 +122,35 @@ function assertWhole(results: Awaited<ReturnType<typeof generateAll>>, maxNewTok
   }
 }
 
-function engineOn(servers: Fake[], faults: Partial<FaultOptions>, log: string[]): HttpEngine {
+function engineOn(servers: Fake[], faults: Partial<FaultOptions>, log: string[], incremental = false): HttpEngine {
   return new HttpEngine({
     servers: servers.map((s) => s.url),
+    incrementalStream: incremental,
     stepMs: 50,
     faults: { healthIntervalMs: 0, breakerCooldownMs: 60_000, ...faults },
     log: (m) => log.push(m),
   });
 }
 
-test('a server that dies mid-stream: its sequences resume on the other from their last chunk', async () => {
-  const [dying, healthy] = [await fake({ dieAfter: 6 }), await fake()];
-  const log: string[] = [];
-  const engine = engineOn([dying, healthy], {}, log);
-  const results = await generateAll(engine, requests(4, 12));
-  engine.close();
-  assertWhole(results, 12);
-  const line = log.find((l) => l.startsWith(`engine ${dying.url} lost`));
-  assert.match(
-    line ?? log.join('\n'),
-    /lost \(connection failed: .*\): 2 sequences resumed on http:\/\/127\.0\.0\.1:\d+ \(2\)$/,
-  );
-  assert.ok(line!.endsWith(`on ${healthy.url} (2)`));
-  // The resumed requests carried prompt + what was streamed, asking only for the rest.
-  const resumed = healthy.bodies.filter((b) => b.input_ids.length > 3);
-  assert.equal(resumed.length, 2);
-  for (const b of resumed) assert.equal(b.sampling_params.max_new_tokens, 12 - (b.input_ids.length - 3));
-});
+for (const incremental of [false, true])
+  test(`a server that dies mid-stream: its sequences resume on the other from their last chunk (${incremental ? 'incremental' : 'cumulative'} chunks)`, async () => {
+    const [dying, healthy] = [await fake({ dieAfter: 6, incremental }), await fake({ incremental })];
+    const log: string[] = [];
+    const engine = engineOn([dying, healthy], {}, log, incremental);
+    const results = await generateAll(engine, requests(4, 12));
+    engine.close();
+    assertWhole(results, 12);
+    const line = log.find((l) => l.startsWith(`engine ${dying.url} lost`));
+    assert.match(
+      line ?? log.join('\n'),
+      /lost \(connection failed: .*\): 2 sequences resumed on http:\/\/127\.0\.0\.1:\d+ \(2\)$/,
+    );
+    assert.ok(line!.endsWith(`on ${healthy.url} (2)`));
+    // The resumed requests carried prompt + what was streamed, asking only for the rest.
+    const resumed = healthy.bodies.filter((b) => b.input_ids.length > 3);
+    assert.equal(resumed.length, 2);
+    for (const b of resumed) assert.equal(b.sampling_params.max_new_tokens, 12 - (b.input_ids.length - 3));
+  });
 
 test('a stalled server is lost after the timeout; its sequences resume elsewhere', async () => {
   const [stalled, healthy] = [await fake({ stallAfter: 3 }), await fake()];
