@@ -83,6 +83,7 @@ export function rlEventPrinter(
       else if (e.type === 'checkpoint') ui.info(`checkpoint ${e.dir}`);
       else if (e.type === 'guard') ui.warn(e.message);
       else if (e.type === 'skipped') ui.info(`step ${e.step}: skipped ${e.reasons.length} update(s): ${e.reasons[0]}`);
+      else if (e.type === 'log') e.level === 'warn' ? ui.warn(e.message) : ui.info(e.message);
       else if (e.type === 'rollback') ui.info(`step ${e.step}: ${e.reason}; rolling back to checkpoint ${e.to}`);
       else {
         const m = e.metrics;

@@ -7,6 +7,7 @@ import { startServer } from '../serve/server.ts';
 const HELP = `usage: ringrl serve --model DIR [--port 30000] [--host 127.0.0.1] [--api-key KEY]
                     [--capacity 64] [--prefill-batch 8] [--precision ${precisions.join('|')}]
                     [--weight-version NAME] [--served-model-name NAME] [--seed N] [--threads N]
+                    [--incremental-streaming-output]
 
 Serves a model dir with the local KV-cached engine, continuously batching every concurrent
 request (one engine loop; requests join and leave between decode steps). Endpoints:
@@ -24,7 +25,9 @@ manifest.json (as ringrl publishes them) are checked tensor by tensor (sha256) f
 
 The server listens on 127.0.0.1 unless --host is given; with --api-key KEY (or RINGRL_API_KEY)
 every endpoint but /health wants "Authorization: Bearer KEY". A host other than loopback needs a
-key. --port 0 picks a free port. Protocol details: docs/serve.md.
+key. --port 0 picks a free port. With --incremental-streaming-output (SGLang's flag) a streamed
+/generate sends each chunk's new tokens only, not everything so far (meta_info.completion_tokens
+stays the total). Protocol details: docs/serve.md.
 
 examples:
   ringrl serve --model runs/arith-sft/checkpoints/400
@@ -49,6 +52,7 @@ export const serveCommand: Command = {
       threads: { type: 'string' },
       // Exit when stdin closes: a parent (ringrl rl --engine-workers) that dies takes its servers with it.
       'exit-with-stdin': { type: 'boolean' },
+      'incremental-streaming-output': { type: 'boolean' },
     });
     if (positionals.length)
       throw new UsageError(`ringrl serve: unexpected argument '${positionals[0]}' (see ringrl serve --help)`);
@@ -69,6 +73,7 @@ export const serveCommand: Command = {
       ...(apiKey ? { apiKey } : {}),
       ...(values['weight-version'] ? { weightVersion: values['weight-version'] } : {}),
       ...(values['served-model-name'] ? { servedModelName: values['served-model-name'] } : {}),
+      ...(values['incremental-streaming-output'] ? { incrementalStreaming: true } : {}),
     });
     console.log(
       `ringrl serve: listening on ${server.url} (${server.ctx.modelDir}, capacity ${server.ctx.loop.engine.capacity}, ${precision})`,

@@ -11,7 +11,7 @@ import type { Config, ConfigInput } from './schema.ts';
 export { loadConfig, formatConfig, readConfigFile, parseSet, type LoadOptions } from './load.ts';
 export { configSchema, section, optimizerSection, type Config, type ConfigInput } from './schema.ts';
 export { configMarkdown } from './docs.ts';
-export { engineOptions, optimizerOptions, rolloutOptions } from './options.ts';
+export { engineOptions, faultOptions, optimizerOptions, rolloutOptions } from './options.ts';
 
 /** parseFlags options for `--config FILE` and `--set k=v` (both repeatable). */
 export const configFlags = {

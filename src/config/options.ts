@@ -1,6 +1,7 @@
 // The one place a resolved config (snake_case, as written in YAML) becomes the options objects
 // the runtime classes take (camelCase): the optimizer and its schedule, the rollout scheduler,
 // the local engine. The sft and rl runs, the CLI and the benches all go through here.
+import type { FaultOptions } from '../engine/http.ts';
 import type { LocalEngineOptions } from '../engine/local.ts';
 import type { RolloutConfig } from '../rollout/types.ts';
 import type { RuntimeOptions } from '../runtime/index.ts';
@@ -52,5 +53,18 @@ export function engineOptions(config: Config, runtime?: RuntimeOptions): LocalEn
     ...(r.kv_segments ? { kvSegments: r.kv_segments } : {}),
     seed: config.run.seed,
     ...(runtime ? { runtime } : {}),
+  };
+}
+
+/** rollout.faults as HttpEngine's fault options (milliseconds). */
+export function faultOptions(config: Config): FaultOptions {
+  const f = config.rollout.faults;
+  return {
+    timeoutMs: f.timeout_s * 1000,
+    breakerFailures: f.breaker_failures,
+    breakerCooldownMs: f.breaker_cooldown_s * 1000,
+    healthIntervalMs: f.health_interval_s * 1000,
+    giveUpMs: f.give_up_s * 1000,
+    maxRestarts: f.max_restarts,
   };
 }

@@ -236,6 +236,12 @@ const rl = section(
       .describe(
         'An update whose loss or gradient is not finite is skipped (train/skipped); after this many steps in a row with a skipped update the run rolls back to its last checkpoint (and stops if it happens again before a newer one). 0 = never roll back.',
       ),
+    release_memory: z
+      .boolean()
+      .default(true)
+      .describe(
+        "AMem: the rollout engine and the trainer run without onnxruntime's CPU memory arena, so each run's working set is returned when it ends: the engine's during training, the trainer's activations during rollout (the engine's KV cache is freed whenever its pool is empty or paused). false keeps both arenas (each holds its peak between phases).",
+      ),
     optimizer: optimizerSection({ lr: 1e-4, weightDecay: 0.01 }),
     loss: policyLossSchema
       .prefault({})
@@ -338,6 +344,60 @@ const rollout = section(
       .describe(
         'engine http: start this many `ringrl serve` child processes on loopback ports (stopped when the run ends, also on Ctrl-C and errors); 0 = use rollout.servers.',
       ),
+    faults: section(
+      {
+        timeout_s: z
+          .number()
+          .positive()
+          .default(60)
+          .describe(
+            'engine http: a server with requests in flight that streams nothing for this long is stalled and treated as dead (its sequences resume elsewhere); every other call to a server waits this long at most.',
+          ),
+        retries: z
+          .int()
+          .min(1)
+          .default(3)
+          .describe(
+            'engine http: attempts of one request on 5xx answers (and of a control call on connection errors), with exponential backoff from 0.2 s; then the run stops with the error.',
+          ),
+        breaker_failures: z
+          .int()
+          .min(1)
+          .default(5)
+          .describe(
+            "engine http: 5xx answers in a row that open a server's circuit breaker (it leaves the rotation and is recovered as a lost one), as SGLang's router does.",
+          ),
+        breaker_cooldown_s: z
+          .number()
+          .positive()
+          .default(30)
+          .describe(
+            'engine http: a lost server of rollout.servers is probed with /health_generate this often; once it answers and has loaded the newest weights it gets work again.',
+          ),
+        health_interval_s: z
+          .number()
+          .min(0)
+          .default(10)
+          .describe(
+            'engine http: an idle server not heard from for this long is checked with /health_generate (a failure = lost); 0 = no heartbeat.',
+          ),
+        give_up_s: z
+          .number()
+          .positive()
+          .default(60)
+          .describe(
+            'engine http: with every server lost for this long (none restarted or answering its probe), the run saves a checkpoint and stops with one line.',
+          ),
+        max_restarts: z
+          .int()
+          .min(0)
+          .default(3)
+          .describe(
+            'rollout.engine_workers: restarts of one lost worker at most (each brought to the newest weights before it gets work); after that it is gone.',
+          ),
+      },
+      'Fault tolerance of engine http: stall timeout, retries, circuit breaker, heartbeat and worker restarts (docs/serve.md).',
+    ),
     api_key: z
       .string()
       .min(1)

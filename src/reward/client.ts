@@ -35,6 +35,14 @@ export const rewardClientConfigSchema = z.discriminatedUnion('kind', [
 ]);
 export type RewardClientConfig = z.input<typeof rewardClientConfigSchema>;
 
+/** What a remote client tells about its replicas (the scorer logs it). */
+export interface ReplicaEvents {
+  /** A request to `url` got no answer (connection error, timeout) and goes to `retryOn` next (null: no attempt left). */
+  failed(url: string, reason: string, retryOn: string | null): void;
+  /** `url` answered. */
+  answered(url: string): void;
+}
+
 export interface RewardClient {
   run(spec: RunSpec): Promise<RunResult>;
   runTests(language: Language, code: string, tests: CodeTests, limits?: Partial<Limits>): Promise<CodeVerdict>;
@@ -89,9 +97,11 @@ export class RemoteRewardClient implements RewardClient {
   private next = 0;
   private readonly config: Extract<z.output<typeof rewardClientConfigSchema>, { kind: 'remote' }>;
   private readonly headers: Record<string, string>;
+  private readonly events: ReplicaEvents | undefined;
 
-  constructor(config: Extract<z.output<typeof rewardClientConfigSchema>, { kind: 'remote' }>) {
+  constructor(config: Extract<z.output<typeof rewardClientConfigSchema>, { kind: 'remote' }>, events?: ReplicaEvents) {
     this.config = config;
+    this.events = events;
     const apiKey = config.apiKey ?? process.env.RINGRL_SANDBOX_API_KEY;
     this.headers = { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
   }
@@ -102,8 +112,9 @@ export class RemoteRewardClient implements RewardClient {
     // Round-robin over requests; a request's retries go to the replicas after its first, so a
     // dead or hung replica is never tried twice in a row while another is there.
     const first = this.next++;
+    const replica = (attempt: number) => urls[(first + attempt) % urls.length]!.replace(/\/$/, '');
     for (let attempt = 0; attempt <= retries; attempt++) {
-      const url = urls[(first + attempt) % urls.length]!.replace(/\/$/, '') + path;
+      const url = replica(attempt) + path;
       try {
         const response = await fetch(url, {
           method: 'POST',
@@ -120,6 +131,7 @@ export class RemoteRewardClient implements RewardClient {
           await new Promise((r) => setTimeout(r, Math.min(2000, 50 * 2 ** attempt)));
           continue;
         }
+        this.events?.answered(replica(attempt));
         const json = (await response.json()) as T & { error?: string };
         if (!response.ok)
           throw new RingrlError(`reward service ${url}: HTTP ${response.status}: ${json.error ?? 'error'}`);
@@ -127,6 +139,9 @@ export class RemoteRewardClient implements RewardClient {
       } catch (e) {
         if (e instanceof RingrlError) throw e;
         lastError = `${url}: ${(e as Error).message}`;
+        const reason =
+          (e as Error).name === 'TimeoutError' ? `timeout after ${timeoutMs / 1000} s` : connectionError(e);
+        this.events?.failed(replica(attempt), reason, attempt < retries ? replica(attempt + 1) : null);
       }
     }
     throw new RingrlError(`reward service: no answer after ${retries + 1} attempts (last: ${lastError})`);
@@ -157,12 +172,20 @@ export class RemoteRewardClient implements RewardClient {
   async close(): Promise<void> {}
 }
 
+/** The cause of a failed fetch in a few words (undici hides it in `cause`). */
+function connectionError(e: unknown): string {
+  const cause = (e as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (e as Error).message;
+}
+
 /** A reward client from config; a bad config is a one-line error naming the field. */
-export function createRewardClient(config: RewardClientConfig): RewardClient {
+export function createRewardClient(config: RewardClientConfig, events?: ReplicaEvents): RewardClient {
   const parsed = rewardClientConfigSchema.safeParse(config);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new RingrlError(`reward client config: ${['reward', ...issue.path.map(String)].join('.')}: ${issue.message}`);
   }
-  return parsed.data.kind === 'local' ? new LocalRewardClient(parsed.data) : new RemoteRewardClient(parsed.data);
+  return parsed.data.kind === 'local'
+    ? new LocalRewardClient(parsed.data)
+    : new RemoteRewardClient(parsed.data, events);
 }

@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { RingrlError } from '../errors.ts';
 import type { Example } from '../data/example.ts';
 import { extractProgram, tasks } from '../data/tasks/index.ts';
-import { createRewardClient, type RewardClient } from './client.ts';
+import { createRewardClient, type ReplicaEvents, type RewardClient } from './client.ts';
 import type { CodeTests } from './code.ts';
 import type { RewardConfig } from './config.ts';
 import { Limiter } from './service/limiter.ts';
@@ -52,6 +52,8 @@ export interface ScorerOptions {
   task: string | null;
   /** A client to use instead of the one reward.sandbox names (tests). */
   client?: RewardClient;
+  /** Where replica lines go: a reward-service replica lost (and where its request was retried), and back. */
+  log?: (message: string, level: 'info' | 'warn') => void;
 }
 
 export async function createScorer(config: RewardConfig, options: ScorerOptions): Promise<Scorer> {
@@ -62,6 +64,7 @@ export async function createScorer(config: RewardConfig, options: ScorerOptions)
   };
   let client: RewardClient | null = options.client ?? null;
   const ownsClient = !client;
+  const replicas = replicaLog(options.log);
   const sandbox = (): RewardClient =>
     (client ??= createRewardClient(
       config.sandbox === 'local'
@@ -72,6 +75,7 @@ export async function createScorer(config: RewardConfig, options: ScorerOptions)
             retries: config.retries,
             timeoutMs: Math.round(config.timeout_s * 1000),
           },
+      replicas,
     ));
 
   let judge: (input: ScoreInput) => Promise<{ reward: number; breakdown?: Record<string, number>; reason?: string }>;
@@ -110,6 +114,32 @@ export async function createScorer(config: RewardConfig, options: ScorerOptions)
     async close() {
       await verifier?.close?.();
       if (ownsClient) await client?.close();
+    },
+  };
+}
+
+/**
+ * One line when a replica stops answering (naming where its request went instead), one when it
+ * answers again; the failures in between are counted, not each logged.
+ */
+function replicaLog(log: ScorerOptions['log']): ReplicaEvents | undefined {
+  if (!log) return undefined;
+  const lost = new Map<string, number>();
+  return {
+    failed(url, reason, retryOn) {
+      const n = lost.get(url);
+      lost.set(url, (n ?? 0) + 1);
+      if (n === undefined)
+        log(
+          `reward replica ${url} lost (${reason}): ${retryOn ? `request retried on ${retryOn}` : 'no attempt left (reward.retries), the sample is unscored'}; later requests to it are retried on the next replica`,
+          'warn',
+        );
+    },
+    answered(url) {
+      const n = lost.get(url);
+      if (n === undefined) return;
+      lost.delete(url);
+      log(`reward replica ${url} answers again (${n} requests to it were retried elsewhere)`, 'info');
     },
   };
 }

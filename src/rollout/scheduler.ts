@@ -158,6 +158,14 @@ export class RolloutScheduler {
     return { groups, discarded: this.discarded, stats };
   }
 
+  /**
+   * After a failure mid-collect: take every sequence back from the engine as paused, so the pool
+   * can be checkpointed with its partial rollouts (and resumed from there).
+   */
+  async interrupt(): Promise<void> {
+    for (const seq of await this.engine.pause()) this.markPaused(seq);
+  }
+
   // ---- pool mechanics -----------------------------------------------------------------------
 
   private members(): Member[] {

@@ -143,8 +143,8 @@ export function compileCached(
 ): Promise<CompiledGraph> {
   // The session options are part of the key: configureRuntime() between two calls must not hand
   // back a session built with the old thread count or providers.
-  const { threads, executionProviders } = { ...defaults, ...options };
-  const fullKey = `${key}\u0000${JSON.stringify({ threads, executionProviders })}`;
+  const { threads, executionProviders, memoryArena } = { ...defaults, ...options };
+  const fullKey = `${key}\u0000${JSON.stringify({ threads, executionProviders, memoryArena })}`;
   let entry = cache.get(fullKey);
   if (!entry) {
     const { inputs, outputs } = trace();

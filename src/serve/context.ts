@@ -20,6 +20,8 @@ export interface ServeContext {
   weights: SnapshotLoader;
   /** The server's key, also sent when fetching a snapshot from a trainer's URL. */
   apiKey?: string;
+  /** Streamed /generate chunks carry only the new tokens (SGLang's --incremental-streaming-output). */
+  incrementalStreaming: boolean;
   /** A fresh request id. */
   nextId(prefix: string): string;
 }

@@ -30,6 +30,8 @@ export interface ServeOptions {
   apiKey?: string;
   /** The name of the weights loaded at start (SGLang's --weight-version). Default 'default'. */
   weightVersion?: string;
+  /** Streamed /generate chunks carry only the tokens since the previous chunk (SGLang's --incremental-streaming-output). */
+  incrementalStreaming?: boolean;
   /** The model name /v1/models lists. Default: the model dir's name. */
   servedModelName?: string;
   runtime?: RuntimeOptions;
@@ -75,6 +77,7 @@ export async function buildServer(options: ServeOptions): Promise<Server> {
     metrics: new ServeMetrics(loop),
     weights,
     ...(options.apiKey ? { apiKey: options.apiKey } : {}),
+    incrementalStreaming: options.incrementalStreaming ?? false,
     nextId: (prefix) => `${prefix}-${process.pid.toString(36)}-${(counter++).toString(36)}`,
   };
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 64 << 20, forceCloseConnections: true });

@@ -222,11 +222,27 @@ export function sglangRoutes(app: FastifyInstance, ctx: ServeContext): void {
 
     if (body.stream) {
       const sse = openSse(reply, () => void ctx.loop.abort(rids[0]!));
-      const done = run(0, (seq) => sse.send(output(ctx, null, seq, options(0))));
+      // Cumulative chunks (SGLang's default) resend everything so far; incremental ones only what is new.
+      let sent = 0;
+      const chunk = (result: ServedSequence | null, seq: ServedSequence['seq']) => {
+        if (!ctx.incrementalStreaming) return output(ctx, result, seq, options(0));
+        const from = sent;
+        sent = seq.tokens.length;
+        const part = {
+          ...seq,
+          tokens: seq.tokens.slice(from),
+          policyLogprobs: seq.policyLogprobs.slice(from),
+          behaviorLogprobs: seq.behaviorLogprobs.slice(from),
+        };
+        const out = output(ctx, result && { ...result, versions: result.versions.slice(from) }, part, options(0));
+        (out.meta_info as Record<string, unknown>).completion_tokens = seq.tokens.length;
+        return out;
+      };
+      const done = run(0, (seq) => sse.send(chunk(null, seq)));
       const served = await done.catch((e: Error) => (sse.send({ error: e.message }), null));
       if (served) {
         record(served);
-        sse.send(output(ctx, served, served.seq, options(0)));
+        sse.send(chunk(served, served.seq));
       }
       sse.end();
       return reply;

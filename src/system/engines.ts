@@ -1,13 +1,14 @@
 // Which rollout engine a run uses (rollout.engine), and the `ringrl serve` workers a run starts
 // (rollout.engine_workers): child processes on loopback ports, waited for on /health, stopped when
 // the run ends — normally, on error, on Ctrl-C/SIGTERM, and (through their stdin) when this
-// process dies without a chance to clean up.
+// process dies without a chance to clean up. They are supervised: a worker the HttpEngine loses
+// (killed, stalled, failing) is killed and started again, up to rollout.faults.max_restarts times.
 import { type ChildProcess, spawn } from 'node:child_process';
 import os from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Config, engineOptions } from '../config/index.ts';
-import { HttpEngine } from '../engine/http.ts';
+import { type Config, engineOptions, faultOptions } from '../config/index.ts';
+import { HttpEngine, type ServerSupervisor } from '../engine/http.ts';
 import { LocalEngine } from '../engine/local.ts';
 import type { RolloutEngine } from '../engine/types.ts';
 import { WeightPublisher, isLoopbackUrl } from '../engine/weights.ts';
@@ -29,6 +30,8 @@ export interface EngineSpec {
   /** Where published weight versions go (<run>/weights). */
   weightsDir: string;
   runtime?: RuntimeOptions;
+  /** Where engine lines go: workers started, an engine lost and what resumed where, an engine back. */
+  log?: (message: string, level: 'info' | 'warn') => void;
 }
 
 export async function createRunEngine(spec: EngineSpec): Promise<RunEngine> {
@@ -50,6 +53,10 @@ export async function createRunEngine(spec: EngineSpec): Promise<RunEngine> {
       servers,
       publisher,
       capacity: r.pool_capacity,
+      retries: r.faults.retries,
+      faults: faultOptions(spec.config),
+      ...(workers ? { supervisor: workers, incrementalStream: true } : {}),
+      ...(spec.log ? { log: spec.log } : {}),
       ...(apiKey && !workers ? { apiKey } : {}),
     });
     await engine.waitReady();
@@ -97,64 +104,95 @@ function hookExit(): void {
   }
 }
 
-export interface EngineWorkers {
+export interface EngineWorkers extends ServerSupervisor {
   urls: string[];
   stop(): Promise<void>;
 }
 
-/** Start `n` `ringrl serve` processes on free loopback ports and wait until each listens. */
+/**
+ * Start `n` `ringrl serve` processes on free loopback ports and wait until each listens. The
+ * result is also the workers' supervisor: `restart(i)` kills what is left of worker i (a stalled
+ * one too) and starts a fresh one on a new port (HttpEngine brings it to the newest weights).
+ */
 export async function startEngineWorkers(n: number, spec: EngineSpec): Promise<EngineWorkers> {
   hookExit();
   const r = spec.config.rollout;
   const cores = spec.config.runtime.threads || os.availableParallelism();
   const threads = Math.max(1, Math.floor(cores / n));
   const children: ChildProcess[] = [];
+  let stopping = false;
+  let onExit: ((index: number, why: string) => void) | undefined;
+  const args = (i: number) => [
+    ...CLI,
+    'serve',
+    '--model',
+    spec.modelDir,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--exit-with-stdin',
+    '--incremental-streaming-output',
+    '--capacity',
+    String(Math.ceil(r.pool_capacity / n)),
+    '--precision',
+    r.precision,
+    '--threads',
+    String(threads),
+    '--seed',
+    String(spec.config.run.seed + i),
+  ];
+  const start = async (i: number): Promise<string> => {
+    const child = spawn(process.execPath, args(i), { stdio: ['pipe', 'pipe', 'pipe'] });
+    children[i] = child;
+    live.add(child);
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      if (!stopping && children[i] === child) onExit?.(i, `exited with ${signal ?? code}`);
+    });
+    const url = await listening(child, i);
+    if (stopping) {
+      await ended(child, 'SIGTERM');
+      throw new RingrlError('the run is stopping');
+    }
+    spec.log?.(`engine worker ${i} (pid ${child.pid}) on ${url}`, 'info');
+    return url;
+  };
   const stop = async () => {
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise<void>((done) => {
-            live.delete(child);
-            if (child.exitCode !== null || child.signalCode !== null) return done();
-            child.once('exit', () => done());
-            child.kill('SIGTERM');
-          }),
-      ),
-    );
+    stopping = true;
+    await Promise.all(children.map((child) => ended(child, 'SIGTERM')));
   };
   try {
-    const urls = await Promise.all(
-      Array.from({ length: n }, (_, i) => {
-        const args = [
-          ...CLI,
-          'serve',
-          '--model',
-          spec.modelDir,
-          '--host',
-          '127.0.0.1',
-          '--port',
-          '0',
-          '--exit-with-stdin',
-          '--capacity',
-          String(Math.ceil(r.pool_capacity / n)),
-          '--precision',
-          r.precision,
-          '--threads',
-          String(threads),
-          '--seed',
-          String(spec.config.run.seed + i),
-        ];
-        const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-        children.push(child);
-        live.add(child);
-        return listening(child, i);
-      }),
-    );
-    return { urls, stop };
+    const urls = await Promise.all(Array.from({ length: n }, (_, i) => start(i)));
+    return {
+      urls,
+      stop,
+      onExit: (listener) => void (onExit = listener),
+      why(i) {
+        const child = children[i];
+        const code = child?.signalCode ?? child?.exitCode;
+        return code == null ? undefined : `exited with ${code}`;
+      },
+      async restart(i) {
+        if (stopping) throw new RingrlError('the run is stopping');
+        await ended(children[i]!, 'SIGKILL');
+        return start(i);
+      },
+    };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/** Signal `child` (unless it has exited) and resolve once it has. */
+function ended(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  return new Promise((done) => {
+    live.delete(child);
+    if (child.exitCode !== null || child.signalCode !== null) return done();
+    child.once('exit', () => done());
+    child.kill(signal);
+  });
 }
 
 /** The URL a worker prints once it listens; its exit before that is an error with its last words. */

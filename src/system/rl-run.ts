@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, optimizerOptions, rolloutOptions } from '../config/index.ts';
 import { type Example, type ExampleSource, encodeExamplePrompt } from '../data/index.ts';
+import { EnginesLost } from '../engine/http.ts';
 import { LocalEngine } from '../engine/local.ts';
 import type { RolloutEngine } from '../engine/types.ts';
 import { RingrlError } from '../errors.ts';
@@ -33,7 +34,8 @@ export type RlEvent =
   | { type: 'checkpoint'; step: number; dir: string }
   | { type: 'guard'; step: number; action: 'warn' | 'act'; message: string }
   | { type: 'skipped'; step: number; reasons: string[] }
-  | { type: 'rollback'; step: number; to: number; reason: string };
+  | { type: 'rollback'; step: number; to: number; reason: string }
+  | { type: 'log'; level: 'info' | 'warn'; message: string };
 
 export interface RlRun {
   run: RunDir;
@@ -72,7 +74,12 @@ type RlOutcome = { policy: Policy; before: EvalResult | null; after: EvalResult 
 type RlRollback = { rollback: number; before: EvalResult | null };
 
 export async function runRl(spec: RlRun): Promise<RlOutcome> {
-  const scorer = spec.scorer ?? (await createScorer(spec.config.reward, { task: spec.config.data.task }));
+  const scorer =
+    spec.scorer ??
+    (await createScorer(spec.config.reward, {
+      task: spec.config.data.task,
+      log: (message, level) => spec.onEvent?.({ type: 'log', level, message }),
+    }));
   try {
     let resume = spec.resume;
     let rolledBackTo: number | null = null;
@@ -89,6 +96,11 @@ export async function runRl(spec: RlRun): Promise<RlOutcome> {
   }
 }
 
+/** AMem (rl.release_memory): without onnxruntime's arenas, no phase's working set outlives it. */
+function phaseRuntime(spec: RlRun): RuntimeOptions | undefined {
+  return spec.config.rl.release_memory ? { ...spec.runtime, memoryArena: false } : spec.runtime;
+}
+
 /** The run from its start (or its newest checkpoint when resuming) until it ends or rolls back. */
 async function runFrom(
   spec: RlRun,
@@ -103,7 +115,8 @@ async function runFrom(
       `${run.path}: has checkpoints (newest ${latest.step}); resume it (ringrl rl --resume ${run.path}) or choose a new run directory`,
     );
   const from = resume && latest ? latest.dir : spec.modelDir;
-  const policy = Policy.load(from, spec.runtime);
+  const runtime = phaseRuntime(spec);
+  const policy = Policy.load(from, runtime);
   const tokenizer = loadTokenizer(from);
   checkTokenizerFits(tokenizer, policy.config.vocabSize, from);
   if (config.rl.loss.routing_replay === 'rollout' && !policy.config.moe)
@@ -120,7 +133,8 @@ async function runFrom(
     model: policy.config,
     modelDir: from,
     weightsDir: join(run.path, 'weights'),
-    ...(spec.runtime ? { runtime: spec.runtime } : {}),
+    ...(runtime ? { runtime } : {}),
+    log: (message, level) => spec.onEvent?.({ type: 'log', level, message }),
   });
   try {
     return await rlLoop(spec, {
@@ -205,7 +219,7 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
       temperature: e.temperature,
       topP: e.top_p,
       maxNewTokens: e.max_new_tokens,
-      ...(spec.runtime ? { runtime: spec.runtime } : {}),
+      runtime: phaseRuntime(spec),
     });
     run.logMetrics(step, evalMetrics(result));
     emit({ type: 'eval', step, result });
@@ -236,7 +250,20 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
   const guard = new MismatchGuard(config.rl.mismatch_guard);
   let skippedInARow = 0;
   while (step < config.rl.steps) {
-    const result: RlStepResult = await controller.step();
+    let result: RlStepResult;
+    try {
+      result = await controller.step();
+    } catch (error) {
+      if (!(error instanceof EnginesLost)) throw error;
+      // Nothing of this step was trained yet (weight publication does not fail on lost engines):
+      // the pool goes into the checkpoint with its partial rollouts, and --resume carries on.
+      await scheduler.interrupt();
+      const saved = controller.version === step;
+      if (saved) await save();
+      throw new RingrlError(
+        `rl step ${step + 1}: ${error.message}; run stopped (${saved ? `checkpoint ${step} saved` : 'no checkpoint'}; ringrl rl --resume ${run.path} continues)`,
+      );
+    }
     if (result.step === step)
       throw new RingrlError(
         `rl step ${step + 1}: no group finished within the token budget (rollout.token_budget ${config.rollout.token_budget}); raise it`,

@@ -115,7 +115,8 @@ test('reward-service replicas: one SIGKILLed mid-batch, one hung; every trajecto
     'reward.timeout_s=1',
     'reward.retries=2',
   ]);
-  const inner = await createScorer(config.reward, { task: 'pycode' });
+  const log: string[] = [];
+  const inner = await createScorer(config.reward, { task: 'pycode', log: (m) => log.push(m) });
   let step = 0;
   let calls = 0;
   let killed = false;
@@ -150,6 +151,17 @@ test('reward-service replicas: one SIGKILLed mid-batch, one hung; every trajecto
   for (const socket of sockets) socket.destroy();
   hung.close();
   assert.ok(killed, 'the replica was killed mid-batch');
+  // One line per lost replica, naming it, why, and where its request went instead.
+  const urls = [a.url, b, c].map((u) => u.replace(/\/$/, ''));
+  const lostLine = (url: string) =>
+    new RegExp(`^reward replica ${url} lost \\((.+)\\): request retried on (http://\\S+);`, 'm').exec(log.join('\n'));
+  const killedLine = lostLine(urls[0]!);
+  const hungLine = lostLine(urls[1]!);
+  assert.ok(killedLine, log.join('\n'));
+  assert.ok(hungLine, log.join('\n'));
+  assert.equal(hungLine[1], 'timeout after 1 s');
+  assert.equal(hungLine[2], urls[2], "the hung replica's request went to the next replica");
+  assert.equal(log.filter((l) => l.startsWith(`reward replica ${urls[1]} lost`)).length, 1, 'said once');
   assert.equal(result.step, 4);
   const { rows, samples } = checkRunRecords(run.path, 4);
   assert.equal(
