@@ -176,6 +176,7 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
       });
     },
     {
+      placement: config.system.placement,
       loss: config.rl.loss,
       advantage: config.rl.advantage,
       shaping: config.rl.shaping,
