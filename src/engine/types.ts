@@ -63,6 +63,10 @@ export interface EngineStats {
   prefillTokens: number;
   /** Wall-clock seconds spent in prefill and decode since creation. */
   busySeconds: number;
+  /** Of busySeconds, those spent prefilling (engines that time it). */
+  prefillSeconds?: number;
+  /** Positions the prefills computed, padding included (engines that pad a prefill batch to its longest context). */
+  prefillPaddedTokens?: number;
 }
 
 export interface RolloutEngine {

@@ -279,6 +279,7 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
         finish_reason: t.finishReason,
         retention: t.retention,
         versions: [t.versions[0] ?? null, t.versions.at(-1) ?? null],
+        response_tokens: t.response.length,
       })),
     );
     emit({ type: 'step', step, steps: config.rl.steps, metrics: result.metrics });
