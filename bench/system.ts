@@ -1,4 +1,4 @@
-// `npm run bench -- system [--steps N] [--threads N] [--engine http|local] [--sim-only]`
+// `npm run bench -- system [--steps N] [--threads N] [--engine http|local] [--sim-only] [--sim-iterations N]`
 //
 // Placement: colocated (rollout, rewards, training and weight publication alternate) against
 // disaggregated (the engines keep decoding under version v while the trainer trains v → v+1;
@@ -32,7 +32,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     engine: { type: 'string', default: 'http' },
     'sim-only': { type: 'boolean', default: false },
-    'sim-iterations': { type: 'string', default: '8' },
+    'sim-iterations': { type: 'string', default: '6' },
   },
 });
 const steps = Number(values.steps),
@@ -296,19 +296,19 @@ async function simulate(mode: RolloutMode, placement: 'colocated' | 'disaggregat
 }
 
 const sim: Record<string, Awaited<ReturnType<typeof simulate>>> = {};
-for (const mode of ['sync', 'c3po'] as const)
-  for (const placement of ['colocated', 'disaggregated'] as const) {
-    const started = performance.now();
-    sim[`${mode}/${placement}`] = await simulate(mode, placement, Number(values['sim-iterations']));
-    console.log(`(b) ${mode}/${placement} simulated in ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  }
 console.log(
   `(b) simulated cluster: ${cluster.engines} engines × ${cluster.slots} slots (40 ms + 0.01 ms/seq per step), lognormal lengths median ${cluster.median} to ${cluster.maxLen}, Φ ${clusterBudget}, σ ${cluster.retention}; one trainer at ${trainerTokensPerS / 1000}K tokens/s, publication ${publishS} s; per Φ trained tokens:`,
 );
-for (const [name, s] of Object.entries(sim))
-  console.log(
-    `    ${name.padEnd(19)} step ${s.step.toFixed(1)} s = rollout ${s.rollout.toFixed(1)} + train ${s.train.toFixed(1)} + publish ${s.publish.toFixed(1)} − overlap ${s.overlap.toFixed(1)}; trainer busy ${(100 * s.trainerBusy).toFixed(0)}%, engines busy ${(100 * s.engineBusyMin).toFixed(0)}–${(100 * s.engineBusyMax).toFixed(0)}%`,
-  );
+for (const mode of ['sync', 'c3po'] as const)
+  for (const placement of ['colocated', 'disaggregated'] as const) {
+    const name = `${mode}/${placement}`;
+    const started = performance.now();
+    const s = await simulate(mode, placement, Number(values['sim-iterations']));
+    sim[name] = s;
+    console.log(
+      `    ${name.padEnd(19)} step ${s.step.toFixed(1)} s = rollout ${s.rollout.toFixed(1)} + train ${s.train.toFixed(1)} + publish ${s.publish.toFixed(1)} − overlap ${s.overlap.toFixed(1)}; trainer busy ${(100 * s.trainerBusy).toFixed(0)}%, engines busy ${(100 * s.engineBusyMin).toFixed(0)}–${(100 * s.engineBusyMax).toFixed(0)}% (simulated in ${((performance.now() - started) / 1000).toFixed(0)} s)`,
+    );
+  }
 const simGain = (mode: string) => sim[`${mode}/colocated`]!.step / sim[`${mode}/disaggregated`]!.step;
 console.log(
   `    disaggregated over colocated: C3PO++ ${simGain('c3po').toFixed(2)}×, sync ${simGain('sync').toFixed(2)}× (sync drains its pool at the cut: nothing on-policy is left to decode while the trainer trains); C3PO++ disaggregated over sync colocated ${(sim['sync/colocated']!.step / sim['c3po/disaggregated']!.step).toFixed(2)}×`,
