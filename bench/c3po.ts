@@ -1,4 +1,4 @@
-// `npm run bench -- c3po [--model DIR] [--steps N] [--rounds N] [--arms a,b] [--threads N]`
+// `npm run bench -- c3po [--model DIR] [--steps N] [--rounds N] [--arms a,b] [--min-accuracy X] [--threads N]`
 //
 // C3PO++ against the synchronous baseline (every started rollout finishes under the policy that
 // started it; continuous batching inside the iteration) on identical work: same checkpoint, same
@@ -45,6 +45,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '6' },
     rounds: { type: 'string', default: '3' },
     arms: { type: 'string', default: 'sync,keep,recompute,sync+dis,keep+dis' },
+    'min-accuracy': { type: 'string', default: '0.2' },
     threads: { type: 'string', default: '2' },
   },
 });
@@ -94,8 +95,12 @@ const model = await workloadModel();
 // The comparison needs a model that solves some problems: at ~0 reward every group has zero
 // advantage, both arms train on nothing and "reward within noise" means nothing. The held-out
 // accuracy of the cached SFT is in its run's metrics (its final eval); a --model is evaluated here.
-const MIN_ACCURACY = 0.2;
+// `--min-accuracy 0` skips the check, for a run that measures time only (rewards are then not compared).
+const MIN_ACCURACY = Number(values['min-accuracy']);
+if (!(MIN_ACCURACY >= 0 && MIN_ACCURACY <= 1))
+  throw new Error(`--min-accuracy: expected a fraction in [0, 1], got '${values['min-accuracy']}'`);
 async function workloadAccuracy(): Promise<number> {
+  if (MIN_ACCURACY === 0) return NaN;
   const runDir = join(model, '..', '..');
   if (!values.model && existsSync(join(runDir, 'metrics.jsonl'))) {
     const evals = RunDir.open(runDir)
@@ -118,7 +123,7 @@ async function workloadAccuracy(): Promise<number> {
   return result.accuracy;
 }
 const workloadAcc = await workloadAccuracy();
-if (!(workloadAcc >= MIN_ACCURACY)) {
+if (MIN_ACCURACY > 0 && !(workloadAcc >= MIN_ACCURACY)) {
   console.error(
     `bench c3po: the workload model ${model} reaches ${(100 * workloadAcc).toFixed(1)}% held-out accuracy, below the ${100 * MIN_ACCURACY}% the comparison needs (at ~0 reward both arms train on nothing and their rewards cannot be compared); retrain it (delete ${sftDir} and run the bench again; its recipe is sftSets in bench/c3po.ts) or pass --model DIR`,
   );
