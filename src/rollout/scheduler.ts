@@ -216,12 +216,7 @@ export class RolloutScheduler {
     while (!stop && this.carried < this.config.tokenBudget) {
       if (this.config.mode !== 'sync') this.topUp();
       if (!this.engine.busy()) break;
-      for (const seq of await this.engine.step()) {
-        const tokens = this.markFinished(seq);
-        this.member(seq.id).late = true;
-        this.carried += tokens;
-        finishedTokens += tokens;
-      }
+      for (const seq of await this.engine.step()) finishedTokens += this.finishedLate(seq);
       // An engine whose step never waits (the simulated one) must still let the trainer run.
       await new Promise((next) => setImmediate(next));
     }
@@ -236,7 +231,19 @@ export class RolloutScheduler {
 
   /** Pause whatever is decoding (its members resume at the next collect, under the then-current weights). */
   async pauseForUpdate(): Promise<void> {
-    if (this.engine.busy()) for (const seq of await this.engine.pause()) this.markPaused(seq);
+    if (!this.engine.busy()) return;
+    for (const seq of await this.engine.pause()) this.markPaused(seq);
+    // An engine can still hold sequences that finished between its last step and the pause (an
+    // HTTP answer that landed then): they finished under this version, during the overlap.
+    while (this.engine.busy()) for (const seq of await this.engine.step()) this.finishedLate(seq);
+  }
+
+  /** A member finished during the overlap: it counts toward the next cut and the next update toward its retention. */
+  private finishedLate(seq: GeneratedSequence): number {
+    const tokens = this.markFinished(seq);
+    this.member(seq.id).late = true;
+    this.carried += tokens;
+    return tokens;
   }
 
   // ---- pool mechanics -----------------------------------------------------------------------

@@ -297,3 +297,34 @@ test('disaggregated overlap: the pool decodes under the old version during train
   for (const m of waiting) assert.ok(m.versions.every((v) => v <= 8));
   assert.ok(lateDropped > 0, 'some trajectories finished during training past σ and were dropped at the update');
 });
+
+test('disaggregated: a sequence that finished between the last overlap step and the pause (an HTTP answer landing then) is taken as finished, not left in flight', async () => {
+  const engine = simulated(11);
+  // Like HttpEngine: an answer that landed before the pause waits in the engine for the next step().
+  let held: GeneratedSequence | null = null;
+  const pause = engine.pause.bind(engine);
+  engine.pause = async () => {
+    const partial = await pause();
+    const first = partial.find((s) => s.tokens.length > 0)!;
+    held = { ...first, finishReason: 'stop' };
+    return partial.filter((s) => s !== first);
+  };
+  const step = engine.step.bind(engine);
+  engine.step = async () => {
+    if (held) {
+      const done = [held];
+      held = null;
+      return done;
+    }
+    return step();
+  };
+  const busy = engine.busy.bind(engine);
+  engine.busy = () => held !== null || busy();
+  const scheduler = new RolloutScheduler(engine, counter(), config('c3po', { retention: 2, tokenBudget: 400 }));
+  await scheduler.collect({ keepDecoding: true });
+  await scheduler.overlap(Promise.resolve());
+  await scheduler.pauseForUpdate();
+  assert.equal(held, null, 'the held answer was taken');
+  const state = scheduler.state(); // throws if a member is still in flight
+  assert.ok(state.groups.some((g) => g.members.some((m) => m.finishReason === 'stop' && m.partial === null)));
+});
