@@ -1,4 +1,4 @@
-// `npm run bench -- system [--steps N] [--threads N] [--engine http|local] [--sim-only] [--sim-iterations N]`
+// `npm run bench -- system [--steps N] [--threads N] [--engine http|local] [--sim-only | --no-sim] [--sim-iterations N]`
 //
 // Placement: colocated (rollout, rewards, training and weight publication alternate) against
 // disaggregated (the engines keep decoding under version v while the trainer trains v → v+1;
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     engine: { type: 'string', default: 'http' },
     'sim-only': { type: 'boolean', default: false },
+    'no-sim': { type: 'boolean', default: false },
     'sim-iterations': { type: 'string', default: '6' },
   },
 });
@@ -299,7 +300,8 @@ const sim: Record<string, Awaited<ReturnType<typeof simulate>>> = {};
 console.log(
   `(b) simulated cluster: ${cluster.engines} engines × ${cluster.slots} slots (40 ms + 0.01 ms/seq per step), lognormal lengths median ${cluster.median} to ${cluster.maxLen}, Φ ${clusterBudget}, σ ${cluster.retention}; one trainer at ${trainerTokensPerS / 1000}K tokens/s, publication ${publishS} s; per Φ trained tokens:`,
 );
-for (const mode of ['sync', 'c3po'] as const)
+// (b) runs in virtual time: its figures do not depend on this machine (--no-sim skips it).
+for (const mode of values['no-sim'] ? [] : (['sync', 'c3po'] as const))
   for (const placement of ['colocated', 'disaggregated'] as const) {
     const name = `${mode}/${placement}`;
     const started = performance.now();
@@ -310,9 +312,10 @@ for (const mode of ['sync', 'c3po'] as const)
     );
   }
 const simGain = (mode: string) => sim[`${mode}/colocated`]!.step / sim[`${mode}/disaggregated`]!.step;
-console.log(
-  `    disaggregated over colocated: C3PO++ ${simGain('c3po').toFixed(2)}×, sync ${simGain('sync').toFixed(2)}× (sync drains its pool at the cut: nothing on-policy is left to decode while the trainer trains); C3PO++ disaggregated over sync colocated ${(sim['sync/colocated']!.step / sim['c3po/disaggregated']!.step).toFixed(2)}×`,
-);
+if (!values['no-sim'])
+  console.log(
+    `    disaggregated over colocated: C3PO++ ${simGain('c3po').toFixed(2)}×, sync ${simGain('sync').toFixed(2)}× (sync drains its pool at the cut: nothing on-policy is left to decode while the trainer trains); C3PO++ disaggregated over sync colocated ${(sim['sync/colocated']!.step / sim['c3po/disaggregated']!.step).toFixed(2)}×`,
+  );
 
 // ── (c) weight publication to 2 local engines (written by the astate helper) ──
 // LEAD: when merging bench/system/publish.ts, call it here and add its fields to the record below:
@@ -334,8 +337,8 @@ record({
     Object.entries(local).map(([k, p]) => [k, Object.fromEntries(Object.entries(p).map(([f, v]) => [f, r3(v)]))]),
   ),
   sim: simJson,
-  sim_gain_c3po: r3(simGain('c3po')),
-  sim_gain_sync: r3(simGain('sync')),
+  sim_gain_c3po: values['no-sim'] ? null : r3(simGain('c3po')),
+  sim_gain_sync: values['no-sim'] ? null : r3(simGain('sync')),
   publication,
   steps,
   threads,
