@@ -22,22 +22,20 @@
 // The defaults are the run in docs/algorithms.md (fp8, lr 1e-3, 12 steps, token budget 1024, one
 // seed: what a shared 2-core machine allowed in about 25 minutes); --seeds 3 --steps 100 is the
 // scale that would separate the arms.
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatConfig, loadConfig } from '../src/config/index.ts';
-import { encodePrompt, testExamplesFor, trainSourceFor } from '../src/data/index.ts';
+import { loadConfig } from '../src/config/index.ts';
+import { encodePrompt, trainSourceFor } from '../src/data/index.ts';
 import { LocalEngine } from '../src/engine/local.ts';
 import { type Precision, precisions } from '../src/engine/precision.ts';
 import { generateAll } from '../src/engine/types.ts';
-import { getVerifier } from '../src/reward/verifiers.ts';
 import { saveModelDir } from '../src/model/checkpoint.ts';
 import { initWeights, presetConfig } from '../src/model/presets.ts';
 import { type MetricsRow, RunDir, writeComparisonReport } from '../src/report/index.ts';
-import { runRl } from '../src/system/rl-run.ts';
-import { sftCommand } from '../src/cli/sft.ts';
 import { builtinVocabSize, loadTokenizer, writeTokenizer } from '../src/tokenizer/index.ts';
 import { Policy } from '../src/train/policy.ts';
+import { cachedSftModel, demoConfig, runRlArm } from './lib/rl.ts';
 import { record } from './record.ts';
 
 const { values } = parseArgs({
@@ -62,7 +60,6 @@ const steps = Number(values.steps),
   threads = Number(values.threads),
   evalEvery = Number(values['eval-every']);
 const runtime = { threads };
-const demoConfig = join(import.meta.dirname, '..', 'configs', 'demo.yaml');
 
 const allArms = {
   none: ['rl.loss.correction=none'],
@@ -95,26 +92,13 @@ const sftSets = [
 async function workloadModel(): Promise<string> {
   if (values.model) return values.model;
   const dir = join('runs', 'bench-icepop', 'sft');
-  const trained = existsSync(dir) ? RunDir.open(dir).latestCheckpoint() : undefined;
-  if (trained) return trained.dir;
-  console.log(`bench icepop: training the workload's MoE once into ${dir} (ringrl sft, the demo's data)`);
-  if (existsSync(dir)) renameSync(dir, `${dir}-incomplete-${Date.now()}`);
   const base = join('runs', 'bench-icepop', 'base-model');
-  const config = presetConfig('small-moe', { vocabSize: builtinVocabSize('char'), intermediateSize: 128 });
-  saveModelDir(base, config, initWeights(config, 0));
-  writeTokenizer(base, 'char');
-  await sftCommand.run([
-    '--config',
-    demoConfig,
-    '--model',
-    base,
-    ...sftSets.flatMap((s) => ['--set', s]),
-    '--threads',
-    String(threads),
-    '--out',
-    dir,
-  ]);
-  return RunDir.open(dir).latestCheckpoint()!.dir;
+  if (!(existsSync(dir) && RunDir.open(dir).latestCheckpoint())) {
+    const config = presetConfig('small-moe', { vocabSize: builtinVocabSize('char'), intermediateSize: 128 });
+    saveModelDir(base, config, initWeights(config, 0));
+    writeTokenizer(base, 'char');
+  }
+  return cachedSftModel('icepop', dir, sftSets, threads, base);
 }
 const model = await workloadModel();
 
@@ -225,10 +209,11 @@ function collapseStep(rows: Row[]): number | null {
 for (let seed = 0; seed < seeds; seed++) {
   for (const arm of arms) {
     const started = performance.now();
-    const config = loadConfig({
-      files: [demoConfig],
-      sets: [
-        `model.dir=${JSON.stringify(model)}`,
+    const dir = join(out, `${arm.replace('+', '-')}-s${seed}`);
+    const { run, finalAccuracy } = await runRlArm(
+      dir,
+      model,
+      [
         'rollout.mode=sync',
         `rollout.precision=${precision}`,
         `rollout.token_budget=${values['token-budget']}`,
@@ -239,26 +224,14 @@ for (let seed = 0; seed < seeds; seed++) {
         'eval.num_problems=64',
         'run.checkpoint_every=0',
         `run.seed=${seed}`,
-        `runtime.threads=${threads}`,
         ...allArms[arm],
       ],
-    });
-    const dir = join(out, `${arm.replace('+', '-')}-s${seed}`);
-    const run = RunDir.create(dir, formatConfig(config));
-    const result = await runRl({
-      run,
-      config,
-      modelDir: model,
-      resume: false,
-      source: await trainSourceFor(config.data),
-      evalExamples: await testExamplesFor(config.data, config.eval.num_problems),
-      verify: getVerifier(config.data.task ?? 'arithmetic'),
-      runtime,
-    });
+      threads,
+    );
     const rows = run.readMetrics().filter((r) => typeof r['reward/mean'] === 'number');
     const s: RunSummary = {
       finalReward: meanOf(rows.slice(-5).map((r) => num(r, 'reward/mean'))),
-      finalAccuracy: result.after?.accuracy ?? NaN,
+      finalAccuracy,
       peakKl: Math.max(...rows.map((r) => num(r, 'mismatch/kl'))),
       finalKl: meanOf(rows.slice(-5).map((r) => num(r, 'mismatch/kl'))),
       peakGrad: Math.max(...rows.map((r) => num(r, 'grad/norm'))),

@@ -20,6 +20,7 @@ const shorthands = {
   mode: 'rollout.mode',
   correction: 'rl.loss.correction',
   engine: 'rollout.engine',
+  placement: 'system.placement',
   threads: 'runtime.threads',
   seed: 'run.seed',
 } as const;
@@ -27,7 +28,8 @@ const shorthands = {
 const HELP = `usage: ringrl rl [--config FILE]... [--set KEY.PATH=VALUE]... [--out RUN_DIR | --resume RUN_DIR]
                  [--model DIR] [--task NAME [--difficulty N] | --data FILE] [--test-data FILE]
                  [--steps N] [--mode c3po|sync|async] [--correction icepop|tis|none]
-                 [--engine local|http] [--servers URL,URL | --engine-workers N] [--threads N] [--seed N]
+                 [--engine local|http] [--servers URL,URL | --engine-workers N]
+                 [--placement colocated|disaggregated] [--threads N] [--seed N]
 ${uiFlagsHelp}
 
 Reinforcement learning on verifiable rewards: the C3PO++ scheduler rolls out groups of
@@ -41,7 +43,8 @@ run); the algorithms: docs/algorithms.md; the loop: docs/rl.md.
 Rollouts run in this process by default (rollout.engine local). --servers URL,URL rolls out on
 SGLang-protocol servers (ringrl serve or SGLang; weights are published to <run>/weights/v<N> and
 loaded with /update_weights_from_disk); --engine-workers N starts N ringrl serve processes on
-loopback ports for the run and stops them when it ends (docs/serve.md).
+loopback ports for the run and stops them when it ends (docs/serve.md). --placement disaggregated
+keeps the engines decoding under the current weights while the trainer trains (docs/system.md).
 
 The run directory gets config.yaml, metrics.jsonl, samples.jsonl and checkpoints/<step>/ (model dir
 with tokenizer, optimizer/ and rl_state.json holding the scheduler pool with its partial rollouts
@@ -50,7 +53,8 @@ samples continue without gaps or duplicates.
 
 shorthands: --model (model.dir) --task (data.task) --difficulty (data.difficulty) --data (data.train_file)
             --test-data (data.test_file) --steps (rl.steps) --mode (rollout.mode)
-            --correction (rl.loss.correction) --engine (rollout.engine) --threads (runtime.threads) --seed (run.seed)
+            --correction (rl.loss.correction) --engine (rollout.engine) --placement (system.placement)
+            --threads (runtime.threads) --seed (run.seed)
             --servers URL,URL (rollout.servers, engine http) --engine-workers N (rollout.engine_workers, engine http)
 
 examples:
@@ -60,6 +64,7 @@ examples:
   ringrl rl --model models/sft --set rollout.mode=sync --set rl.loss.correction=none   # the GRPO baseline
   ringrl rl --config configs/rl.yaml --set rollout.precision=fp8                        # real mismatch
   ringrl rl --model models/sft --engine-workers 2                                      # rollouts on 2 ringrl serve processes
+  ringrl rl --model models/sft --engine-workers 2 --placement disaggregated            # ... decoding while the trainer trains
   ringrl rl --model models/qwen --servers http://gpu1:30000,http://gpu2:30000           # on SGLang servers
   ringrl rl --resume runs/arith-rl`;
 

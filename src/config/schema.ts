@@ -434,6 +434,19 @@ const rollout = section(
     });
 });
 
+// ── system: where the parts of an RL run run.
+const system = section(
+  {
+    placement: z
+      .enum(['colocated', 'disaggregated'])
+      .default('colocated')
+      .describe(
+        "colocated: rollout, training and weight publication alternate on the same resources; disaggregated: the engines keep decoding under version v while the trainer trains v → v+1 (C3PO++'s pool keeps decoding, the cut stays at token_budget) and the weights are published at the step boundary. Meant for engines outside the trainer (rollout.engine http: engine_workers or servers); with the local engine its decode steps interleave with training in the trainer's process on the same cores (docs/system.md).",
+      ),
+  },
+  'Placement of rollout and training (docs/system.md).',
+);
+
 // ── reward: what scores a trajectory; the schema lives with its code in src/reward.
 const reward = rewardSchema
   .prefault({})
@@ -442,7 +455,7 @@ const reward = rewardSchema
   );
 
 export const configSchema = z
-  .strictObject({ model, data: dataSchema, sft, eval: evalSection, rl, rollout, reward, runtime, run })
+  .strictObject({ model, data: dataSchema, sft, eval: evalSection, rl, rollout, reward, system, runtime, run })
   .superRefine((c, ctx) => {
     // Every advantage estimator here (grpo, dr_grpo, rloo) is group-relative: one sample has nothing to compare with.
     for (const [key, message] of rolloutConfigProblems(rolloutOptions(c as Config, [])))

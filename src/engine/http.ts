@@ -350,6 +350,20 @@ export class HttpEngine implements RolloutEngine {
     this.version = version;
   }
 
+  interrupt(): void {
+    this.wake?.();
+  }
+
+  /** Each server's own decode seconds (ringrl serve's /server_info busy_seconds; NaN where a server does not say). */
+  async busySecondsPerEngine(): Promise<number[]> {
+    return Promise.all(
+      this.servers.map(async (url) => {
+        const info = (await this.call(url, 'GET', '/server_info', undefined, 1)) as { busy_seconds?: unknown };
+        return typeof info.busy_seconds === 'number' ? info.busy_seconds : NaN;
+      }),
+    );
+  }
+
   stats(): EngineStats {
     return { active: this.flights.size, waiting: this.waiting.length, capacity: this.capacity, ...this.counters };
   }

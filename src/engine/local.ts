@@ -109,7 +109,14 @@ export class LocalEngine implements RolloutEngine {
   private readonly kvSegments: number[];
   private parked = false; // every active row is paused with its cache kept (keepPausedCache) until the next step
   private submitted = 0;
-  private counters = { decodeSteps: 0, generatedTokens: 0, prefillTokens: 0, busySeconds: 0 };
+  private counters = {
+    decodeSteps: 0,
+    generatedTokens: 0,
+    prefillTokens: 0,
+    busySeconds: 0,
+    prefillSeconds: 0,
+    prefillPaddedTokens: 0,
+  };
 
   constructor(
     readonly config: ModelConfig,
@@ -210,6 +217,7 @@ export class LocalEngine implements RolloutEngine {
       const take = Math.min(this.capacity - this.active.length, this.options.prefillBatch ?? 8, this.waiting.length);
       finished.push(...(await this.prefill(this.waiting.splice(0, take))));
     }
+    this.counters.prefillSeconds += (performance.now() - started) / 1000;
     if (this.active.length) finished.push(...(await this.decode()));
     this.counters.busySeconds += (performance.now() - started) / 1000;
     return finished;
@@ -289,6 +297,7 @@ export class LocalEngine implements RolloutEngine {
     const B = requests.length;
     const T = Math.max(...contexts.map((c) => c.length));
     this.counters.prefillTokens += contexts.reduce((a, c) => a + c.length, 0);
+    this.counters.prefillPaddedTokens += B * T;
     const tokens = new BigInt64Array(B * T);
     contexts.forEach((c, b) => c.forEach((t, i) => (tokens[b * T + i] = BigInt(t))));
     const seqs = requests.map((r) => (r.resumeFrom ? cloneSequence(r.resumeFrom) : emptySequence(r)));

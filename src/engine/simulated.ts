@@ -58,7 +58,7 @@ export class SimulatedEngine implements RolloutEngine {
   version = 0;
   private waiting: GenerationRequest[] = [];
   private active: Slot[] = [];
-  private counters = { decodeSteps: 0, generatedTokens: 0, prefillTokens: 0, busySeconds: 0 };
+  private counters = { decodeSteps: 0, generatedTokens: 0, prefillTokens: 0, busySeconds: 0, prefillSeconds: 0 };
 
   constructor(private readonly options: SimulatedEngineOptions) {}
 
@@ -87,6 +87,7 @@ export class SimulatedEngine implements RolloutEngine {
       const context = r.resumeFrom && this.options.keepPausedCache ? 0 : r.prompt.length + seq.tokens.length;
       this.counters.prefillTokens += context;
       ms += cost.prefillPerTokenMs * context;
+      this.counters.prefillSeconds += (cost.prefillPerTokenMs * context) / 1000;
       this.active.push({ request: r, seq, target: Math.min(this.targetLength(r.id), r.params.maxNewTokens) });
     }
     const finished: GeneratedSequence[] = [];

@@ -63,6 +63,10 @@ export interface EngineStats {
   prefillTokens: number;
   /** Wall-clock seconds spent in prefill and decode since creation. */
   busySeconds: number;
+  /** Of busySeconds, those spent prefilling (engines that time it). */
+  prefillSeconds?: number;
+  /** Positions the prefills computed, padding included (engines that pad a prefill batch to its longest context). */
+  prefillPaddedTokens?: number;
 }
 
 export interface RolloutEngine {
@@ -76,6 +80,13 @@ export interface RolloutEngine {
   busy(): boolean;
   /** Stop every unfinished sequence (active and waiting) and hand them back, unfinished. */
   pause(): Promise<GeneratedSequence[]>;
+  /** Make a step() that is waiting for sequences to finish return now (engines whose step waits). */
+  interrupt?(): void;
+  /**
+   * Seconds each engine behind this one (a server, a worker) has spent decoding since it started,
+   * as the engine itself counts them; engines that are one engine report stats().busySeconds.
+   */
+  busySecondsPerEngine?(): Promise<number[]>;
   /** Load new weights (name → float32 values, HF names) as version `version`. */
   updateWeights(weights: Map<string, Float32Array>, version: number): Promise<void>;
   stats(): EngineStats;

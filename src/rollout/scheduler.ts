@@ -10,6 +10,15 @@
 //   hand over every group whose members have all ended (finished or dropped)
 // After the trainer publishes version v+1, `policyUpdated` raises the retention of paused members.
 //
+// Disaggregated placement (`collect({ keepDecoding: true })`, then `overlap`, then `pauseForUpdate`):
+// at the cut the pool is not paused; it keeps decoding under version v while the trainer trains
+// v → v+1, topping up with new groups (c3po, async; sync never starts off-policy work), until the
+// trainer is done or Φ more tokens have finished. Those tokens carry version v and count toward the
+// next cut. Then the pool is paused, the weights are published and everything resumes under v+1 as
+// in the colocated loop. A member that finished during the overlap is trained one update after its
+// last token, so the update counts toward its retention as it does for a paused one (c3po drops it
+// past σ, as it would have dropped it paused).
+//
 // What the paper leaves open, decided here: groups stay whole (a group is trained on only when all
 // G members have ended; advantages over survivors; < 2 survivors → discarded); C counts response
 // tokens of trajectories as they finish; async (AReaL-style bounded staleness η) carries partials
@@ -37,6 +46,18 @@ interface Member {
   status: MemberStatus;
   seq: GeneratedSequence;
   retention: number;
+  /** Finished while the trainer trained (disaggregated): the next update counts toward its retention. */
+  late?: boolean;
+}
+
+/** What the pool did while the trainer trained (disaggregated placement). */
+export interface OverlapStats {
+  /** Wall seconds the engine decoded while the trainer trained. */
+  seconds: number;
+  generatedTokens: number;
+  /** Response tokens of trajectories that finished then (they count toward the next cut). */
+  finishedTokens: number;
+  decodeSteps: number;
 }
 
 interface GroupState {
@@ -90,6 +111,8 @@ export class RolloutScheduler {
   /** Response lengths of members dropped this iteration, and groups discarded for < 2 survivors. */
   private dropped: number[] = [];
   private discarded: Group[] = [];
+  /** Response tokens finished during the last overlap: the next iteration starts its count at them. */
+  private carried = 0;
 
   constructor(
     private readonly engine: RolloutEngine,
@@ -105,21 +128,32 @@ export class RolloutScheduler {
     return this.members().filter((m) => m.status === 'paused').length;
   }
 
-  /** Call after the engine received weights `version`: paused members now span one more update. */
+  /**
+   * Call after the engine received weights `version`: paused members now span one more update, and
+   * so do members that finished during the overlap (they are trained under the new version).
+   */
   policyUpdated(version: number): void {
     if (version <= this.version) return;
-    for (const m of this.members()) if (m.status === 'paused') m.retention += version - this.version;
+    for (const m of this.members()) {
+      if (m.status === 'paused' || m.late) m.retention += version - this.version;
+      if (m.late && this.config.mode === 'c3po' && m.retention > this.config.retention) this.drop(m);
+      m.late = false;
+    }
     this.version = version;
   }
 
-  async collect(): Promise<RolloutBatch> {
+  /**
+   * One iteration: decode until Φ response tokens have finished (counting those finished during the
+   * last overlap), then drain (sync) or pause (c3po, async) the rest; `keepDecoding` (disaggregated
+   * placement, c3po and async) leaves the rest decoding for `overlap`.
+   */
+  async collect(options: { keepDecoding?: boolean } = {}): Promise<RolloutBatch> {
     const { mode, tokenBudget, retention } = this.config;
     const start = this.engine.stats();
-    this.dropped = [];
-    this.discarded = [];
     if (mode === 'c3po') this.dropStale(retention);
     this.resumePaused();
-    let finishedTokens = 0;
+    let finishedTokens = this.carried;
+    this.carried = 0;
     let occupied = 0,
       steps = 0;
     const step = async () => {
@@ -134,7 +168,7 @@ export class RolloutScheduler {
       await step();
     }
     if (mode === 'sync') while (this.engine.busy()) await step();
-    else for (const seq of await this.engine.pause()) this.markPaused(seq);
+    else if (!options.keepDecoding) for (const seq of await this.engine.pause()) this.markPaused(seq);
     const groups = this.takeCompleted();
     const end = this.engine.stats();
     const seconds = end.busySeconds - start.busySeconds;
@@ -148,14 +182,68 @@ export class RolloutScheduler {
       'rollout/decode_steps': end.decodeSteps - start.decodeSteps,
       'rollout/prefill_tokens': end.prefillTokens - start.prefillTokens,
       'time/rollout_s': seconds,
-      'c3po/retained': this.pooled,
+      'rollout/engine_s': seconds,
+      'rollout/prefill_s': (end.prefillSeconds ?? NaN) - (start.prefillSeconds ?? NaN),
+      'rollout/prefill_padded_tokens': (end.prefillPaddedTokens ?? NaN) - (start.prefillPaddedTokens ?? NaN),
+      'c3po/retained': this.members().filter((m) => m.status === 'paused' || m.status === 'active').length,
       'c3po/dropped': this.dropped.length,
       'c3po/dropped_len_mean': mean(this.dropped),
       'c3po/kept_len_mean': mean(kept.map((t) => t.response.length)),
       'c3po/groups': groups.length,
       'c3po/groups_discarded': this.discarded.length,
     };
-    return { groups, discarded: this.discarded, stats };
+    const discarded = this.discarded;
+    this.dropped = [];
+    this.discarded = [];
+    return { groups, discarded, stats };
+  }
+
+  /**
+   * Disaggregated placement: keep the pool decoding under the current version while the trainer
+   * trains, until `stopped` settles or Φ response tokens have finished (the next cut's worth; more
+   * would only grow staler). Sync mode drained its pool at the cut and starts nothing off-policy.
+   */
+  async overlap(stopped: Promise<unknown>): Promise<OverlapStats> {
+    const start = this.engine.stats();
+    const began = performance.now();
+    let stop = false;
+    const halt = () => {
+      stop = true;
+      this.engine.interrupt?.();
+    };
+    stopped.then(halt, halt);
+    let finishedTokens = 0;
+    while (!stop && this.carried < this.config.tokenBudget) {
+      if (this.config.mode !== 'sync') this.topUp();
+      if (!this.engine.busy()) break;
+      for (const seq of await this.engine.step()) finishedTokens += this.finishedLate(seq);
+      // An engine whose step never waits (the simulated one) must still let the trainer run.
+      await new Promise((next) => setImmediate(next));
+    }
+    const end = this.engine.stats();
+    return {
+      seconds: (performance.now() - began) / 1000,
+      generatedTokens: end.generatedTokens - start.generatedTokens,
+      finishedTokens,
+      decodeSteps: end.decodeSteps - start.decodeSteps,
+    };
+  }
+
+  /** Pause whatever is decoding (its members resume at the next collect, under the then-current weights). */
+  async pauseForUpdate(): Promise<void> {
+    if (!this.engine.busy()) return;
+    for (const seq of await this.engine.pause()) this.markPaused(seq);
+    // An engine can still hold sequences that finished between its last step and the pause (an
+    // HTTP answer that landed then): they finished under this version, during the overlap.
+    while (this.engine.busy()) for (const seq of await this.engine.step()) this.finishedLate(seq);
+  }
+
+  /** A member finished during the overlap: it counts toward the next cut and the next update toward its retention. */
+  private finishedLate(seq: GeneratedSequence): number {
+    const tokens = this.markFinished(seq);
+    this.member(seq.id).late = true;
+    this.carried += tokens;
+    return tokens;
   }
 
   /**

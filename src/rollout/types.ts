@@ -70,6 +70,12 @@ export interface IterationStats {
   'rollout/decode_steps': number;
   'rollout/prefill_tokens': number;
   'time/rollout_s': number;
+  /** The engine's own busy seconds this iteration (time/rollout_s becomes the step's wall-clock lap in the controller). */
+  'rollout/engine_s': number;
+  /** Of the engine's busy seconds this iteration, those spent prefilling (NaN where the engine does not time it). */
+  'rollout/prefill_s': number;
+  /** Prefilled positions including the padding of prefill batches (NaN where the engine does not pad or count). */
+  'rollout/prefill_padded_tokens': number;
   'c3po/retained': number;
   'c3po/dropped': number;
   'c3po/dropped_len_mean': number;

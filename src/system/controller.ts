@@ -6,8 +6,12 @@
 // only for scores still running when the rollout ends (`time/reward_s`). A trajectory that cannot
 // be scored is left out of training and counted (`reward/unscored`), never taken as a 0.
 // An update whose loss or gradient is not finite is skipped and said so (`train/skipped`).
-// Placement is colocated: the phases alternate on the same cores, each timed (`time/*_s`) with its
-// peak resident memory (`memory/*_peak_rss_mb`).
+// Placement (`placement`): colocated, the phases alternate on the same cores; disaggregated, the
+// engines keep decoding under version v while rewards are awaited and the trainer trains v → v+1
+// (RolloutScheduler.overlap), and are paused for the publication at the step boundary. Each phase is
+// timed (`time/*_s`) with its peak resident memory (`memory/*_peak_rss_mb`); `time/overlap_s` is how
+// long the engines decoded during the step's reward and train phases, `system/trainer_busy_frac`
+// the trainer's share of the step, `system/engine<i>_busy_frac` each engine's (as it counts it).
 // The controller moves handles and small records; tensors stay with the engine and the trainer.
 import type { AdvantageConfig, PolicyLossConfig, ShapingConfig } from '../algo/index.ts';
 import {
@@ -21,7 +25,7 @@ import { shuffled } from '../data/shuffle.ts';
 import { mean } from '../util/stats.ts';
 import { peakRssBytes, resetPeakRss } from '../util/memory.ts';
 import type { RolloutEngine } from '../engine/types.ts';
-import type { RolloutScheduler } from '../rollout/scheduler.ts';
+import type { OverlapStats, RolloutScheduler } from '../rollout/scheduler.ts';
 import type { Group, RolloutBatch, Trajectory } from '../rollout/types.ts';
 import { type AdamW, NonFiniteUpdate } from '../train/optimizer.ts';
 import type { Policy } from '../train/policy.ts';
@@ -30,7 +34,12 @@ import type { Score } from '../reward/scorer.ts';
 /** Scores one trajectory; rejects only when the reward itself is broken (that ends the run). */
 export type RewardFn = (trajectory: Trajectory) => Promise<Score>;
 
+/** Where rollouts run relative to training (system.placement; docs/system.md). */
+export type Placement = 'colocated' | 'disaggregated';
+
 export interface RlStepConfig {
+  /** Default colocated. */
+  placement?: Placement;
   loss: PolicyLossConfig;
   advantage: AdvantageConfig;
   shaping: ShapingConfig;
@@ -115,11 +124,32 @@ export class RlController {
   }
 
   async step(): Promise<RlStepResult> {
+    const disaggregated = this.config.placement === 'disaggregated';
+    const busyBefore = await this.engineBusySeconds();
     const timer = phaseTimer();
-    const batch = await this.collectTrainable();
+    const batch = await this.collectTrainable(disaggregated);
     const rolloutEnd = performance.now();
     timer.lap('time/rollout_s');
+    // Disaggregated: the pool keeps decoding under this version until the trainer is done.
+    let trainerDone!: () => void;
+    const trained = new Promise<void>((done) => (trainerDone = done));
+    const overlap = disaggregated ? this.scheduler.overlap(trained) : null;
+    try {
+      return await this.finishStep(batch, rolloutEnd, timer, overlap, trainerDone, busyBefore);
+    } finally {
+      trainerDone();
+      await overlap?.catch(() => {}); // its failure, if any, was thrown by finishStep
+    }
+  }
 
+  private async finishStep(
+    batch: RolloutBatch,
+    rolloutEnd: number,
+    timer: ReturnType<typeof phaseTimer>,
+    overlap: Promise<OverlapStats> | null,
+    trainerDone: () => void,
+    busyBefore: number[],
+  ): Promise<RlStepResult> {
     const trajectories = [...batch.groups, ...batch.discarded].flatMap((g) => g.members);
     const rewarded = trajectories.filter((t) => t.finishReason !== 'dropped');
     const settled = await Promise.all(
@@ -146,13 +176,27 @@ export class RlController {
     const metrics: Record<string, number> = { ...batch.stats };
     const trained = trainable(batch.groups);
     const skipped: string[] = [];
+    const trainStart = performance.now();
     if (trained.length > 0) Object.assign(metrics, await this.train(trained, this.version, skipped));
+    const trainSeconds = (performance.now() - trainStart) / 1000;
     metrics['train/skipped'] = skipped.length;
     timer.lap('time/train_s');
 
-    // Publish: the engine gets v+1 (it is paused or drained between iterations, never mid-step).
+    // Publish: the engine gets v+1 (it is paused or drained between iterations, never mid-step;
+    // disaggregated, the pool decoding during training is paused here).
     // A step whose batch could not be trained on (every member unscored, or the update skipped)
     // still counts: the version advances with the weights unchanged.
+    trainerDone();
+    if (overlap !== null) {
+      const o = await overlap;
+      await this.scheduler.pauseForUpdate();
+      Object.assign(metrics, {
+        'time/overlap_s': o.seconds,
+        'overlap/generated_tokens': o.generatedTokens,
+        'overlap/finished_tokens': o.finishedTokens,
+        'overlap/decode_steps': o.decodeSteps,
+      });
+    } else metrics['time/overlap_s'] = 0;
     if (batch.groups.length > 0) {
       this.version++;
       await this.engine.updateWeights(this.policy.weights, this.version);
@@ -162,8 +206,13 @@ export class RlController {
 
     const scored = rewarded.filter((t) => t.unscored === undefined);
     const lengths = rewarded.map((t) => t.response.length);
+    const stepSeconds = timer.total();
+    const busyAfter = await this.engineBusySeconds();
+    busyAfter.forEach((b, i) => (metrics[`system/engine${i}_busy_frac`] = (b - busyBefore[i]!) / stepSeconds));
     Object.assign(metrics, timer.laps, {
-      'time/step_s': timer.total(),
+      'time/step_s': stepSeconds,
+      'system/trainer_busy_frac': trainSeconds / stepSeconds,
+      'system/engine_busy_frac': mean(busyAfter.map((b, i) => (b - busyBefore[i]!) / stepSeconds)),
       'reward/mean': mean(scored.map((t) => t.reward!)),
       'reward/scored': scored.length,
       'reward/unscored': rewarded.length - scored.length,
@@ -183,10 +232,10 @@ export class RlController {
    * (the budget was reached while every group still had a member running); C3PO++ then simply
    * keeps rolling out under the same policy rather than taking an empty update.
    */
-  private async collectTrainable(maxRounds = 100): Promise<RolloutBatch> {
-    let merged = await this.scheduler.collect();
+  private async collectTrainable(keepDecoding: boolean, maxRounds = 100): Promise<RolloutBatch> {
+    let merged = await this.scheduler.collect({ keepDecoding });
     for (let round = 1; merged.groups.length === 0 && round < maxRounds; round++) {
-      const next = await this.scheduler.collect();
+      const next = await this.scheduler.collect({ keepDecoding });
       const stats = { ...next.stats };
       for (const key of additiveStats) stats[key] += merged.stats[key];
       stats['rollout/tokens_per_s'] =
@@ -194,6 +243,16 @@ export class RlController {
       merged = { groups: next.groups, discarded: [...merged.discarded, ...next.discarded], stats };
     }
     return merged;
+  }
+
+  /** Each engine's decode seconds so far (an engine that cannot say counts as NaN, not as idle). */
+  private async engineBusySeconds(): Promise<number[]> {
+    if (!this.engine.busySecondsPerEngine) return [this.engine.stats().busySeconds];
+    try {
+      return await this.engine.busySecondsPerEngine();
+    } catch {
+      return [NaN];
+    }
   }
 
   private async train(samples: Trajectory[], step: number, skipped: string[]): Promise<Record<string, number>> {
@@ -283,6 +342,9 @@ const additiveStats = [
   'rollout/generated_tokens',
   'rollout/decode_steps',
   'rollout/prefill_tokens',
+  'rollout/engine_s',
+  'rollout/prefill_s',
+  'rollout/prefill_padded_tokens',
   'time/rollout_s',
   'c3po/dropped',
   'c3po/groups_discarded',

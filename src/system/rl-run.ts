@@ -190,6 +190,7 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
       });
     },
     {
+      placement: config.system.placement,
       loss: config.rl.loss,
       advantage: config.rl.advantage,
       shaping: config.rl.shaping,
@@ -305,6 +306,7 @@ async function rlLoop(spec: RlRun, parts: RlParts): Promise<RlOutcome | RlRollba
         finish_reason: t.finishReason,
         retention: t.retention,
         versions: [t.versions[0] ?? null, t.versions.at(-1) ?? null],
+        response_tokens: t.response.length,
       })),
     );
     emit({ type: 'step', step, steps: config.rl.steps, metrics: result.metrics });

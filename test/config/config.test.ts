@@ -113,7 +113,7 @@ test('unknown key: one line naming file:line, the key path and a suggestion', ()
   assert.match(message, /, optimizer$/);
   assert.match(
     errorOf(() => loadConfig({ sets: ['trainer.lr=1'] })),
-    /^--set trainer\.lr=1: trainer: unknown key; expected one of: model, data, sft, eval, rl, rollout, reward, runtime, run$/,
+    /^--set trainer\.lr=1: trainer: unknown key; expected one of: model, data, sft, eval, rl, rollout, reward, system, runtime, run$/,
   );
   assert.match(
     errorOf(() => loadConfig({ sets: ['rollout.bogus_knob=1'] })),

@@ -238,3 +238,93 @@ test('c3po on the real engine: partial rollouts resume under new weights with ve
   );
   for (const m of members) assert.equal(m.policyLogprobs.length, m.response.length);
 });
+
+test('disaggregated overlap: the pool decodes under the old version during training; those tokens count toward the next cut and the update counts toward their retention', async () => {
+  const engine = simulated(9);
+  const sigma = 1;
+  const scheduler = new RolloutScheduler(engine, counter(), config('c3po', { retention: sigma, tokenBudget: 400 }));
+  const handed = new Set<string>();
+  let lateDropped = 0;
+  for (let it = 0; it < 8; it++) {
+    const batch = await scheduler.collect({ keepDecoding: true });
+    for (const key of ids([...batch.groups, ...batch.discarded])) {
+      assert.ok(!handed.has(key), `${key} handed over twice`);
+      handed.add(key);
+    }
+    for (const m of batch.groups.flatMap((g) => g.members)) {
+      if (m.finishReason === 'dropped') continue;
+      assert.ok(m.retention <= sigma, `kept member with retention ${m.retention}`);
+      assert.ok(
+        m.versions.every((v) => v <= it),
+        `a token from version ${Math.max(...m.versions)} before update ${it}`,
+      );
+    }
+    // Training "takes" 30 engine steps: the overlap decodes that long (or until Φ more tokens finished).
+    const before = engine.stats();
+    let steps = 0;
+    let trained!: () => void;
+    const training = new Promise<void>((done) => (trained = done));
+    const step = engine.step.bind(engine);
+    engine.step = async () => {
+      if (++steps >= 30) trained();
+      return step();
+    };
+    const o = await scheduler.overlap(training);
+    engine.step = step;
+    assert.equal(o.generatedTokens, engine.stats().generatedTokens - before.generatedTokens);
+    assert.ok(o.decodeSteps > 0 && o.decodeSteps <= 30);
+    assert.ok(o.finishedTokens < 400 + 400, 'the overlap stops once a budget of tokens has finished');
+    const pausedBefore = scheduler.pooled;
+    await scheduler.pauseForUpdate();
+    assert.ok(scheduler.pooled >= pausedBefore);
+    await engine.updateWeights(new Map(), it + 1);
+    const droppedBefore = scheduler
+      .state()
+      .groups.flatMap((g) => g.members)
+      .filter((m) => m.finishReason === 'dropped').length;
+    scheduler.policyUpdated(it + 1);
+    lateDropped +=
+      scheduler
+        .state()
+        .groups.flatMap((g) => g.members)
+        .filter((m) => m.finishReason === 'dropped').length - droppedBefore;
+  }
+  // A finished member waiting in the pool keeps the versions it was generated with.
+  const waiting = scheduler
+    .state()
+    .groups.flatMap((g) => g.members)
+    .filter((m) => m.finishReason !== 'dropped' && !m.partial);
+  for (const m of waiting) assert.ok(m.versions.every((v) => v <= 8));
+  assert.ok(lateDropped > 0, 'some trajectories finished during training past σ and were dropped at the update');
+});
+
+test('disaggregated: a sequence that finished between the last overlap step and the pause (an HTTP answer landing then) is taken as finished, not left in flight', async () => {
+  const engine = simulated(11);
+  // Like HttpEngine: an answer that landed before the pause waits in the engine for the next step().
+  let held: GeneratedSequence | null = null;
+  const pause = engine.pause.bind(engine);
+  engine.pause = async () => {
+    const partial = await pause();
+    const first = partial.find((s) => s.tokens.length > 0)!;
+    held = { ...first, finishReason: 'stop' };
+    return partial.filter((s) => s !== first);
+  };
+  const step = engine.step.bind(engine);
+  engine.step = async () => {
+    if (held) {
+      const done = [held];
+      held = null;
+      return done;
+    }
+    return step();
+  };
+  const busy = engine.busy.bind(engine);
+  engine.busy = () => held !== null || busy();
+  const scheduler = new RolloutScheduler(engine, counter(), config('c3po', { retention: 2, tokenBudget: 400 }));
+  await scheduler.collect({ keepDecoding: true });
+  await scheduler.overlap(Promise.resolve());
+  await scheduler.pauseForUpdate();
+  assert.equal(held, null, 'the held answer was taken');
+  const state = scheduler.state(); // throws if a member is still in flight
+  assert.ok(state.groups.some((g) => g.members.some((m) => m.finishReason === 'stop' && m.partial === null)));
+});
