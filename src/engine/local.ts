@@ -297,7 +297,7 @@ export class LocalEngine implements RolloutEngine {
     const tokens = new BigInt64Array(B * T);
     contexts.forEach((c, b) => c.forEach((t, i) => (tokens[b * T + i] = BigInt(t))));
     const seqs = requests.map((r) => (r.resumeFrom ? cloneSequence(r.resumeFrom) : emptySequence(r)));
-    const graph = await this.prefillGraph();
+    const graph = await this.prefillGraph(requests.some((r) => this.truncates(r.params)));
     const out = await graph.run({
       ...this.weightFeeds,
       tokens: { dtype: 'int64', data: tokens, dims: [B, T] },
@@ -359,7 +359,8 @@ export class LocalEngine implements RolloutEngine {
         feeds[`past_v${l}_${j}`] = { dtype: 'float32', data: segment.v[l]!, dims: [rows, K, slots, hd] };
       }
     });
-    const out = await (await this.decodeGraph(segments.length)).run(feeds);
+    const truncation = this.active.some((slot) => this.truncates(slot.request.params));
+    const out = await (await this.decodeGraph(segments.length, truncation)).run(feeds);
     const grown: Slot[] = []; // rows whose newest position opened a segment: they move up in the cache order
     this.active.forEach((slot, b) => {
       for (let l = 0; l < this.config.numLayers; l++) {
@@ -479,8 +480,16 @@ export class LocalEngine implements RolloutEngine {
     return entry;
   }
 
-  private prefillGraph(): Promise<CompiledGraph> {
-    return this.compile(`engine-prefill:${this.signature}`, () => {
+  /** Whether a request samples from a truncated distribution (1 < top-k < V or top-p < 1): those need the ranked vocabulary. */
+  private truncates(p: SamplingParams): boolean {
+    if (p.temperature === 0) return false;
+    const k = p.topK ?? 0;
+    return (k > 1 && k < this.config.vocabSize) || (p.topP ?? 1) < 1;
+  }
+
+  /** Graphs come in two kinds: with `truncation` (top-k/top-p, which rank the vocabulary) and without (sampling.ts). */
+  private prefillGraph(truncation: boolean): Promise<CompiledGraph> {
+    return this.compile(`engine-prefill:${this.signature}:${truncation ? 'truncation' : 'full'}`, () => {
       const { params, list } = this.traceParams();
       const tokens = input('tokens', 'int64', ['B', 'T']);
       const lastIndex = input('last_index', 'int64', ['B']);
@@ -488,14 +497,15 @@ export class LocalEngine implements RolloutEngine {
       const { logits, cache, routes } = prefill(this.config, params, tokens, lastIndex);
       return {
         inputs: [...list, tokens, lastIndex, ...Object.values(sampler)],
-        outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) },
+        outputs: { ...sampledOutputs(logits, sampler, truncation), ...cacheOutputs(cache), ...routeOutputs(routes) },
       };
     });
   }
 
   /** The decode graph over the first `segments` cache segments (one graph per count, compiled once). */
-  private decodeGraph(segments: number): Promise<CompiledGraph> {
-    return this.compile(`engine-decode:${this.signature}:${this.kvSegments.slice(0, segments - 1)}`, () => {
+  private decodeGraph(segments: number, truncation: boolean): Promise<CompiledGraph> {
+    const key = `engine-decode:${this.signature}:${this.kvSegments.slice(0, segments - 1)}:${truncation ? 'truncation' : 'full'}`;
+    return this.compile(key, () => {
       const { params, list } = this.traceParams();
       const K = this.config.numKvHeads,
         hd = this.config.headDim;
@@ -523,14 +533,18 @@ export class LocalEngine implements RolloutEngine {
       const pastInputs = past.flatMap((layer) => layer.flatMap((s) => [s.k, s.v]));
       return {
         inputs: [...list, tokens, positions, ...extra, ...pastInputs, ...Object.values(sampler)],
-        outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) },
+        outputs: { ...sampledOutputs(logits, sampler, truncation), ...cacheOutputs(cache), ...routeOutputs(routes) },
       };
     });
   }
 }
 
-function sampledOutputs(logits: Tensor, sampler: ReturnType<typeof samplerInputs>): Record<string, Tensor> {
-  const s = sampleFromLogits(logits, sampler);
+function sampledOutputs(
+  logits: Tensor,
+  sampler: ReturnType<typeof samplerInputs>,
+  truncation: boolean,
+): Record<string, Tensor> {
+  const s = sampleFromLogits(logits, sampler, truncation);
   return { token: s.token, behavior_logprob: s.behaviorLogprob, policy_logprob: s.policyLogprob };
 }
 
