@@ -187,8 +187,9 @@ for (const batch of [1, 8]) {
   decode[batch] = d;
   const o = Number(d.ours.tokens_per_s),
     p = Number(d.peer.tokens_per_s);
+  const stepPerS = 1 / Number(d.ours.step_s);
   console.log(
-    `decode batch ${batch}: PyTorch ${p.toFixed(2)} tokens/s (RSS ${d.peakRss.peer.toFixed(2)} GiB), ringrl ${o.toFixed(2)} tokens/s (RSS ${d.peakRss.ours.toFixed(2)} GiB) → ${(o / p).toFixed(2)}×${batch === 1 ? `; ${(o / limit).toFixed(2)} of the weight-read limit` : ''} [rounds: ${d.rounds.join(', ')}]`,
+    `decode batch ${batch}: PyTorch ${p.toFixed(2)} tokens/s (RSS ${d.peakRss.peer.toFixed(2)} GiB), ringrl ${o.toFixed(2)} tokens/s (RSS ${d.peakRss.ours.toFixed(2)} GiB) → ${(o / p).toFixed(2)}×${batch === 1 ? `; ${(o / limit).toFixed(2)} of the weight-read limit (decode steps alone, the prefill left out: ${stepPerS.toFixed(2)} steps/s = ${(stepPerS / limit).toFixed(2)} of it)` : ''} [rounds: ${d.rounds.join(', ')}]`,
   );
 }
 const blas = String(decode[1]!.peer.blas ?? 'unknown');
@@ -244,7 +245,13 @@ record({
   ratio: r2(trainRatio),
   unit: 'training tokens/s',
   train: { ...sides(train), segments: train.ours.segments },
-  decode_b1: { ...sides(decode[1]!), limit: r2(limit), of_limit: r2(Number(decode[1]!.ours.tokens_per_s) / limit) },
+  decode_b1: {
+    ...sides(decode[1]!),
+    limit: r2(limit),
+    of_limit: r2(Number(decode[1]!.ours.tokens_per_s) / limit),
+    steps_per_s: r2(1 / Number(decode[1]!.ours.step_s)),
+    steps_of_limit: r2(1 / Number(decode[1]!.ours.step_s) / limit),
+  },
   decode_b8: sides(decode[8]!),
   int8: {
     tokens_per_s: r2(quantized.int8!.tokensPerS),
@@ -310,16 +317,18 @@ async function worker(mode: string, dir: string): Promise<void> {
     await generateAll(engine, [
       { id: 'warm', prompt: prompts[0]!.slice(0, 4), params: { temperature: 1, maxNewTokens: 2 } },
     ]);
-    const start = performance.now();
-    const results = await generateAll(
-      engine,
-      prompts.map((prompt, i) => ({
-        id: String(i),
-        prompt,
-        params: { temperature: 1, maxNewTokens: newTokens, seed: i },
-      })),
-    );
-    const tokensPerS = (batch * newTokens) / ((performance.now() - start) / 1000);
+    const run = async (maxNewTokens: number) => {
+      const start = performance.now();
+      const results = await generateAll(
+        engine,
+        prompts.map((prompt, i) => ({ id: String(i), prompt, params: { temperature: 1, maxNewTokens, seed: i } })),
+      );
+      return { results, seconds: (performance.now() - start) / 1000 };
+    };
+    const prefillOnly = await run(1); // the prompts' prefill and first token: the rest of a run is decode steps
+    const { results, seconds } = await run(newTokens);
+    const tokensPerS = (batch * newTokens) / seconds;
+    const stepSeconds = (seconds - prefillOnly.seconds) / (newTokens - 1);
     let m = { kl: 0, maxAbs: 0 };
     if (precision !== 'fp32') {
       const scored = await new Policy(config, weights).score(results.map((r) => [...r.prompt, ...r.tokens]));
@@ -328,7 +337,7 @@ async function worker(mode: string, dir: string): Promise<void> {
         scored.logprobs.map((row, i) => row.slice(results[i]!.prompt.length - 1)),
       );
     }
-    console.log(JSON.stringify({ tokens_per_s: tokensPerS, kl: m.kl, max_abs: m.maxAbs }));
+    console.log(JSON.stringify({ tokens_per_s: tokensPerS, step_s: stepSeconds, kl: m.kl, max_abs: m.maxAbs }));
     return;
   }
   // train: one AdamW step (untimed warm-up first: it compiles the graph), then one timed step.
