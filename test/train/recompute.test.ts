@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { readSafetensors } from '../../src/model/safetensors.ts';
 import { Policy, packSequences } from '../../src/train/policy.ts';
 import { maskedCrossEntropy } from '../../src/train/sft.ts';
+import { policyLossSpec } from '../../src/index.ts';
 import { byCodeUnit } from '../../src/util/order.ts';
 import { assertClose, rng } from '../helpers.ts';
 
@@ -56,4 +57,34 @@ test('small preset (4 layers): 3 and 4 segments = the one-graph backward (≤ 1e
     assertClose([seg.loss], [whole.loss], 1e-6, `${segments} segments: loss`);
     for (const [param, g] of whole.grads) assertClose(seg.grads.get(param)!, g, 1e-5, `${segments} segments: ${param}`);
   }
+});
+
+test('the RL loss (IcePop) with its metrics: 2 segments = the one-graph backward', async () => {
+  const policy = Policy.fromPreset('tiny', 3, { threads: 1 });
+  const random = rng(9);
+  const batch = packSequences(
+    [
+      [1, 2, 3, 4, 5, 6],
+      [7, 8, 9, 10],
+    ],
+    64,
+  );
+  const n = batch.B * batch.T;
+  const old = Float32Array.from({ length: n }, () => -4 + random());
+  const feeds = {
+    response_mask: batch.mask,
+    loss_weight: batch.mask.map((m) => m / 8),
+    old_logprobs: old,
+    rollout_logprobs: old.map((o) => o - (random() - 0.5) * 4),
+    advantages: Float32Array.from({ length: n }, (_, i) => (i % 3) - 1),
+  };
+  const run = () =>
+    policy.lossAndGrads(policyLossSpec({ correction: 'icepop' }), batch, feeds, { metric_scale: 1 / 8 }, 0.7);
+  const whole = await run();
+  policy.recomputeSegments = 2;
+  const seg = await run();
+  assertClose([seg.loss], [whole.loss], 1e-6, 'loss');
+  assert.deepEqual(Object.keys(seg.metrics).sort(byCodeUnit), Object.keys(whole.metrics).sort(byCodeUnit));
+  for (const [name, v] of Object.entries(whole.metrics)) assertClose([seg.metrics[name]!], [v], 1e-6, name);
+  for (const [param, g] of whole.grads) assertClose(seg.grads.get(param)!, g, 1e-5, param);
 });
