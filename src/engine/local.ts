@@ -6,7 +6,7 @@
 // keys and values, which the host appends. A finished row's place is taken by another row and
 // waiting sequences are prefilled into free rows at the next step: continuous batching.
 import { type Tensor, input, quantizedWeight, scalar, where } from '../graph/index.ts';
-import { type CompiledGraph, type HostTensor, type RuntimeOptions, compileCached } from '../runtime/index.ts';
+import { CompiledGraph, type HostTensor, type RuntimeOptions, compileCached } from '../runtime/index.ts';
 import { RingrlError } from '../errors.ts';
 import { type ModelConfig, sparseLayerCount } from '../model/config.ts';
 import type { Weights } from '../model/checkpoint.ts';
@@ -104,6 +104,13 @@ export class LocalEngine implements RolloutEngine {
   private readonly packed: Map<string, PackedLayout>; // int8/int4: the weights the integer kernels read
   private readonly signature: string;
   private weightFeeds: Record<string, HostTensor> = {};
+  /**
+   * int8/int4: the packed weights, compiled into this engine's own sessions as constants (so
+   * onnxruntime pre-packs them for its integer kernels; fed as inputs, MatMulNBits re-expands the
+   * 4-bit weights on every run). A weight update recompiles: `sessions` is cleared and released.
+   */
+  private packedConstants: Record<string, HostTensor> = {};
+  private sessions = new Map<string, Promise<CompiledGraph>>();
   private waiting: GenerationRequest[] = [];
   private readonly cache: SegmentedKvCache<Slot>;
   private readonly kvSegments: number[];
@@ -168,23 +175,25 @@ export class LocalEngine implements RolloutEngine {
         `engine: updateWeights with ${this.active.length} sequences decoding; pause() first so they resume under the new weights`,
       );
     const engineWeights = quantizeWeights(weights, this.shapes, this.precision);
-    const feeds: Record<string, HostTensor> = {};
+    const constants: Record<string, HostTensor> = {};
     for (const [name, layout] of this.packed) {
       const w = weights.get(layout.source);
       if (!w) throw new RingrlError(`engine: updateWeights is missing '${layout.source}'`);
-      Object.assign(feeds, packWeight(w, layout, name));
+      Object.assign(constants, packWeight(w, layout, name));
     }
+    const feeds: Record<string, HostTensor> = {};
     for (const [name, shape] of this.shapes) {
       if (this.packed.has(name)) continue;
       const w = engineWeights.get(name);
       if (!w) throw new RingrlError(`engine: updateWeights is missing '${name}'`);
-      feeds[name] = {
-        dtype: 'float32',
-        data: this.precision === 'fp32' && !owned ? Float32Array.from(w) : w,
-        dims: shape,
-      };
+      // slice copies memory at once; Float32Array.from iterates (~20 s at 0.6B).
+      feeds[name] = { dtype: 'float32', data: this.precision === 'fp32' && !owned ? w.slice() : w, dims: shape };
     }
+    const stale = [...this.sessions.values()];
+    this.sessions = new Map();
+    await Promise.all(stale.map(async (g) => (await g.catch(() => null))?.release()));
     this.weightFeeds = feeds;
+    this.packedConstants = constants;
     this.version = version;
   }
 
@@ -301,7 +310,7 @@ export class LocalEngine implements RolloutEngine {
     const tokens = new BigInt64Array(B * T);
     contexts.forEach((c, b) => c.forEach((t, i) => (tokens[b * T + i] = BigInt(t))));
     const seqs = requests.map((r) => (r.resumeFrom ? cloneSequence(r.resumeFrom) : emptySequence(r)));
-    const graph = await this.prefillGraph();
+    const graph = await this.prefillGraph(requests.some((r) => this.truncates(r.params)));
     const out = await graph.run({
       ...this.weightFeeds,
       tokens: { dtype: 'int64', data: tokens, dims: [B, T] },
@@ -363,7 +372,8 @@ export class LocalEngine implements RolloutEngine {
         feeds[`past_v${l}_${j}`] = { dtype: 'float32', data: segment.v[l]!, dims: [rows, K, slots, hd] };
       }
     });
-    const out = await (await this.decodeGraph(segments.length)).run(feeds);
+    const truncation = this.active.some((slot) => this.truncates(slot.request.params));
+    const out = await (await this.decodeGraph(segments.length, truncation)).run(feeds);
     const grown: Slot[] = []; // rows whose newest position opened a segment: they move up in the cache order
     this.active.forEach((slot, b) => {
       for (let l = 0; l < this.config.numLayers; l++) {
@@ -468,66 +478,86 @@ export class LocalEngine implements RolloutEngine {
     return { params, list };
   }
 
-  private prefillGraph(): Promise<CompiledGraph> {
-    return compileCached(
-      `engine-prefill:${this.signature}`,
-      () => {
-        const { params, list } = this.traceParams();
-        const tokens = input('tokens', 'int64', ['B', 'T']);
-        const lastIndex = input('last_index', 'int64', ['B']);
-        const sampler = samplerInputs();
-        const { logits, cache, routes } = prefill(this.config, params, tokens, lastIndex);
-        return {
-          inputs: [...list, tokens, lastIndex, ...Object.values(sampler)],
-          outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) },
-        };
-      },
-      this.options.runtime,
-    );
+  /**
+   * A graph of this engine: from the process-wide cache when every weight is fed (fp32, bf16, fp8),
+   * else compiled here with the packed weights as constants, until the next weight update.
+   */
+  private compile(key: string, trace: () => { inputs: Tensor[]; outputs: Record<string, Tensor> }) {
+    if (!this.packed.size) return compileCached(key, trace, this.options.runtime);
+    let entry = this.sessions.get(key);
+    if (!entry) {
+      const { inputs, outputs } = trace();
+      entry = CompiledGraph.create(inputs, outputs, this.options.runtime, this.packedConstants);
+      this.sessions.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** Whether a request samples from a truncated distribution (1 < top-k < V or top-p < 1): those need the ranked vocabulary. */
+  private truncates(p: SamplingParams): boolean {
+    if (p.temperature === 0) return false;
+    const k = p.topK ?? 0;
+    return (k > 1 && k < this.config.vocabSize) || (p.topP ?? 1) < 1;
+  }
+
+  /** Graphs come in two kinds: with `truncation` (top-k/top-p, which rank the vocabulary) and without (sampling.ts). */
+  private prefillGraph(truncation: boolean): Promise<CompiledGraph> {
+    return this.compile(`engine-prefill:${this.signature}:${truncation ? 'truncation' : 'full'}`, () => {
+      const { params, list } = this.traceParams();
+      const tokens = input('tokens', 'int64', ['B', 'T']);
+      const lastIndex = input('last_index', 'int64', ['B']);
+      const sampler = samplerInputs();
+      const { logits, cache, routes } = prefill(this.config, params, tokens, lastIndex);
+      return {
+        inputs: [...list, tokens, lastIndex, ...Object.values(sampler)],
+        outputs: { ...sampledOutputs(logits, sampler, truncation), ...cacheOutputs(cache), ...routeOutputs(routes) },
+      };
+    });
   }
 
   /** The decode graph over the first `segments` cache segments (one graph per count, compiled once). */
-  private decodeGraph(segments: number): Promise<CompiledGraph> {
-    return compileCached(
-      `engine-decode:${this.signature}:${this.kvSegments.slice(0, segments - 1)}`,
-      () => {
-        const { params, list } = this.traceParams();
-        const K = this.config.numKvHeads,
-          hd = this.config.headDim;
-        const tokens = input('tokens', 'int64', ['B', 1]);
-        const positions = input('positions', 'int64', ['B']);
-        const extra: Tensor[] = [];
-        const parts = Array.from({ length: segments }, (_, j) => {
-          const n = j === 0 ? 'B' : `B${j}`,
-            S = `S${j}`;
-          const mask = input(`past_mask${j}`, 'float32', [n, S]);
-          const rows = j === 0 ? undefined : input(`rows${j}`, 'int64', [n]);
-          extra.push(mask, ...(rows ? [rows] : []));
-          return { n, S, rows, bias: where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]) };
-        });
-        const past: CacheSegment[][] = Array.from({ length: this.config.numLayers }, (_, l) =>
-          parts.map(({ n, S, rows, bias }, j) => ({
-            k: input(`past_k${l}_${j}`, 'float32', [n, K, S, hd]),
-            v: input(`past_v${l}_${j}`, 'float32', [n, K, S, hd]),
-            bias,
-            rows,
-          })),
-        );
-        const sampler = samplerInputs();
-        const { logits, cache, routes } = decodeStep(this.config, params, tokens, positions, past);
-        const pastInputs = past.flatMap((layer) => layer.flatMap((s) => [s.k, s.v]));
-        return {
-          inputs: [...list, tokens, positions, ...extra, ...pastInputs, ...Object.values(sampler)],
-          outputs: { ...sampledOutputs(logits, sampler), ...cacheOutputs(cache), ...routeOutputs(routes) },
-        };
-      },
-      this.options.runtime,
-    );
+  private decodeGraph(segments: number, truncation: boolean): Promise<CompiledGraph> {
+    const key = `engine-decode:${this.signature}:${this.kvSegments.slice(0, segments - 1)}:${truncation ? 'truncation' : 'full'}`;
+    return this.compile(key, () => {
+      const { params, list } = this.traceParams();
+      const K = this.config.numKvHeads,
+        hd = this.config.headDim;
+      const tokens = input('tokens', 'int64', ['B', 1]);
+      const positions = input('positions', 'int64', ['B']);
+      const extra: Tensor[] = [];
+      const parts = Array.from({ length: segments }, (_, j) => {
+        const n = j === 0 ? 'B' : `B${j}`,
+          S = `S${j}`;
+        const mask = input(`past_mask${j}`, 'float32', [n, S]);
+        const rows = j === 0 ? undefined : input(`rows${j}`, 'int64', [n]);
+        extra.push(mask, ...(rows ? [rows] : []));
+        return { n, S, rows, bias: where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]) };
+      });
+      const past: CacheSegment[][] = Array.from({ length: this.config.numLayers }, (_, l) =>
+        parts.map(({ n, S, rows, bias }, j) => ({
+          k: input(`past_k${l}_${j}`, 'float32', [n, K, S, hd]),
+          v: input(`past_v${l}_${j}`, 'float32', [n, K, S, hd]),
+          bias,
+          rows,
+        })),
+      );
+      const sampler = samplerInputs();
+      const { logits, cache, routes } = decodeStep(this.config, params, tokens, positions, past);
+      const pastInputs = past.flatMap((layer) => layer.flatMap((s) => [s.k, s.v]));
+      return {
+        inputs: [...list, tokens, positions, ...extra, ...pastInputs, ...Object.values(sampler)],
+        outputs: { ...sampledOutputs(logits, sampler, truncation), ...cacheOutputs(cache), ...routeOutputs(routes) },
+      };
+    });
   }
 }
 
-function sampledOutputs(logits: Tensor, sampler: ReturnType<typeof samplerInputs>): Record<string, Tensor> {
-  const s = sampleFromLogits(logits, sampler);
+function sampledOutputs(
+  logits: Tensor,
+  sampler: ReturnType<typeof samplerInputs>,
+  truncation: boolean,
+): Record<string, Tensor> {
+  const s = sampleFromLogits(logits, sampler, truncation);
   return { token: s.token, behavior_logprob: s.behaviorLogprob, policy_logprob: s.policyLogprob };
 }
 

@@ -5,8 +5,10 @@
 // int8 and int4 run for real: linear weights are packed on the host when loaded or updated and the
 // engine's matmuls read them through onnxruntime's integer kernels (DynamicQuantizeMatMul: int8
 // weights with a scale per output channel, activations quantised to uint8 per tensor on the fly;
-// MatMulNBits: 4-bit weights with a scale per block of 32 inputs), so decode reads 4x / 8x fewer
-// weight bytes. bf16 and fp8 have no CPU kernels: those weights are quantised and dequantised on
+// MatMulNBits: 4-bit weights with a scale per block of 32 inputs, activations quantised to int8 per
+// block), so decode reads 4x / 8x fewer weight bytes. The engine compiles the packed weights into
+// its sessions as constants, so onnxruntime pre-packs them once (fed as inputs, MatMulNBits
+// re-expands them to fp32 on every run: 4x slower than fp32 itself at 0.6B). bf16 and fp8 have no CPU kernels: those weights are quantised and dequantised on
 // the host ("fake quantisation") and the arithmetic runs in fp32, which matches what such a kernel
 // sees up to its accumulation order.
 import type { HostTensor } from '../runtime/index.ts';

@@ -26,12 +26,52 @@ export interface Sampled {
   policyLogprob: Tensor; // [B]: log p(token), p = full softmax at the temperature
 }
 
-export function sampleFromLogits(logits: Tensor, s: SamplerInputs): Sampled {
+/**
+ * Sample one token per row. A row with top-k 1 takes the argmax. A row without truncation (top-k
+ * off or ≥ V, top-p 1) inverts the CDF of the full distribution in vocabulary order, which needs no
+ * sort. Only rows that truncate (1 < k < V or p < 1) need the tokens ranked, and a graph built with
+ * `truncation: false` (for batches without such rows) leaves the sort of the whole vocabulary out —
+ * at V = 152K it cost more per decode step than every layer's attention. A row's token depends only
+ * on its own logits, settings and uniform, so it is the same in either graph.
+ */
+export function sampleFromLogits(logits: Tensor, s: SamplerInputs, truncation = true): Sampled {
   const [B, V] = logits.shape as [Tensor['shape'][number], number];
   const logp = logits.mul(s.invTemperature.unsqueeze(-1)).logSoftmax(-1); // [B, V]
+  const p = logp.exp();
+  // Inverse CDF in vocabulary order: the first token whose cumulative mass exceeds u · total, which
+  // is the count of positions at or below it, capped at the last token with mass (the first
+  // position of the largest cumulative value) against rounding.
+  const cdf = p.cumsum(-1); // [B, V]
+  const total = p.sum(-1, true); // [B, 1]
+  const atOrBelow = where(cdf.greater(s.uniform.unsqueeze(-1).mul(total)), scalar(0), 1).sum(-1, true);
+  const lastWithMass = cdf.argmax(-1, true).cast(logits.dtype);
+  let token = atOrBelow.minimum(lastWithMass).cast('int64'); // [B, 1]
+  let mass = total;
+  const greedy = s.topK.equal(1).unsqueeze(-1); // [B, 1]
+  if (truncation) {
+    const sorted = sampleTruncated(logp, p, s, V);
+    const byRank = where(s.topK.greater(1).and(s.topK.less(V)), scalar(1), 0);
+    const truncates = byRank
+      .add(where(s.topP.less(1), scalar(1), 0))
+      .greater(0)
+      .unsqueeze(-1); // [B, 1]
+    token = where(truncates, sorted.token, token);
+    mass = where(truncates, sorted.mass, mass);
+  }
+  token = where(greedy, logp.argmax(-1, true), token);
+  const chosenLogp = logp.gatherElements(token, -1); // [B, 1]
+  mass = where(greedy, chosenLogp.exp(), mass);
+  return {
+    token: token.reshape([B]),
+    policyLogprob: chosenLogp.reshape([B]),
+    behaviorLogprob: chosenLogp.sub(mass.log()).reshape([B]),
+  };
+}
+
+/** Top-k then top-p over the ranked vocabulary, renormalised; inverse CDF in rank order. Token and kept mass, [B, 1]. */
+function sampleTruncated(logp: Tensor, p: Tensor, s: SamplerInputs, V: number): { token: Tensor; mass: Tensor } {
   const order = logp.topkIndices(V); // [B, V], most probable first
-  const sortedLogp = logp.gatherElements(order, -1);
-  const sortedP = sortedLogp.exp();
+  const sortedP = p.gatherElements(order, -1);
   // Keep rank < k, and tokens whose preceding mass is still below p: the smallest prefix reaching p.
   const withinK = arange(V).unsqueeze(0).less(s.topK.unsqueeze(-1));
   const withinP = sortedP.cumsum(-1, { exclusive: true }).less(s.topP.unsqueeze(-1));
@@ -42,13 +82,7 @@ export function sampleFromLogits(logits: Tensor, s: SamplerInputs): Sampled {
   const below = where(cdf.less(s.uniform.unsqueeze(-1)).and(kept.greater(0)), scalar(1), 0).sum(-1, true); // [B, 1]
   const keptCount = where(kept.greater(0), scalar(1), 0).sum(-1, true);
   const rank = below.minimum(keptCount.sub(1)).cast('int64'); // guard u ≥ cdf[last] from rounding
-  const token = order.gatherElements(rank, -1).reshape([B]);
-  const chosenLogp = sortedLogp.gatherElements(rank, -1); // [B, 1]
-  return {
-    token,
-    policyLogprob: chosenLogp.reshape([B]),
-    behaviorLogprob: chosenLogp.sub(mass.log()).reshape([B]),
-  };
+  return { token: order.gatherElements(rank, -1), mass };
 }
 
 /**

@@ -379,13 +379,41 @@ function decoder(
   tokenMask?: Tensor,
   replay?: RouteReplay,
 ): ForwardOutput & { cache: LayerCache[]; hidden: Tensor } {
-  const embed = p['model.embed_tokens.weight']!;
   const [B, T] = tokens.shape;
-  let x = embed.gather(tokens); // [B, T, D]
+  const { x, cache, routerLogits, routes } = decoderLayers(
+    c,
+    p,
+    embedTokens(p, tokens),
+    0,
+    c.numLayers,
+    attend,
+    replay,
+  );
+  const hidden = rmsNorm(x, p['model.norm.weight']!, c.rmsNormEps); // [B, T, D]
+  const logits = linear(hidden, lmHead(c, p)); // [B, T, V]
+  if (!routerLogits.length) return { logits, hidden, cache };
+  const auxLoss = loadBalancingLoss(c, routerLogits, routes, tokenMask);
+  return { logits, hidden, cache, auxLoss, routes: routes.map((r) => r.reshape([B!, T!, c.moe!.topK])) };
+}
+
+function embedTokens(p: Params, tokens: Tensor): Tensor {
+  return p['model.embed_tokens.weight']!.gather(tokens); // [B, T, D]
+}
+
+/** Layers [from, to) on the residual stream x [B, T, D]. */
+function decoderLayers(
+  c: ModelConfig,
+  p: Params,
+  x: Tensor,
+  from: number,
+  to: number,
+  attend: AttentionFn,
+  replay?: RouteReplay,
+): { x: Tensor; cache: LayerCache[]; routerLogits: Tensor[]; routes: Tensor[] } {
   const routerLogits: Tensor[] = [];
   const routes: Tensor[] = [];
   const cache: LayerCache[] = [];
-  for (let i = 0; i < c.numLayers; i++) {
+  for (let i = from; i < to; i++) {
     const prefix = `model.layers.${i}`;
     const h = rmsNorm(x, p[`${prefix}.input_layernorm.weight`]!, c.rmsNormEps);
     const { out, kv } = attend(i, `${prefix}.self_attn`, h);
@@ -402,11 +430,7 @@ function decoder(
       x = x.add(denseMlp(p, `${prefix}.mlp`, h2));
     }
   }
-  const hidden = rmsNorm(x, p['model.norm.weight']!, c.rmsNormEps); // [B, T, D]
-  const logits = linear(hidden, lmHead(c, p)); // [B, T, V]
-  if (!routerLogits.length) return { logits, hidden, cache };
-  const auxLoss = loadBalancingLoss(c, routerLogits, routes, tokenMask);
-  return { logits, hidden, cache, auxLoss, routes: routes.map((r) => r.reshape([B!, T!, c.moe!.topK])) };
+  return { x, cache, routerLogits, routes };
 }
 
 /** The LM head: lm_head.weight, or the embeddings when tied (unless a rollout engine feeds a quantised copy as lm_head.weight). */
@@ -445,6 +469,29 @@ export function forward(
     replay,
   );
   return { logits, auxLoss, routes };
+}
+
+/**
+ * Layers [from, to) of a dense model's training forward, for recomputing it in segments
+ * (train/policy.ts), on the residual stream `hidden` [B, T, D] after layer from-1 (the token
+ * embeddings for from = 0). Returns the residual stream after layer to-1, and the logits
+ * [B, T, V] too when to = numLayers: the segments chained are `forward`.
+ */
+export function forwardSegment(
+  c: ModelConfig,
+  p: Params,
+  hidden: Tensor,
+  from: number,
+  to: number,
+): { hidden: Tensor; logits?: Tensor } {
+  if (c.moe) throw new Error('forwardSegment: dense models only (the MoE load-balancing loss spans every layer)');
+  const T = hidden.shape[1]!;
+  const rope = ropeTables(c, arange(T), hidden.dtype);
+  const mask = causalBias(T, hidden.dtype);
+  const attend: AttentionFn = (_i, prefix, h) => causalAttention(c, p, prefix, h, rope, mask);
+  const x = decoderLayers(c, p, hidden, from, to, attend).x;
+  if (to < c.numLayers) return { hidden: x };
+  return { hidden: x, logits: linear(rmsNorm(x, p['model.norm.weight']!, c.rmsNormEps), lmHead(c, p)) };
 }
 
 /**

@@ -69,12 +69,23 @@ export class CompiledGraph {
     readonly modelBytes: number,
   ) {}
 
+  /**
+   * `constants` bakes some inputs into the session as initializers (their bytes handed to
+   * onnxruntime from memory, see exportOnnx): they are no longer fed at run time, and onnxruntime
+   * may pre-pack them for its kernels. The session keeps what it needs; the arrays may be dropped
+   * afterwards.
+   */
   static async create(
     inputs: readonly Tensor[],
     outputs: Record<string, Tensor>,
     options: RuntimeOptions = {},
+    constants: Record<string, HostTensor> = {},
   ): Promise<CompiledGraph> {
-    const graph = exportOnnx(inputs, outputs);
+    const graph = exportOnnx(inputs, outputs, 'ringrl', new Set(Object.keys(constants)));
+    const externalData = Object.entries(graph.constantFiles).map(([name, path]) => {
+      const { data } = constants[name]!;
+      return { path, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    });
     const { threads, executionProviders, memoryArena } = { ...defaults, ...options };
     const providers = [...(executionProviders ?? []).filter((p) => p !== 'cpu'), 'cpu'];
     const session = await ort.InferenceSession.create(graph.bytes, {
@@ -84,6 +95,7 @@ export class CompiledGraph {
       intraOpNumThreads: threads ?? 0,
       interOpNumThreads: 1,
       enableCpuMemArena: memoryArena ?? true,
+      ...(externalData.length ? { externalData } : {}),
     });
     return new CompiledGraph(session, graph.inputNames, graph.outputNames, graph.bytes.length);
   }

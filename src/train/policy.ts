@@ -1,12 +1,14 @@
 // A trainable policy: a model config, its float32 weights on the host, and the compiled graphs
 // that score sequences and compute loss gradients. Weights are graph inputs, so the optimizer
 // updates them in place and the next run sees the new values without recompiling.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { type DType, type Tensor, grad, input } from '../graph/index.ts';
 import { type HostTensor, type RuntimeOptions, compileCached } from '../runtime/index.ts';
 import { RingrlError } from '../errors.ts';
 import { type ModelConfig, sparseLayerCount } from '../model/config.ts';
 import { type Weights, loadModelDir, saveModelDir } from '../model/checkpoint.ts';
-import { type Params, forward, parameterShapes } from '../model/llama.ts';
+import { type Params, forward, forwardSegment, parameterShapes } from '../model/llama.ts';
 import { initWeights, presetConfig } from '../model/presets.ts';
 import { type TokenStats, nextTokenStats } from './logprobs.ts';
 
@@ -117,6 +119,17 @@ export function unpackRows(data: ArrayLike<number>, batch: PackedBatch): number[
 export class Policy {
   readonly paramShapes: Map<string, number[]>;
   private readonly signature: string;
+  /**
+   * Training recomputes the forward in this many segments of layers (activation recomputation,
+   * dense models without routing replay): one forward records the residual stream at the segment
+   * boundaries, then each segment from the top down reruns its forward and its backward, so a run
+   * holds one segment's activations and returns one segment's gradients. onnxruntime-node copies
+   * every output into a fresh JavaScript array while onnxruntime still holds its own, so one
+   * whole-model backward peaks at two gradient copies: at 0.6B (2.4 GB each), segments are what keep
+   * a step below PyTorch's peak. The price is one more forward of the layers. Default: segments of
+   * 4 layers above 1 GiB of weights (7 at 0.6B), else 1 (one graph, fastest).
+   */
+  recomputeSegments: number;
 
   constructor(
     readonly config: ModelConfig,
@@ -125,6 +138,7 @@ export class Policy {
   ) {
     this.paramShapes = parameterShapes(config);
     this.signature = JSON.stringify(config);
+    this.recomputeSegments = this.largeModel && !config.moe ? Math.ceil(config.numLayers / 4) : 1;
     for (const [name, shape] of this.paramShapes) {
       const w = weights.get(name);
       const n = shape.reduce((a, b) => a * b, 1);
@@ -272,6 +286,10 @@ export class Policy {
     replayRoutes?: readonly (readonly number[])[],
   ): Promise<{ loss: number; metrics: Record<string, number>; grads: Map<string, Float32Array> }> {
     const replay = this.checkReplay(replayRoutes);
+    if (this.largeModel) collectGarbage();
+    const segments = Math.min(this.recomputeSegments, this.config.numLayers);
+    if (segments > 1 && !this.config.moe)
+      return this.segmentedLossAndGrads(spec, batch, tokenFeeds, scalarFeeds, temperature, segments);
     const compiled = await compileCached(
       `loss:${spec.key}:${this.signature}${replay ? ':replay' : ''}`,
       () => {
@@ -293,6 +311,173 @@ export class Policy {
       ...this.batchFeeds(batch, replayRoutes),
       inv_temperature: scalarFeed(1 / temperature),
     };
+    this.addLossFeeds(spec, batch, tokenFeeds, scalarFeeds, feeds);
+    const out = await compiled.run(feeds);
+    const grads = new Map<string, Float32Array>();
+    const metrics: Record<string, number> = {};
+    for (const [name, t] of Object.entries(out)) {
+      if (name.startsWith('grad:')) grads.set(name.slice(5), t.data as Float32Array);
+      else if (name.startsWith('metric:')) metrics[name.slice(7)] = Number(t.data[0]);
+    }
+    return { loss: Number(out.loss!.data[0]), metrics, grads };
+  }
+
+  /**
+   * lossAndGrads with the forward recomputed in `segments` segments of layers (see
+   * recomputeSegments). Segment s holds layers [bounds[s], bounds[s+1]); the last also the final
+   * norm, LM head and loss. Below the top, a segment's backward is driven by the surrogate
+   * Σ hidden_out · grad_out, whose gradient is the chain rule's product. The embedding lookup and
+   * its gradient (a scatter-add of the first segment's input gradient into the table's rows) run on
+   * the host: in a graph, the table's gradient would be one more model-vocabulary-sized output.
+   */
+  private async segmentedLossAndGrads(
+    spec: LossSpec,
+    batch: PackedBatch,
+    tokenFeeds: Record<string, Float32Array>,
+    scalarFeeds: Record<string, number>,
+    temperature: number,
+    segments: number,
+  ): Promise<{ loss: number; metrics: Record<string, number>; grads: Map<string, Float32Array> }> {
+    const L = this.config.numLayers,
+      D = this.config.hiddenSize;
+    const bounds = Array.from({ length: segments + 1 }, (_, s) => Math.round((s * L) / segments));
+    const hiddenFeed = (data: Float32Array): HostTensor => ({ dtype: 'float32', data, dims: [batch.B, batch.T, D] });
+    const options = { memoryArena: !this.largeModel, ...this.runtime };
+    const key = `${this.signature}:segments ${bounds}`;
+    const weights = this.weightFeeds();
+    const paramFeeds = (from: number, to: number, head: boolean) =>
+      Object.fromEntries(this.segmentParamNames(from, to, head).map((n) => [n, weights[n]!]));
+    const table = this.weights.get('model.embed_tokens.weight')!;
+    const embedded = new Float32Array(batch.B * batch.T * D); // [B, T, D]
+    batch.inputs.forEach((token, i) => embedded.set(table.subarray(Number(token) * D, (Number(token) + 1) * D), i * D));
+
+    // 1. The forward, keeping the residual stream at each boundary.
+    const boundaryGraph = await compileCached(
+      `segments-forward:${key}`,
+      () => {
+        const { params, list } = this.traceSegmentParams(0, bounds[segments - 1]!, false);
+        const embeddings = input('hidden_in', 'float32', ['B', 'T', D]);
+        const outputs: Record<string, Tensor> = {};
+        let hidden = embeddings;
+        for (let s = 0; s < segments - 1; s++) {
+          hidden = forwardSegment(this.config, params, hidden, bounds[s]!, bounds[s + 1]!).hidden;
+          outputs[`hidden${s + 1}`] = hidden;
+        }
+        return { inputs: [...list, embeddings], outputs };
+      },
+      options,
+    );
+    const boundary = await boundaryGraph.run({
+      ...paramFeeds(0, bounds[segments - 1]!, false),
+      hidden_in: hiddenFeed(embedded),
+    });
+    const hiddenAt = (s: number) => (s === 0 ? embedded : (boundary[`hidden${s}`]!.data as Float32Array));
+
+    // 2. The top segment: its forward from the last boundary, the loss, and its backward.
+    const top = segments - 1;
+    const topGraph = await compileCached(
+      `segments-top:${spec.key}:${key}`,
+      () => {
+        const { params, list } = this.traceSegmentParams(bounds[top]!, L, true);
+        const hiddenIn = input('hidden_in', 'float32', ['B', 'T', D]);
+        const targets = input('targets', 'int64', ['B', 'T']);
+        const invTemperature = input('inv_temperature', 'float32', []);
+        const { logits } = forwardSegment(this.config, params, hiddenIn, bounds[top]!, L);
+        const stats = nextTokenStats(logits!, targets, invTemperature);
+        const extra: Record<string, Tensor> = {};
+        for (const name of spec.tokenInputs) extra[name] = input(name, 'float32', ['B', 'T']);
+        for (const name of spec.scalarInputs) extra[name] = input(name, 'float32', []);
+        const { loss, metrics = {} } = spec.build(stats, extra);
+        const wrt = [...list, hiddenIn];
+        const topGrads = grad(loss, wrt);
+        const outputs: Record<string, Tensor> = { loss };
+        for (const [name, t] of Object.entries(metrics)) outputs[`metric:${name}`] = t;
+        wrt.forEach((p, i) => (outputs[`grad:${p.attrs.name}`] = topGrads[i]!));
+        return { inputs: [...wrt, targets, invTemperature, ...Object.values(extra)], outputs };
+      },
+      options,
+    );
+    const topFeeds: Record<string, HostTensor> = {
+      ...paramFeeds(bounds[top]!, L, true),
+      hidden_in: hiddenFeed(hiddenAt(top)),
+      targets: { dtype: 'int64', data: batch.targets, dims: [batch.B, batch.T] },
+      inv_temperature: scalarFeed(1 / temperature),
+    };
+    this.addLossFeeds(spec, batch, tokenFeeds, scalarFeeds, topFeeds);
+    const out = await topGraph.run(topFeeds);
+    const grads = new Map<string, Float32Array>();
+    const metrics: Record<string, number> = {};
+    let upstream: Float32Array = new Float32Array(0);
+    const collect = (result: Record<string, HostTensor>) => {
+      for (const [name, t] of Object.entries(result)) {
+        if (name === 'grad:hidden_in') upstream = t.data as Float32Array;
+        else if (name.startsWith('grad:')) grads.set(name.slice(5), t.data as Float32Array);
+        else if (name.startsWith('metric:')) metrics[name.slice(7)] = Number(t.data[0]);
+      }
+    };
+    collect(out);
+
+    // 3. Each lower segment, top down: forward from its boundary, backward from `upstream`.
+    for (let s = top - 1; s >= 0; s--) {
+      const graph = await compileCached(
+        `segments-${s}:${key}`,
+        () => {
+          const { params, list } = this.traceSegmentParams(bounds[s]!, bounds[s + 1]!, false);
+          const hiddenIn = input('hidden_in', 'float32', ['B', 'T', D]);
+          const gradOut = input('grad_out', 'float32', ['B', 'T', D]);
+          const { hidden } = forwardSegment(this.config, params, hiddenIn, bounds[s]!, bounds[s + 1]!);
+          const wrt = [...list, hiddenIn];
+          const segmentGrads = grad(hidden.mul(gradOut).sum(), wrt);
+          const outputs: Record<string, Tensor> = {};
+          wrt.forEach((p, i) => (outputs[`grad:${p.attrs.name}`] = segmentGrads[i]!));
+          return { inputs: [...wrt, gradOut], outputs };
+        },
+        options,
+      );
+      collect(
+        await graph.run({
+          ...paramFeeds(bounds[s]!, bounds[s + 1]!, false),
+          hidden_in: hiddenFeed(hiddenAt(s)),
+          grad_out: hiddenFeed(upstream),
+        }),
+      );
+    }
+
+    // 4. The lookup's gradient: each position's input gradient added to its token's row (to the LM head's when tied).
+    const name = 'model.embed_tokens.weight';
+    const tableGrad = grads.get(name) ?? new Float32Array(table.length);
+    batch.inputs.forEach((token, i) => {
+      const row = Number(token) * D;
+      for (let d = 0; d < D; d++) tableGrad[row + d]! += upstream[i * D + d]!;
+    });
+    grads.set(name, tableGrad);
+    return { loss: Number(out.loss!.data[0]), metrics, grads };
+  }
+
+  /** Parameter names of layers [from, to), with the final norm and LM head (the table, when tied) if `head`. */
+  private segmentParamNames(from: number, to: number, head: boolean): string[] {
+    return [...this.paramShapes.keys()].filter((name) => {
+      const layer = /^model\.layers\.(\d+)\./.exec(name);
+      if (layer) return Number(layer[1]) >= from && Number(layer[1]) < to;
+      if (name === 'model.embed_tokens.weight') return head && this.config.tieEmbeddings;
+      return head; // model.norm.weight, lm_head.weight
+    });
+  }
+
+  private traceSegmentParams(from: number, to: number, head: boolean): { params: Params; list: Tensor[] } {
+    const params: Params = {};
+    for (const name of this.segmentParamNames(from, to, head))
+      params[name] = input(name, 'float32', this.paramShapes.get(name)!);
+    return { params, list: Object.values(params) };
+  }
+
+  private addLossFeeds(
+    spec: LossSpec,
+    batch: PackedBatch,
+    tokenFeeds: Record<string, Float32Array>,
+    scalarFeeds: Record<string, number>,
+    feeds: Record<string, HostTensor>,
+  ): void {
     for (const name of spec.tokenInputs) {
       const data = tokenFeeds[name];
       if (!data || data.length !== batch.B * batch.T)
@@ -303,14 +488,6 @@ export class Policy {
       if (scalarFeeds[name] === undefined) throw new Error(`lossAndGrads: scalar input '${name}' missing`);
       feeds[name] = scalarFeed(scalarFeeds[name]);
     }
-    const out = await compiled.run(feeds);
-    const grads = new Map<string, Float32Array>();
-    const metrics: Record<string, number> = {};
-    for (const [name, t] of Object.entries(out)) {
-      if (name.startsWith('grad:')) grads.set(name.slice(5), t.data as Float32Array);
-      else if (name.startsWith('metric:')) metrics[name.slice(7)] = Number(t.data[0]);
-    }
-    return { loss: Number(out.loss!.data[0]), metrics, grads };
   }
 }
 
@@ -325,6 +502,22 @@ function unpackRoutes(out: Record<string, HostTensor>, batch: PackedBatch, confi
         for (let j = 0; j < k; j++) record.push(Number(out[`route${l}`]!.data[(b * batch.T + t) * k + j]));
     return record;
   });
+}
+
+let gc: (() => void) | undefined;
+
+/**
+ * A full garbage collection, before a large model's backward. The previous step's gradients (2.4 GB
+ * at 0.6B) are garbage by then, but V8 frees array memory only when it collects, and it rarely
+ * does while onnxruntime runs: left to itself it holds them through the next backward, measured as
+ * 2.2 GiB more peak RSS at 0.6B. (V8 exposes its collector only behind a flag.)
+ */
+function collectGarbage(): void {
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
 }
 
 function scalarFeed(value: number): HostTensor {

@@ -372,6 +372,33 @@ test('reduced precision: fp8 and int8 rollouts differ from the fp32 trainer; fp3
   assert.ok(gap.fp8! > gap.bf16!, `fp8 (${gap.fp8}) is coarser than bf16 (${gap.bf16})`);
 });
 
+test('int8/int4 engines compile their packed weights as constants and recompile on a weight update', async () => {
+  const { config, weights } = loadModelDir(join(fixtures, 'qwen2'));
+  const updated: Weights = new Map([...weights].map(([name, w]) => [name, w.map((v, i) => v + 0.05 * Math.sin(i))]));
+  const requests = [0, 1].map((i) => ({
+    id: String(i),
+    prompt: [i + 1, 4],
+    params: { temperature: 0, maxNewTokens: 8 },
+  }));
+  for (const precision of ['int8', 'int4'] as const) {
+    const engine = await engineFor(config, weights, { precision });
+    const before = await generateAll(engine, requests);
+    await engine.updateWeights(updated, 1);
+    const after = await generateAll(engine, requests);
+    const fresh = await generateAll(await engineFor(config, updated, { precision }), requests);
+    assert.deepEqual(
+      after.map((r) => r.policyLogprobs),
+      fresh.map((r) => r.policyLogprobs),
+      `${precision}: after the update = an engine built on the new weights`,
+    );
+    assert.notDeepEqual(
+      after.map((r) => r.policyLogprobs),
+      before.map((r) => r.policyLogprobs),
+      `${precision}: the update changed what it decodes`,
+    );
+  }
+});
+
 test('bad requests are one-line errors naming the request and the field', async () => {
   const { config, weights } = loadModelDir(join(fixtures, 'llama'));
   const engine = await engineFor(config, weights);

@@ -14,7 +14,11 @@ const random = rng(11);
 const w = Float32Array.from({ length: O * K }, () => (random() - 0.5) * 0.2);
 const x = Float32Array.from({ length: N * K }, () => random() * 2 - 0.7);
 
-async function run(layout: PackedLayout): Promise<{ y: Float32Array; feeds: ReturnType<typeof packWeight> }> {
+/** x @ W for a packed W, fed as inputs or (`constant`, as the engine compiles them) baked into the session. */
+async function run(
+  layout: PackedLayout,
+  constant = false,
+): Promise<{ y: Float32Array; feeds: ReturnType<typeof packWeight> }> {
   const feeds = packWeight(w, layout, 'w');
   const xs = input('x', 'float32', ['N', K]);
   const q = input('w.q', layout.bits === 8 ? 'int8' : 'uint8', [...feeds['w.q']!.dims]);
@@ -23,8 +27,9 @@ async function run(layout: PackedLayout): Promise<{ y: Float32Array; feeds: Retu
     [xs, q, s],
     { y: quantizedMatmul(xs, quantizedWeight(q, s, [O, K], layout.bits, layout.blockSize)) },
     { threads: 1 },
+    constant ? feeds : {},
   );
-  const out = await g.run({ x: { dtype: 'float32', data: x, dims: [N, K] }, ...feeds });
+  const out = await g.run({ x: { dtype: 'float32', data: x, dims: [N, K] }, ...(constant ? {} : feeds) });
   assert.deepEqual([...out.y!.dims], [N, O]);
   return { y: out.y!.data as Float32Array, feeds };
 }
@@ -41,11 +46,30 @@ function matmulT(a: ArrayLike<number>, b: ArrayLike<number>): number[] {
   return y;
 }
 
-test('4-bit MatMulNBits = x @ dequantised(W)^T; packing round-trips within a step of its block', async () => {
+/**
+ * accuracy_level 4's activations: each row's blocks of `block` inputs quantised to int8, symmetric,
+ * scale = max|x| / 127, round to nearest (MLAS QuantizeARow_CompInt8).
+ */
+function int8Blocks(a: Float32Array, block: number): number[] {
+  const out: number[] = [];
+  for (let start = 0; start < a.length; start += block) {
+    let amax = 0;
+    for (let i = start; i < start + block; i++) amax = Math.max(amax, Math.abs(a[i]!));
+    const scale = Math.fround(amax / 127);
+    const inv = scale ? Math.fround(1 / scale) : 0;
+    for (let i = start; i < start + block; i++) out.push(Math.round(Math.fround(a[i]! * inv)) * scale);
+  }
+  return out;
+}
+
+test('4-bit MatMulNBits: constant (as the engine compiles it) = int8-blocked x @ dequantised(W)^T; fed = float x; packing round-trips within a step of its block', async () => {
   const layout: PackedLayout = { shape: [O, K], bits: 4, blockSize: 16, source: 'w' };
-  const { y, feeds } = await run(layout);
+  const { y, feeds } = await run(layout, true);
   const deq = unpackWeight(feeds, layout, 'w');
-  assertClose(y, matmulT(x, deq), 1e-5, '4-bit product');
+  assertClose(y, matmulT(int8Blocks(x, 16), deq), 1e-5, '4-bit product (constant: accuracy_level 4)');
+  assert.ok(Math.max(...matmulT(x, deq).map((v, i) => Math.abs(v - y[i]!))) > 1e-4, 'and x was quantised');
+  // A fed weight is re-expanded on every run and multiplied in float: accuracy_level applies only to pre-packed weights.
+  assertClose((await run(layout)).y, matmulT(x, deq), 1e-5, '4-bit product (fed)');
   const scales = feeds['w.scales']!.data as Float32Array;
   for (let i = 0; i < w.length; i++) {
     const step = Math.abs(scales[Math.floor(i / K) * (K / 16) + Math.floor((i % K) / 16)]!);
@@ -65,5 +89,6 @@ test('int8 DynamicQuantizeMatMul = uint8-quantised x (per tensor) @ int8 W (per 
   const xq = Array.from(x, (v) => (Math.max(0, Math.min(255, Math.round(v / scale) + zero)) - zero) * scale);
   const deq = unpackWeight(feeds, layout, 'w');
   assertClose(y, matmulT(xq, deq), 1e-5, 'int8 product');
+  assertClose((await run(layout, true)).y, matmulT(xq, deq), 1e-5, 'int8 product (constant)');
   assert.ok(Math.max(...matmulT(x, w).map((v, i) => Math.abs(v - y[i]!))) > 1e-4, 'and it is not the float product');
 });
