@@ -335,7 +335,15 @@ const rollout = section(
       .array(z.string().regex(/^https?:\/\/[^/\s]+\/?$/, 'a base URL like http://127.0.0.1:30000'))
       .default([])
       .describe(
-        'Base URLs of SGLang-protocol servers (engine http). Weights are published under <run>/weights/v<N>, which every server must be able to read.',
+        'Base URLs of SGLang-protocol servers (engine http). Weights are published as versioned snapshots: in /dev/shm when every server is on this host, else under <run>/weights/v<N>, which every server must be able to read unless rollout.weights_url serves them over HTTP.',
+      ),
+    weights_url: z
+      .string()
+      .regex(/^http:\/\/[^/\s]+:\d+\/?$/, 'a URL like http://10.0.0.5:31000 (this host, a port)')
+      .nullable()
+      .default(null)
+      .describe(
+        'engine http: serve the published weight versions over HTTP at this URL (the trainer listens on its host and port) so servers on other machines fetch them (streamed, resumable, sha256-verified) instead of reading <run>/weights; off loopback it needs rollout.api_key, which the servers must also use (docs/astate.md).',
       ),
     engine_workers: z
       .int()

@@ -49,6 +49,14 @@ export async function createRunEngine(spec: EngineSpec): Promise<RunEngine> {
     shm: servers.every(isLoopbackUrl) ? 'auto' : false,
   });
   try {
+    if (r.weights_url) {
+      const { hostname, port } = new URL(r.weights_url);
+      await publisher.serve({
+        host: hostname.replace(/^\[|\]$/g, ''),
+        port: Number(port),
+        ...(apiKey ? { apiKey } : {}),
+      });
+    }
     const engine = new HttpEngine({
       servers,
       publisher,

@@ -1,6 +1,8 @@
 // rollout.engine / servers / engine_workers: config checks, the CLI shorthands, and the worker
 // lifecycle (started, answering /health, gone after stop()).
 import { test } from 'node:test';
+import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,15 @@ import { loadModelDir } from '../../src/model/checkpoint.ts';
 import { createRunEngine } from '../../src/system/engines.ts';
 import { HttpEngine } from '../../src/engine/http.ts';
 import { tinyModelDir } from './helpers.ts';
+import { byCodeUnit } from '../../src/util/order.ts';
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 test('config: engine http needs servers or workers; servers and workers exclude each other; URLs are checked', () => {
   const load = (...sets: string[]) => loadConfig({ sets });
@@ -34,6 +45,7 @@ test('config: engine http needs servers or workers; servers and workers exclude 
     () => load('rollout.engine=http', 'rollout.servers=["localhost:30000"]'),
     /rollout\.servers\.0: .*a base URL like http:\/\/127\.0\.0\.1:30000/,
   );
+  assert.throws(() => load('rollout.weights_url=http://10.0.0.5'), /rollout\.weights_url: .*a URL like/);
   assert.throws(
     () => new HttpEngine({ servers: ['ftp://x'], origin: '--servers' }),
     /--servers\[0\]: expected a base URL/,
@@ -44,8 +56,15 @@ test('engine workers: ringrl serve children answer /health and are gone after cl
   const modelDir = tinyModelDir();
   const weightsDir = mkdtempSync(join(tmpdir(), 'ringrl-workers-'));
   try {
+    const port = await freePort();
     const config = loadConfig({
-      sets: ['rollout.engine=http', 'rollout.engine_workers=1', 'rollout.pool_capacity=8', 'runtime.threads=1'],
+      sets: [
+        'rollout.engine=http',
+        'rollout.engine_workers=1',
+        'rollout.pool_capacity=8',
+        'runtime.threads=1',
+        `rollout.weights_url=http://127.0.0.1:${port}`,
+      ],
     });
     const { config: model, weights } = loadModelDir(modelDir);
     const { engine, close } = await createRunEngine({ config, model, modelDir, weightsDir });
@@ -54,6 +73,11 @@ test('engine workers: ringrl serve children answer /health and are gone after cl
     await engine.updateWeights(weights, 3);
     const info = (await (await fetch(`${http.servers[0]}/server_info`)).json()) as Record<string, unknown>;
     assert.deepEqual([info.weight_version, info.capacity], ['3', 8]);
+    // rollout.weights_url: the run serves its snapshots for servers on other machines.
+    const manifest = (await (await fetch(`http://127.0.0.1:${port}/v3/manifest.json`)).json()) as {
+      tensors: Record<string, unknown>;
+    };
+    assert.deepEqual(Object.keys(manifest.tensors).sort(byCodeUnit), [...weights.keys()].sort(byCodeUnit));
     await close();
     await assert.rejects(fetch(`${http.servers[0]}/health`), 'the worker is gone');
   } finally {
