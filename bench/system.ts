@@ -1,4 +1,4 @@
-// `npm run bench -- system [--steps N] [--threads N] [--engine http|local] [--sim-only | --no-sim] [--sim-iterations N]`
+// `npm run bench -- system [--steps N] [--threads N] [--engine http|local] [--sim-only | --no-sim] [--no-publish] [--sim-iterations N]`
 //
 // Placement: colocated (rollout, rewards, training and weight publication alternate) against
 // disaggregated (the engines keep decoding under version v while the trainer trains v → v+1;
@@ -24,6 +24,7 @@ import { RolloutScheduler } from '../src/rollout/scheduler.ts';
 import type { PromptSource, RolloutMode } from '../src/rollout/types.ts';
 import { builtinVocabSize, writeTokenizer } from '../src/tokenizer/index.ts';
 import { loadAverage, runRlArm } from './lib/rl.ts';
+import { benchPublication } from './system/publish.ts';
 import { record } from './record.ts';
 
 const { values } = parseArgs({
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     engine: { type: 'string', default: 'http' },
     'sim-only': { type: 'boolean', default: false },
     'no-sim': { type: 'boolean', default: false },
+    'no-publish': { type: 'boolean', default: false },
     'sim-iterations': { type: 'string', default: '6' },
   },
 });
@@ -317,10 +319,9 @@ if (!values['no-sim'])
     `    disaggregated over colocated: C3PO++ ${simGain('c3po').toFixed(2)}×, sync ${simGain('sync').toFixed(2)}× (sync drains its pool at the cut: nothing on-policy is left to decode while the trainer trains); C3PO++ disaggregated over sync colocated ${(sim['sync/colocated']!.step / sim['c3po/disaggregated']!.step).toFixed(2)}×`,
   );
 
-// ── (c) weight publication to 2 local engines (written by the astate helper) ──
-// LEAD: when merging bench/system/publish.ts, call it here and add its fields to the record below:
-//   const publication = await benchPublication({ threads });
-const publication: Record<string, unknown> | null = null;
+// ── (c) weight publication to 2 local engines, against memcpy (bench/system/publish.ts) ──
+process.stdout.write('(c) ');
+const publication = values['no-publish'] || values['sim-only'] ? null : await benchPublication();
 
 const simJson = Object.fromEntries(
   Object.entries(sim).map(([k, s]) => [k, Object.fromEntries(Object.entries(s).map(([f, v]) => [f, r3(v)]))]),
