@@ -42,6 +42,9 @@ export {
   type LengthModel,
 } from './engine/simulated.ts';
 export { precisions, quantizeWeights, type Precision } from './engine/precision.ts';
+export { HttpEngine, EnginesLost, type HttpEngineOptions, type FaultOptions } from './engine/http.ts';
+export { WeightPublisher, type PublisherOptions, type WeightManifest } from './engine/weights.ts';
+export { SnapshotLoader, loadSnapshot, type LoadedSnapshot } from './engine/snapshot.ts';
 
 // ── data: datasets, built-in reasoning tasks, example streams
 export * as data from './data/index.ts';
