@@ -177,7 +177,10 @@ test('pause() with a stalled server: its sequences come back paused with what th
   const partial = await engine.pause();
   engine.close();
   stalled.kill();
-  assert.deepEqual(partial.map((p) => p.id).sort((a, b) => a.localeCompare(b)), ['r0', 'r1', 'r2', 'r3']);
+  assert.deepEqual(
+    partial.map((p) => p.id).sort((a, b) => a.localeCompare(b)),
+    ['r0', 'r1', 'r2', 'r3'],
+  );
   for (const seq of partial) {
     const positions = seq.tokens.map((_, i) => seq.prompt.length + i);
     assert.deepEqual(seq.tokens, positions.map(tokenAt), `${seq.id}: a prefix of the whole sequence`);
