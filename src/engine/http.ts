@@ -583,15 +583,22 @@ export class HttpEngine implements RolloutEngine {
 
   /** A control call on each server; a server that does not answer is lost, a refusal is an error. */
   private async onServers(servers: Server[], method: string, path: string, body: unknown): Promise<void> {
+    const live = (s: Server) => s.state === 'up' || s.state === 'suspect';
     await Promise.all(
-      servers.map((s) =>
-        s.state === 'up' || s.state === 'suspect'
-          ? this.call(s.url, method, path, body).catch((error: Error) => {
-              if (!transportFailure(error)) throw error;
-              this.lose(s, `${path}: ${firstLine(error.message)}`);
-            })
-          : undefined,
-      ),
+      servers.filter(live).map(async (s) => {
+        // Retried while the server is still in rotation: one the watchdog lost meanwhile is not waited for again.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await this.call(s.url, method, path, body, 1);
+            return;
+          } catch (error) {
+            if (!transportFailure(error as Error)) throw error;
+            if (!live(s) || attempt >= this.retries)
+              return this.lose(s, `${path}: ${firstLine((error as Error).message)}`);
+            await sleep(100 * 2 ** attempt);
+          }
+        }
+      }),
     );
   }
 

@@ -47,7 +47,9 @@ async function fake(
   let version = 'default';
   let chunks = 0;
   const bodies: Fake['bodies'] = [];
+  let stalled = false;
   const server = http.createServer((req, res) => {
+    if (stalled) return; // a stalled process answers nothing
     let raw = '';
     req.on('data', (c) => (raw += c));
     req.on('end', async () => {
@@ -79,7 +81,7 @@ async function fake(
         chunks++;
         // (after the chunk had time to arrive: a reset discards what the client has not read)
         if (options.dieAfter !== undefined && chunks >= options.dieAfter) return void setTimeout(kill, 30);
-        if (options.stallAfter !== undefined && chunks >= options.stallAfter) return; // silent from now on
+        if (options.stallAfter !== undefined && chunks >= options.stallAfter) return void (stalled = true);
         await new Promise((r) => setTimeout(r, 5));
         if (res.destroyed) return;
       }
@@ -162,6 +164,36 @@ test('a stalled server is lost after the timeout; its sequences resume elsewhere
   assertWhole(results, 10);
   assert.ok(
     log.includes(`engine ${stalled.url} lost (timeout after 0.3 s): 2 sequences resumed on ${healthy.url} (2)`),
+    log.join('\n'),
+  );
+});
+
+test('pause() with a stalled server: its sequences come back paused with what they streamed', async () => {
+  const [stalled, healthy] = [await fake({ stallAfter: 3 }), await fake()];
+  const log: string[] = [];
+  const engine = engineOn([stalled, healthy], { timeoutMs: 300 }, log);
+  engine.submit(requests(4, 200));
+  assert.deepEqual(await engine.step(), []);
+  const partial = await engine.pause();
+  engine.close();
+  stalled.kill();
+  assert.deepEqual(
+    partial.map((p) => p.id).sort((a, b) => a.localeCompare(b)),
+    ['r0', 'r1', 'r2', 'r3'],
+  );
+  for (const seq of partial) {
+    const positions = seq.tokens.map((_, i) => seq.prompt.length + i);
+    assert.deepEqual(seq.tokens, positions.map(tokenAt), `${seq.id}: a prefix of the whole sequence`);
+    assert.deepEqual(seq.policyLogprobs, positions.map(logprobAt));
+    assert.equal(seq.finishReason, null);
+  }
+  assert.ok(partial.filter((p) => p.tokens.length > 0).length >= 3, 'the streamed tokens are kept');
+  assert.ok(
+    log.some((l) =>
+      new RegExp(
+        `^engine ${stalled.url} lost \\((timeout after 0\\.3 s|/pause_generation: no answer within 0\\.3 s)\\): 2 sequences returned to the pool \\(paused\\)$`,
+      ).test(l),
+    ),
     log.join('\n'),
   );
 });

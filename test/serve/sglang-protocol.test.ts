@@ -296,6 +296,53 @@ test('batches, text prompts, stop strings, streaming and the info endpoints', as
   assert.deepEqual(chunks.at(-1).meta_info.finish_reason, { type: 'length', length: 6 });
   assert.ok(chunks.slice(0, -1).every((c: any) => c.meta_info.finish_reason === null && c.output_ids.length <= 6));
 
+  // --incremental-streaming-output: each chunk has only its new tokens; joined they are the whole.
+  const incremental = await startServer({
+    modelDir: dir,
+    port: 0,
+    capacity: 4,
+    runtime: { threads: 1 },
+    incrementalStreaming: true,
+  });
+  try {
+    const parts = (
+      await (
+        await fetch(`${incremental.url}/generate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            input_ids: [1, 2],
+            sampling_params: { max_new_tokens: 6, sampling_seed: 1, ignore_eos: true },
+            stream: true,
+            return_logprob: true,
+          }),
+        })
+      ).text()
+    )
+      .split('\n\n')
+      .filter((e) => e && e !== 'data: [DONE]')
+      .map((e) => JSON.parse(e.replace(/^data: /, '')));
+    const whole = chunks.at(-1);
+    assert.deepEqual(
+      parts.flatMap((c: any) => c.output_ids),
+      whole.output_ids,
+    );
+    assert.deepEqual(
+      parts.flatMap((c: any) => c.meta_info.output_token_logprobs),
+      whole.meta_info.output_token_logprobs,
+    );
+    let total = 0;
+    assert.deepEqual(
+      parts.map((c: any) => c.meta_info.completion_tokens),
+      parts.map((c: any) => (total += c.output_ids.length)),
+      'completion_tokens is the running total',
+    );
+    assert.equal(total, 6);
+    assert.deepEqual(parts.at(-1).meta_info.finish_reason, { type: 'length', length: 6 });
+  } finally {
+    await incremental.app.close();
+  }
+
   assert.equal((await fetch(`${url}/health`)).status, 200);
   assert.equal((await fetch(`${url}/health_generate`)).status, 200);
   const info = await getJson(`${url}/get_model_info`);
