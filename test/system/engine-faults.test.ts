@@ -22,7 +22,9 @@ const modelConfig = presetConfig('tiny', { vocabSize: builtinVocabSize('char') }
 saveModelDir(model, modelConfig, initWeights(modelConfig, 1));
 writeTokenizer(model, 'char');
 
-const STEPS = 8;
+// Enough steps after the faults (injected after step 1) for both lost workers to be restarted on a
+// loaded machine, where a restart (kill, spawn, load the weights) takes several seconds.
+const STEPS = 12;
 const GROUP = 4;
 const stopped: number[] = [];
 let rl: ChildProcess | undefined;
