@@ -1,4 +1,5 @@
-// `npm run bench -- scale [--model DIR] [--new-tokens N] [--threads N] [--train-batch B] [--train-seq T] [--rounds R]`
+// `npm run bench -- scale [--model DIR] [--new-tokens N] [--threads N] [--train-batch B] [--train-seq T] [--rounds R]
+//   [--parts decode,quantized,train]`
 //
 // The real-scale path on a Qwen3-0.6B-shaped checkpoint (`ringrl init --preset qwen3-0.6b`, made
 // here when --model is not given): decode tokens/s at batch 1 and 8 and training tokens/s (one
@@ -9,6 +10,8 @@
 // against reading the same bytes from disk. Every measurement runs in a child process of its own
 // (one at a time), so each peak RSS is that side's alone; each comparison runs R rounds (default 2)
 // with the sides' order swapped every round, and every round is printed with its load average.
+// --parts runs a subset (the JSON line then holds only those parts; its ratio is training's, else
+// batch-1 decode's).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -30,9 +33,11 @@ const { values } = parseArgs({
     precision: { type: 'string', default: 'fp32' },
     batch: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '2' },
+    parts: { type: 'string', default: 'decode,quantized,train' },
   },
 });
 const rounds_ = Number(values.rounds);
+const parts = new Set(values.parts!.split(','));
 const startLoad = loadavg()[0]!;
 const threads = Number(values.threads),
   newTokens = Number(values['new-tokens']);
@@ -169,7 +174,7 @@ const oursRun = withLoad(ours),
   peerRun = withLoad(python);
 
 const decode: Record<string, ReturnType<typeof pair>> = {};
-for (const batch of [1, 8]) {
+for (const batch of parts.has('decode') ? [1, 8] : []) {
   const peerArgs = [
     '--batch',
     String(batch),
@@ -192,44 +197,59 @@ for (const batch of [1, 8]) {
     `decode batch ${batch}: PyTorch ${p.toFixed(2)} tokens/s (RSS ${d.peakRss.peer.toFixed(2)} GiB), ringrl ${o.toFixed(2)} tokens/s (RSS ${d.peakRss.ours.toFixed(2)} GiB) → ${(o / p).toFixed(2)}×${batch === 1 ? `; ${(o / limit).toFixed(2)} of the weight-read limit (decode steps alone, the prefill left out: ${stepPerS.toFixed(2)} steps/s = ${(stepPerS / limit).toFixed(2)} of it)` : ''} [rounds: ${d.rounds.join(', ')}]`,
   );
 }
-const blas = String(decode[1]!.peer.blas ?? 'unknown');
-console.log(`PyTorch ${decode[1]!.peer.torch} with BLAS ${blas}`);
+
+// int8 and int4 against fp32 over the same rounds (the order reversed every round), each precision's best round.
 const quantized: Record<
   string,
   { tokensPerS: number; speedup: number; kl: number; maxAbs: number; rss: number; load: number }
 > = {};
-for (const precision of ['int8', 'int4']) {
-  const o = oursRun('decode', ['--batch', '1', '--precision', precision]);
+const precisionRuns: Record<string, Run[]> = { fp32: [], int8: [], int4: [] };
+for (let round = 0; round < (parts.has('quantized') ? rounds_ : 0); round++) {
+  const order = round % 2 === 0 ? ['fp32', 'int8', 'int4'] : ['int4', 'int8', 'fp32'];
+  for (const precision of order)
+    precisionRuns[precision]!.push(oursRun('decode', ['--batch', '1', '--precision', precision]));
+}
+const bestOf = (runs: Run[]) => runs.reduce((a, b) => (Number(b.tokens_per_s) > Number(a.tokens_per_s) ? b : a));
+const listRuns = (runs: Run[]) =>
+  runs.map((r) => `${Number(r.tokens_per_s).toFixed(2)} (load ${r.load.toFixed(1)})`).join(', ');
+const fp32Best = parts.has('quantized') ? bestOf(precisionRuns.fp32!) : undefined;
+for (const precision of parts.has('quantized') ? ['int8', 'int4'] : []) {
+  const o = bestOf(precisionRuns[precision]!);
   quantized[precision] = {
     tokensPerS: Number(o.tokens_per_s),
-    speedup: Number(o.tokens_per_s) / Number(decode[1]!.ours.tokens_per_s),
+    speedup: Number(o.tokens_per_s) / Number(fp32Best!.tokens_per_s),
     kl: Number(o.kl),
     maxAbs: Number(o.max_abs),
     rss: o.rss_gb,
     load: o.load,
   };
   console.log(
-    `decode batch 1 ${precision}: ${Number(o.tokens_per_s).toFixed(2)} tokens/s (load ${o.load.toFixed(1)}) → ${quantized[precision]!.speedup.toFixed(2)}× ringrl fp32; mismatch vs the fp32 trainer KL(π_infer‖π_train) ${Number(o.kl).toExponential(2)}, max |Δlogp| ${Number(o.max_abs).toFixed(3)}`,
+    `decode batch 1 ${precision}: ${Number(o.tokens_per_s).toFixed(2)} tokens/s → ${quantized[precision]!.speedup.toFixed(2)}× ringrl fp32 (${Number(fp32Best!.tokens_per_s).toFixed(2)} in the same rounds); mismatch vs the fp32 trainer KL(π_infer‖π_train) ${Number(o.kl).toExponential(2)}, max |Δlogp| ${Number(o.max_abs).toFixed(3)} [rounds: ${listRuns(precisionRuns[precision]!)}; fp32 ${listRuns(precisionRuns.fp32!)}]`,
   );
 }
-const train = pair(
-  () =>
-    peerRun('train_torch.py', [
-      '--batch',
-      String(trainBatch),
-      '--seq',
-      String(trainSeq),
-      '--steps',
-      '1',
-      '--warmup',
-      '1',
-    ]),
-  () => oursRun('train'),
-);
-const trainRatio = Number(train.ours.tokens_per_s) / Number(train.peer.tokens_per_s);
-console.log(
-  `training (${trainBatch} x ${trainSeq} tokens, AdamW, fp32; ringrl recomputes in ${train.ours.segments} segments): PyTorch ${Number(train.peer.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${train.peakRss.peer.toFixed(2)} GiB), ringrl ${Number(train.ours.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${train.peakRss.ours.toFixed(2)} GiB) → ${trainRatio.toFixed(2)}× [rounds: ${train.rounds.join(', ')}]`,
-);
+const train = parts.has('train')
+  ? pair(
+      () =>
+        peerRun('train_torch.py', [
+          '--batch',
+          String(trainBatch),
+          '--seq',
+          String(trainSeq),
+          '--steps',
+          '1',
+          '--warmup',
+          '1',
+        ]),
+      () => oursRun('train'),
+    )
+  : undefined;
+if (train)
+  console.log(
+    `training (${trainBatch} x ${trainSeq} tokens, AdamW, fp32; ringrl recomputes in ${train.ours.segments} segments): PyTorch ${Number(train.peer.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${train.peakRss.peer.toFixed(2)} GiB), ringrl ${Number(train.ours.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${train.peakRss.ours.toFixed(2)} GiB) → ${(Number(train.ours.tokens_per_s) / Number(train.peer.tokens_per_s)).toFixed(2)}× [rounds: ${train.rounds.join(', ')}]`,
+  );
+const peerInfo = (train ?? decode[1])?.peer;
+const blas = String(peerInfo?.blas ?? 'unknown');
+if (peerInfo) console.log(`PyTorch ${peerInfo.torch} with BLAS ${blas}`);
 const r2 = (x: number) => Number(x.toFixed(2));
 const sides = (d: ReturnType<typeof pair>) => ({
   ours: r2(Number(d.ours.tokens_per_s)),
@@ -238,34 +258,45 @@ const sides = (d: ReturnType<typeof pair>) => ({
   peak_rss_gib: { ours: r2(d.peakRss.ours), peer: r2(d.peakRss.peer) },
   rounds: d.rounds,
 });
+const headline = train ?? decode[1];
+const quantizedRecord = (precision: string) => ({
+  tokens_per_s: r2(quantized[precision]!.tokensPerS),
+  speedup: r2(quantized[precision]!.speedup),
+  kl: Number(quantized[precision]!.kl.toExponential(2)),
+  max_abs: r2(quantized[precision]!.maxAbs),
+  load: r2(quantized[precision]!.load),
+});
 record({
   bench: 'scale',
-  ours: r2(Number(train.ours.tokens_per_s)),
-  peer: r2(Number(train.peer.tokens_per_s)),
-  ratio: r2(trainRatio),
-  unit: 'training tokens/s',
-  train: { ...sides(train), segments: train.ours.segments },
-  decode_b1: {
-    ...sides(decode[1]!),
-    limit: r2(limit),
-    of_limit: r2(Number(decode[1]!.ours.tokens_per_s) / limit),
-    steps_per_s: r2(1 / Number(decode[1]!.ours.step_s)),
-    steps_of_limit: r2(1 / Number(decode[1]!.ours.step_s) / limit),
-  },
-  decode_b8: sides(decode[8]!),
-  int8: {
-    tokens_per_s: r2(quantized.int8!.tokensPerS),
-    speedup: r2(quantized.int8!.speedup),
-    kl: Number(quantized.int8!.kl.toExponential(2)),
-    load: r2(quantized.int8!.load),
-  },
-  int4: {
-    tokens_per_s: r2(quantized.int4!.tokensPerS),
-    speedup: r2(quantized.int4!.speedup),
-    kl: Number(quantized.int4!.kl.toExponential(2)),
-    load: r2(quantized.int4!.load),
-  },
+  ours: headline ? r2(Number(headline.ours.tokens_per_s)) : NaN,
+  peer: headline ? r2(Number(headline.peer.tokens_per_s)) : NaN,
+  ratio: headline ? r2(Number(headline.ours.tokens_per_s) / Number(headline.peer.tokens_per_s)) : NaN,
+  unit: train ? 'training tokens/s' : 'batch-1 decode tokens/s',
+  parts: [...parts],
+  ...(train ? { train: { ...sides(train), segments: train.ours.segments } } : {}),
+  ...(decode[1]
+    ? {
+        decode_b1: {
+          ...sides(decode[1]),
+          limit: r2(limit),
+          of_limit: r2(Number(decode[1].ours.tokens_per_s) / limit),
+          steps_per_s: r2(1 / Number(decode[1].ours.step_s)),
+          steps_of_limit: r2(1 / Number(decode[1].ours.step_s) / limit),
+        },
+        decode_b8: sides(decode[8]!),
+      }
+    : {}),
+  ...(fp32Best
+    ? {
+        quantized: {
+          fp32_tokens_per_s: r2(Number(fp32Best.tokens_per_s)),
+          int8: quantizedRecord('int8'),
+          int4: quantizedRecord('int4'),
+        },
+      }
+    : {}),
   memcpy_gb_s: r2(bandwidth / 1e9),
+  weight_read_limit: r2(limit),
   load_s: { ours: r2(Number(load.seconds)), read: r2(readSeconds), rss_gib: r2(load.rss_gb) },
   load_average: { start: r2(startLoad), end: r2(loadavg()[0]!) },
   peer_blas: blas,

@@ -134,6 +134,21 @@ test('export rejects inputs that were used but not declared', () => {
   assert.throws(() => exportOnnx([a], { y: a.add(b) }), /graph uses input 'b' that was not declared/);
 });
 
+test('constants: inputs baked into the session (external data from memory) are not fed and compute as if fed', async () => {
+  const x = input('x', 'float64', ['N', 3]);
+  const w = input('w', 'float64', [3, 2]);
+  const wData = Float64Array.of(1, -2, 0.5, 4, -1, 3);
+  const xData = Float64Array.of(1, 2, 3, -1, 0, 2);
+  const fed = await CompiledGraph.create([x, w], { y: x.matmul(w) }, { threads: 1 });
+  const baked = await CompiledGraph.create([x, w], { y: x.matmul(w) }, { threads: 1 }, { w: f64(wData, [3, 2]) });
+  assert.deepEqual(baked.inputNames, ['x']);
+  const expected = (await fed.run({ x: f64(xData, [2, 3]), w: f64(wData, [3, 2]) })).y!.data;
+  assert.deepEqual([...(await baked.run({ x: f64(xData, [2, 3]) })).y!.data], [...expected]);
+  assert.deepEqual([...expected], [1 * 1 + 2 * 0.5 - 3, -2 + 8 + 9, -1 + 0 - 2, 2 + 0 + 6]);
+  assert.throws(() => exportOnnx([x], { y: x.sum() }, 'g', new Set(['w'])), /constant 'w' is not a declared input/);
+  assert.throws(() => exportOnnx([x], { y: x.sum() }, 'g', new Set(['x'])), /constant 'x' needs a static shape/);
+});
+
 test('transpose accepts permutations of ten or more axes (checked numerically, not as text)', () => {
   const dims = Array.from({ length: 11 }, () => 1);
   const x = input('x', 'float64', dims);
