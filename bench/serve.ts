@@ -11,11 +11,10 @@
 //    /update_weights_from_disk on a server holding that architecture (it reads and verifies every
 //    tensor's sha256), as GB/s against a plain file copy of the same bytes on the same file system
 //    (target >= 0.5x).
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalEngine } from '../src/engine/local.ts';
 import { generateAll } from '../src/engine/types.ts';
@@ -24,6 +23,7 @@ import { saveModelDir } from '../src/model/checkpoint.ts';
 import { initWeights, presetConfig } from '../src/model/presets.ts';
 import { rng } from '../src/util/random.ts';
 import { record } from './record.ts';
+import { startServe } from './lib/serve.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,7 +41,6 @@ const streams = Number(values.streams),
 const requests = Number(values.requests),
   publishMb = Number(values['publish-mb']),
   repeats = Number(values.repeats);
-const here = dirname(fileURLToPath(import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'ringrl-bench-serve-'));
 const children: ChildProcess[] = [];
 process.on('exit', () => {
@@ -50,37 +49,8 @@ process.on('exit', () => {
 });
 
 function serve(modelDir: string, capacity: number): Promise<string> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(here, '..', 'src', 'cli', 'bin.ts'),
-      'serve',
-      '--model',
-      modelDir,
-      '--port',
-      '0',
-      '--capacity',
-      String(capacity),
-      '--prefill-batch',
-      '8',
-      '--threads',
-      String(threads),
-      '--exit-with-stdin',
-    ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  children.push(child);
-  let out = '';
-  return new Promise((ok, fail) => {
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) ok(m[1]!);
-    });
-    child.once('exit', (code) => fail(new Error(`ringrl serve exited with ${code}`)));
-  });
+  const flags = ['--capacity', String(capacity), '--prefill-batch', '8', '--threads', String(threads)];
+  return startServe(modelDir, flags, children);
 }
 
 async function post(url: string, body: unknown): Promise<any> {

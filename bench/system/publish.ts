@@ -8,17 +8,18 @@
 // (read + verify every tensor + swap, in parallel), until both report the new version. The peer is
 // Buffer.copy of the same bytes (warm buffers), measured in the same run. Also printed: one thread
 // of sha256 on the same bytes, the floor under any verified publication.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { HttpEngine } from '../../src/engine/http.ts';
 import { WeightPublisher } from '../../src/engine/weights.ts';
 import { saveModelDir } from '../../src/model/checkpoint.ts';
 import { initWeights, presetConfig } from '../../src/model/presets.ts';
+import { startServe } from '../lib/serve.ts';
 
 export interface PublicationOptions {
   /** Model size in MB (fp32). Default 200. */
@@ -27,38 +28,8 @@ export interface PublicationOptions {
   repeats?: number;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-
 function serve(modelDir: string, children: ChildProcess[]): Promise<string> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(here, '..', '..', 'src', 'cli', 'bin.ts'),
-      'serve',
-      '--model',
-      modelDir,
-      '--port',
-      '0',
-      '--capacity',
-      '1',
-      '--threads',
-      '1',
-      '--exit-with-stdin',
-    ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  children.push(child);
-  let out = '';
-  return new Promise((ok, fail) => {
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) ok(m[1]!);
-    });
-    child.once('exit', (code) => fail(new Error(`ringrl serve exited with ${code}`)));
-  });
+  return startServe(modelDir, ['--capacity', '1', '--threads', '1'], children);
 }
 
 export async function benchPublication(opts: PublicationOptions = {}): Promise<Record<string, number>> {
