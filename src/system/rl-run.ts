@@ -78,7 +78,7 @@ export async function runRl(spec: RlRun): Promise<RlOutcome> {
     spec.scorer ??
     (await createScorer(spec.config.reward, {
       task: spec.config.data.task,
-      log: (message, level) => spec.onEvent?.({ type: 'log', level, message }),
+      log: logTo(spec),
     }));
   try {
     let resume = spec.resume;
@@ -94,6 +94,11 @@ export async function runRl(spec: RlRun): Promise<RlOutcome> {
   } finally {
     if (!spec.scorer) await scorer.close();
   }
+}
+
+/** Engine and reward-replica lines (a lost engine, what resumed where) as the run's log events. */
+function logTo(spec: RlRun): (message: string, level: 'info' | 'warn') => void {
+  return (message, level) => spec.onEvent?.({ type: 'log', level, message });
 }
 
 /** AMem (rl.release_memory): without onnxruntime's arenas, no phase's working set outlives it. */
@@ -134,7 +139,7 @@ async function runFrom(
     modelDir: from,
     weightsDir: join(run.path, 'weights'),
     ...(runtime ? { runtime } : {}),
-    log: (message, level) => spec.onEvent?.({ type: 'log', level, message }),
+    log: logTo(spec),
   });
   try {
     return await rlLoop(spec, {
