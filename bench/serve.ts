@@ -23,7 +23,7 @@ import { saveModelDir } from '../src/model/checkpoint.ts';
 import { initWeights, presetConfig } from '../src/model/presets.ts';
 import { rng } from '../src/util/random.ts';
 import { record } from './record.ts';
-import { startServe } from './lib/serve.ts';
+import { publicationModel, startServe } from './lib/serve.ts';
 
 const { values } = parseArgs({
   options: {
@@ -156,18 +156,8 @@ console.log(
 );
 
 // ---- 3: weight publication -------------------------------------------------------------------
-// A model of about publish-mb MB (fp32): the bench shape widened.
-const hidden = 512;
-const perLayer = 4 * hidden * hidden + 3 * hidden * 2048;
-const layers = Math.max(1, Math.round((publishMb * 1e6) / 4 / perLayer));
-const big = presetConfig('bench', {
-  hiddenSize: hidden,
-  intermediateSize: 2048,
-  numHeads: 8,
-  numKvHeads: 8,
-  headDim: 64,
-  numLayers: layers,
-});
+const big = publicationModel(publishMb);
+const layers = big.numLayers;
 const bigDir = join(scratch, 'big-model');
 saveModelDir(bigDir, big, initWeights(big, 0));
 const bigUrl = await serve(bigDir, 1);

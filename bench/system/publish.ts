@@ -18,8 +18,8 @@ import { parseArgs } from 'node:util';
 import { HttpEngine } from '../../src/engine/http.ts';
 import { WeightPublisher } from '../../src/engine/weights.ts';
 import { saveModelDir } from '../../src/model/checkpoint.ts';
-import { initWeights, presetConfig } from '../../src/model/presets.ts';
-import { startServe } from '../lib/serve.ts';
+import { initWeights } from '../../src/model/presets.ts';
+import { publicationModel, startServe } from '../lib/serve.ts';
 
 export interface PublicationOptions {
   /** Model size in MB (fp32). Default 200. */
@@ -35,17 +35,8 @@ function serve(modelDir: string, children: ChildProcess[]): Promise<string> {
 export async function benchPublication(opts: PublicationOptions = {}): Promise<Record<string, number>> {
   const mb = opts.mb ?? 200;
   const repeats = opts.repeats ?? 3;
-  const hidden = 512;
-  const perLayer = 4 * hidden * hidden + 3 * hidden * 2048;
-  const layers = Math.max(1, Math.round((mb * 1e6) / 4 / perLayer));
-  const config = presetConfig('bench', {
-    hiddenSize: hidden,
-    intermediateSize: 2048,
-    numHeads: 8,
-    numKvHeads: 8,
-    headDim: 64,
-    numLayers: layers,
-  });
+  const config = publicationModel(mb);
+
   const scratch = mkdtempSync(join(tmpdir(), 'ringrl-bench-publish-'));
   const children: ChildProcess[] = [];
   const publisher = new WeightPublisher(join(scratch, 'weights'), config, { shm: 'auto' });

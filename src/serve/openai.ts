@@ -247,10 +247,7 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
       tokens.reduce((at, t) => (text_offset.push(at), at + t.length), offset);
       return { tokens, token_logprobs: seq.policyLogprobs.slice(from), top_logprobs: null, text_offset };
     };
-    const textOf = (s: ServedSequence) =>
-      body.include_stop_str_in_output
-        ? decode(ctx, s.seq.tokens, skipSpecial)
-        : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched);
+    const textOf = (s: ServedSequence) => servedText(ctx, s, skipSpecial, body.include_stop_str_in_output);
 
     if (body.stream) {
       return streamChoices(reply, {
@@ -322,10 +319,7 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
           top_logprobs: [],
         };
       });
-    const textOf = (s: ServedSequence) =>
-      body.include_stop_str_in_output
-        ? decode(ctx, s.seq.tokens, skipSpecial)
-        : trimAtStop(decode(ctx, s.seq.tokens, skipSpecial), s.matched);
+    const textOf = (s: ServedSequence) => servedText(ctx, s, skipSpecial, body.include_stop_str_in_output);
 
     if (body.stream) {
       return streamChoices(reply, {
@@ -367,4 +361,10 @@ export function openaiRoutes(app: FastifyInstance, ctx: ServeContext): void {
       usage: usage(results, prompt.length * n),
     };
   });
+}
+
+/** A choice's text: decoded, cut before the stop string it matched unless the request keeps it. */
+function servedText(ctx: ServeContext, s: ServedSequence, skipSpecial: boolean, keepStop?: boolean | null): string {
+  const text = decode(ctx, s.seq.tokens, skipSpecial);
+  return keepStop ? text : trimAtStop(text, s.matched);
 }
