@@ -1,6 +1,7 @@
 // Shared test helpers: seeded randoms, float64 host tensors, closeness assertions.
 import assert from 'node:assert/strict';
 import type { HostTensor } from '../src/runtime/index.ts';
+import type { PromptSource } from '../src/rollout/types.ts';
 export { rng } from '../src/util/random.ts';
 
 export function f64(values: ArrayLike<number>, dims: number[]): HostTensor {
@@ -28,3 +29,9 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
 
 /** Node arguments that run the `ringrl` CLI from source (no build needed): `spawn(process.execPath, [...ringrlCli, 'rl', ...])`. */
 export const ringrlCli = ['--import', 'tsx', new URL('../src/cli/bin.ts', import.meta.url).pathname];
+
+/** Prompts p0, p1, ... all of the same tokens, with a cursor the scheduler can save and seek. */
+export function countingPrompts(tokens: number[] = [1, 2, 3]): PromptSource {
+  let n = 0;
+  return { next: () => ({ id: `p${n++}`, tokens: [...tokens] }), cursor: () => n, seek: (c) => void (n = c) };
+}

@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { parsePolicyLossConfig, advantageSchema, shapingSchema } from '../../src/algo/index.ts';
 import { LocalEngine } from '../../src/engine/local.ts';
 import { RolloutScheduler } from '../../src/rollout/scheduler.ts';
-import type { PromptSource, RolloutMode } from '../../src/rollout/types.ts';
+import type { RolloutMode } from '../../src/rollout/types.ts';
 import { RlController, minibatchOrder } from '../../src/system/controller.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
 import { Policy } from '../../src/train/policy.ts';
+import { countingPrompts } from '../helpers.ts';
 
 for (const [mode, miniBatches, keepPausedCache] of [
   ['c3po', 1, false],
@@ -19,12 +20,7 @@ for (const [mode, miniBatches, keepPausedCache] of [
     const policy = Policy.fromPreset('tiny', 11, { threads: 1 });
     const engine = new LocalEngine(policy.config, { capacity: 32, keepPausedCache, runtime: { threads: 1 } });
     await engine.updateWeights(policy.weights, 0);
-    let n = 0;
-    const prompts: PromptSource = {
-      next: () => ({ id: `p${n++}`, tokens: [1, 2, 3] }),
-      cursor: () => n,
-      seek: (c) => void (n = c),
-    };
+    const prompts = countingPrompts();
     const scheduler = new RolloutScheduler(
       engine,
       prompts,
@@ -95,12 +91,7 @@ test('rewards start as trajectories finish, during the rollout; each is scored o
   const policy = Policy.fromPreset('tiny', 3, { threads: 1 });
   const engine = new LocalEngine(policy.config, { capacity: 16, runtime: { threads: 1 } });
   await engine.updateWeights(policy.weights, 0);
-  let n = 0;
-  const prompts: PromptSource = {
-    next: () => ({ id: `p${n++}`, tokens: [1, 2, 3] }),
-    cursor: () => n,
-    seek: (c) => void (n = c),
-  };
+  const prompts = countingPrompts();
   const scheduler = new RolloutScheduler(
     engine,
     prompts,

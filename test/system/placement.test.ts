@@ -17,12 +17,13 @@ import { initWeights, presetConfig } from '../../src/model/presets.ts';
 import { RunDir } from '../../src/report/index.ts';
 import { getVerifier } from '../../src/reward/verifiers.ts';
 import { RolloutScheduler } from '../../src/rollout/scheduler.ts';
-import type { PromptSource, RolloutMode, Trajectory } from '../../src/rollout/types.ts';
+import type { RolloutMode, Trajectory } from '../../src/rollout/types.ts';
 import { RlController } from '../../src/system/controller.ts';
 import { runRl } from '../../src/system/rl-run.ts';
 import { builtinVocabSize, writeTokenizer } from '../../src/tokenizer/index.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
 import { Policy } from '../../src/train/policy.ts';
+import { countingPrompts } from '../helpers.ts';
 
 const sigma = 1,
   eta = 1,
@@ -34,12 +35,7 @@ for (const mode of ['c3po', 'async', 'sync'] as RolloutMode[]) {
     const policy = Policy.fromPreset('tiny', 7, { threads: 1 });
     const engine = new LocalEngine(policy.config, { capacity: 16, runtime: { threads: 1 } });
     await engine.updateWeights(policy.weights, 0);
-    let n = 0;
-    const prompts: PromptSource = {
-      next: () => ({ id: `p${n++}`, tokens: [1, 2, 3] }),
-      cursor: () => n,
-      seek: (c) => void (n = c),
-    };
+    const prompts = countingPrompts();
     const scheduler = new RolloutScheduler(
       engine,
       prompts,
