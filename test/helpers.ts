@@ -35,3 +35,23 @@ export function countingPrompts(tokens: number[] = [1, 2, 3]): PromptSource {
   let n = 0;
   return { next: () => ({ id: `p${n++}`, tokens: [...tokens] }), cursor: () => n, seek: (c) => void (n = c) };
 }
+
+/**
+ * Decode steps of ideal continuous batching: free slots take the next sequences before every step,
+ * and a sequence of n tokens needs n - 1 decode steps (its first token comes from the prefill).
+ */
+export function idealRefillSteps(lengths: number[], capacity: number): number {
+  let steps = 0;
+  const queue = lengths.map((n) => n - 1);
+  let running: number[] = [];
+  while (queue.length || running.length) {
+    while (running.length < capacity && queue.length) {
+      const remaining = queue.shift()!;
+      if (remaining > 0) running.push(remaining);
+    }
+    if (!running.length) continue;
+    running = running.map((r) => r - 1).filter((r) => r > 0);
+    steps++;
+  }
+  return steps;
+}

@@ -16,6 +16,7 @@ import {
   generateAll,
 } from '../../src/engine/types.ts';
 import { Policy } from '../../src/train/policy.ts';
+import { idealRefillSteps } from '../helpers.ts';
 
 /** Every implementation is built with capacity 4 and prefill batch 4 over the suite's model. */
 export const CAPACITY = 4;
@@ -171,20 +172,7 @@ export function engineSuite(label: string, modelDir: () => string, harness: () =
       results.map((r) => r.tokens.length),
       lengths,
     );
-    // Immediate refilling, simulated: a sequence of n tokens needs n - 1 decode steps (its first
-    // token comes from the prefill); free slots take the next sequences before every step.
-    let steps = 0;
-    const queue = lengths.map((n) => n - 1);
-    let running: number[] = [];
-    while (queue.length || running.length) {
-      while (running.length < CAPACITY && queue.length) {
-        const remaining = queue.shift()!;
-        if (remaining > 0) running.push(remaining);
-      }
-      if (!running.length) continue;
-      running = running.map((r) => r - 1).filter((r) => r > 0);
-      steps++;
-    }
+    const steps = idealRefillSteps(lengths, CAPACITY);
     assert.equal(decodeSteps, steps, `decode steps ${decodeSteps} vs ideal refilling ${steps}`);
   });
 }

@@ -19,6 +19,7 @@ import {
 import { Policy } from '../../src/train/policy.ts';
 import { initWeights } from '../../src/model/presets.ts';
 import { RingrlError } from '../../src/errors.ts';
+import { idealRefillSteps } from '../helpers.ts';
 
 const fixtures = join(import.meta.dirname, '..', 'fixtures', 'models');
 
@@ -132,20 +133,7 @@ test('continuous batching: decode steps match immediate slot refilling, far belo
     results.map((r) => r.tokens.length),
     lengths,
   );
-  // Immediate refilling, simulated: free slots take the next sequences before every step. A
-  // sequence of n tokens needs n - 1 decode steps (its first token comes from the prefill).
-  let steps = 0;
-  const queue = lengths.map((n) => n - 1);
-  let running: number[] = [];
-  while (queue.length || running.length) {
-    while (running.length < capacity && queue.length) {
-      const remaining = queue.shift()!;
-      if (remaining > 0) running.push(remaining);
-    }
-    if (!running.length) continue;
-    running = running.map((r) => r - 1).filter((r) => r > 0);
-    steps++;
-  }
+  const steps = idealRefillSteps(lengths, capacity);
   const staticBatches = Array.from(
     { length: Math.ceil(lengths.length / capacity) },
     (_, b) => Math.max(...lengths.slice(b * capacity, (b + 1) * capacity)) - 1,
