@@ -195,22 +195,24 @@ test('non-finite updates are skipped and said so; N in a row roll back to the la
     score: async ({ response }) => ({ status: 'scored', reward: response.length % 2, breakdown: {}, reason: '' }),
     close: async () => {},
   });
+  const poisoned = (run: RunDir, onEvent: (e: RlEvent) => void) =>
+    runRl({
+      run,
+      config,
+      modelDir: model,
+      resume: false,
+      source: taskSource('pycode', { difficulty: 1 }),
+      evalExamples: [],
+      verify: getVerifier('pycode'),
+      scorer: nanScorer(),
+      onEvent,
+    });
   const run = RunDir.create(join(work, 'nan'));
   const events: RlEvent[] = [];
-  await runRl({
-    run,
-    config,
-    modelDir: model,
-    resume: false,
-    source: taskSource('pycode', { difficulty: 1 }),
-    evalExamples: [],
-    verify: getVerifier('pycode'),
-    scorer: nanScorer(),
-    onEvent: (e) => {
-      events.push(e);
-      if (e.type === 'step' && e.step === 2 && !events.some((x) => x.type === 'rollback')) poison = true;
-      if (e.type === 'rollback') poison = false;
-    },
+  await poisoned(run, (e) => {
+    events.push(e);
+    if (e.type === 'step' && e.step === 2 && !events.some((x) => x.type === 'rollback')) poison = true;
+    if (e.type === 'rollback') poison = false;
   });
   const skipped = events.filter((e) => e.type === 'skipped');
   assert.deepEqual(
@@ -236,18 +238,8 @@ test('non-finite updates are skipped and said so; N in a row roll back to the la
   const again = RunDir.create(join(work, 'nan-again'));
   poison = false;
   await assert.rejects(
-    runRl({
-      run: again,
-      config,
-      modelDir: model,
-      resume: false,
-      source: taskSource('pycode', { difficulty: 1 }),
-      evalExamples: [],
-      verify: getVerifier('pycode'),
-      scorer: nanScorer(),
-      onEvent: (e) => {
-        if (e.type === 'step' && e.step === 2) poison = true;
-      },
+    poisoned(again, (e) => {
+      if (e.type === 'step' && e.step === 2) poison = true;
     }),
     /rl step 4: 2 steps in a row skipped an update \(.*\), again after rolling back to checkpoint 2; stopping \(checkpoint 2 is intact\)/,
   );
