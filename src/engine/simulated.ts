@@ -127,21 +127,7 @@ export class SimulatedEngine implements RolloutEngine {
   }
 
   async pause(): Promise<GeneratedSequence[]> {
-    const partial = [
-      ...this.active.map((s) => s.seq),
-      ...this.waiting.map(
-        (r) =>
-          r.resumeFrom ?? {
-            id: r.id,
-            prompt: r.prompt,
-            tokens: [],
-            behaviorLogprobs: [],
-            policyLogprobs: [],
-            versions: [],
-            finishReason: null,
-          },
-      ),
-    ];
+    const partial = [...this.active.map((s) => s.seq), ...this.waiting.map((r) => r.resumeFrom ?? emptySequence(r))];
     this.active = [];
     this.waiting = [];
     return partial;
