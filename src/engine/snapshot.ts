@@ -101,9 +101,10 @@ export class SnapshotLoader {
     const manifest = parseManifest(await fetchText(`${url}/${MANIFEST_FILE}`, options), `${url}/${MANIFEST_FILE}`);
     const file = `${url}/model.safetensors`;
     const slot = this.current === 0 ? 1 : 0;
+    // Each tensor is hashed as soon as its last byte arrives, while the rest downloads.
     const sink = new TensorSink(file, config, manifest, (name, bytes) => this.buffer(slot, name, bytes));
     await fetchInto(file, options, sink);
-    const hashed = sink.tensors().map(([span, bytes]) => lend(span, bytes));
+    const hashed = sink.hashed();
     return { dir: url, config, ...(await this.verified(slot, hashed, manifest, file)), dtype: 'F32', manifest, slot };
   }
 
@@ -143,7 +144,11 @@ async function lend(span: TensorSpan, bytes: Uint8Array<ArrayBuffer>): Promise<H
   return { span, ...(await pool.digestLent(bytes)) };
 }
 
-/** A streamed safetensors file into per-tensor buffers: the header first, then each tensor's bytes. */
+/**
+ * A streamed safetensors file into per-tensor buffers: the header first, then each tensor's bytes;
+ * a tensor complete is lent to be hashed at once. A download that starts over (the file changed)
+ * drops what was lent: those buffers come back to nobody and fresh ones are allocated.
+ */
 class TensorSink implements ByteSink {
   private readonly file: string;
   private readonly config: ModelConfig;
@@ -154,6 +159,7 @@ class TensorSink implements ByteSink {
   private spans: TensorSpan[] | null = null;
   private buffers: Uint8Array<ArrayBuffer>[] = [];
   private next = 0;
+  private lent: Promise<Hashed>[] = [];
 
   constructor(
     file: string,
@@ -173,6 +179,8 @@ class TensorSink implements ByteSink {
     this.head = Buffer.alloc(0);
     this.spans = null;
     this.next = 0;
+    for (const dropped of this.lent) dropped.catch(() => {});
+    this.lent = [];
   }
 
   write(chunk: Buffer, position: number): void {
@@ -208,14 +216,17 @@ class TensorSink implements ByteSink {
       const to = Math.min(end, span.end);
       if (to > from) this.buffers[this.next]!.set(chunk.subarray(from - position, to - position), from - span.start);
       at = Math.max(to, at);
-      if (to === span.end) this.next++;
+      if (to === span.end) this.lent.push(lend(span, this.buffers[this.next++]!));
       else if (to <= from) break;
     }
   }
 
-  tensors(): [TensorSpan, Uint8Array<ArrayBuffer>][] {
+  /** Every tensor's digest, once the download is complete. */
+  hashed(): Promise<Hashed>[] {
     if (!this.spans) throw new RingrlError(`${this.file}: the download ended inside the header`);
-    return this.spans.map((s, i) => [s, this.buffers[i]!]);
+    if (this.lent.length !== this.spans.length)
+      throw new RingrlError(`${this.file}: the download ended inside tensor '${this.spans[this.lent.length]!.name}'`);
+    return this.lent;
   }
 }
 
