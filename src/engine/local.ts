@@ -361,15 +361,19 @@ export class LocalEngine implements RolloutEngine {
     segments.forEach((segment, j) => {
       const { rows, slots } = segment;
       feeds[`past_mask${j}`] = { dtype: 'float32', data: segment.mask, dims: [rows, slots] };
-      if (j > 0)
+      if (j > 0) {
         feeds[`rows${j}`] = {
           dtype: 'int64',
           data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)),
           dims: [rows],
         };
+        const spread = new Float32Array(B * rows);
+        for (let i = 0; i < rows; i++) spread[i * rows + i] = 1;
+        feeds[`spread${j}`] = { dtype: 'float32', data: spread, dims: [B, rows] };
+      }
       for (let l = 0; l < this.config.numLayers; l++) {
-        feeds[`past_k${l}_${j}`] = { dtype: 'float32', data: segment.k[l]!, dims: [rows, K, slots, hd] };
-        feeds[`past_v${l}_${j}`] = { dtype: 'float32', data: segment.v[l]!, dims: [rows, K, slots, hd] };
+        feeds[`past_k${l}_${j}`] = { dtype: 'float32', data: segment.k[l]!, dims: [rows, K, 1, slots, hd] };
+        feeds[`past_v${l}_${j}`] = { dtype: 'float32', data: segment.v[l]!, dims: [rows, K, 1, slots, hd] };
       }
     });
     const truncation = this.active.some((slot) => this.truncates(slot.request.params));
@@ -530,15 +534,17 @@ export class LocalEngine implements RolloutEngine {
           S = `S${j}`;
         const mask = input(`past_mask${j}`, 'float32', [n, S]);
         const rows = j === 0 ? undefined : input(`rows${j}`, 'int64', [n]);
-        extra.push(mask, ...(rows ? [rows] : []));
-        return { n, S, rows, bias: where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]) };
+        const spread = j === 0 ? undefined : input(`spread${j}`, 'float32', ['B', n]);
+        extra.push(mask, ...(rows && spread ? [rows, spread] : []));
+        const bias = where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]);
+        return { n, S, rows, spread, bias };
       });
       const past: CacheSegment[][] = Array.from({ length: this.config.numLayers }, (_, l) =>
-        parts.map(({ n, S, rows, bias }, j) => ({
-          k: input(`past_k${l}_${j}`, 'float32', [n, K, S, hd]),
-          v: input(`past_v${l}_${j}`, 'float32', [n, K, S, hd]),
+        parts.map(({ n, S, rows, spread, bias }, j) => ({
+          k: input(`past_k${l}_${j}`, 'float32', [n, K, 1, S, hd]),
+          v: input(`past_v${l}_${j}`, 'float32', [n, K, 1, S, hd]),
           bias,
-          rows,
+          ...(rows && spread ? { rows, spread } : {}),
         })),
       );
       const sampler = samplerInputs();
