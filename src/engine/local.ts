@@ -379,12 +379,12 @@ export class LocalEngine implements RolloutEngine {
     const truncation = this.active.some((slot) => this.truncates(slot.request.params));
     const out = await (await this.decodeGraph(segments.length, truncation)).run(feeds);
     const grown: Slot[] = []; // rows whose newest position opened a segment: they move up in the cache order
+    const layers = Array.from({ length: this.config.numLayers }, (_, l) => l);
+    this.cache.append(
+      layers.map((l) => out[`k${l}`]!.data as Float32Array),
+      layers.map((l) => out[`v${l}`]!.data as Float32Array),
+    );
     this.active.forEach((slot, b) => {
-      for (let l = 0; l < this.config.numLayers; l++) {
-        const k = out[`k${l}`]!.data as Float32Array,
-          v = out[`v${l}`]!.data as Float32Array;
-        for (let h = 0; h < K; h++) this.cache.write(b, l, h, slot.cacheLength, 1, k, v, (b * K + h) * hd);
-      }
       if (this.config.moe) (slot.seq.routes ??= []).push(...this.routesAt(out, b, 1, 0, 1));
       const reach = this.cache.reach(slot);
       slot.cacheLength++;
