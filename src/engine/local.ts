@@ -367,9 +367,10 @@ export class LocalEngine implements RolloutEngine {
           data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)),
           dims: [rows],
         };
-        const spread = new Float32Array(B * rows);
-        for (let i = 0; i < rows; i++) spread[i * rows + i] = 1;
-        feeds[`spread${j}`] = { dtype: 'float32', data: spread, dims: [B, rows] };
+        const spread = BigInt64Array.from({ length: B }, (_, b) => BigInt(Math.min(b, rows - 1)));
+        feeds[`spread${j}`] = { dtype: 'int64', data: spread, dims: [B] };
+        const reached = Float32Array.from({ length: B }, (_, b) => (b < rows ? 1 : 0));
+        feeds[`reached${j}`] = { dtype: 'float32', data: reached, dims: [B] };
       }
       for (let l = 0; l < this.config.numLayers; l++) {
         feeds[`past_k${l}_${j}`] = { dtype: 'float32', data: segment.k[l]!, dims: [rows, K, 1, slots, hd] };
@@ -534,17 +535,21 @@ export class LocalEngine implements RolloutEngine {
           S = `S${j}`;
         const mask = input(`past_mask${j}`, 'float32', [n, S]);
         const rows = j === 0 ? undefined : input(`rows${j}`, 'int64', [n]);
-        const spread = j === 0 ? undefined : input(`spread${j}`, 'float32', ['B', n]);
-        extra.push(mask, ...(rows && spread ? [rows, spread] : []));
+        const spread = j === 0 ? undefined : input(`spread${j}`, 'int64', ['B']);
+        const reached = j === 0 ? undefined : input(`reached${j}`, 'float32', ['B']);
+        extra.push(mask, ...(rows && spread && reached ? [rows, spread, reached] : []));
         const bias = where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]);
-        return { n, S, rows, spread, bias };
+        const spreading = rows &&
+          spread &&
+          reached && { rows, spread, reached: reached.greater(0.5).reshape(['B', 1, 1, 1, 1]) };
+        return { n, S, bias, spreading };
       });
       const past: CacheSegment[][] = Array.from({ length: this.config.numLayers }, (_, l) =>
-        parts.map(({ n, S, rows, spread, bias }, j) => ({
+        parts.map(({ n, S, bias, spreading }, j) => ({
           k: input(`past_k${l}_${j}`, 'float32', [n, K, 1, S, hd]),
           v: input(`past_v${l}_${j}`, 'float32', [n, K, 1, S, hd]),
           bias,
-          ...(rows && spread ? { rows, spread } : {}),
+          ...spreading,
         })),
       );
       const sampler = samplerInputs();
