@@ -1,4 +1,5 @@
-// `npm run bench -- c3po-step [--model DIR] [--iterations N] [--modes sync,keep] [--threads N] [--clock cpu|wall]`
+// `npm run bench -- c3po-step [--model DIR] [--iterations N] [--modes sync,keep] [--threads N] [--clock cpu|wall]
+//                             [--kv-segments JSON]`
 //
 // The decode step of the local engine under the row-length mixes that `npm run bench -- c3po`'s
 // arms actually have, against the engine's own step-cost model (what the simulator charges). The
@@ -37,8 +38,12 @@ const { values } = parseArgs({
     modes: { type: 'string', default: 'sync,keep' },
     threads: { type: 'string', default: '1' },
     clock: { type: 'string', default: 'cpu' },
+    'kv-segments': { type: 'string' },
   },
 });
+// Other segment starts for the same replay (a JSON list, [] = one dense cache): the mixes stay the
+// same, since sampling does not depend on how the cache is cut.
+const kvSegments = values['kv-segments'] === undefined ? undefined : (JSON.parse(values['kv-segments']) as number[]);
 if (values.clock !== 'cpu' && values.clock !== 'wall')
   throw new Error(`--clock: expected cpu or wall, got '${values.clock}'`);
 const clock = values.clock === 'cpu' ? cpuClock : wallClock;
@@ -103,6 +108,7 @@ async function replay(mode: 'sync' | 'keep'): Promise<StepRecord[]> {
     capacity: config.rollout.pool_capacity,
     keepPausedCache: mode === 'keep',
     seed: config.run.seed,
+    ...(kvSegments ? { kvSegments } : {}),
     runtime: { threads },
   });
   await engine.updateWeights(policy.weights, 0);
@@ -165,7 +171,8 @@ async function replay(mode: 'sync' | 'keep'): Promise<StepRecord[]> {
 }
 
 const load = [loadAverage()];
-const cost: StepCostModel = await measureCostModel(policy, threads, clock);
+const measured = await measureCostModel(policy, threads, clock);
+const cost: StepCostModel = kvSegments ? { ...measured, segments: kvSegments } : measured;
 const ragged: StepCostModel = { ...cost, attention: 'ragged' };
 const fmt = (x: number, d = 2) => x.toFixed(d);
 const summaries: Record<string, Record<string, number>> = {};
@@ -250,5 +257,6 @@ record({
   iterations,
   threads,
   clock: values.clock,
+  kv_segments: kvSegments ?? 'default',
   model,
 });
