@@ -1,5 +1,5 @@
 // `npm run bench -- c3po-step [--model DIR] [--iterations N] [--modes sync,keep] [--threads N] [--clock cpu|wall]
-//                             [--kv-segments JSON]`
+//                             [--kv-segments JSON] [--against DIR [--paired-mixes N]]`
 //
 // The decode step of the local engine under the row-length mixes that `npm run bench -- c3po`'s
 // arms actually have, against the engine's own step-cost model (what the simulator charges). The
@@ -16,6 +16,11 @@
 // --threads 1`): on a machine shared with other jobs wall time measures the neighbours as much as
 // the engine, while CPU time counts the work (one thread: no spinning workers). `--clock wall
 // --threads 2` measures as bench/c3po.ts does.
+//
+// `--against DIR` (another checkout of ringrl, e.g. `git worktree add /tmp/base main`) sets this
+// tree's engine beside DIR's on N of the replayed mixes per mode: each mix is prefilled into both
+// engines and their decode steps alternate, so a neighbour's load falls on both alike.
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { loadConfig, rolloutOptions } from '../src/config/index.ts';
@@ -39,6 +44,8 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '1' },
     clock: { type: 'string', default: 'cpu' },
     'kv-segments': { type: 'string' },
+    against: { type: 'string' },
+    'paired-mixes': { type: 'string', default: '8' },
   },
 });
 // Other segment starts for the same replay (a JSON list, [] = one dense cache): the mixes stay the
@@ -176,6 +183,7 @@ const cost: StepCostModel = kvSegments ? { ...measured, segments: kvSegments } :
 const ragged: StepCostModel = { ...cost, attention: 'ragged' };
 const fmt = (x: number, d = 2) => x.toFixed(d);
 const summaries: Record<string, Record<string, number>> = {};
+const mixes: Record<string, number[][]> = {};
 for (const mode of modes as ('sync' | 'keep')[]) {
   load.push(loadAverage());
   const steps = await replay(mode);
@@ -202,6 +210,8 @@ for (const mode of modes as ('sync' | 'keep')[]) {
   for (const p of parts) summary[`${p}_ms`] = mean((s) => s.timers[p]);
   summary.other_ms = real - parts.reduce((a, p) => a + summary[`${p}_ms`]!, 0);
   summaries[mode] = summary;
+  const count = Number(values['paired-mixes']);
+  mixes[mode] = Array.from({ length: count }, (_, i) => steps[Math.floor(((i + 0.5) * n) / count)]!.lengths);
   console.log(
     `${mode}: ${n} decode steps, ${fmt(summary.rows!, 1)} rows (mean length ${fmt(summary.mean_length!, 0)}, longest ${fmt(summary.longest!, 0)}); real ${fmt(real)} ms per step, cost model ${fmt(predicted)} ms (${fmt(real / predicted)}× as much; ragged attention would be ${fmt(summary.model_ragged_ms!)} ms)`,
   );
@@ -236,6 +246,46 @@ for (const mode of modes as ('sync' | 'keep')[]) {
   }
 }
 load.push(loadAverage());
+
+/** Median decode-step time of each engine class on one mix (rows of `lengths` positions), their steps alternating. */
+async function pairedStepMs(engineClasses: (typeof LocalEngine)[], lengths: number[], steps = 16): Promise<number[]> {
+  const engines = await Promise.all(
+    engineClasses.map(async (Engine) => {
+      const engine = new Engine(policy.config, { capacity: lengths.length, prefillBatch: 8, runtime: { threads } });
+      await engine.updateWeights(policy.weights, 0);
+      const params = { temperature: 1, maxNewTokens: steps + 2, stopTokens: [] };
+      engine.submit(
+        lengths.map((l, i) => ({ id: String(i), prompt: Array(l - 1).fill(5), params: { ...params, seed: i } })),
+      );
+      await engine.step(); // prefill every row + the first decode step, untimed
+      return engine;
+    }),
+  );
+  const times: number[][] = engines.map(() => []);
+  for (let i = 0; i < steps; i++)
+    for (const e of i % 2 ? [...engines.keys()].reverse() : engines.keys()) {
+      const t0 = clock();
+      await engines[e]!.step();
+      times[e]!.push(clock() - t0);
+    }
+  return times.map((t) => t.sort((a, b) => a - b)[t.length >> 1]!);
+}
+
+const paired: Record<string, Record<string, number>> = {};
+if (values.against) {
+  const other = (await import(join(resolve(values.against), 'src', 'engine', 'local.ts')))
+    .LocalEngine as typeof LocalEngine;
+  for (const mode of Object.keys(mixes)) {
+    const results: number[][] = [];
+    for (const lengths of mixes[mode]!) results.push(await pairedStepMs([LocalEngine, other], lengths));
+    const mean = (k: number) => results.reduce((a, r) => a + r[k]!, 0) / results.length;
+    paired[mode] = { mixes: results.length, this_ms: mean(0), against_ms: mean(1) };
+    console.log(
+      `${mode}, ${results.length} of its mixes, steps alternating: this tree ${fmt(mean(0))} ms per step, ${values.against} ${fmt(mean(1))} ms (${fmt(mean(1) / mean(0))}× as long); per mix: ${results.map(([a, b]) => `${fmt(a!)}/${fmt(b!)}`).join(', ')}`,
+    );
+  }
+  load.push(loadAverage());
+}
 console.log(`load average (1 min) at the start, before each mode and at the end: ${load.join(', ')}`);
 const keep = summaries.keep ?? summaries[modes[0]!]!;
 const r = (x: number) => Number(x.toFixed(3));
@@ -253,6 +303,7 @@ record({
     per_seq_ms: r(cost.stepPerSeqMs),
     per_cached_position_us: r(1000 * cost.stepPerCachedMs!),
   },
+  ...(values.against ? { against: values.against, paired } : {}),
   load,
   iterations,
   threads,
