@@ -534,22 +534,21 @@ export class LocalEngine implements RolloutEngine {
         const n = j === 0 ? 'B' : `B${j}`,
           S = `S${j}`;
         const mask = input(`past_mask${j}`, 'float32', [n, S]);
-        const rows = j === 0 ? undefined : input(`rows${j}`, 'int64', [n]);
-        const spread = j === 0 ? undefined : input(`spread${j}`, 'int64', ['B']);
-        const reached = j === 0 ? undefined : input(`reached${j}`, 'float32', ['B']);
-        extra.push(mask, ...(rows && spread && reached ? [rows, spread, reached] : []));
         const bias = where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]);
-        const spreading = rows &&
-          spread &&
-          reached && { rows, spread, reached: reached.greater(0.5).reshape(['B', 1, 1, 1, 1]) };
-        return { n, S, bias, spreading };
+        extra.push(mask);
+        if (j === 0) return { n, S, bias };
+        // The segment's rows (0..n-1) and, for each of the B rows, its row there (any if it does not reach it).
+        const rows = input(`rows${j}`, 'int64', [n]),
+          spread = input(`spread${j}`, 'int64', ['B']),
+          reached = input(`reached${j}`, 'float32', ['B']);
+        extra.push(rows, spread, reached);
+        return { n, S, bias, rows, spread, reached: reached.greater(0.5).reshape(['B', 1, 1, 1, 1]) };
       });
       const past: CacheSegment[][] = Array.from({ length: this.config.numLayers }, (_, l) =>
-        parts.map(({ n, S, bias, spreading }, j) => ({
+        parts.map(({ n, S, ...segment }, j) => ({
           k: input(`past_k${l}_${j}`, 'float32', [n, K, 1, S, hd]),
           v: input(`past_v${l}_${j}`, 'float32', [n, K, 1, S, hd]),
-          bias,
-          ...spreading,
+          ...segment,
         })),
       );
       const sampler = samplerInputs();
