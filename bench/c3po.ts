@@ -30,14 +30,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/index.ts';
 import { testExamplesFor } from '../src/data/index.ts';
-import { LocalEngine, defaultKvSegments } from '../src/engine/local.ts';
 import { SimulatedEngine, type SimulatedEngineOptions, type StepCostModel } from '../src/engine/simulated.ts';
 import { getVerifier } from '../src/reward/verifiers.ts';
 import { RunDir } from '../src/report/index.ts';
 import { RolloutScheduler } from '../src/rollout/scheduler.ts';
 import type { PromptSource, RolloutMode } from '../src/rollout/types.ts';
 import { Policy } from '../src/train/policy.ts';
-import { cachedSftModel, demoConfig, loadAverage, runRlArm } from './lib/rl.ts';
+import { measureCostModel, scale, sftDir, sftSets, workload, workloadModel } from './lib/c3po.ts';
+import { demoConfig, loadAverage, runRlArm } from './lib/rl.ts';
 import { record } from './record.ts';
 
 const { values } = parseArgs({
@@ -56,43 +56,7 @@ const steps = Number(values.steps),
   threads = Number(values.threads);
 const runtime = { threads };
 
-// The workload: arithmetic of difficulty 5, whose long multiplications give a long length tail
-// (teacher responses p50 87, p90 281, max 1421 tokens), rolled out by a small model SFT'd on it.
-// Φ is 256 decode steps of a full pool, so a partial spans σ = 4 iterations before it is dropped.
-const scale = { pool: 32, budget: 8192, retention: 4, maxLen: 1536 };
-// configs/demo.yaml is the base; the keys the demo tunes for its own purpose are pinned to the
-// pure long-CoT SFT (every teacher answer thinks) and the RL settings these figures were measured with.
-const data = ['data.difficulty=5', 'data.num_train=20000'];
-// The SFT recipe (seeded, the same on every machine up to floating-point summation order). The
-// first recipe (260 steps of 64 rows × 1536 tokens) left the model at 0-2% held-out: too few
-// updates. Rows of 384 tokens cost a quarter as much per step and still hold most examples whole
-// (p90 281 tokens; the few longer ones are cut, which only shortens their targets), so the same
-// compute buys 450 updates. It is trained once into runs/bench-c3po/sft-r2 and checked below.
-const sftSets = [
-  ...data,
-  'data.no_think_fraction=0',
-  'sft.steps=450',
-  'sft.batch_size=64',
-  'sft.max_seq_len=384',
-  'sft.eval_every=225',
-  'eval.num_problems=100',
-  `eval.max_new_tokens=${scale.maxLen}`,
-];
-const workload = [
-  ...data,
-  'rl.optimizer.lr=2e-5',
-  'rl.eval_every=0',
-  `rollout.max_new_tokens=${scale.maxLen}`,
-  `rollout.token_budget=${scale.budget}`,
-  `rollout.pool_capacity=${scale.pool}`,
-  `rollout.retention=${scale.retention}`,
-  `eval.max_new_tokens=${scale.maxLen}`,
-  'run.samples_per_step=100000', // every trajectory: the profile feeds their lengths to the simulator
-];
-const sftDir = join('runs', 'bench-c3po', 'sft-r2');
-const workloadModel = () =>
-  values.model ? Promise.resolve(values.model) : cachedSftModel('c3po', sftDir, sftSets, threads);
-const model = await workloadModel();
+const model = await workloadModel(values.model, threads);
 
 // The comparison needs a model that solves some problems: at ~0 reward every group has zero
 // advantage, both arms train on nothing and "reward within noise" means nothing. The held-out
@@ -137,63 +101,6 @@ console.log(
 
 // ── 1. the engine's step-cost model: decode-step time against the number of active sequences ──
 const policy = Policy.load(model, runtime);
-
-/** Median decode-step time (robust to a noisy neighbour) with `batch` rows of `context` cached tokens. */
-async function stepMs(batch: number, context: number): Promise<number> {
-  const engine = new LocalEngine(policy.config, { capacity: batch, prefillBatch: batch, runtime });
-  await engine.updateWeights(policy.weights, 0);
-  engine.submit(
-    Array.from({ length: batch }, (_, i) => ({
-      id: String(i),
-      prompt: Array(context).fill(5),
-      params: { temperature: 1, maxNewTokens: 40, seed: i, stopTokens: [] },
-    })),
-  );
-  await engine.step(); // prefill + first decode, untimed
-  const times: number[] = [];
-  while (times.length < 30 && engine.busy()) {
-    const t0 = performance.now();
-    await engine.step();
-    times.push(performance.now() - t0);
-  }
-  return times.sort((x, y) => x - y)[times.length >> 1]!;
-}
-
-async function measureCostModel(): Promise<StepCostModel> {
-  const points: [number, number][] = [];
-  for (const batch of [1, 8, 16, 32, 64]) points.push([batch, await stepMs(batch, 4)]);
-  const mx = points.reduce((a, [x]) => a + x, 0) / points.length;
-  const my = points.reduce((a, [, y]) => a + y, 0) / points.length;
-  const slope =
-    points.reduce((a, [x, y]) => a + (x - mx) * (y - my), 0) / points.reduce((a, [x]) => a + (x - mx) ** 2, 0);
-  // Prefill: one 128-token prompt that finishes at its first token (no decode step), best of 3.
-  const prefillEngine = new LocalEngine(policy.config, { capacity: 1, runtime });
-  await prefillEngine.updateWeights(policy.weights, 0);
-  let prefillMs = Infinity;
-  for (let i = 0; i < 4; i++) {
-    prefillEngine.submit([{ id: `p${i}`, prompt: Array(128).fill(5), params: { temperature: 1, maxNewTokens: 1 } }]);
-    const t0 = performance.now();
-    await prefillEngine.step();
-    if (i > 0) prefillMs = Math.min(prefillMs, performance.now() - t0);
-  }
-  // What the batch term leaves out: attention reads the cache, within each segment of the engine's
-  // cache every row reaching it reads the longest row's positions there. For a model this small
-  // those reads, not the weights, dominate a step at long context, and C3PO++'s pool is rich in
-  // long partials.
-  const longContextMs = await stepMs(32, 1000);
-  const stepPerCachedMs = (longContextMs - points.find(([b]) => b === 32)![1]) / (32 * (1000 - 4));
-  console.log(
-    `engine step-cost model (measured): ${points.map(([b, ms]) => `batch ${b}: ${ms.toFixed(1)} ms`).join(', ')}; batch 32 at 1000 cached positions: ${longContextMs.toFixed(1)} ms`,
-  );
-  return {
-    stepFixedMs: Math.max(0, my - slope * mx),
-    stepPerSeqMs: slope,
-    prefillPerTokenMs: prefillMs / 128,
-    stepPerCachedMs,
-    attention: 'padded',
-    segments: defaultKvSegments(policy.config.maxPositions),
-  };
-}
 
 // ── 2. the arms on the real engine through the real RL loop ──
 const armNames = values.arms.split(',');
@@ -381,7 +288,7 @@ async function simulate(
 const simSpeedup = async (cost: StepCostModel, s: SimScale) =>
   (await simulate('sync', cost, s)).seconds / (await simulate('c3po', cost, s, true)).seconds;
 
-const cost = await measureCostModel();
+const cost = await measureCostModel(policy, threads);
 console.log(
   `fitted: step ms = ${cost.stepFixedMs.toFixed(2)} + ${cost.stepPerSeqMs.toFixed(3)} × active + ${(1000 * cost.stepPerCachedMs!).toFixed(2)} µs × active × longest cached; prefill ${cost.prefillPerTokenMs.toFixed(3)} ms/token`,
 );

@@ -20,6 +20,7 @@ interface Segment {
   slots: number; // allocated positions per row
   k: Float32Array[]; // per layer, [capacity, K, slots, hd]
   v: Float32Array[];
+  views?: { size: number; k: Float32Array[]; v: Float32Array[] }; // the last feeds' views of k and v
 }
 
 export interface CachedRow {
@@ -112,7 +113,7 @@ export class SegmentedKvCache<R extends CachedRow> {
   }
 
   private release(): void {
-    for (const s of this.segments) Object.assign(s, { slots: 0, k: [], v: [] });
+    for (const s of this.segments) Object.assign(s, { slots: 0, k: [], v: [], views: undefined });
   }
 
   /** Copy `count` positions (hd floats each, consecutive in `k`/`v` from `offset`) of one head into row `index` at `position`. */
@@ -140,6 +141,38 @@ export class SegmentedKvCache<R extends CachedRow> {
       s.k[layer]!.set(k.subarray(src, src + (to - from) * hd), dst);
       s.v[layer]!.set(v.subarray(src, src + (to - from) * hd), dst);
     }
+  }
+
+  /**
+   * Append one position to every row, at its `cacheLength`: row b's keys and values of layer l, head h
+   * are hd floats at ((b · K + h) · hd) of `k[l]` and `v[l]` (a decode step's [B, K, 1, hd] outputs).
+   * Plain loops: hd floats per head are too few to pay for a subarray view and a set.
+   */
+  append(k: readonly Float32Array[], v: readonly Float32Array[]): void {
+    const hd = this.headDim,
+      K = this.kvHeads;
+    this.rows.forEach((row, b) => {
+      const s = this.segments[this.segmentOf(row.cacheLength)]!;
+      const offset = row.cacheLength - s.start;
+      if (offset >= s.slots)
+        throw new Error(
+          `kv cache: position ${row.cacheLength} is beyond the allocated ${s.slots} slots of the segment at ${s.start}; fit() first`,
+        );
+      for (let l = 0; l < this.layers; l++) {
+        const ks = k[l]!,
+          vs = v[l]!,
+          kd = s.k[l]!,
+          vd = s.v[l]!;
+        for (let h = 0; h < K; h++) {
+          const src = (b * K + h) * hd,
+            dst = ((b * K + h) * s.slots + offset) * hd;
+          for (let i = 0; i < hd; i++) {
+            kd[dst + i] = ks[src + i]!;
+            vd[dst + i] = vs[src + i]!;
+          }
+        }
+      }
+    });
   }
 
   /**
@@ -173,13 +206,10 @@ export class SegmentedKvCache<R extends CachedRow> {
         const cached = Math.min(s.slots, Math.max(0, this.rows[b]!.cacheLength - s.start));
         mask.fill(1, b * s.slots, b * s.slots + cached);
       }
-      return {
-        rows,
-        slots: s.slots,
-        k: s.k.map((a) => a.subarray(0, size)),
-        v: s.v.map((a) => a.subarray(0, size)),
-        mask,
-      };
+      // The same views while the size holds: onnxruntime's wrapper of each is then reused (runtime/session.ts).
+      if (s.views?.size !== size)
+        s.views = { size, k: s.k.map((a) => a.subarray(0, size)), v: s.v.map((a) => a.subarray(0, size)) };
+      return { rows, slots: s.slots, k: s.views.k, v: s.views.v, mask };
     });
   }
 
@@ -213,6 +243,7 @@ export class SegmentedKvCache<R extends CachedRow> {
     s.k = slots ? Array.from({ length: this.layers }, (_, l) => grow(s.k[l])) : [];
     s.v = slots ? Array.from({ length: this.layers }, (_, l) => grow(s.v[l])) : [];
     s.slots = slots;
+    s.views = undefined;
   }
 
   /** Row `from` (data and item) overwrites row `to`. */

@@ -361,26 +361,31 @@ export class LocalEngine implements RolloutEngine {
     segments.forEach((segment, j) => {
       const { rows, slots } = segment;
       feeds[`past_mask${j}`] = { dtype: 'float32', data: segment.mask, dims: [rows, slots] };
-      if (j > 0)
+      if (j > 0) {
         feeds[`rows${j}`] = {
           dtype: 'int64',
           data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(i)),
           dims: [rows],
         };
+        const spread = BigInt64Array.from({ length: B }, (_, b) => BigInt(Math.min(b, rows - 1)));
+        feeds[`spread${j}`] = { dtype: 'int64', data: spread, dims: [B] };
+        const reached = Float32Array.from({ length: B }, (_, b) => (b < rows ? 1 : 0));
+        feeds[`reached${j}`] = { dtype: 'float32', data: reached, dims: [B] };
+      }
       for (let l = 0; l < this.config.numLayers; l++) {
-        feeds[`past_k${l}_${j}`] = { dtype: 'float32', data: segment.k[l]!, dims: [rows, K, slots, hd] };
-        feeds[`past_v${l}_${j}`] = { dtype: 'float32', data: segment.v[l]!, dims: [rows, K, slots, hd] };
+        feeds[`past_k${l}_${j}`] = { dtype: 'float32', data: segment.k[l]!, dims: [rows, K, 1, slots, hd] };
+        feeds[`past_v${l}_${j}`] = { dtype: 'float32', data: segment.v[l]!, dims: [rows, K, 1, slots, hd] };
       }
     });
     const truncation = this.active.some((slot) => this.truncates(slot.request.params));
     const out = await (await this.decodeGraph(segments.length, truncation)).run(feeds);
     const grown: Slot[] = []; // rows whose newest position opened a segment: they move up in the cache order
+    const layers = Array.from({ length: this.config.numLayers }, (_, l) => l);
+    this.cache.append(
+      layers.map((l) => out[`k${l}`]!.data as Float32Array),
+      layers.map((l) => out[`v${l}`]!.data as Float32Array),
+    );
     this.active.forEach((slot, b) => {
-      for (let l = 0; l < this.config.numLayers; l++) {
-        const k = out[`k${l}`]!.data as Float32Array,
-          v = out[`v${l}`]!.data as Float32Array;
-        for (let h = 0; h < K; h++) this.cache.write(b, l, h, slot.cacheLength, 1, k, v, (b * K + h) * hd);
-      }
       if (this.config.moe) (slot.seq.routes ??= []).push(...this.routesAt(out, b, 1, 0, 1));
       const reach = this.cache.reach(slot);
       slot.cacheLength++;
@@ -529,16 +534,21 @@ export class LocalEngine implements RolloutEngine {
         const n = j === 0 ? 'B' : `B${j}`,
           S = `S${j}`;
         const mask = input(`past_mask${j}`, 'float32', [n, S]);
-        const rows = j === 0 ? undefined : input(`rows${j}`, 'int64', [n]);
-        extra.push(mask, ...(rows ? [rows] : []));
-        return { n, S, rows, bias: where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]) };
+        const bias = where(mask.greater(0.5), scalar(0), -1e30).reshape([n, 1, 1, 1, S]);
+        extra.push(mask);
+        if (j === 0) return { n, S, bias };
+        // The segment's rows (0..n-1) and, for each of the B rows, its row there (any if it does not reach it).
+        const rows = input(`rows${j}`, 'int64', [n]),
+          spread = input(`spread${j}`, 'int64', ['B']),
+          reached = input(`reached${j}`, 'float32', ['B']);
+        extra.push(rows, spread, reached);
+        return { n, S, bias, rows, spread, reached: reached.greater(0.5).reshape(['B', 1, 1, 1, 1]) };
       });
       const past: CacheSegment[][] = Array.from({ length: this.config.numLayers }, (_, l) =>
-        parts.map(({ n, S, rows, bias }, j) => ({
-          k: input(`past_k${l}_${j}`, 'float32', [n, K, S, hd]),
-          v: input(`past_v${l}_${j}`, 'float32', [n, K, S, hd]),
-          bias,
-          rows,
+        parts.map(({ n, S, ...segment }, j) => ({
+          k: input(`past_k${l}_${j}`, 'float32', [n, K, 1, S, hd]),
+          v: input(`past_v${l}_${j}`, 'float32', [n, K, 1, S, hd]),
+          ...segment,
         })),
       );
       const sampler = samplerInputs();

@@ -32,6 +32,24 @@ export interface StepCostModel {
   segments?: number[];
 }
 
+/** A decode step's cost under `cost` with one row per entry of `lengths` (its cached positions). */
+export function decodeStepMs(cost: StepCostModel, lengths: readonly number[]): number {
+  const batch = cost.stepFixedMs + cost.stepPerSeqMs * lengths.length;
+  return cost.stepPerCachedMs ? batch + cost.stepPerCachedMs * cachedPositionsRead(cost, lengths) : batch;
+}
+
+/** Positions a decode step's attention reads (see StepCostModel.attention). */
+function cachedPositionsRead(cost: StepCostModel, lengths: readonly number[]): number {
+  const { attention, segments = [] } = cost;
+  if (attention !== 'padded') return lengths.reduce((a, b) => a + b, 0);
+  const starts = [0, ...segments],
+    longest = Math.max(...lengths);
+  return starts.reduce((read, start, j) => {
+    const slots = Math.min(starts[j + 1] ?? Infinity, longest) - start;
+    return slots > 0 ? read + lengths.filter((l) => l > start).length * slots : read;
+  }, 0);
+}
+
 export interface LengthModel {
   /** Median response length in tokens. */
   median: number;
@@ -92,10 +110,10 @@ export class SimulatedEngine implements RolloutEngine {
     }
     const finished: GeneratedSequence[] = [];
     if (this.active.length) {
-      ms +=
-        cost.stepFixedMs +
-        cost.stepPerSeqMs * this.active.length +
-        (cost.stepPerCachedMs ? cost.stepPerCachedMs * this.cachedPositionsRead() : 0);
+      ms += decodeStepMs(
+        cost,
+        this.active.map((s) => s.request.prompt.length + s.seq.tokens.length),
+      );
       this.counters.decodeSteps++;
       for (const slot of this.active) {
         slot.seq.tokens.push(1);
@@ -112,18 +130,6 @@ export class SimulatedEngine implements RolloutEngine {
     }
     this.counters.busySeconds += ms / 1000;
     return finished;
-  }
-
-  private cachedPositionsRead(): number {
-    const lengths = this.active.map((s) => s.request.prompt.length + s.seq.tokens.length);
-    const { attention, segments = [] } = this.options.cost;
-    if (attention !== 'padded') return lengths.reduce((a, b) => a + b, 0);
-    const starts = [0, ...segments],
-      longest = Math.max(...lengths);
-    return starts.reduce((read, start, j) => {
-      const slots = Math.min(starts[j + 1] ?? Infinity, longest) - start;
-      return slots > 0 ? read + lengths.filter((l) => l > start).length * slots : read;
-    }, 0);
   }
 
   async pause(): Promise<GeneratedSequence[]> {

@@ -15,7 +15,6 @@ import {
   constant,
   quantizedMatmul,
   scalar,
-  scatterAdd,
   sizeOf,
   where,
 } from '../graph/index.ts';
@@ -248,21 +247,27 @@ function causalAttention(
 
 /**
  * One segment of a decode step's KV cache: positions [start, start + S) of the first n rows, keys and
- * values [n, K, S, hd], `bias` [n, 1, 1, 1, S] (0 where cached, -1e30 elsewhere). `rows` (int64 [n],
- * 0..n-1) is given for every segment but the first, which covers all B rows; the engine orders rows
+ * values [n, K, 1, S, hd] (the unit axis lines up with the G query heads of a group), `bias`
+ * [n, 1, 1, 1, S] (0 where cached, -1e30 elsewhere). Every segment but the first, which covers all B
+ * rows, also has `rows` (int64 [n], 0..n-1), `spread` (int64 [B]: each row's row in the segment,
+ * any for a row that does not reach it) and `reached` (bool [B, 1, 1, 1, 1]): the engine orders rows
  * so that those reaching a segment are a prefix, and a short row then reads none of the long rows'
  * segments.
  */
 export interface CacheSegment extends LayerCache {
   bias: Tensor;
   rows?: Tensor;
+  spread?: Tensor;
+  reached?: Tensor;
 }
 
 /**
- * One new token per row against its cached segments and itself. The softmax over [segments, self]
- * is written out (shared max, one exponential per part) so the cache is never concatenated with the
- * new entry: that copy would move the whole cache every step. A row's maximum and sums are
- * scattered in from the segments it reaches (0, the neutral value, for the others).
+ * One new token per row against its cached segments and itself, never concatenating the cache with
+ * the new entry (that copy would move the whole cache every step). Each segment takes a softmax of
+ * its own (flash-decoding's split): its maximum m, sum of exponentials l and mix o, packed as
+ * [o, l, m] along the last axis. A segment's pack is spread from its n rows to all B by a gather,
+ * and a row that does not reach the segment gets [0, 0, -1e30] instead: a part that weighs nothing. The parts are then stacked and combined at once with the self score: a
+ * few graph nodes per segment, which is what a step pays for each segment some row reaches.
  */
 function cachedAttention(
   c: ModelConfig,
@@ -273,26 +278,32 @@ function cachedAttention(
   segments: CacheSegment[],
 ): { out: Tensor; kv: LayerCache } {
   const { q, kv } = projectQkv(c, p, prefix, x, rope); // q [B, K, G, 1, hd], kv [B, K, 1, hd]
+  const hd = c.headDim,
+    K = c.numKvHeads,
+    G = c.numHeads / K;
   const selfScore = q.mul(kv.k.unsqueeze(2)).sum(-1, true); // [B, K, G, 1, 1]
-  const toRows = (t: Tensor, rows?: Tensor) => (rows ? t.gather(rows) : t);
-  const toAll = (t: Tensor, like: Tensor, rows?: Tensor) => (rows ? scatterAdd(like.shape, rows, t) : t);
+  const none = constant(
+    Array.from({ length: K * G * (hd + 2) }, (_, i) => (i % (hd + 2) === hd + 1 ? -1e30 : 0)),
+    [1, K, G, 1, hd + 2],
+    x.dtype,
+  );
   const parts = segments.map((s) => {
-    const scores = toRows(q, s.rows).matmul(s.k.unsqueeze(2).T).add(s.bias); // [n, K, G, 1, S]
-    return { s, scores, max: scores.max(-1, true) };
+    const scores = (s.rows ? q.gather(s.rows) : q).matmul(s.k.T).add(s.bias); // [n, K, G, 1, S]
+    const max = scores.max(-1, true); // [n, K, G, 1, 1]
+    const weights = scores.sub(max).exp();
+    const pack = concat([weights.matmul(s.v), weights.sum(-1, true), max], -1); // [n, K, G, 1, hd + 2]
+    return s.spread && s.reached ? where(s.reached, pack.gather(s.spread), none) : pack; // [B, K, G, 1, hd + 2]
   });
-  let max = selfScore;
-  for (const { s, max: m } of parts)
-    max = max.maximum(selfScore.add(toAll(m.sub(toRows(selfScore, s.rows)).maximum(0), selfScore, s.rows)));
-  max = max.detach();
-  const selfWeight = selfScore.sub(max).exp();
-  let denominator = selfWeight;
-  let mixed = selfWeight.mul(kv.v.unsqueeze(2)); // [B, K, G, 1, hd]
-  for (const { s, scores } of parts) {
-    const weights = scores.sub(toRows(max, s.rows)).exp();
-    denominator = denominator.add(toAll(weights.sum(-1, true), denominator, s.rows));
-    mixed = mixed.add(toAll(weights.matmul(s.v.unsqueeze(2)), mixed, s.rows));
-  }
-  return { out: outputProjection(c, p, prefix, mixed.div(denominator)), kv };
+  const stacked = parts.length > 1;
+  const all = stacked ? concat(parts, 3) : parts[0]!; // [B, K, G, J, hd + 2]
+  const maxes = all.slice(-1, hd + 1, hd + 2); // m per segment [B, K, G, J, 1]
+  const top = (stacked ? maxes.max(3, true) : maxes).maximum(selfScore); // [B, K, G, 1, 1]
+  const scaled = all.mul(maxes.sub(top).exp());
+  const mixed = stacked ? scaled.sum(3, true) : scaled; // Σ e^(m - top)·[o, l, ·] [B, K, G, 1, hd + 2]
+  const selfWeight = selfScore.sub(top).exp();
+  const numerator = mixed.slice(-1, 0, hd).add(selfWeight.mul(kv.v.unsqueeze(2)));
+  const denominator = mixed.slice(-1, hd, hd + 1).add(selfWeight);
+  return { out: outputProjection(c, p, prefix, numerator.div(denominator)), kv };
 }
 
 function denseMlp(p: Params, prefix: string, x: Tensor): Tensor {

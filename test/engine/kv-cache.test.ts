@@ -71,9 +71,10 @@ test('segmented KV cache: rows keep their keys and values through random adds, g
       // reached a new segment move up.
       cache.fit();
       const grown: Row[] = [];
-      cache.rows.forEach((row, index) => {
+      const at = (which: 'k' | 'v') => Float32Array.from(cache.rows, (r) => value(r.id, r.cacheLength, which));
+      cache.append([at('k')], [at('v')]);
+      cache.rows.forEach((row) => {
         const reach = cache.reach(row);
-        writeRow(cache, index, row.id, row.cacheLength, row.cacheLength + 1);
         row.cacheLength++;
         if (cache.reach(row) > reach) grown.push(row);
       });
@@ -83,6 +84,47 @@ test('segmented KV cache: rows keep their keys and values through random adds, g
     check(cache);
   }
   assert.ok(nextId > 50, 'the walk added many rows');
+});
+
+test('segmented KV cache: append puts each layer and head of a decode step where write would', () => {
+  const [L, K, hd] = [2, 3, 2];
+  const lengths = [9, 4, 1]; // across all three segments
+  const fill = (id: number, l: number, h: number, p: number, i: number) => id * 1e4 + l * 1e3 + h * 100 + p + i / 10;
+  const appended = new SegmentedKvCache<Row>(L, K, hd, 4, STARTS.slice(1));
+  const written = new SegmentedKvCache<Row>(L, K, hd, 4, STARTS.slice(1));
+  for (const cache of [appended, written])
+    lengths.forEach((length, id) => cache.add({ id, cacheLength: length }, () => {}));
+  for (let step = 0; step < 9; step++) {
+    for (const cache of [appended, written]) cache.fit();
+    const out = (sign: number) =>
+      Array.from({ length: L }, (_, l) =>
+        Float32Array.from({ length: appended.rows.length * K * hd }, (_, x) => {
+          const row = appended.rows[Math.floor(x / (K * hd))]!;
+          return sign * fill(row.id, l, Math.floor(x / hd) % K, row.cacheLength, x % hd);
+        }),
+      );
+    appended.append(out(1), out(-1));
+    written.rows.forEach((row, b) => {
+      for (let l = 0; l < L; l++)
+        for (let h = 0; h < K; h++)
+          written.write(b, l, h, row.cacheLength, 1, out(1)[l]!, out(-1)[l]!, (b * K + h) * hd);
+    });
+    for (const cache of [appended, written]) {
+      for (const row of cache.rows) row.cacheLength++;
+      for (const row of [...cache.rows]) cache.settle(cache.rows.indexOf(row));
+    }
+  }
+  for (const cache of [appended, written]) cache.fit();
+  const [a, w] = [appended.feeds(), written.feeds()];
+  assert.equal(a.length, 3);
+  a.forEach((feed, j) => {
+    assert.deepEqual(feed.k, w[j]!.k, `segment ${j}: keys`);
+    assert.deepEqual(feed.v, w[j]!.v, `segment ${j}: values`);
+    assert.ok(
+      feed.k[1]!.some((x) => x > 1e4),
+      `segment ${j}: holds data`,
+    );
+  });
 });
 
 test('segmented KV cache: bad segment starts are refused', () => {
