@@ -164,11 +164,9 @@ STATUS = struct.Struct('<iq')  # exit code, CPU microseconds (the process and th
 
 
 def finish(rc, status_w):
-    """Report the exit code and CPU time on the status pipe, then exit. stdout and stderr are
-    closed first, so the zygote reads them to their end without waiting for this process to go."""
+    """Report the exit code and CPU time on the status pipe, then exit. The output is flushed by
+    then: what the program wrote is in the pipes when the zygote reads the status."""
     try:
-        os.close(1)
-        os.close(2)
         me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
         os.write(status_w, STATUS.pack(rc & 0xFF, int(cpu * 1e6)))
@@ -267,6 +265,9 @@ def spare_main(job_r, out_w, err_w, status_w):
         detach(out_w, err_w, (job_r, status_w))
         random.seed()
         streams = std_streams()
+        # A rehearsal: the pages a small run writes (copies of the zygote's) are copied now, not
+        # while the job runs.
+        prewarm()
         chunks = []
         while True:
             chunk = os.read(job_r, 1 << 16)
@@ -415,6 +416,20 @@ def run_step(job, lim):
     elif status is None:
         _, status, rusage = os.wait4(pid, 0)
     wall_ms = (time.monotonic() - start) * 1000.0
+    if reported is not None:
+        # The program's own output is all in the pipes; take what is there, without waiting for
+        # the processes just killed to close their ends.
+        for fd in open_fds:
+            os.set_blocking(fd, False)
+            try:
+                while len(bufs[fd]) <= cap:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    bufs[fd] += chunk
+            except BlockingIOError:
+                pass
+        open_fds = ()
     # Drain what grandchildren wrote before they were killed; their pipe ends are closed now.
     while open_fds:
         ready, _, _ = select.select(list(open_fds), [], [], 0.5)
