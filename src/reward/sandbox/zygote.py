@@ -20,7 +20,7 @@
 # text layers instead of paying for their first use (about 1.5 ms a run).
 # The zygote is non-dumpable, so a child cannot open /proc/1/fd and forge answers, and as PID 1
 # it receives no signal from inside the namespace that it has not asked for.
-import base64, builtins, ctypes, gc, io, json, marshal, os, resource, select, shutil, signal, struct, sys, time, traceback
+import base64, builtins, ctypes, errno, gc, io, json, marshal, os, resource, select, shutil, signal, struct, sys, time, traceback
 # Warm imports: a child pays nothing for these.
 import bisect, collections, copy, datetime, decimal, fractions, functools, heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: F401
 
@@ -265,9 +265,10 @@ def spare_main(job_r, out_w, err_w, status_w):
         detach(out_w, err_w, (job_r, status_w))
         random.seed()
         streams = std_streams()
-        # A rehearsal: the pages a small run writes (copies of the zygote's) are copied now, not
-        # while the job runs.
-        prewarm()
+        if not select.select([job_r], [], [], 0)[0]:
+            # A rehearsal while no job waits: the pages a small run writes (copies of the
+            # zygote's) are copied now, not while the job runs.
+            prewarm()
         chunks = []
         while True:
             chunk = os.read(job_r, 1 << 16)
@@ -306,8 +307,9 @@ def fork_spare():
     return {'pid': pid, 'job_w': job_w, 'out_r': out_r, 'err_r': err_r, 'status_r': status_r, 'pytest': PYTEST is not None}
 
 
-def discard_spare():
-    """Let the spare go unused (it exits on the closed job pipe) and reap it."""
+def discard_spare(reap=True):
+    """Let the spare go unused (it exits on the closed job pipe) and reap it (now, or with reap=False
+    once the answer is out)."""
     global SPARE
     spare, SPARE = SPARE, None
     if spare is None:
@@ -318,6 +320,9 @@ def discard_spare():
         os.kill(spare['pid'], signal.SIGKILL)
     except ProcessLookupError:
         pass
+    if not reap:
+        UNREAPED.append(spare['pid'])
+        return
     try:
         os.waitpid(spare['pid'], 0)
     except ChildProcessError:
@@ -360,13 +365,14 @@ def hand_over(spare, job):
 UNREAPED = []
 
 
-def run_step(job, lim):
-    """Run one job in a spare child, collect its capped output until it exits (or reports its
-    status), passes the wall limit or the output cap, then kill everything else in the namespace."""
+def run_step(job, lim, started=None):
+    """Run one job in a spare child (or in `started`, a child already given its job), collect its
+    capped output until it exits (or reports its status), passes the wall limit or the output
+    cap, then kill everything else in the namespace."""
     cap = lim['output_bytes']
     start = time.monotonic()
-    spare = take_spare(job.get('mode') == 'pytest')
-    if not hand_over(spare, job):
+    spare = started or take_spare(job.get('mode') == 'pytest')
+    if started is None and not hand_over(spare, job):
         # The spare died before its job (killed from outside): reap it, fork a fresh one.
         for fd in (spare['out_r'], spare['err_r'], spare['status_r']):
             os.close(fd)
@@ -441,7 +447,7 @@ def run_step(job, lim):
                 open_fds.discard(fd)
             else:
                 bufs[fd] += chunk
-    if PID1 and not UNREAPED:
+    if PID1 and (reported is None or status is not None):
         reap_all()
     for fd in (out_r, err_r, status_r, pidfd):
         os.close(fd)
@@ -472,6 +478,115 @@ def settle():
             pass
     if PID1:
         reap_all()
+
+
+# A compile step started ahead of the request that needs it (PID 1 only): forked and exec'd with
+# its limits, blocked opening the source, a FIFO, until the next request brings the code. Used
+# when the next request's compile step is the same command with the same limits; discarded
+# (killed with everything it started) before any other request runs.
+PRESTART = None
+
+
+def prestart(req, rundir):
+    """Start the compile step of `req` for the next request (see PRESTART)."""
+    global PRESTART
+    step = req['steps'][0]
+    path = os.path.join(rundir, req.get('source') or 'main.c')
+    try:
+        os.mkfifo(path, 0o600)
+        make_fifos(rundir, step)
+        spare = fork_spare()
+    except OSError:
+        return
+    job = {
+        'kind': 'exec',
+        'rundir': rundir,
+        'stdin': b'',
+        'argv': step['argv'],
+        'env': step.get('env') or {},
+        'memory_kind': step.get('memory_kind'),
+        'limits': step['limits'],
+    }
+    if hand_over(spare, job):
+        PRESTART = {'spare': spare, 'step': step, 'path': path}
+    else:
+        discard(spare)
+
+
+def discard(spare):
+    """Kill a child and all it started (its session), reap it, close its pipes."""
+    try:
+        os.killpg(spare['pid'], signal.SIGKILL)
+    except OSError:
+        pass
+    for fd in (spare['out_r'], spare['err_r'], spare['status_r']):
+        os.close(fd)
+    try:
+        os.waitpid(spare['pid'], 0)
+    except ChildProcessError:
+        pass
+
+
+def make_fifos(rundir, step):
+    remove_fifos(rundir, step)
+    for name in step.get('fifos') or []:
+        os.mkfifo(safe_path(rundir, name), 0o600)
+
+
+def remove_fifos(rundir, step):
+    for name in step.get('fifos') or []:
+        try:
+            os.unlink(safe_path(rundir, name))
+        except OSError:
+            pass
+
+
+def take_prestart(req, rundir):
+    """The prestarted compile step if this request's first step is the same, else None (and
+    whatever was prestarted is gone)."""
+    global PRESTART
+    pre, PRESTART = PRESTART, None
+    if pre is None:
+        return None
+    steps = req.get('steps') or []
+    if (req.get('mode') == 'exec' and steps and steps[0] == pre['step']
+            and pre['path'] == os.path.join(rundir, req.get('source') or 'main.c')):
+        return pre
+    discard(pre['spare'])
+    try:
+        os.unlink(pre['path'])
+    except OSError:
+        pass
+    remove_fifos(os.path.dirname(pre['path']), pre['step'])
+    return None
+
+
+def feed(pre, data):
+    """Give the prestarted compiler its source through the FIFO; a regular file with the same
+    bytes takes the FIFO's name before the compiler sees the end (diagnostics re-read the source
+    by name). False when the compiler is gone."""
+    path = pre['path']
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as e:
+            # ENXIO: the compiler has not opened its source yet (still starting) or is gone.
+            if e.errno != errno.ENXIO or time.monotonic() > deadline or os.waitpid(pre['spare']['pid'], os.WNOHANG)[0]:
+                return False
+            time.sleep(0.0002)
+    try:
+        os.unlink(path)
+        write_file(path, data)
+        os.set_blocking(fd, True)
+        while data:
+            data = data[os.write(fd, data):]
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 PYTEST = None
@@ -514,7 +629,18 @@ def run(req, rundir):
         PYTEST = pytest
         gc.collect()
         gc.freeze()
-    write_file(os.path.join(rundir, req.get('source') or 'main.py'), req['code'].encode())
+    pre = take_prestart(req, rundir)
+    if pre is not None:
+        discard_spare(reap=False)  # the step after the compile gets a fresh one
+        if not feed(pre, req['code'].encode()):
+            discard(pre['spare'])
+            pre = None
+            try:
+                os.unlink(os.path.join(rundir, req.get('source') or 'main.c'))
+            except OSError:
+                pass
+    if pre is None:
+        write_file(os.path.join(rundir, req.get('source') or 'main.py'), req['code'].encode())
     executable = set(req.get('executable') or [])
     for name, b64 in (req.get('files') or {}).items():
         p = safe_path(rundir, name)
@@ -537,7 +663,10 @@ def run(req, rundir):
                 'memory_kind': step.get('memory_kind'),
                 'limits': step['limits'],
             }
-            r = run_step(job, step['limits'])
+            if pre is None or i > 0:
+                make_fifos(rundir, step)
+            r = run_step(job, step['limits'], pre['spare'] if pre is not None and i == 0 else None)
+            remove_fifos(rundir, step)
             steps.append(r)
             if r['exit_code'] != 0:
                 break
@@ -633,6 +762,7 @@ def main():
             send({'id': req.get('id'), 'error': '%s: %s' % (type(e).__name__, e)})
             if PID1:
                 discard_spare()
+                take_prestart({}, rundir)
                 try:
                     os.kill(-1, signal.SIGKILL)
                 except ProcessLookupError:
@@ -640,9 +770,16 @@ def main():
                 reap_all()
         settle()
         tidy(rundir)
+        # The compile command (no code) to start ahead of the next request, when this one asks.
+        again = None
+        if PID1 and req.get('prestart') and req.get('mode') == 'exec' and req.get('steps'):
+            again = {'steps': req['steps'][:1], 'source': req.get('source')}
         # The next spare must not find this request (its tests, its input) among live objects.
         req = line = None
         ensure_spare()
+        if again is not None:
+            prestart(again, rundir)
+            again = None
 
 
 main()
