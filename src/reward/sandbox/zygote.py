@@ -514,11 +514,13 @@ def prestart(req, rundir):
 
 
 def discard(spare):
-    """Kill a child and all it started (its session), reap it, close its pipes."""
-    try:
-        os.killpg(spare['pid'], signal.SIGKILL)
-    except OSError:
-        pass
+    """Kill a child and all it started, reap it, close its pipes. The child first (it may not have
+    started its own session yet, and cannot start anything more once killed), then its session."""
+    for kill in (os.kill, os.killpg):
+        try:
+            kill(spare['pid'], signal.SIGKILL)
+        except OSError:
+            pass
     for fd in (spare['out_r'], spare['err_r'], spare['status_r']):
         os.close(fd)
     try:
