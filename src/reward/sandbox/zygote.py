@@ -265,10 +265,6 @@ def spare_main(job_r, out_w, err_w, status_w):
         detach(out_w, err_w, (job_r, status_w))
         random.seed()
         streams = std_streams()
-        if not select.select([job_r], [], [], 0)[0]:
-            # A rehearsal while no job waits: the pages a small run writes (copies of the
-            # zygote's) are copied now, not while the job runs.
-            prewarm()
         chunks = []
         while True:
             chunk = os.read(job_r, 1 << 16)
