@@ -215,6 +215,7 @@ export class PythonZygote {
           stdin: s.stdin,
           limits: zygoteLimits(s.limits),
           fifos: s.fifos ?? [],
+          own_session: s.ownSession ?? false,
         })),
         artifacts: how.mode === 'exec' ? (how.artifacts ?? []) : [],
         executable: how.mode === 'exec' ? (how.executable ?? []) : [],

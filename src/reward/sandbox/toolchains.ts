@@ -40,6 +40,13 @@ export interface ExecStep {
   stdin: boolean;
   /** Files in the working directory the step's commands stream through: FIFOs during the step, gone after it. */
   fifos?: string[];
+  /**
+   * A toolchain step whose processes stay in the session the step starts and that runs none of
+   * the program's code (gcc's stages): after it, that session is killed rather than everything
+   * in the namespace, so the next step's child can be forked while it runs (everything is still
+   * killed after the last step).
+   */
+  ownSession?: boolean;
 }
 
 export interface LanguagePlan {
@@ -156,6 +163,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
           limits: compile,
           stdin: false,
           fifos: direct ? [DIRECT_ASM] : [],
+          ownSession: direct !== null,
         },
         { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
       ],
@@ -184,6 +192,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
             limits: compile,
             stdin: false,
             fifos: direct ? [DIRECT_ASM] : [],
+            ownSession: direct !== null,
           },
           { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
         ];

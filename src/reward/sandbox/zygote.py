@@ -259,6 +259,16 @@ def reap_all():
 SPARE = None
 
 
+def reap_dead():
+    """Reap the children that have exited (not the live spare)."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
 def spare_main(job_r, out_w, err_w, status_w):
     """A spare child: wait for its job (marshal on the job pipe, then EOF), then become it."""
     try:
@@ -361,10 +371,12 @@ def hand_over(spare, job):
 UNREAPED = []
 
 
-def run_step(job, lim, started=None):
+def run_step(job, lim, started=None, session=False):
     """Run one job in a spare child (or in `started`, a child already given its job), collect its
     capped output until it exits (or reports its status), passes the wall limit or the output
-    cap, then kill everything else in the namespace."""
+    cap, then kill everything else in the namespace. session=True (a toolchain step whose
+    processes stay in the child's session and run none of the program's code): kill that session
+    only, so the next step's spare, forked while this step runs, lives on."""
     cap = lim['output_bytes']
     start = time.monotonic()
     spare = started or take_spare(job.get('mode') == 'pytest')
@@ -372,12 +384,17 @@ def run_step(job, lim, started=None):
         # The spare died before its job (killed from outside): reap it, fork a fresh one.
         for fd in (spare['out_r'], spare['err_r'], spare['status_r']):
             os.close(fd)
-        os.waitpid(spare['pid'], 0)
+        try:
+            os.waitpid(spare['pid'], 0)
+        except ChildProcessError:
+            pass
         spare = fork_spare()
         if not hand_over(spare, job):
             raise RuntimeError('the child died before its job')
     pid, out_r, err_r, status_r = spare['pid'], spare['out_r'], spare['err_r'], spare['status_r']
     job = None
+    if session:
+        ensure_spare()  # the next step's child, forked while this one runs
     pidfd = os.pidfd_open(pid)
     bufs = {out_r: bytearray(), err_r: bytearray()}
     open_fds = {out_r, err_r}
@@ -412,7 +429,14 @@ def run_step(job, lim, started=None):
         if output_exceeded:
             break
     # The main program is done (or over a limit): nothing else from this run may live on.
-    kill_rest(pid)
+    if session:
+        for kill in (os.kill, os.killpg):
+            try:
+                kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    else:
+        kill_rest(pid)
     if reported is not None and status is None:
         UNREAPED.append(pid)  # exiting already; reaped after the answer
     elif status is None:
@@ -443,7 +467,9 @@ def run_step(job, lim, started=None):
                 open_fds.discard(fd)
             else:
                 bufs[fd] += chunk
-    if PID1 and (reported is None or status is not None):
+    if session:
+        reap_dead()
+    elif PID1 and (reported is None or status is not None):
         reap_all()
     for fd in (out_r, err_r, status_r, pidfd):
         os.close(fd)
@@ -629,7 +655,8 @@ def run(req, rundir):
         gc.freeze()
     pre = take_prestart(req, rundir)
     if pre is not None:
-        discard_spare(reap=False)  # the step after the compile gets a fresh one
+        if not pre['step'].get('own_session'):
+            discard_spare(reap=False)  # killed with the namespace after the compile anyway
         if not feed(pre, req['code'].encode()):
             discard(pre['spare'])
             pre = None
@@ -663,10 +690,17 @@ def run(req, rundir):
             }
             if pre is None or i > 0:
                 make_fifos(rundir, step)
-            r = run_step(job, step['limits'], pre['spare'] if pre is not None and i == 0 else None)
+            session = bool(step.get('own_session')) and i + 1 < len(req['steps'])
+            r = run_step(job, step['limits'], pre['spare'] if pre is not None and i == 0 else None, session)
             remove_fifos(rundir, step)
             steps.append(r)
             if r['exit_code'] != 0:
+                if session:
+                    # No next step: its spare goes, and so does everything else, as after any last step.
+                    discard_spare()
+                    if PID1:
+                        kill_rest(None)
+                        reap_all()
                 break
             if i + 1 < len(req['steps']):
                 ensure_spare()  # the run step's child starts while the compiler's outputs are read
