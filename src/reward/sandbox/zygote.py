@@ -455,6 +455,8 @@ def run_step(job, lim, started=None, session=False):
                     bufs[fd] += chunk
             except BlockingIOError:
                 pass
+            if len(bufs[fd]) > cap:
+                output_exceeded = True
         open_fds = ()
     # Drain what grandchildren wrote before they were killed; their pipe ends are closed now.
     while open_fds:
