@@ -486,3 +486,54 @@ describe('every language, hostile programs', () => {
     assert.deepEqual(survivors, []);
   });
 });
+
+describe('C and C++: the compile step started ahead of the next run', { skip: !full && 'needs bubblewrap' }, () => {
+  // One zygote, so every run after the first finds the compiler its predecessor started.
+  let warm: ProcessSandbox;
+  let cold: ProcessSandbox;
+  before(async () => {
+    warm = new ProcessSandbox({ pythonWorkers: 1, nodeSpares: 1, toolchainCache: false });
+    cold = new ProcessSandbox({ warm: false, toolchainCache: false });
+    await warm.warmup();
+  });
+  after(async () => {
+    await warm.close();
+    await cold.close();
+  });
+  const probes: [Language, string][] = [
+    ['c', 'int main(void) { return undefined_thing; }\n'],
+    [
+      'c',
+      '#include <stdio.h>\nint main(void) {\n  char b[200] = {0};\n  FILE *f = fopen(__FILE__, "r");\n  fread(b, 1, 199, f);\n  printf("%s|%s|%d\\n", __FILE__, b, __INCLUDE_LEVEL__);\n}\n',
+    ],
+    ['c', '#include <stdio.h>\nint main(void) { int x = 1 / 0; printf("%d\\n", x) }\n'],
+    ['cpp', '#include <bits/stdc++.h>\nint main() { std::cout << std::string(__FILE__) << undefined_thing; }\n'],
+    ['cpp', '#include <iostream>\nint main() { std::cout << __FILE__ << " " << __LINE__ << std::endl; }\n'],
+  ];
+
+  test('gives what a compile started for the run gives (diagnostics, __FILE__, the source read back)', async () => {
+    const available = warm.languages().available;
+    for (const [language, code] of probes) {
+      if (!available.includes(language)) continue;
+      // Twice: the first may run without a prestarted compiler, the second has one.
+      for (let i = 0; i < 2; i++) {
+        const spec = { language, code: `${code}// ${i}\n`, compileTimeoutMs: 60_000 };
+        const [w, c] = [await warm.run(spec), await cold.run(spec)];
+        assert.equal(w.status, c.status, `${language}: ${w.compile?.stderr}`);
+        assert.equal(w.compile?.stderr, c.compile?.stderr, language);
+        assert.equal(w.stdout, c.stdout, language);
+      }
+    }
+  });
+
+  test('a Python run after a C run finds no compiler running and no FIFO in its directory', async () => {
+    if (!warm.languages().available.includes('c')) return;
+    const r = await warm.run({ language: 'c', code: 'int main(void) { return 0; }\n' });
+    assert.equal(r.status, 'ok', r.compile?.stderr);
+    const look = await warm.run({
+      language: 'python',
+      code: 'import os\nprint(sorted(os.listdir(".")))\nprint(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()) == sorted({1, os.getpid()}))',
+    });
+    assert.equal(look.stdout, "['main.py']\nTrue\n", look.stderr);
+  });
+});

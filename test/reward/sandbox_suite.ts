@@ -172,6 +172,19 @@ export function suite(name: string, options: SandboxOptions) {
         limits: { wallMs: 15_000, cpuMs: 10_000, outputBytes: 100_000 },
       });
       assert.equal(logged.status, 'output_limit');
+      // A byte over the cap, all of it still in the pipe when the program ends, is over the cap too.
+      for (const [n, status] of [
+        [1000, 'ok'],
+        [1001, 'output_limit'],
+      ] as const) {
+        const r = await sandbox.run({
+          language: 'python',
+          code: `import sys\nsys.stdout.write("x" * ${n})`,
+          limits: { outputBytes: 1000 },
+        });
+        assert.equal(r.status, status, `${n} bytes`);
+        assert.equal(r.stdout.length, 1000);
+      }
     });
 
     test('file size limit: a write past fileBytes fails', async () => {

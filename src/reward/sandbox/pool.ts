@@ -281,7 +281,14 @@ export class ProcessSandbox implements CodeSandbox {
       );
       return [{ ...raw, compile: hit.compile, compileCached: true }, warm];
     }
-    const [raw, warm] = await this.runZygote(req, limits, { mode: 'exec', steps, artifacts: plan.artifacts }, signal);
+    // Compilers that read their source once can be started ahead of the next run of this command.
+    const prestart = plan.prestart && this.warm ? JSON.stringify([steps[0], req.source]) : undefined;
+    const [raw, warm] = await this.runZygote(
+      req,
+      limits,
+      { mode: 'exec', steps, artifacts: plan.artifacts, prestart },
+      signal,
+    );
     if (raw.artifacts && Object.keys(raw.artifacts).length && raw.compile && !raw.compileFailed) {
       const bytes = Object.values(raw.artifacts).reduce((n, b) => n + b.length, 0);
       this.compiled.set(key, { artifacts: raw.artifacts, compile: raw.compile, bytes });
@@ -307,11 +314,17 @@ export class ProcessSandbox implements CodeSandbox {
     return z;
   }
 
-  private acquire(signal?: AbortSignal): Promise<PythonZygote> {
-    // The zygote idle longest: it has finished tidying after its last answer and forked its next child.
-    while (this.idle.length > 0) {
-      const z = this.idle.shift()!;
-      if (!z.dead) return Promise.resolve(z);
+  /**
+   * An idle zygote: one that prestarted this run's compile step (`prestarted`), else the one idle
+   * longest without a prestarted compiler, else the one idle longest (it has finished tidying
+   * after its last answer and forked its next child).
+   */
+  private acquire(signal?: AbortSignal, prestarted?: string): Promise<PythonZygote> {
+    for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i]!.dead) this.idle.splice(i, 1);
+    if (this.idle.length > 0) {
+      let at = prestarted === undefined ? -1 : this.idle.findIndex((z) => z.prestarted === prestarted);
+      if (at < 0) at = this.idle.findIndex((z) => z.prestarted === null);
+      return Promise.resolve(this.idle.splice(Math.max(0, at), 1)[0]!);
     }
     if (this.zygotes.size < this.pythonWorkers) return Promise.resolve(this.startZygote());
     return new Promise((resolve, reject) => {
@@ -366,7 +379,7 @@ export class ProcessSandbox implements CodeSandbox {
     }
     let z: PythonZygote;
     try {
-      z = await this.acquire(signal);
+      z = await this.acquire(signal, how.mode === 'exec' ? how.prestart : undefined);
     } catch (e) {
       return [failed((e as Error).message), false];
     }

@@ -54,7 +54,14 @@ export interface ProgramRequest {
 export type ZygoteMode =
   | { mode: 'python' }
   | { mode: 'pytest' }
-  | { mode: 'exec'; steps: ExecStep[]; artifacts?: string[]; executable?: string[] };
+  | {
+      mode: 'exec';
+      steps: ExecStep[];
+      artifacts?: string[];
+      executable?: string[];
+      /** After this run, start its compile step ahead of the next request (see `prestarted`). */
+      prestart?: string;
+    };
 
 const SIGNAL_NAMES = new Map<number, string>();
 import { constants } from 'node:os';
@@ -89,6 +96,11 @@ export class PythonZygote {
   /** Resolves when the zygote process (and with it its namespace) is gone. */
   readonly exited: Promise<void>;
   dead = false;
+  /**
+   * The key of the compile step this zygote has started ahead of time, blocked on its source (a
+   * FIFO): a request with the same compile step skips the compiler's start-up here.
+   */
+  prestarted: string | null = null;
   private pending: { id: number; resolve: (r: RawRun) => void; timer: NodeJS.Timeout; compiled: boolean } | null = null;
   private cancelled = false;
   private stderrTail = '';
@@ -202,10 +214,15 @@ export class PythonZygote {
           memory_kind: s.memoryKind,
           stdin: s.stdin,
           limits: zygoteLimits(s.limits),
+          fifos: s.fifos ?? [],
+          own_session: s.ownSession ?? false,
         })),
         artifacts: how.mode === 'exec' ? (how.artifacts ?? []) : [],
         executable: how.mode === 'exec' ? (how.executable ?? []) : [],
+        prestart: how.mode === 'exec' && how.prestart !== undefined,
       };
+      // The zygote uses (or discards) what it prestarted for this request, and prestarts anew if asked.
+      this.prestarted = how.mode === 'exec' && how.prestart !== undefined ? how.prestart : null;
       this.proc.stdin!.write(JSON.stringify(message) + '\n');
     });
   }

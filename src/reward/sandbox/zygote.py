@@ -12,12 +12,15 @@
 # writable places (/work, /tmp, /dev/shm) are emptied, so no run sees another run's files.
 # Latency: the child of the next run is forked ahead of time, once the last run is cleaned up (a
 # "spare": its own session, its output pipes in place, the zygote's descriptors closed), and waits
-# for its job on a pipe; the answer goes out before the writable places are wiped. Before the
+# for its job on a pipe; the answer goes out before the writable places are wiped. A Python
+# child reports its exit code and CPU time on a status pipe before it exits, so the answer does not
+# wait for the kernel to tear down its copy of the zygote's address space (~1 ms); the zygote reaps
+# it after answering. Before the
 # first fork the zygote runs a small program itself, so every child inherits a warm compiler and
 # text layers instead of paying for their first use (about 1.5 ms a run).
 # The zygote is non-dumpable, so a child cannot open /proc/1/fd and forge answers, and as PID 1
 # it receives no signal from inside the namespace that it has not asked for.
-import base64, builtins, ctypes, gc, io, json, marshal, os, resource, select, shutil, signal, sys, time, traceback
+import base64, builtins, ctypes, errno, gc, io, json, marshal, os, resource, select, shutil, signal, struct, sys, time, traceback
 # Warm imports: a child pays nothing for these.
 import bisect, collections, copy, datetime, decimal, fractions, functools, heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: F401
 
@@ -93,13 +96,13 @@ def safe_path(root, name):
 
 def detach(out_w, err_w, keep):
     """A spare's preparation before it has a job: its own session, stdout/stderr on the run's
-    pipes, no descriptor of the zygote's but `keep` (its job pipe)."""
+    pipes, no descriptor of the zygote's but those in `keep` (its job and status pipes)."""
     os.setsid()
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     # Only the fds that are open (closerange over 65536 numbers costs ~7 ms where close_range(2) is missing).
     for name in os.listdir('/proc/self/fd'):
-        if int(name) > 2 and int(name) != keep:
+        if int(name) > 2 and int(name) not in keep:
             try:
                 os.close(int(name))
             except OSError:
@@ -147,15 +150,38 @@ def exec_child(job):
     os._exit(127)
 
 
-def child(req):
+def std_streams():
+    """sys.stdin/stdout/stderr of a Python run, made by the spare before its job arrives (fd 0
+    becomes the job's stdin memfd later; the wrappers hold only the descriptor numbers)."""
+    return (
+        io.TextIOWrapper(io.FileIO(0, 'r', closefd=False), encoding='utf-8'),
+        io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), encoding='utf-8'),
+        io.TextIOWrapper(io.FileIO(2, 'w', closefd=False), encoding='utf-8', errors='backslashreplace', line_buffering=True),
+    )
+
+
+STATUS = struct.Struct('<iq')  # exit code, CPU microseconds (the process and the children it reaped)
+
+
+def finish(rc, status_w):
+    """Report the exit code and CPU time on the status pipe, then exit. The output is flushed by
+    then: what the program wrote is in the pipes when the zygote reads the status."""
+    try:
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+        os.write(status_w, STATUS.pack(rc & 0xFF, int(cpu * 1e6)))
+    except BaseException:
+        pass
+    os._exit(rc & 0xFF)
+
+
+def child(req, streams, status_w):
     rc = 1
     try:
         rundir = req['rundir']
         setup_child(rundir, req['stdin'], req['limits'], 'as')
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        sys.stdin = io.TextIOWrapper(io.FileIO(0, 'r', closefd=False), encoding='utf-8')
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), encoding='utf-8')
-        sys.stderr = io.TextIOWrapper(io.FileIO(2, 'w', closefd=False), encoding='utf-8', errors='backslashreplace', line_buffering=True)
+        sys.stdin, sys.stdout, sys.stderr = streams
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
         filename = os.path.join(rundir, req.get('source') or 'main.py')
         sys.argv = [filename]
@@ -204,7 +230,7 @@ def child(req):
                 stream.flush()
             except BaseException:
                 pass
-        os._exit(rc & 0xFF)
+        finish(rc, status_w)
 
 
 def kill_rest(pid):
@@ -233,11 +259,22 @@ def reap_all():
 SPARE = None
 
 
-def spare_main(job_r, out_w, err_w):
+def reap_dead():
+    """Reap the children that have exited (not the live spare)."""
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
+def spare_main(job_r, out_w, err_w, status_w):
     """A spare child: wait for its job (marshal on the job pipe, then EOF), then become it."""
     try:
-        detach(out_w, err_w, job_r)
+        detach(out_w, err_w, (job_r, status_w))
         random.seed()
+        streams = std_streams()
         chunks = []
         while True:
             chunk = os.read(job_r, 1 << 16)
@@ -250,9 +287,10 @@ def spare_main(job_r, out_w, err_w):
         job = marshal.loads(b''.join(chunks))
         chunks = None
         if job['kind'] == 'exec':
+            os.close(status_w)
             exec_child(job)
         else:
-            child(job)
+            child(job, streams, status_w)
     except BaseException:
         try:
             traceback.print_exc()
@@ -266,26 +304,31 @@ def fork_spare():
     job_r, job_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    status_r, status_w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        spare_main(job_r, out_w, err_w)
-    for fd in (job_r, out_w, err_w):
+        spare_main(job_r, out_w, err_w, status_w)
+    for fd in (job_r, out_w, err_w, status_w):
         os.close(fd)
-    return {'pid': pid, 'job_w': job_w, 'out_r': out_r, 'err_r': err_r, 'pytest': PYTEST is not None}
+    return {'pid': pid, 'job_w': job_w, 'out_r': out_r, 'err_r': err_r, 'status_r': status_r, 'pytest': PYTEST is not None}
 
 
-def discard_spare():
-    """Let the spare go unused (it exits on the closed job pipe) and reap it."""
+def discard_spare(reap=True):
+    """Let the spare go unused (it exits on the closed job pipe) and reap it (now, or with reap=False
+    once the answer is out)."""
     global SPARE
     spare, SPARE = SPARE, None
     if spare is None:
         return
-    for fd in (spare['job_w'], spare['out_r'], spare['err_r']):
+    for fd in (spare['job_w'], spare['out_r'], spare['err_r'], spare['status_r']):
         os.close(fd)
     try:
         os.kill(spare['pid'], signal.SIGKILL)
     except ProcessLookupError:
         pass
+    if not reap:
+        UNREAPED.append(spare['pid'])
+        return
     try:
         os.waitpid(spare['pid'], 0)
     except ChildProcessError:
@@ -324,38 +367,57 @@ def hand_over(spare, job):
         os.close(spare['job_w'])
 
 
-def run_step(job, lim):
-    """Run one job in a spare child, collect its capped output until it exits, passes the wall
-    limit or the output cap, then kill everything else in the namespace."""
+# Children that reported their status and were killed, reaped once the answer is out.
+UNREAPED = []
+
+
+def run_step(job, lim, started=None, session=False):
+    """Run one job in a spare child (or in `started`, a child already given its job), collect its
+    capped output until it exits (or reports its status), passes the wall limit or the output
+    cap, then kill everything else in the namespace. session=True (a toolchain step whose
+    processes stay in the child's session and run none of the program's code): kill that session
+    only, so the next step's spare, forked while this step runs, lives on."""
     cap = lim['output_bytes']
     start = time.monotonic()
-    spare = take_spare(job.get('mode') == 'pytest')
-    if not hand_over(spare, job):
+    spare = started or take_spare(job.get('mode') == 'pytest')
+    if started is None and not hand_over(spare, job):
         # The spare died before its job (killed from outside): reap it, fork a fresh one.
-        for fd in (spare['out_r'], spare['err_r']):
+        for fd in (spare['out_r'], spare['err_r'], spare['status_r']):
             os.close(fd)
-        os.waitpid(spare['pid'], 0)
+        try:
+            os.waitpid(spare['pid'], 0)
+        except ChildProcessError:
+            pass
         spare = fork_spare()
         if not hand_over(spare, job):
             raise RuntimeError('the child died before its job')
-    pid, out_r, err_r = spare['pid'], spare['out_r'], spare['err_r']
+    pid, out_r, err_r, status_r = spare['pid'], spare['out_r'], spare['err_r'], spare['status_r']
     job = None
+    if session:
+        ensure_spare()  # the next step's child, forked while this one runs
     pidfd = os.pidfd_open(pid)
     bufs = {out_r: bytearray(), err_r: bytearray()}
     open_fds = {out_r, err_r}
+    waiting = [pidfd, status_r]
     deadline = start + lim['wall_ms'] / 1000.0
     timed_out = output_exceeded = False
-    status = None
-    rusage = None
-    while status is None:
+    status = rusage = reported = None
+    while status is None and reported is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             timed_out = True
             break
-        ready, _, _ = select.select(list(open_fds) + [pidfd], [], [], remaining)
+        ready, _, _ = select.select(list(open_fds) + waiting, [], [], remaining)
         for fd in ready:
             if fd == pidfd:
                 _, status, rusage = os.wait4(pid, 0)
+                continue
+            if fd == status_r:
+                record = os.read(status_r, STATUS.size)
+                if len(record) == STATUS.size:
+                    reported = STATUS.unpack(record)
+                else:
+                    waiting.remove(status_r)  # exec'd, or died without a word: wait for its exit
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -367,10 +429,35 @@ def run_step(job, lim):
         if output_exceeded:
             break
     # The main program is done (or over a limit): nothing else from this run may live on.
-    kill_rest(pid)
-    if status is None:
+    if session:
+        for kill in (os.kill, os.killpg):
+            try:
+                kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+    else:
+        kill_rest(pid)
+    if reported is not None and status is None:
+        UNREAPED.append(pid)  # exiting already; reaped after the answer
+    elif status is None:
         _, status, rusage = os.wait4(pid, 0)
     wall_ms = (time.monotonic() - start) * 1000.0
+    if reported is not None:
+        # The program's own output is all in the pipes; take what is there, without waiting for
+        # the processes just killed to close their ends.
+        for fd in open_fds:
+            os.set_blocking(fd, False)
+            try:
+                while len(bufs[fd]) <= cap:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        break
+                    bufs[fd] += chunk
+            except BlockingIOError:
+                pass
+            if len(bufs[fd]) > cap:
+                output_exceeded = True
+        open_fds = ()
     # Drain what grandchildren wrote before they were killed; their pipe ends are closed now.
     while open_fds:
         ready, _, _ = select.select(list(open_fds), [], [], 0.5)
@@ -382,20 +469,150 @@ def run_step(job, lim):
                 open_fds.discard(fd)
             else:
                 bufs[fd] += chunk
-    if PID1:
+    if session:
+        reap_dead()
+    elif PID1 and (reported is None or status is not None):
         reap_all()
-    for fd in (out_r, err_r, pidfd):
+    for fd in (out_r, err_r, status_r, pidfd):
         os.close(fd)
+    if status is not None:
+        exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        cpu_ms = (rusage.ru_utime + rusage.ru_stime) * 1000.0 if rusage else None
+    else:
+        exit_code, sig, cpu_ms = reported[0], None, reported[1] / 1000.0
     return {
-        'exit_code': os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-        'signal': os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        'exit_code': exit_code,
+        'signal': sig,
         'timed_out': timed_out,
         'output_exceeded': output_exceeded,
         'wall_ms': wall_ms,
-        'cpu_ms': (rusage.ru_utime + rusage.ru_stime) * 1000.0 if rusage else None,
+        'cpu_ms': cpu_ms,
         'stdout': bytes(bufs[out_r][:cap]).decode('utf-8', 'replace'),
         'stderr': bytes(bufs[err_r][:cap]).decode('utf-8', 'replace'),
     }
+
+
+def settle():
+    """Reap what the last run left (after its answer went out)."""
+    while UNREAPED:
+        try:
+            os.waitpid(UNREAPED.pop(), 0)
+        except ChildProcessError:
+            pass
+    if PID1:
+        reap_all()
+
+
+# A compile step started ahead of the request that needs it (PID 1 only): forked and exec'd with
+# its limits, blocked opening the source, a FIFO, until the next request brings the code. Used
+# when the next request's compile step is the same command with the same limits; discarded
+# (killed with everything it started) before any other request runs.
+PRESTART = None
+
+
+def prestart(req, rundir):
+    """Start the compile step of `req` for the next request (see PRESTART)."""
+    global PRESTART
+    step = req['steps'][0]
+    path = os.path.join(rundir, req.get('source') or 'main.c')
+    try:
+        os.mkfifo(path, 0o600)
+        make_fifos(rundir, step)
+        spare = fork_spare()
+    except OSError:
+        return
+    job = {
+        'kind': 'exec',
+        'rundir': rundir,
+        'stdin': b'',
+        'argv': step['argv'],
+        'env': step.get('env') or {},
+        'memory_kind': step.get('memory_kind'),
+        'limits': step['limits'],
+    }
+    if hand_over(spare, job):
+        PRESTART = {'spare': spare, 'step': step, 'path': path}
+    else:
+        discard(spare)
+
+
+def discard(spare):
+    """Kill a child and all it started, reap it, close its pipes. The child first (it may not have
+    started its own session yet, and cannot start anything more once killed), then its session."""
+    for kill in (os.kill, os.killpg):
+        try:
+            kill(spare['pid'], signal.SIGKILL)
+        except OSError:
+            pass
+    for fd in (spare['out_r'], spare['err_r'], spare['status_r']):
+        os.close(fd)
+    try:
+        os.waitpid(spare['pid'], 0)
+    except ChildProcessError:
+        pass
+
+
+def make_fifos(rundir, step):
+    remove_fifos(rundir, step)
+    for name in step.get('fifos') or []:
+        os.mkfifo(safe_path(rundir, name), 0o600)
+
+
+def remove_fifos(rundir, step):
+    for name in step.get('fifos') or []:
+        try:
+            os.unlink(safe_path(rundir, name))
+        except OSError:
+            pass
+
+
+def take_prestart(req, rundir):
+    """The prestarted compile step if this request's first step is the same, else None (and
+    whatever was prestarted is gone)."""
+    global PRESTART
+    pre, PRESTART = PRESTART, None
+    if pre is None:
+        return None
+    steps = req.get('steps') or []
+    if (req.get('mode') == 'exec' and steps and steps[0] == pre['step']
+            and pre['path'] == os.path.join(rundir, req.get('source') or 'main.c')):
+        return pre
+    discard(pre['spare'])
+    try:
+        os.unlink(pre['path'])
+    except OSError:
+        pass
+    remove_fifos(os.path.dirname(pre['path']), pre['step'])
+    return None
+
+
+def feed(pre, data):
+    """Give the prestarted compiler its source through the FIFO; a regular file with the same
+    bytes takes the FIFO's name before the compiler sees the end (diagnostics re-read the source
+    by name). False when the compiler is gone."""
+    path = pre['path']
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as e:
+            # ENXIO: the compiler has not opened its source yet (still starting) or is gone.
+            if e.errno != errno.ENXIO or time.monotonic() > deadline or os.waitpid(pre['spare']['pid'], os.WNOHANG)[0]:
+                return False
+            time.sleep(0.0002)
+    try:
+        os.unlink(path)
+        write_file(path, data)
+        os.set_blocking(fd, True)
+        while data:
+            data = data[os.write(fd, data):]
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 PYTEST = None
@@ -420,6 +637,15 @@ def collect(rundir, patterns):
 
 
 
+def write_file(path, data):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
+
+
 def run(req, rundir):
     global PYTEST
     mode = req.get('mode') or 'python'
@@ -429,8 +655,19 @@ def run(req, rundir):
         PYTEST = pytest
         gc.collect()
         gc.freeze()
-    with open(os.path.join(rundir, req.get('source') or 'main.py'), 'w') as f:
-        f.write(req['code'])
+    pre = take_prestart(req, rundir)
+    if pre is not None:
+        if not pre['step'].get('own_session'):
+            discard_spare(reap=False)  # killed with the namespace after the compile anyway
+        if not feed(pre, req['code'].encode()):
+            discard(pre['spare'])
+            pre = None
+            try:
+                os.unlink(os.path.join(rundir, req.get('source') or 'main.c'))
+            except OSError:
+                pass
+    if pre is None:
+        write_file(os.path.join(rundir, req.get('source') or 'main.py'), req['code'].encode())
     executable = set(req.get('executable') or [])
     for name, b64 in (req.get('files') or {}).items():
         p = safe_path(rundir, name)
@@ -453,9 +690,19 @@ def run(req, rundir):
                 'memory_kind': step.get('memory_kind'),
                 'limits': step['limits'],
             }
-            r = run_step(job, step['limits'])
+            if pre is None or i > 0:
+                make_fifos(rundir, step)
+            session = bool(step.get('own_session')) and i + 1 < len(req['steps'])
+            r = run_step(job, step['limits'], pre['spare'] if pre is not None and i == 0 else None, session)
+            remove_fifos(rundir, step)
             steps.append(r)
             if r['exit_code'] != 0:
+                if session:
+                    # No next step: its spare goes, and so does everything else, as after any last step.
+                    discard_spare()
+                    if PID1:
+                        kill_rest(None)
+                        reap_all()
                 break
             if i + 1 < len(req['steps']):
                 ensure_spare()  # the run step's child starts while the compiler's outputs are read
@@ -549,15 +796,24 @@ def main():
             send({'id': req.get('id'), 'error': '%s: %s' % (type(e).__name__, e)})
             if PID1:
                 discard_spare()
+                take_prestart({}, rundir)
                 try:
                     os.kill(-1, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
                 reap_all()
+        settle()
         tidy(rundir)
+        # The compile command (no code) to start ahead of the next request, when this one asks.
+        again = None
+        if PID1 and req.get('prestart') and req.get('mode') == 'exec' and req.get('steps'):
+            again = {'steps': req['steps'][:1], 'source': req.get('source')}
         # The next spare must not find this request (its tests, its input) among live objects.
         req = line = None
         ensure_spare()
+        if again is not None:
+            prestart(again, rundir)
+            again = None
 
 
 main()
