@@ -6,7 +6,8 @@
 // AdamW step on B x T tokens), each against PyTorch CPU (bench/peers/decode_torch.py,
 // train_torch.py) on the same model dir in the same run, with the peak RSS of every side; int8 and
 // 4-bit decode against ringrl fp32, with their train/inference mismatch KL; the weight-read limit
-// of batch-1 decode (fp32 weight bytes / memcpy bandwidth measured here); and model load time
+// of batch-1 decode (fp32 weight bytes / memcpy bandwidth: the best of samples taken before every
+// measurement, as one sample lands in another job's burst as easily as a round does); and model load time
 // against reading the same bytes from disk. Every measurement runs in a child process of its own
 // (one at a time), so each peak RSS is that side's alone; each comparison runs R rounds (default 2)
 // with the sides' order swapped every round, and every round is printed with its load average and
@@ -153,15 +154,18 @@ const t0 = performance.now();
 for (const f of files) readFileSync(f);
 const readSeconds = (performance.now() - t0) / 1000;
 const load = ours('load');
-const bandwidth = memcpyBandwidth();
+const bandwidths = [memcpyBandwidth()]; // one more before every measurement; the best counts
+const bandwidth = () => Math.max(...bandwidths);
 const weightBytes = Number(load.params) * 4; // fp32: every parameter is read once per decode step (the tied table as the LM head)
-const limit = bandwidth / weightBytes;
+const limit = () => bandwidth() / weightBytes;
 console.log(
   `load: ringrl ${Number(load.seconds).toFixed(2)} s (peak RSS ${load.rss_gb.toFixed(2)} GiB for ${(weightBytes / 2 ** 30).toFixed(2)} GiB of fp32 weights) vs reading the same ${(fileBytes / 1e9).toFixed(2)} GB ${readSeconds.toFixed(2)} s → ${(Number(load.seconds) / readSeconds).toFixed(2)}× the read`,
 );
-console.log(
-  `memcpy ${(bandwidth / 1e9).toFixed(2)} GB/s → batch-1 fp32 decode limit ${limit.toFixed(2)} tokens/s (${(weightBytes / 1e9).toFixed(2)} GB of weights per step)`,
-);
+const printLimit = () =>
+  console.log(
+    `memcpy ${(bandwidth() / 1e9).toFixed(2)} GB/s (best of ${bandwidths.length} samples so far, the lowest ${(Math.min(...bandwidths) / 1e9).toFixed(2)}) → batch-1 fp32 decode limit ${limit().toFixed(2)} tokens/s (${(weightBytes / 1e9).toFixed(2)} GB of weights per step)`,
+  );
+printLimit();
 
 /**
  * One comparison: `rounds` rounds of (peer, ours), the order swapped every round so that a load
@@ -191,6 +195,7 @@ function pair(
 const withLoad =
   <A extends unknown[]>(f: (...a: A) => Record<string, unknown> & { rss_gb: number; others: number }) =>
   (...a: A): Run => {
+    bandwidths.push(memcpyBandwidth());
     const load = loadavg()[0]!;
     return { ...f(...a), load };
   };
@@ -217,8 +222,9 @@ for (const batch of parts.has('decode') ? [1, 8] : []) {
   const o = Number(d.ours.tokens_per_s),
     p = Number(d.peer.tokens_per_s);
   const stepPerS = 1 / Number(d.ours.step_s);
+  if (batch === 1) printLimit();
   console.log(
-    `decode batch ${batch}: PyTorch ${p.toFixed(2)} tokens/s (RSS ${d.peakRss.peer.toFixed(2)} GiB), ringrl ${o.toFixed(2)} tokens/s (RSS ${d.peakRss.ours.toFixed(2)} GiB) → ${(o / p).toFixed(2)}×${batch === 1 ? `; ${(o / limit).toFixed(2)} of the weight-read limit (decode steps alone, the prefill left out: ${stepPerS.toFixed(2)} steps/s = ${(stepPerS / limit).toFixed(2)} of it)` : ''} [rounds: ${d.rounds.join(', ')}]`,
+    `decode batch ${batch}: PyTorch ${p.toFixed(2)} tokens/s (RSS ${d.peakRss.peer.toFixed(2)} GiB), ringrl ${o.toFixed(2)} tokens/s (RSS ${d.peakRss.ours.toFixed(2)} GiB) → ${(o / p).toFixed(2)}×${batch === 1 ? `; ${(o / limit()).toFixed(2)} of the weight-read limit (decode steps alone, the prefill left out: ${stepPerS.toFixed(2)} steps/s = ${(stepPerS / limit()).toFixed(2)} of it)` : ''} [rounds: ${d.rounds.join(', ')}]`,
   );
 }
 
@@ -271,6 +277,15 @@ if (train)
   console.log(
     `training (${trainBatch} x ${trainSeq} tokens, AdamW, fp32; ringrl recomputes in ${train.ours.segments} segments): PyTorch ${Number(train.peer.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${train.peakRss.peer.toFixed(2)} GiB), ringrl ${Number(train.ours.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${train.peakRss.ours.toFixed(2)} GiB) → ${(Number(train.ours.tokens_per_s) / Number(train.peer.tokens_per_s)).toFixed(2)}× [rounds: ${train.rounds.join(', ')}]`,
   );
+if (decode[1]) {
+  // The limit again with every memcpy sample of the run (the JSON line's figures).
+  const o = Number(decode[1].ours.tokens_per_s),
+    stepPerS = 1 / Number(decode[1].ours.step_s);
+  printLimit();
+  console.log(
+    `batch-1 fp32 decode: ${(o / limit()).toFixed(2)} of the weight-read limit (decode steps alone: ${(stepPerS / limit()).toFixed(2)})`,
+  );
+}
 const peerInfo = (train ?? decode[1])?.peer;
 const blas = String(peerInfo?.blas ?? 'unknown');
 if (peerInfo) console.log(`PyTorch ${peerInfo.torch} with BLAS ${blas}`);
@@ -303,10 +318,10 @@ record({
     ? {
         decode_b1: {
           ...sides(decode[1]),
-          limit: r2(limit),
-          of_limit: r2(Number(decode[1].ours.tokens_per_s) / limit),
+          limit: r2(limit()),
+          of_limit: r2(Number(decode[1].ours.tokens_per_s) / limit()),
           steps_per_s: r2(1 / Number(decode[1].ours.step_s)),
-          steps_of_limit: r2(1 / Number(decode[1].ours.step_s) / limit),
+          steps_of_limit: r2(1 / Number(decode[1].ours.step_s) / limit()),
         },
         decode_b8: sides(decode[8]!),
       }
@@ -320,8 +335,9 @@ record({
         },
       }
     : {}),
-  memcpy_gb_s: r2(bandwidth / 1e9),
-  weight_read_limit: r2(limit),
+  memcpy_gb_s: r2(bandwidth() / 1e9),
+  memcpy_samples_gb_s: bandwidths.map((b) => r2(b / 1e9)),
+  weight_read_limit: r2(limit()),
   load_s: { ours: r2(Number(load.seconds)), read: r2(readSeconds), rss_gib: r2(load.rss_gb) },
   load_average: { start: r2(startLoad), end: r2(loadavg()[0]!) },
   peer_blas: blas,
