@@ -1,20 +1,25 @@
 // `npm run bench -- scale [--model DIR] [--new-tokens N] [--threads N] [--train-batch B] [--train-seq T] [--rounds R]
-//   [--parts decode,quantized,train]`
+//   [--repeats N] [--parts decode,quantized,train]`
 //
 // The real-scale path on a Qwen3-0.6B-shaped checkpoint (`ringrl init --preset qwen3-0.6b`, made
 // here when --model is not given): decode tokens/s at batch 1 and 8 and training tokens/s (one
 // AdamW step on B x T tokens), each against PyTorch CPU (bench/peers/decode_torch.py,
 // train_torch.py) on the same model dir in the same run, with the peak RSS of every side; int8 and
 // 4-bit decode against ringrl fp32, with their train/inference mismatch KL; the weight-read limit
-// of batch-1 decode (fp32 weight bytes / memcpy bandwidth measured here); and model load time
+// of batch-1 decode (fp32 weight bytes / memcpy bandwidth: the best of samples taken before every
+// measurement, as one sample lands in another job's burst as easily as a round does); and model load time
 // against reading the same bytes from disk. Every measurement runs in a child process of its own
 // (one at a time), so each peak RSS is that side's alone; each comparison runs R rounds (default 2)
-// with the sides' order swapped every round, and every round is printed with its load average.
+// with the sides' order swapped every round, and every round is printed with its load average and
+// the cores other processes kept busy while it ran (the machine's busy CPU time during the child
+// minus the child's own, per second: the load average lags and counts the measurement itself).
+// Within a round, each side's decode process generates --repeats times (default 2) and keeps its
+// best run (a 2-second run fits between other jobs' bursts more often than a whole round does).
 // --parts runs a subset (the JSON line then holds only those parts; its ratio is training's, else
 // batch-1 decode's).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -33,10 +38,12 @@ const { values } = parseArgs({
     precision: { type: 'string', default: 'fp32' },
     batch: { type: 'string', default: '1' },
     rounds: { type: 'string', default: '2' },
+    repeats: { type: 'string', default: '2' },
     parts: { type: 'string', default: 'decode,quantized,train' },
   },
 });
-const rounds_ = Number(values.rounds);
+const rounds_ = Number(values.rounds),
+  repeats = Number(values.repeats);
 const parts = new Set(values.parts!.split(','));
 const startLoad = loadavg()[0]!;
 const threads = Number(values.threads),
@@ -49,19 +56,34 @@ if (values.worker) {
   process.exit(0);
 }
 
-/** One measurement in a child process: its JSON result line plus its peak RSS (GNU time). */
-function child(command: string, args: string[], what: string): Record<string, unknown> & { rss_gb: number } {
-  const r = spawnSync('/usr/bin/time', ['-f', 'RSS_KB %M', command, ...args], {
+/** Busy CPU time of the whole machine so far, in seconds (every core, every process). */
+const busySeconds = () =>
+  cpus().reduce((a, c) => a + c.times.user + c.times.nice + c.times.sys + c.times.irq, 0) / 1000;
+
+/**
+ * One measurement in a child process: its JSON result line, its peak RSS (GNU time) and `others`,
+ * the cores other processes kept busy on average while it ran.
+ */
+function child(
+  command: string,
+  args: string[],
+  what: string,
+): Record<string, unknown> & { rss_gb: number; others: number } {
+  const busy = busySeconds(),
+    start = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSS_KB %M CPU_S %U %S', command, ...args], {
     encoding: 'utf8',
     cwd: root,
     maxBuffer: 1 << 26,
   });
-  const rss = /RSS_KB (\d+)/.exec(r.stderr)?.[1];
-  if (r.status !== 0 || !rss) {
+  const wall = (performance.now() - start) / 1000;
+  const m = /RSS_KB (\d+) CPU_S ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  if (r.status !== 0 || !m) {
     console.error(`bench scale: ${what} failed (exit ${r.status}):\n${r.stderr.slice(-2000)}`);
     process.exit(1);
   }
-  return { ...JSON.parse(r.stdout.trim().split('\n').at(-1)!), rss_gb: Number(rss) / 2 ** 20 }; // GiB (GNU time reports KiB)
+  const others = Math.max(0, (busySeconds() - busy - Number(m[2]) - Number(m[3])) / wall);
+  return { ...JSON.parse(r.stdout.trim().split('\n').at(-1)!), rss_gb: Number(m[1]) / 2 ** 20, others }; // GiB (GNU time reports KiB)
 }
 const ours = (mode: string, extra: string[] = []) =>
   child(
@@ -82,6 +104,8 @@ const ours = (mode: string, extra: string[] = []) =>
       String(trainBatch),
       '--train-seq',
       String(trainSeq),
+      '--repeats',
+      String(repeats),
       ...extra,
     ],
     `ringrl ${mode} ${extra.join(' ')}`,
@@ -130,22 +154,26 @@ const t0 = performance.now();
 for (const f of files) readFileSync(f);
 const readSeconds = (performance.now() - t0) / 1000;
 const load = ours('load');
-const bandwidth = memcpyBandwidth();
+const bandwidths = [memcpyBandwidth()]; // one more before every measurement; the best counts
+const bandwidth = () => Math.max(...bandwidths);
 const weightBytes = Number(load.params) * 4; // fp32: every parameter is read once per decode step (the tied table as the LM head)
-const limit = bandwidth / weightBytes;
+const limit = () => bandwidth() / weightBytes;
 console.log(
   `load: ringrl ${Number(load.seconds).toFixed(2)} s (peak RSS ${load.rss_gb.toFixed(2)} GiB for ${(weightBytes / 2 ** 30).toFixed(2)} GiB of fp32 weights) vs reading the same ${(fileBytes / 1e9).toFixed(2)} GB ${readSeconds.toFixed(2)} s → ${(Number(load.seconds) / readSeconds).toFixed(2)}× the read`,
 );
-console.log(
-  `memcpy ${(bandwidth / 1e9).toFixed(2)} GB/s → batch-1 fp32 decode limit ${limit.toFixed(2)} tokens/s (${(weightBytes / 1e9).toFixed(2)} GB of weights per step)`,
-);
+const printLimit = () =>
+  console.log(
+    `memcpy ${(bandwidth() / 1e9).toFixed(2)} GB/s (best of ${bandwidths.length} samples so far, the lowest ${(Math.min(...bandwidths) / 1e9).toFixed(2)}) → batch-1 fp32 decode limit ${limit().toFixed(2)} tokens/s (${(weightBytes / 1e9).toFixed(2)} GB of weights per step)`,
+  );
+printLimit();
 
 /**
  * One comparison: `rounds` rounds of (peer, ours), the order swapped every round so that a load
  * that drifts during the run hits both sides alike; each side's best round counts, and every round
  * is kept with the load average (1 min) it started under.
  */
-type Run = Record<string, unknown> & { rss_gb: number; load: number };
+type Run = Record<string, unknown> & { rss_gb: number; load: number; others: number };
+const conditions = (r: Run) => `load ${r.load.toFixed(1)}, others ${r.others.toFixed(1)} cores`;
 function pair(
   measurePeer: () => Run,
   measureOurs: () => Run,
@@ -157,7 +185,7 @@ function pair(
     const order = round % 2 === 0 ? (['peer', 'ours'] as const) : (['ours', 'peer'] as const);
     for (const side of order) {
       const r = side === 'peer' ? measurePeer() : measureOurs();
-      rounds.push(`${side} ${Number(r.tokens_per_s).toFixed(2)} (load ${r.load.toFixed(1)})`);
+      rounds.push(`${side} ${Number(r.tokens_per_s).toFixed(2)} (${conditions(r)})`);
       peakRss[side] = Math.max(peakRss[side], r.rss_gb);
       if (!best[side] || Number(r.tokens_per_s) > Number(best[side]!.tokens_per_s)) best = { ...best, [side]: r };
     }
@@ -165,8 +193,9 @@ function pair(
   return { peer: best.peer!, ours: best.ours!, rounds, peakRss };
 }
 const withLoad =
-  <A extends unknown[]>(f: (...a: A) => Record<string, unknown> & { rss_gb: number }) =>
+  <A extends unknown[]>(f: (...a: A) => Record<string, unknown> & { rss_gb: number; others: number }) =>
   (...a: A): Run => {
+    bandwidths.push(memcpyBandwidth());
     const load = loadavg()[0]!;
     return { ...f(...a), load };
   };
@@ -183,7 +212,7 @@ for (const batch of parts.has('decode') ? [1, 8] : []) {
     '--new-tokens',
     String(newTokens),
     '--repeats',
-    '1',
+    String(repeats),
   ];
   const d = pair(
     () => peerRun('decode_torch.py', peerArgs),
@@ -193,15 +222,16 @@ for (const batch of parts.has('decode') ? [1, 8] : []) {
   const o = Number(d.ours.tokens_per_s),
     p = Number(d.peer.tokens_per_s);
   const stepPerS = 1 / Number(d.ours.step_s);
+  if (batch === 1) printLimit();
   console.log(
-    `decode batch ${batch}: PyTorch ${p.toFixed(2)} tokens/s (RSS ${d.peakRss.peer.toFixed(2)} GiB), ringrl ${o.toFixed(2)} tokens/s (RSS ${d.peakRss.ours.toFixed(2)} GiB) → ${(o / p).toFixed(2)}×${batch === 1 ? `; ${(o / limit).toFixed(2)} of the weight-read limit (decode steps alone, the prefill left out: ${stepPerS.toFixed(2)} steps/s = ${(stepPerS / limit).toFixed(2)} of it)` : ''} [rounds: ${d.rounds.join(', ')}]`,
+    `decode batch ${batch}: PyTorch ${p.toFixed(2)} tokens/s (RSS ${d.peakRss.peer.toFixed(2)} GiB), ringrl ${o.toFixed(2)} tokens/s (RSS ${d.peakRss.ours.toFixed(2)} GiB) → ${(o / p).toFixed(2)}×${batch === 1 ? `; ${(o / limit()).toFixed(2)} of the weight-read limit (decode steps alone, the prefill left out: ${stepPerS.toFixed(2)} steps/s = ${(stepPerS / limit()).toFixed(2)} of it)` : ''} [rounds: ${d.rounds.join(', ')}]`,
   );
 }
 
 // int8 and int4 against fp32 over the same rounds (the order reversed every round), each precision's best round.
 const quantized: Record<
   string,
-  { tokensPerS: number; speedup: number; kl: number; maxAbs: number; rss: number; load: number }
+  { tokensPerS: number; speedup: number; kl: number; maxAbs: number; rss: number; load: number; others: number }
 > = {};
 const precisionRuns: Record<string, Run[]> = { fp32: [], int8: [], int4: [] };
 for (let round = 0; round < (parts.has('quantized') ? rounds_ : 0); round++) {
@@ -210,8 +240,7 @@ for (let round = 0; round < (parts.has('quantized') ? rounds_ : 0); round++) {
     precisionRuns[precision]!.push(oursRun('decode', ['--batch', '1', '--precision', precision]));
 }
 const bestOf = (runs: Run[]) => runs.reduce((a, b) => (Number(b.tokens_per_s) > Number(a.tokens_per_s) ? b : a));
-const listRuns = (runs: Run[]) =>
-  runs.map((r) => `${Number(r.tokens_per_s).toFixed(2)} (load ${r.load.toFixed(1)})`).join(', ');
+const listRuns = (runs: Run[]) => runs.map((r) => `${Number(r.tokens_per_s).toFixed(2)} (${conditions(r)})`).join(', ');
 const fp32Best = parts.has('quantized') ? bestOf(precisionRuns.fp32!) : undefined;
 for (const precision of parts.has('quantized') ? ['int8', 'int4'] : []) {
   const o = bestOf(precisionRuns[precision]!);
@@ -222,6 +251,7 @@ for (const precision of parts.has('quantized') ? ['int8', 'int4'] : []) {
     maxAbs: Number(o.max_abs),
     rss: o.rss_gb,
     load: o.load,
+    others: o.others,
   };
   console.log(
     `decode batch 1 ${precision}: ${Number(o.tokens_per_s).toFixed(2)} tokens/s → ${quantized[precision]!.speedup.toFixed(2)}× ringrl fp32 (${Number(fp32Best!.tokens_per_s).toFixed(2)} in the same rounds); mismatch vs the fp32 trainer KL(π_infer‖π_train) ${Number(o.kl).toExponential(2)}, max |Δlogp| ${Number(o.max_abs).toFixed(3)} [rounds: ${listRuns(precisionRuns[precision]!)}; fp32 ${listRuns(precisionRuns.fp32!)}]`,
@@ -247,6 +277,15 @@ if (train)
   console.log(
     `training (${trainBatch} x ${trainSeq} tokens, AdamW, fp32; ringrl recomputes in ${train.ours.segments} segments): PyTorch ${Number(train.peer.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${train.peakRss.peer.toFixed(2)} GiB), ringrl ${Number(train.ours.tokens_per_s).toFixed(1)} tokens/s (peak RSS ${train.peakRss.ours.toFixed(2)} GiB) → ${(Number(train.ours.tokens_per_s) / Number(train.peer.tokens_per_s)).toFixed(2)}× [rounds: ${train.rounds.join(', ')}]`,
   );
+if (decode[1]) {
+  // The limit again with every memcpy sample of the run (the JSON line's figures).
+  const o = Number(decode[1].ours.tokens_per_s),
+    stepPerS = 1 / Number(decode[1].ours.step_s);
+  printLimit();
+  console.log(
+    `batch-1 fp32 decode: ${(o / limit()).toFixed(2)} of the weight-read limit (decode steps alone: ${(stepPerS / limit()).toFixed(2)})`,
+  );
+}
 const peerInfo = (train ?? decode[1])?.peer;
 const blas = String(peerInfo?.blas ?? 'unknown');
 if (peerInfo) console.log(`PyTorch ${peerInfo.torch} with BLAS ${blas}`);
@@ -265,6 +304,7 @@ const quantizedRecord = (precision: string) => ({
   kl: Number(quantized[precision]!.kl.toExponential(2)),
   max_abs: r2(quantized[precision]!.maxAbs),
   load: r2(quantized[precision]!.load),
+  others: r2(quantized[precision]!.others),
 });
 record({
   bench: 'scale',
@@ -278,10 +318,10 @@ record({
     ? {
         decode_b1: {
           ...sides(decode[1]),
-          limit: r2(limit),
-          of_limit: r2(Number(decode[1].ours.tokens_per_s) / limit),
+          limit: r2(limit()),
+          of_limit: r2(Number(decode[1].ours.tokens_per_s) / limit()),
           steps_per_s: r2(1 / Number(decode[1].ours.step_s)),
-          steps_of_limit: r2(1 / Number(decode[1].ours.step_s) / limit),
+          steps_of_limit: r2(1 / Number(decode[1].ours.step_s) / limit()),
         },
         decode_b8: sides(decode[8]!),
       }
@@ -295,8 +335,9 @@ record({
         },
       }
     : {}),
-  memcpy_gb_s: r2(bandwidth / 1e9),
-  weight_read_limit: r2(limit),
+  memcpy_gb_s: r2(bandwidth() / 1e9),
+  memcpy_samples_gb_s: bandwidths.map((b) => r2(b / 1e9)),
+  weight_read_limit: r2(limit()),
   load_s: { ours: r2(Number(load.seconds)), read: r2(readSeconds), rss_gib: r2(load.rss_gb) },
   load_average: { start: r2(startLoad), end: r2(loadavg()[0]!) },
   peer_blas: blas,
@@ -304,6 +345,7 @@ record({
   new_tokens: newTokens,
   train_tokens: trainBatch * trainSeq,
   rounds: rounds_,
+  repeats,
   model: config.model_type,
 });
 
@@ -356,10 +398,18 @@ async function worker(mode: string, dir: string): Promise<void> {
       );
       return { results, seconds: (performance.now() - start) / 1000 };
     };
-    const prefillOnly = await run(1); // the prompts' prefill and first token: the rest of a run is decode steps
-    const { results, seconds } = await run(newTokens);
+    // Each repeat: the prompts' prefill and first token alone, then the whole run; the rest of a
+    // run is decode steps. The fastest of each counts.
+    let prefillSeconds = Infinity;
+    let best: Awaited<ReturnType<typeof run>> | undefined;
+    for (let i = 0; i < repeats; i++) {
+      prefillSeconds = Math.min(prefillSeconds, (await run(1)).seconds);
+      const r = await run(newTokens);
+      if (!best || r.seconds < best.seconds) best = r;
+    }
+    const { results, seconds } = best!;
     const tokensPerS = (batch * newTokens) / seconds;
-    const stepSeconds = (seconds - prefillOnly.seconds) / (newTokens - 1);
+    const stepSeconds = (seconds - prefillSeconds) / (newTokens - 1);
     let m = { kl: 0, maxAbs: 0 };
     if (precision !== 'fp32') {
       const scored = await new Policy(config, weights).score(results.map((r) => [...r.prompt, ...r.tokens]));

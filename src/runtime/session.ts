@@ -33,9 +33,18 @@ export interface RuntimeOptions {
    * run, which is fast for small graphs but holds a second copy of a large model's gradients.
    */
   memoryArena?: boolean;
+  /**
+   * How long an idle intra-op thread spins for its next piece of work before it sleeps, in µs
+   * (onnxruntime's `session.intra_op.spin_duration_us`); 0 = never spin. Default 100: long enough
+   * to span the small ops between two parallel kernels, short enough to leave the cores to other
+   * processes. onnxruntime's own default spins longer, which makes no difference alone but costs
+   * up to 2x at batch-1 decode while another process keeps one of 2 cores busy (docs/graph.md).
+   */
+  spinMicroseconds?: number;
 }
 
 let defaults: RuntimeOptions = {};
+const defaultSpinMicroseconds = 100;
 
 /** Set process-wide runtime options (thread count, execution providers) for sessions created later. */
 export function configureRuntime(options: RuntimeOptions): void {
@@ -86,7 +95,8 @@ export class CompiledGraph {
       const { data } = constants[name]!;
       return { path, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
     });
-    const { threads, executionProviders, memoryArena } = { ...defaults, ...options };
+    const { threads, executionProviders, memoryArena, spinMicroseconds } = { ...defaults, ...options };
+    const spin = spinMicroseconds ?? defaultSpinMicroseconds;
     const providers = [...(executionProviders ?? []).filter((p) => p !== 'cpu'), 'cpu'];
     const session = await ort.InferenceSession.create(graph.bytes, {
       executionProviders: providers,
@@ -95,6 +105,7 @@ export class CompiledGraph {
       intraOpNumThreads: threads ?? 0,
       interOpNumThreads: 1,
       enableCpuMemArena: memoryArena ?? true,
+      extra: { session: { intra_op: spin > 0 ? { spin_duration_us: String(spin) } : { allow_spinning: '0' } } },
       ...(externalData.length ? { externalData } : {}),
     });
     return new CompiledGraph(session, graph.inputNames, graph.outputNames, graph.bytes.length);
@@ -155,8 +166,8 @@ export function compileCached(
 ): Promise<CompiledGraph> {
   // The session options are part of the key: configureRuntime() between two calls must not hand
   // back a session built with the old thread count or providers.
-  const { threads, executionProviders, memoryArena } = { ...defaults, ...options };
-  const fullKey = `${key}\u0000${JSON.stringify({ threads, executionProviders, memoryArena })}`;
+  const { threads, executionProviders, memoryArena, spinMicroseconds } = { ...defaults, ...options };
+  const fullKey = `${key}\u0000${JSON.stringify({ threads, executionProviders, memoryArena, spinMicroseconds })}`;
   let entry = cache.get(fullKey);
   if (!entry) {
     const { inputs, outputs } = trace();
