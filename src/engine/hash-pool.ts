@@ -8,11 +8,6 @@
 //
 // A tensor is hashed as a job of one or more chunks, in order, on one worker (postMessage keeps a
 // worker's messages in order), so a tensor larger than a staging slot still gets one digest.
-//
-// The main thread is a core too: once the workers have a backlog (`behind`), the caller hashes the
-// next tensor itself (`digestHere`) instead of queueing it, so no core idles while the last
-// queued tensors are hashed, and a writer skips the staging copy for what it hashes itself.
-import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 
@@ -46,13 +41,6 @@ export class HashPool {
 
   constructor(size = Math.min(2, availableParallelism())) {
     this.size = Math.max(1, size);
-  }
-
-  /** Whether every worker already has a chunk queued behind the one it is hashing. */
-  get behind(): boolean {
-    let queued = 0;
-    for (let i = 0; i < this.size; i++) queued += this.pending[i] ?? 0;
-    return queued >= 2 * this.size;
   }
 
   /** A new job (one digest), pinned to one worker so its chunks are hashed in order. */
@@ -143,11 +131,6 @@ export class HashJob {
   async update(bytes: SharedBytes, last: boolean): Promise<string | null> {
     return (await this.pool.send(this.worker, this.id, bytes, last, false)).digest;
   }
-}
-
-/** sha256 of `bytes` on the calling thread, as hex. */
-export function digestHere(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 let shared: HashPool | undefined;

@@ -16,7 +16,7 @@ import { RingrlError } from '../errors.ts';
 import { type LoadedModel, type Weights, loadModelDir } from '../model/checkpoint.ts';
 import { type ModelConfig, parseModelConfig, readModelConfig } from '../model/config.ts';
 import { parameterShapes } from '../model/llama.ts';
-import { digestHere, hashPool } from './hash-pool.ts';
+import { hashPool } from './hash-pool.ts';
 import { MANIFEST_FILE, SNAPSHOT_FORMAT, type WeightManifest } from './weights.ts';
 import { type ByteSink, fetchInto, fetchText } from './weights-http.ts';
 
@@ -85,7 +85,7 @@ export class SnapshotLoader {
       for (const span of tensorLayout(header, headerEnd, size, config, manifest, file)) {
         const bytes = this.buffer(slot, span.name, span.end - span.start);
         readExactly(fd, bytes, span.start, file);
-        hashed.push(lend(span, bytes)); // a worker hashes it while the next one is read (or this thread, when they are behind)
+        hashed.push(lend(span, bytes)); // a worker hashes it while the next one is read
       }
     } finally {
       closeSync(fd);
@@ -139,9 +139,7 @@ interface Hashed {
 }
 
 async function lend(span: TensorSpan, bytes: Uint8Array<ArrayBuffer>): Promise<Hashed> {
-  const pool = hashPool();
-  if (pool.behind) return { span, digest: digestHere(bytes), bytes };
-  return { span, ...(await pool.digestLent(bytes)) };
+  return { span, ...(await hashPool().digestLent(bytes)) };
 }
 
 /**

@@ -19,7 +19,7 @@ import { RingrlError } from '../errors.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import { type ModelConfig, toHfConfig } from '../model/config.ts';
 import { parameterShapes } from '../model/llama.ts';
-import { digestHere, hashPool, type SharedBytes } from './hash-pool.ts';
+import { hashPool, type SharedBytes } from './hash-pool.ts';
 import { type WeightServer, type WeightServerOptions, serveWeights } from './weights-http.ts';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -209,8 +209,7 @@ export class WeightPublisher {
 
   /**
    * model.safetensors (float32, tensors in model order, data 8-byte aligned), each tensor hashed by
-   * the pool from a staging slot while the main thread writes it (sha256 is the slower of the two),
-   * or by the main thread itself when the pool is behind.
+   * the pool from a staging slot while the main thread writes it: sha256 is the slower of the two.
    */
   private async writeTensors(path: string, weights: Weights): Promise<WeightManifest['tensors']> {
     const shapes = parameterShapes(this.config);
@@ -246,13 +245,6 @@ export class WeightPublisher {
       for (const [name] of shapes) {
         const data = weights.get(name)!;
         const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-        if (pool.behind) {
-          // The workers have a backlog: hash this one here, straight from the weights (no staging copy).
-          digests.set(name, Promise.resolve(digestHere(bytes)));
-          writeAll(fd, bytes, position);
-          position += bytes.length;
-          continue;
-        }
         const job = pool.job();
         for (let at = 0; at < bytes.length || at === 0; at += SLOT_BYTES) {
           const chunk = bytes.subarray(at, Math.min(bytes.length, at + SLOT_BYTES));
