@@ -72,6 +72,21 @@ function rlConfig(sets: string[]) {
   });
 }
 
+/** `ringrl rl` in process on the pycode task (difficulty 1) from the test model, with `scorer`. */
+function rlPycode(run: RunDir, config: ReturnType<typeof rlConfig>, scorer: Scorer, onEvent: (e: RlEvent) => void) {
+  return runRl({
+    run,
+    config,
+    modelDir: model,
+    resume: false,
+    source: taskSource('pycode', { difficulty: 1 }),
+    evalExamples: [],
+    verify: getVerifier('pycode'),
+    scorer,
+    onEvent,
+  });
+}
+
 function readJsonl(path: string): Record<string, any>[] {
   return readFileSync(path, 'utf8')
     .trim()
@@ -135,17 +150,7 @@ test('reward-service replicas: one SIGKILLed mid-batch, one hung; every trajecto
     close: () => inner.close(),
   };
   const run = RunDir.create(join(work, 'replicas'));
-  const result = await runRl({
-    run,
-    config,
-    modelDir: model,
-    resume: false,
-    source: taskSource('pycode', { difficulty: 1 }),
-    evalExamples: [],
-    verify: getVerifier('pycode'),
-    scorer,
-    onEvent: (e) => void (e.type === 'step' && (step = e.step)),
-  });
+  const result = await rlPycode(run, config, scorer, (e) => void (e.type === 'step' && (step = e.step)));
   await scorer.close();
   await app.close();
   for (const socket of sockets) socket.destroy();
@@ -195,18 +200,7 @@ test('non-finite updates are skipped and said so; N in a row roll back to the la
     score: async ({ response }) => ({ status: 'scored', reward: response.length % 2, breakdown: {}, reason: '' }),
     close: async () => {},
   });
-  const poisoned = (run: RunDir, onEvent: (e: RlEvent) => void) =>
-    runRl({
-      run,
-      config,
-      modelDir: model,
-      resume: false,
-      source: taskSource('pycode', { difficulty: 1 }),
-      evalExamples: [],
-      verify: getVerifier('pycode'),
-      scorer: nanScorer(),
-      onEvent,
-    });
+  const poisoned = (run: RunDir, onEvent: (e: RlEvent) => void) => rlPycode(run, config, nanScorer(), onEvent);
   const run = RunDir.create(join(work, 'nan'));
   const events: RlEvent[] = [];
   await poisoned(run, (e) => {

@@ -381,13 +381,9 @@ def run_step(job, lim, started=None, session=False):
     start = time.monotonic()
     spare = started or take_spare(job.get('mode') == 'pytest')
     if started is None and not hand_over(spare, job):
-        # The spare died before its job (killed from outside): reap it, fork a fresh one.
-        for fd in (spare['out_r'], spare['err_r'], spare['status_r']):
-            os.close(fd)
-        try:
-            os.waitpid(spare['pid'], 0)
-        except ChildProcessError:
-            pass
+        # The spare died before its job (killed from outside): reap it (a zombie till then, so
+        # its pid is still its own to kill), fork a fresh one.
+        discard(spare)
         spare = fork_spare()
         if not hand_over(spare, job):
             raise RuntimeError('the child died before its job')
