@@ -266,8 +266,9 @@ export interface CacheSegment extends LayerCache {
  * the new entry (that copy would move the whole cache every step). Each segment takes a softmax of
  * its own (flash-decoding's split): its maximum m, sum of exponentials l and mix o, packed as
  * [o, l, m] along the last axis. A segment's pack is spread from its n rows to all B by a gather,
- * and a row that does not reach the segment gets [0, 0, -1e30] instead: a part that weighs nothing. The parts are then stacked and combined at once with the self score: a
- * few graph nodes per segment, which is what a step pays for each segment some row reaches.
+ * and a row that does not reach the segment gets [0, 0, -1e30] instead: a part that weighs nothing.
+ * The parts are then stacked and combined at once with the self score: a few graph nodes per
+ * segment, which is what a step pays for each segment some row reaches.
  */
 function cachedAttention(
   c: ModelConfig,
