@@ -132,10 +132,7 @@ export class SegmentedKvCache<R extends CachedRow> {
       const from = Math.max(position, s.start),
         to = Math.min(position + count, s.start + s.width);
       if (from >= to) continue;
-      if (to - s.start > s.slots)
-        throw new Error(
-          `kv cache: position ${to - 1} is beyond the allocated ${s.slots} slots of the segment at ${s.start}; fit() first`,
-        );
+      allocated(s, to - 1);
       const src = offset + (from - position) * hd,
         dst = ((index * this.kvHeads + head) * s.slots + (from - s.start)) * hd;
       s.k[layer]!.set(k.subarray(src, src + (to - from) * hd), dst);
@@ -154,10 +151,7 @@ export class SegmentedKvCache<R extends CachedRow> {
     this.rows.forEach((row, b) => {
       const s = this.segments[this.segmentOf(row.cacheLength)]!;
       const offset = row.cacheLength - s.start;
-      if (offset >= s.slots)
-        throw new Error(
-          `kv cache: position ${row.cacheLength} is beyond the allocated ${s.slots} slots of the segment at ${s.start}; fit() first`,
-        );
+      allocated(s, row.cacheLength);
       for (let l = 0; l < this.layers; l++) {
         const ks = k[l]!,
           vs = v[l]!,
@@ -275,4 +269,12 @@ export class SegmentedKvCache<R extends CachedRow> {
     });
     [this.rows[a], this.rows[b]] = [this.rows[b]!, this.rows[a]!];
   }
+}
+
+/** Refuse a write at `position` past what segment `s` has allocated (the caller skipped fit()). */
+function allocated(s: Segment, position: number): void {
+  if (position - s.start >= s.slots)
+    throw new Error(
+      `kv cache: position ${position} is beyond the allocated ${s.slots} slots of the segment at ${s.start}; fit() first`,
+    );
 }
