@@ -10,10 +10,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
-  readFileSync,
+  openSync,
+  readSync,
   readdirSync,
   realpathSync,
   renameSync,
@@ -442,10 +444,19 @@ export function libraryView(linkArgs: string[], cache: string, hostCache: string
  * file or archive); null for a script with any other command (it may change the search).
  */
 function linkerScript(path: string): string[] | null {
-  const head = readFileSync(path).subarray(0, 1 << 16);
-  if (head.subarray(0, 4).toString('latin1') === '\x7fELF' || head.subarray(0, 7).toString('latin1') === '!<arch>')
+  // The first 64 KiB say what it is (archives such as libc.a run to megabytes: not read whole).
+  const head = Buffer.alloc(1 << 16);
+  const fd = openSync(path, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const read = head.subarray(0, n);
+  if (read.subarray(0, 4).toString('latin1') === '\x7fELF' || read.subarray(0, 7).toString('latin1') === '!<arch>')
     return [];
-  const text = head
+  const text = read
     .toString('latin1')
     .replace(/\/\*[\s\S]*?\*\//g, ' ')
     .replace(/OUTPUT_FORMAT\s*\([^)]*\)/g, ' ');
