@@ -438,7 +438,7 @@ async function worker(mode: string, dir: string): Promise<void> {
       { loss_mask: batch.mask },
       { scale: 1 / (trainBatch * (trainSeq - 1)), aux_weight: 0 },
     );
-    optimizer.update(policy.weights, grads);
+    await optimizer.update(policy.weights, grads);
   };
   await step();
   const start = performance.now();

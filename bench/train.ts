@@ -89,7 +89,7 @@ async function ourStep(): Promise<number> {
     { loss_mask: batch.mask },
     { scale: 1 / targets, aux_weight: 0 },
   );
-  optimizer.update(policy.weights, grads);
+  await optimizer.update(policy.weights, grads);
   return performance.now() - t0;
 }
 

@@ -195,7 +195,7 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
       accumulator.add(out.grads);
     }
     const lr = learningRate(step, o.steps, o.optimizer);
-    const { gradNorm } = optimizer.update(policy.weights, accumulator.sums, lr);
+    const { gradNorm } = await optimizer.update(policy.weights, accumulator.sums, lr);
     accumulator.clear();
     step++;
     const seconds = (performance.now() - t0) / 1000;

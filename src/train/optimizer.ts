@@ -1,12 +1,14 @@
 // AdamW on host Float32Arrays with decoupled weight decay, global grad-norm clipping and
-// gradient accumulation. Host-side because it measured fast enough (a few ms for millions of
-// parameters) and keeps the optimizer state out of every compiled graph.
+// gradient accumulation. Host-side: it keeps the optimizer state out of every compiled graph, and
+// a few ms for millions of parameters; at hundreds of millions a second thread takes half of the
+// tensors (update-worker.ts).
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RingrlError } from '../errors.ts';
 import { readJsonFile } from '../util/files.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
+import { adamwTensor, type LentTensor, sumOfSquares, UpdateWorker, worthAWorker } from './update-worker.ts';
 
 export interface AdamWConfig {
   lr: number;
@@ -84,9 +86,10 @@ export class GradAccumulator {
   }
 }
 
+/** The L2 norm of all gradients: per-tensor sums of squares, added in order. */
 export function globalGradNorm(grads: Map<string, Float32Array>): number {
   let sq = 0;
-  for (const g of grads.values()) for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
+  for (const g of grads.values()) sq += sumOfSquares(g);
   return Math.sqrt(sq);
 }
 
@@ -95,53 +98,116 @@ export class NonFiniteUpdate extends RingrlError {
   override name = 'NonFiniteUpdate';
 }
 
+export interface AdamWOptions {
+  /**
+   * Parameters (values, all tensors together) from which a second thread updates about half of
+   * the tensors. Default 4M: below it a pass takes a few ms, less than handing tensors over.
+   */
+  parallelFrom?: number;
+}
+
 export class AdamW {
   step = 0;
-  private m = new Map<string, Float32Array>();
-  private v = new Map<string, Float32Array>();
+  private m = new Map<string, Float32Array<SharedArrayBuffer>>();
+  private v = new Map<string, Float32Array<SharedArrayBuffer>>();
+  private readonly parallelFrom: number;
+  private worker: UpdateWorker | null = null;
 
-  constructor(public config: AdamWConfig = adamWDefaults) {}
+  constructor(
+    public config: AdamWConfig = adamWDefaults,
+    options: AdamWOptions = {},
+  ) {
+    this.parallelFrom = options.parallelFrom ?? 1 << 22;
+  }
 
   /**
-   * One update of `weights` in place. Returns the gradient norm before clipping.
-   * `lr` overrides the configured rate (for schedules).
+   * One update of `weights` in place. Resolves with the gradient norm before clipping.
+   * `lr` overrides the configured rate (for schedules). With a second thread (see AdamWOptions),
+   * some of `weights`' and `grads`' arrays are lent to it while the update runs and replaced in
+   * the maps by arrays over the same memory when it returns: hold the maps, not their arrays,
+   * across an update, and touch neither before it resolves.
    */
-  update(
+  async update(
     weights: Weights,
     grads: Map<string, Float32Array>,
     lr = this.config.lr,
-  ): { gradNorm: number; clipped: boolean } {
+  ): Promise<{ gradNorm: number; clipped: boolean }> {
     const { beta1, beta2, eps, weightDecay, maxGradNorm } = this.config;
-    const gradNorm = globalGradNorm(grads);
-    if (!Number.isFinite(gradNorm))
+    const tensors = [...grads].map(([name, g]) => {
+      const w = weights.get(name);
+      if (!w) throw new Error(`optimizer: gradient for unknown parameter '${name}'`);
+      if (w.length !== g.length)
+        throw new Error(`optimizer: gradient for '${name}' has ${g.length} values, the parameter ${w.length}`);
+      return { name, w, g, ...this.moments(name, w.length), decay: decays(name) ? 1 - lr * weightDecay : 1 };
+    });
+    const lent = this.lend(tensors);
+    const worker = lent.length > 0 ? (this.worker ??= new UpdateWorker()) : null;
+    const lentSums = worker ? worker.take(lent.map((t) => tensors[t]!).map(lendable)) : Promise.resolve([]);
+    const sums = tensors.map((t, i) => (lent.includes(i) ? 0 : sumOfSquares(t.g)));
+    (await lentSums).forEach((sq, j) => (sums[lent[j]!] = sq));
+    const gradNorm = Math.sqrt(sums.reduce((a, b) => a + b, 0));
+    const finite = Number.isFinite(gradNorm);
+    const clip = maxGradNorm > 0 && gradNorm > maxGradNorm ? maxGradNorm / (gradNorm + 1e-6) : 1;
+    const k = finite
+      ? [clip, beta1, beta2, 1 / Math.sqrt(1 - beta2 ** (this.step + 1)), lr / (1 - beta1 ** (this.step + 1)), eps]
+      : null;
+    const returned = worker ? worker.update(k) : Promise.resolve([]);
+    if (k) tensors.forEach((t, i) => lent.includes(i) || adamwTensor(t.w, t.g, t.m, t.v, k, t.decay));
+    (await returned).forEach((back, j) => {
+      const { name } = tensors[lent[j]!]!;
+      weights.set(name, new Float32Array(back.w));
+      grads.set(name, new Float32Array(back.g));
+    });
+    if (!k)
       throw new NonFiniteUpdate(
         `optimizer: gradient norm is ${gradNorm}; refusing to update the weights (last good weights kept)`,
       );
-    const clip = maxGradNorm > 0 && gradNorm > maxGradNorm ? maxGradNorm / (gradNorm + 1e-6) : 1;
     this.step++;
-    const bc1 = 1 - beta1 ** this.step;
-    const bc2 = 1 - beta2 ** this.step;
-    const stepSize = lr / bc1;
-    for (const [name, g] of grads) {
-      const w = weights.get(name);
-      if (!w) throw new Error(`optimizer: gradient for unknown parameter '${name}'`);
-      let m = this.m.get(name);
-      let v = this.v.get(name);
-      if (!m || !v) {
-        m = new Float32Array(w.length);
-        v = new Float32Array(w.length);
-        this.m.set(name, m);
-        this.v.set(name, v);
-      }
-      const decay = decays(name) ? 1 - lr * weightDecay : 1;
-      for (let i = 0; i < w.length; i++) {
-        const gi = g[i]! * clip;
-        const mi = (m[i] = beta1 * m[i]! + (1 - beta1) * gi);
-        const vi = (v[i] = beta2 * v[i]! + (1 - beta2) * gi * gi);
-        w[i] = w[i]! * decay - (stepSize * mi) / (Math.sqrt(vi / bc2) + eps);
-      }
-    }
     return { gradNorm, clipped: clip < 1 };
+  }
+
+  /** The moments of a parameter (zeros the first time), in memory the update worker shares. */
+  private moments(
+    name: string,
+    length: number,
+  ): { m: Float32Array<SharedArrayBuffer>; v: Float32Array<SharedArrayBuffer> } {
+    let m = this.m.get(name);
+    let v = this.v.get(name);
+    if (!m || !v) {
+      m = new Float32Array(new SharedArrayBuffer(4 * length));
+      v = new Float32Array(new SharedArrayBuffer(4 * length));
+      this.m.set(name, m);
+      this.v.set(name, v);
+    }
+    return { m, v };
+  }
+
+  /**
+   * Indices of the tensors the worker updates: about half of the values, largest tensors first,
+   * among those whose weight and gradient each own their whole buffer (what can be transferred).
+   */
+  private lend(tensors: { w: Float32Array; g: Float32Array }[]): number[] {
+    const total = tensors.reduce((a, t) => a + t.w.length, 0);
+    if (!worthAWorker(total, this.parallelFrom)) return [];
+    const seen = new Set<ArrayBufferLike>();
+    const owns = (a: Float32Array) =>
+      a.buffer instanceof ArrayBuffer &&
+      a.byteOffset === 0 &&
+      a.byteLength === a.buffer.byteLength &&
+      !seen.has(a.buffer);
+    const order = tensors.map((_, i) => i).sort((a, b) => tensors[b]!.w.length - tensors[a]!.w.length);
+    const lent: number[] = [];
+    let here = 0,
+      there = 0;
+    for (const i of order) {
+      const { w, g } = tensors[i]!;
+      if (there <= here && w.buffer !== g.buffer && owns(w) && owns(g)) {
+        seen.add(w.buffer).add(g.buffer);
+        lent.push(i);
+        there += w.length;
+      } else here += w.length;
+    }
+    return lent.sort((a, b) => a - b);
   }
 
   /** Save moments (safetensors) and step/config (JSON) into `dir`. */
@@ -159,7 +225,7 @@ export class AdamW {
     );
   }
 
-  static load(dir: string, weights: Weights): AdamW {
+  static load(dir: string, weights: Weights, options: AdamWOptions = {}): AdamW {
     const jsonPath = join(dir, 'optimizer.json');
     if (!existsSync(jsonPath))
       throw new RingrlError(`${jsonPath}: missing; expected optimizer state saved by AdamW.save`);
@@ -169,7 +235,7 @@ export class AdamW {
     };
     if (!Number.isInteger(state.step) || state.step < 0)
       throw new RingrlError(`${jsonPath}: field 'step' must be a non-negative integer`);
-    const opt = new AdamW({ ...adamWDefaults, ...state.config });
+    const opt = new AdamW({ ...adamWDefaults, ...state.config }, options);
     opt.step = state.step;
     const tensors = readSafetensors(join(dir, 'optimizer.safetensors'));
     for (const [key, t] of tensors) {
@@ -180,8 +246,20 @@ export class AdamW {
         throw new RingrlError(
           `${join(dir, 'optimizer.safetensors')}: tensor '${key}' does not match parameter '${name}' of this model`,
         );
-      (kind === 'm' ? opt.m : opt.v).set(name, t.data);
+      const shared = new Float32Array(new SharedArrayBuffer(t.data.byteLength));
+      shared.set(t.data);
+      (kind === 'm' ? opt.m : opt.v).set(name, shared);
     }
     return opt;
   }
+}
+
+function lendable(t: {
+  w: Float32Array;
+  g: Float32Array;
+  m: Float32Array<SharedArrayBuffer>;
+  v: Float32Array<SharedArrayBuffer>;
+  decay: number;
+}): LentTensor {
+  return { w: t.w.buffer as ArrayBuffer, g: t.g.buffer as ArrayBuffer, m: t.m.buffer, v: t.v.buffer, decay: t.decay };
 }

@@ -30,7 +30,7 @@ for (const preset of ['tiny', 'tiny-moe']) {
         loss += out.metrics.nll!;
         accumulator.add(out.grads);
       }
-      optimizer.update(policy.weights, accumulator.sums);
+      await optimizer.update(policy.weights, accumulator.sums);
       accumulator.clear();
       losses.push(loss);
     }
