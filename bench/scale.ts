@@ -439,6 +439,7 @@ async function worker(mode: string, dir: string): Promise<void> {
       { scale: 1 / (trainBatch * (trainSeq - 1)), aux_weight: 0 },
     );
     await optimizer.update(policy.weights, grads);
+    policy.recycle(grads);
   };
   await step();
   const start = performance.now();

@@ -90,6 +90,7 @@ async function ourStep(): Promise<number> {
     { scale: 1 / targets, aux_weight: 0 },
   );
   await optimizer.update(policy.weights, grads);
+  policy.recycle(grads);
   return performance.now() - t0;
 }
 

@@ -108,6 +108,7 @@ export async function policyGradientStep(
   if (!Number.isFinite(loss))
     throw new NonFiniteUpdate(`policy step: loss is ${loss}; refusing to update the weights (last good weights kept)`);
   const { gradNorm } = await optimizer.update(policy.weights, accumulator.sums, options.lr);
+  policy.recycle(accumulator.sums);
   const tail: Record<string, number> = config.bypass
     ? {}
     : {

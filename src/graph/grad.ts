@@ -8,7 +8,7 @@
 
 import { isFloat } from './dtype.ts';
 import { type Dim, dimEqual, shapeEqual } from './shape.ts';
-import { type Tensor, scalar, scatterAdd, scatterElementsAdd, where, zeros } from './tensor.ts';
+import { type Tensor, arange, scalar, scatterAdd, scatterElementsAdd, where, zeros } from './tensor.ts';
 
 type GradRule = (g: Tensor, node: Tensor) => (Tensor | null)[];
 
@@ -110,7 +110,16 @@ const rules: Record<Tensor['op'], GradRule | null> = {
   cumsum: (g, n) => [g.cumsum(n.attrs.axis!, { reverse: !n.attrs.reverse, exclusive: n.attrs.exclusive })],
 
   gather: (g, n) => [scatterAdd(n.inputs[0]!.shape, n.inputs[1]!, g), null],
-  gatherElements: (g, n) => [scatterElementsAdd(n.inputs[0]!.shape, n.inputs[1]!, g, n.attrs.axis!), null],
+  gatherElements: (g, n) => {
+    const [x, indices] = n.inputs as [Tensor, Tensor];
+    const axis = n.attrs.axis!;
+    if (indices.shape[axis] !== 1) return [scatterElementsAdd(x.shape, indices, g, axis), null];
+    // One index per row (a cross-entropy's target): the adjoint is g where the axis position equals
+    // the index, 0 elsewhere. Two elementwise passes, where onnxruntime's ScatterElements into zeros
+    // took 0.6 s over a [256, 151936] logits gradient.
+    const positions = arange(x.shape[axis]!).reshape(x.shape.map((d, i) => (i === axis ? d : 1)));
+    return [where(positions.cast(indices.dtype).equal(indices), g, 0), null];
+  },
   scatterAdd: none,
   scatterElementsAdd: none,
   topk: () => [null],

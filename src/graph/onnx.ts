@@ -10,6 +10,7 @@ import { ProtoWriter } from './protobuf.ts';
 import { type Dim, dimCoefficient, dimEqual, dimNames } from './shape.ts';
 import type { PrimOp, Tensor } from './tensor.ts';
 import { topologicalOrder } from './grad.ts';
+import { rewriteForExport } from './rewrite.ts';
 
 export const OPSET = 18;
 
@@ -327,7 +328,8 @@ export function exportOnnx(
   }
   const fed = inputs.filter((t) => !constants.has(t.attrs.name!));
   const e = new Emitter(dimSources);
-  const outputList = Object.entries(outputs);
+  const rewritten = rewriteForExport(Object.values(outputs));
+  const outputList = Object.keys(outputs).map((name, i) => [name, rewritten[i]!] as const);
   for (const node of topologicalOrder(...outputList.map(([, t]) => t))) {
     if (node.op === 'input' && !inputs.includes(node))
       throw new Error(`onnx export: graph uses input '${node.attrs.name}' that was not declared`);

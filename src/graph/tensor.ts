@@ -282,6 +282,8 @@ export class Tensor {
     if (perm.length !== this.rank || [...perm].sort(byNumber).some((p, i) => p !== i))
       throw new ShapeError(`transpose: perm ${JSON.stringify(perm)} is not a permutation of the axes of ${this}`);
     if (perm.every((p, i) => p === i)) return this;
+    // A transpose of a transpose is one transpose (or none): xᵀᵀ = x.
+    if (this.op === 'transpose') return this.inputs[0]!.transpose(perm.map((p) => this.attrs.perm![p]!));
     return new Tensor(
       'transpose',
       [this],

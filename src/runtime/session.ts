@@ -111,19 +111,30 @@ export class CompiledGraph {
     return new CompiledGraph(session, graph.inputNames, graph.outputNames, graph.bytes.length);
   }
 
-  /** Run with every declared input fed; returns every output as a host tensor. */
-  async run(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+  /**
+   * Run with every declared input fed; returns every output as a host tensor. Outputs named in
+   * `into` are written into those arrays (of the output's exact shape) and returned as they are:
+   * onnxruntime computes into them, where any other output is computed into memory of its own and
+   * then copied into a new array (a model-sized copy, and a second copy alive meanwhile, for a
+   * training step's gradients).
+   */
+  async run(
+    feeds: Record<string, HostTensor>,
+    into: Record<string, HostTensor> = {},
+  ): Promise<Record<string, HostTensor>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const name of this.inputNames) {
       const t = feeds[name];
       if (!t) throw new Error(`run: missing input '${name}' (expected ${this.inputNames.join(', ')})`);
       ortFeeds[name] = wrap(t);
     }
-    const results = await this.session.run(ortFeeds);
+    const fetches: Record<string, ort.Tensor | null> = {};
+    for (const name of this.outputNames) fetches[name] = into[name] ? wrap(into[name]) : null;
+    const results = await this.session.run(ortFeeds, fetches);
     const out: Record<string, HostTensor> = {};
     for (const name of this.outputNames) {
       const r = results[name]!;
-      out[name] = { dtype: r.type as DType, data: r.data as HostData, dims: r.dims };
+      out[name] = into[name] ?? { dtype: r.type as DType, data: r.data as HostData, dims: r.dims };
     }
     return out;
   }

@@ -196,6 +196,7 @@ export async function runSft(run: SftRun): Promise<{ policy: Policy; lastEval: E
     }
     const lr = learningRate(step, o.steps, o.optimizer);
     const { gradNorm } = await optimizer.update(policy.weights, accumulator.sums, lr);
+    policy.recycle(accumulator.sums);
     accumulator.clear();
     step++;
     const seconds = (performance.now() - t0) / 1000;

@@ -154,6 +154,10 @@ const cases: Partial<Record<PrimOp, [string, () => Promise<void>][]>> = {
       () => gradCheck((a, b) => a.matmul(b), [{ shape: [2, 2, 3] }, { shape: [3, 4] }]),
     ],
     [
+      'linear layer x·Wᵀ (the weight gradient exported as one product, rewrite.ts)',
+      () => gradCheck((x, w) => x.matmul(w.T), [{ shape: [2, 3, 4] }, { shape: [5, 4] }]),
+    ],
+    [
       'matmul batch broadcast [2,1,2,3]@[3,3,2]',
       () => gradCheck((a, b) => a.matmul(b), [{ shape: [2, 1, 2, 3] }, { shape: [3, 3, 2] }]),
     ],
@@ -180,6 +184,14 @@ const cases: Partial<Record<PrimOp, [string, () => Promise<void>][]>> = {
     [
       'gatherElements along last axis with repeats',
       () => gradCheck((x) => x.gatherElements(constant([0, 0, 2, 3, 1, 1], [2, 3], 'int64'), 1), [{ shape: [2, 4] }]),
+    ],
+    [
+      'gatherElements with one index per row (the one-hot adjoint)',
+      () => gradCheck((x) => x.gatherElements(constant([3, 0, 1], [3, 1], 'int64'), 1), [{ shape: [3, 4] }]),
+    ],
+    [
+      'gatherElements with one index per column, axis 0',
+      () => gradCheck((x) => x.gatherElements(constant([2, 0, 1, 2], [1, 4], 'int64'), 0), [{ shape: [3, 4] }]),
     ],
   ],
 };

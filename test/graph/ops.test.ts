@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { arange, input, scalar, scatterAdd, sizeOf, where, zeros, exportOnnx } from '../../src/graph/index.ts';
 import { CompiledGraph, compileCached, configureRuntime } from '../../src/runtime/index.ts';
+import { rewriteForExport } from '../../src/graph/rewrite.ts';
 import { f64, i64 } from '../helpers.ts';
 
 test('comparisons, and, topk, argmax, range, zeros give hand-computed values', async () => {
@@ -155,6 +156,38 @@ test('transpose accepts permutations of ten or more axes (checked numerically, n
   const perm = dims.map((_, i) => 10 - i);
   assert.deepEqual(x.transpose(perm).shape, dims);
   assert.throws(() => x.transpose([...perm.slice(1), 1]), /not a permutation/);
+});
+
+test('export rewrites (A·B)ᵀ as Bᵀ·Aᵀ when the product has no other use; transposes of transposes compose', async () => {
+  const a = input('a', 'float64', [2, 3]);
+  const b = input('b', 'float64', [3, 4]);
+  assert.equal(a.T.T, a);
+  assert.deepEqual(a.transpose([1, 0]).transpose([1, 0]), a);
+  const [once] = rewriteForExport([a.matmul(b).T]);
+  assert.equal(once!.op, 'matmul');
+  assert.deepEqual(
+    once!.inputs.map((t) => t.op),
+    ['transpose', 'transpose'],
+  );
+  assert.equal(once!.inputs[1]!.inputs[0], a);
+  // Used twice (also as an output): the product stays, the transpose too.
+  const product = a.matmul(b);
+  const [kept, t] = rewriteForExport([product, product.T]);
+  assert.equal(kept, product);
+  assert.equal(t!.op, 'transpose');
+  // Same values either way.
+  const aData = Float64Array.of(1, 2, 3, -1, 0.5, 4),
+    bData = Float64Array.of(1, 0, 2, -1, 3, 1, 0, 2, -2, 1, 1, 0);
+  const g = await CompiledGraph.create([a, b], { y: a.matmul(b).T, z: product.mul(2).T }, { threads: 1 });
+  const out = await g.run({ a: f64(aData, [2, 3]), b: f64(bData, [3, 4]) });
+  const expected = [0, 1, 2, 3].flatMap((j) =>
+    [0, 1].map((i) => [0, 1, 2].reduce((s, k) => s + aData[i * 3 + k]! * bData[k * 4 + j]!, 0)),
+  );
+  assert.deepEqual([...out.y!.data], expected);
+  assert.deepEqual(
+    [...out.z!.data],
+    expected.map((x) => 2 * x),
+  );
 });
 
 test('compileCached builds a new session when configureRuntime changed the options, and reuses it otherwise', async () => {

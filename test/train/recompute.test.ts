@@ -59,6 +59,25 @@ test('small preset (4 layers): 3 and 4 segments = the one-graph backward (≤ 1e
   }
 });
 
+// Recycled gradient arrays (Policy.recycle) are written over completely: filled with NaN first, they
+// come back equal to gradients computed into new arrays, in one graph and in segments, tied or not.
+for (const name of ['llama', 'qwen2'])
+  for (const segments of [1, 2])
+    test(`${name}, ${segments} segment(s): gradients computed into recycled arrays = into new ones`, async () => {
+      const ref = JSON.parse(readFileSync(join(fixtures, name, 'reference.json'), 'utf8'));
+      const policy = Policy.load(join(fixtures, name), { threads: 1 });
+      policy.recomputeSegments = segments;
+      const fresh = await lossAndGrads(policy, ref.tokens);
+      const expected = new Map([...fresh.grads].map(([k, g]) => [k, Float32Array.from(g)]));
+      for (const g of fresh.grads.values()) g.fill(Number.NaN);
+      policy.recycle(fresh.grads);
+      const again = await lossAndGrads(policy, ref.tokens);
+      for (const [param, g] of expected) {
+        assert.equal(again.grads.get(param), fresh.grads.get(param), `${param}: the recycled array was used`);
+        assert.deepEqual(Array.from(again.grads.get(param)!), Array.from(g), param);
+      }
+    });
+
 test('the RL loss (IcePop) with its metrics: 2 segments = the one-graph backward', async () => {
   const policy = Policy.fromPreset('tiny', 3, { threads: 1 });
   const random = rng(9);
