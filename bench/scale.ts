@@ -1,9 +1,9 @@
-// `npm run bench -- scale [--model DIR] [--new-tokens N] [--threads N] [--train-batch B] [--train-seq T] [--rounds R]
-//   [--repeats N] [--parts decode,quantized,train]`
+// `npm run bench -- scale [--model DIR] [--new-tokens N] [--threads N] [--train-batch B] [--train-seq T]
+//   [--train-steps S] [--rounds R] [--repeats N] [--parts decode,quantized,train]`
 //
 // The real-scale path on a Qwen3-0.6B-shaped checkpoint (`ringrl init --preset qwen3-0.6b`, made
 // here when --model is not given): decode tokens/s at batch 1 and 8 and training tokens/s (one
-// AdamW step on B x T tokens), each against PyTorch CPU (bench/peers/decode_torch.py,
+// AdamW step on B x T tokens: the median of S timed steps after an untimed one), each against PyTorch CPU (bench/peers/decode_torch.py,
 // train_torch.py) on the same model dir in the same run, with the peak RSS of every side; int8 and
 // 4-bit decode against ringrl fp32, with their train/inference mismatch KL; the weight-read limit
 // of batch-1 decode (fp32 weight bytes / memcpy bandwidth: the best of samples taken before every
@@ -34,6 +34,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     'train-batch': { type: 'string', default: '2' },
     'train-seq': { type: 'string', default: '128' },
+    'train-steps': { type: 'string', default: '3' },
     worker: { type: 'string' },
     precision: { type: 'string', default: 'fp32' },
     batch: { type: 'string', default: '1' },
@@ -49,7 +50,8 @@ const startLoad = loadavg()[0]!;
 const threads = Number(values.threads),
   newTokens = Number(values['new-tokens']);
 const trainBatch = Number(values['train-batch']),
-  trainSeq = Number(values['train-seq']);
+  trainSeq = Number(values['train-seq']),
+  trainSteps = Number(values['train-steps']);
 
 if (values.worker) {
   await worker(values.worker, values.model!);
@@ -266,7 +268,7 @@ const train = parts.has('train')
           '--seq',
           String(trainSeq),
           '--steps',
-          '1',
+          String(trainSteps),
           '--warmup',
           '1',
         ]),
@@ -421,7 +423,7 @@ async function worker(mode: string, dir: string): Promise<void> {
     console.log(JSON.stringify({ tokens_per_s: tokensPerS, step_s: stepSeconds, kl: m.kl, max_abs: m.maxAbs }));
     return;
   }
-  // train: one AdamW step (untimed warm-up first: it compiles the graph), then one timed step.
+  // train: one AdamW step (untimed warm-up first: it compiles the graph), then the timed steps.
   const { packSequences } = await import('../src/train/policy.ts');
   const { maskedCrossEntropy } = await import('../src/train/sft.ts');
   const { AdamW, adamWDefaults } = await import('../src/train/optimizer.ts');
@@ -442,11 +444,17 @@ async function worker(mode: string, dir: string): Promise<void> {
     policy.recycle(grads);
   };
   await step();
-  const start = performance.now();
-  await step();
+  const stepSeconds: number[] = [];
+  for (let i = 0; i < trainSteps; i++) {
+    const start = performance.now();
+    await step();
+    stepSeconds.push((performance.now() - start) / 1000);
+  }
+  const median = [...stepSeconds].sort((a, b) => a - b)[Math.floor(stepSeconds.length / 2)]!;
   console.log(
     JSON.stringify({
-      tokens_per_s: (trainBatch * trainSeq) / ((performance.now() - start) / 1000),
+      tokens_per_s: (trainBatch * trainSeq) / median,
+      steps_s: stepSeconds,
       segments: policy.recomputeSegments,
     }),
   );

@@ -8,6 +8,7 @@ import { RingrlError } from '../errors.ts';
 import { readJsonFile } from '../util/files.ts';
 import type { Weights } from '../model/checkpoint.ts';
 import { readSafetensors, writeSafetensors } from '../model/safetensors.ts';
+import { type AdamwKernel, adamwKernel, adamwModule } from './adamw-simd.ts';
 import { adamwTensor, type LentTensor, sumOfSquares, UpdateWorker, worthAWorker } from './update-worker.ts';
 
 export interface AdamWConfig {
@@ -112,6 +113,7 @@ export class AdamW {
   private v = new Map<string, Float32Array<SharedArrayBuffer>>();
   private readonly parallelFrom: number;
   private worker: UpdateWorker | null = null;
+  private kernel: AdamwKernel | null = null;
 
   constructor(
     public config: AdamWConfig = adamWDefaults,
@@ -152,7 +154,10 @@ export class AdamW {
       ? [clip, beta1, beta2, 1 / Math.sqrt(1 - beta2 ** (this.step + 1)), lr / (1 - beta1 ** (this.step + 1)), eps]
       : null;
     const returned = worker ? worker.update(k) : Promise.resolve([]);
-    if (k) tensors.forEach((t, i) => lent.includes(i) || adamwTensor(t.w, t.g, t.m, t.v, k, t.decay));
+    if (k) {
+      const kernel = (this.kernel ??= adamwKernel(adamwModule()));
+      tensors.forEach((t, i) => lent.includes(i) || adamwTensor(kernel, t.w, t.g, t.m, t.v, k, t.decay));
+    }
     (await returned).forEach((back, j) => {
       const { name } = tensors[lent[j]!]!;
       weights.set(name, new Float32Array(back.w));

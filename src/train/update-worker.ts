@@ -1,27 +1,39 @@
 // AdamW's arithmetic on one tensor, and a second thread that runs it on part of the model.
 //
-// At 0.6B parameters one AdamW pass in JavaScript is ~4 s of one core (float64 scalar code, a
-// square root and a division per value) plus ~1 s for the gradient norm: a third of a training
-// step on 2 cores, while onnxruntime's threads sit idle. The worker takes about half of the tensors:
+// At 0.6B parameters one AdamW pass is seconds of one core (adamw-simd.ts) plus the gradient
+// norm's pass, while onnxruntime's threads sit idle. The worker takes about half of the tensors:
 // their weight and gradient buffers are transferred to it (no copy; detached here meanwhile) and
 // come back updated; the moments live in SharedArrayBuffers both threads see. Both threads run the
 // same kernels (the worker gets them as source text), and the gradient norm adds per-tensor sums in
 // model order, so the result does not depend on which thread did which tensor.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { type AdamwKernel, adamwKernel, adamwModule } from './adamw-simd.ts';
 
-/** Σ g² of one tensor, summed in float64. */
+/** Σ g² of one tensor, summed in float64 (four partial sums: the loop is bound by the additions' latency). */
 export function sumOfSquares(g: Float32Array): number {
-  let sq = 0;
-  for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
-  return sq;
+  let a = 0,
+    b = 0,
+    c = 0,
+    d = 0,
+    i = 0;
+  for (; i + 3 < g.length; i += 4) {
+    a += g[i]! * g[i]!;
+    b += g[i + 1]! * g[i + 1]!;
+    c += g[i + 2]! * g[i + 2]!;
+    d += g[i + 3]! * g[i + 3]!;
+  }
+  for (; i < g.length; i++) a += g[i]! * g[i]!;
+  return a + b + (c + d);
 }
 
 /**
- * One AdamW update of a tensor in place (torch.optim.AdamW's arithmetic, in float64):
- * k = [clip, beta1, beta2, 1/sqrt(bias correction 2), lr/bias correction 1, eps], decay = 1 - lr·wd or 1.
+ * One AdamW update of a tensor in place (adamw-simd.ts), a chunk at a time through the kernel's
+ * scratch memory: k = [clip, beta1, beta2, 1/sqrt(bias correction 2), lr/bias correction 1, eps],
+ * decay = 1 - lr·wd or 1.
  */
 export function adamwTensor(
+  kernel: AdamwKernel,
   w: Float32Array,
   g: Float32Array,
   m: Float32Array,
@@ -29,22 +41,18 @@ export function adamwTensor(
   k: readonly number[],
   decay: number,
 ): void {
-  const clip = k[0]!,
-    beta1 = k[1]!,
-    beta2 = k[2]!,
-    invSqrtBc2 = k[3]!,
-    stepSize = k[4]!,
-    eps = k[5]!;
-  const c1 = 1 - beta1,
-    c2 = 1 - beta2;
-  const n = w.length;
-  for (let i = 0; i < n; i++) {
-    const gi = g[i]! * clip;
-    const mi = beta1 * m[i]! + c1 * gi;
-    const vi = beta2 * v[i]! + c2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    w[i] = w[i]! * decay - (stepSize * mi) / (Math.sqrt(vi) * invSqrtBc2 + eps);
+  const { scratch, chunk, adamw } = kernel;
+  const [clip, beta1, beta2, invSqrtBc2, stepSize, eps] = k as number[];
+  for (let at = 0; at < w.length; at += chunk) {
+    const n = Math.min(chunk, w.length - at);
+    scratch.set(w.subarray(at, at + n), 0);
+    scratch.set(g.subarray(at, at + n), chunk);
+    scratch.set(m.subarray(at, at + n), 2 * chunk);
+    scratch.set(v.subarray(at, at + n), 3 * chunk);
+    adamw(n, clip!, beta1!, 1 - beta1!, beta2!, 1 - beta2!, invSqrtBc2!, stepSize!, eps!, decay);
+    w.set(scratch.subarray(0, n), at);
+    m.set(scratch.subarray(2 * chunk, 2 * chunk + n), at);
+    v.set(scratch.subarray(3 * chunk, 3 * chunk + n), at);
   }
 }
 
@@ -55,6 +63,7 @@ const WORKER = `
 const { parentPort } = require('node:worker_threads');
 const sumOfSquares = ${sumOfSquares.toString()};
 const adamwTensor = ${adamwTensor.toString()};
+const kernel = (${adamwKernel.toString()})(new Uint8Array([${adamwModule().join(',')}]));
 let held = [];
 parentPort.on('message', (msg) => {
   if (msg.take) {
@@ -62,7 +71,7 @@ parentPort.on('message', (msg) => {
     parentPort.postMessage({ sums: held.map((t) => sumOfSquares(new Float32Array(t.g))) });
     return;
   }
-  if (msg.k) for (const t of held) adamwTensor(new Float32Array(t.w), new Float32Array(t.g), new Float32Array(t.m), new Float32Array(t.v), msg.k, t.decay);
+  if (msg.k) for (const t of held) adamwTensor(kernel, new Float32Array(t.w), new Float32Array(t.g), new Float32Array(t.m), new Float32Array(t.v), msg.k, t.decay);
   const back = held;
   held = [];
   parentPort.postMessage({ back }, back.flatMap((t) => [t.w, t.g]));

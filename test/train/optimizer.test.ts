@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { adamwKernel, adamwModule } from '../../src/train/adamw-simd.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
+import { adamwTensor } from '../../src/train/update-worker.ts';
 import { rng } from '../../src/util/random.ts';
 import { assertClose } from '../helpers.ts';
 
@@ -63,6 +65,29 @@ test('the second thread changes nothing: weights, moments and norms are bit-iden
     readFileSync(join(dirB, 'optimizer.safetensors')),
     readFileSync(join(dirA, 'optimizer.safetensors')),
   );
+});
+
+test('the SIMD kernel (float32) matches AdamW in float64 across chunk boundaries and a ragged tail', () => {
+  const kernel = adamwKernel(adamwModule());
+  const n = 2 * kernel.chunk + 3;
+  const random = rng(11);
+  const fill = (s: number, lo = 0) => Float32Array.from({ length: n }, () => lo + random() * s);
+  const w = fill(2, -1),
+    g = fill(4, -2),
+    m = fill(0.2, -0.1),
+    v = fill(0.01);
+  const k = [0.7, 0.9, 0.999, 1 / Math.sqrt(1 - 0.999 ** 3), 1e-3 / (1 - 0.9 ** 3), 1e-8];
+  const expected = { w: new Float64Array(n), m: new Float64Array(n), v: new Float64Array(n) };
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]! * k[0]!;
+    expected.m[i] = k[1]! * m[i]! + (1 - k[1]!) * gi;
+    expected.v[i] = k[2]! * v[i]! + (1 - k[2]!) * gi * gi;
+    expected.w[i] = w[i]! * 0.99 - (k[4]! * expected.m[i]!) / (Math.sqrt(expected.v[i]!) * k[3]! + k[5]!);
+  }
+  adamwTensor(kernel, w, g, m, v, k, 0.99);
+  assertClose(m, expected.m, 1e-7, 'm');
+  assertClose(v, expected.v, 1e-8, 'v');
+  assertClose(w, expected.w, 1e-6, 'w');
 });
 
 test('optimizer state saves and loads exactly; training continues identically', async () => {
