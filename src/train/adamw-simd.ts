@@ -23,12 +23,12 @@ export function adamwModule(): Uint8Array<ArrayBuffer> {
     } while (n);
     return out;
   };
-  const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+  const section = (id: number, content: number[]) => [id, ...uleb(content.length), ...content];
   const name = (s: string) => [...uleb(s.length), ...[...s].map((c) => c.charCodeAt(0))];
   const simd = (op: number) => [0xfd, ...uleb(op)];
   const [i32, f32, v128] = [0x7f, 0x7d, 0x7b];
-  const get = (i: number) => [0x20, i];
-  const set = (i: number) => [0x21, i];
+  const get = (local: number) => [0x20, local];
+  const set = (local: number) => [0x21, local];
   const bytes = 4 * CHUNK;
   const load = (array: number) => [...simd(0x00), 4, ...uleb(array * bytes)]; // v128.load align=16 offset
   const store = (array: number) => [...simd(0x0b), 4, ...uleb(array * bytes)];
