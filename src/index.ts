@@ -70,6 +70,7 @@ export {
   adamWDefaults,
   learningRate,
   type AdamWConfig,
+  type AdamWOptions,
   type OptimizerConfig,
   type ScheduleConfig,
 } from './train/optimizer.ts';
