@@ -233,7 +233,17 @@ for (const batch of parts.has('decode') ? [1, 8] : []) {
 // int8 and int4 against fp32 over the same rounds (the order reversed every round), each precision's best round.
 const quantized: Record<
   string,
-  { tokensPerS: number; speedup: number; kl: number; maxAbs: number; rss: number; load: number; others: number }
+  {
+    tokensPerS: number;
+    speedup: number;
+    stepsPerS: number;
+    stepSpeedup: number;
+    kl: number;
+    maxAbs: number;
+    rss: number;
+    load: number;
+    others: number;
+  }
 > = {};
 const precisionRuns: Record<string, Run[]> = { fp32: [], int8: [], int4: [] };
 for (let round = 0; round < (parts.has('quantized') ? rounds_ : 0); round++) {
@@ -243,12 +253,17 @@ for (let round = 0; round < (parts.has('quantized') ? rounds_ : 0); round++) {
 }
 const bestOf = (runs: Run[]) => runs.reduce((a, b) => (Number(b.tokens_per_s) > Number(a.tokens_per_s) ? b : a));
 const listRuns = (runs: Run[]) => runs.map((r) => `${Number(r.tokens_per_s).toFixed(2)} (${conditions(r)})`).join(', ');
+// Decode steps alone (the prefill left out): a 16-token prompt's prefill is a large share of a
+// 16-token generation, and 4-bit's prefill (MatMulNBits at 16 rows) is slower than int8's.
+const bestSteps = (runs: Run[]) => Math.max(...runs.map((r) => 1 / Number(r.step_s)));
 const fp32Best = parts.has('quantized') ? bestOf(precisionRuns.fp32!) : undefined;
 for (const precision of parts.has('quantized') ? ['int8', 'int4'] : []) {
   const o = bestOf(precisionRuns[precision]!);
   quantized[precision] = {
     tokensPerS: Number(o.tokens_per_s),
     speedup: Number(o.tokens_per_s) / Number(fp32Best!.tokens_per_s),
+    stepsPerS: bestSteps(precisionRuns[precision]!),
+    stepSpeedup: bestSteps(precisionRuns[precision]!) / bestSteps(precisionRuns.fp32!),
     kl: Number(o.kl),
     maxAbs: Number(o.max_abs),
     rss: o.rss_gb,
@@ -256,7 +271,7 @@ for (const precision of parts.has('quantized') ? ['int8', 'int4'] : []) {
     others: o.others,
   };
   console.log(
-    `decode batch 1 ${precision}: ${Number(o.tokens_per_s).toFixed(2)} tokens/s → ${quantized[precision]!.speedup.toFixed(2)}× ringrl fp32 (${Number(fp32Best!.tokens_per_s).toFixed(2)} in the same rounds); mismatch vs the fp32 trainer KL(π_infer‖π_train) ${Number(o.kl).toExponential(2)}, max |Δlogp| ${Number(o.max_abs).toFixed(3)} [rounds: ${listRuns(precisionRuns[precision]!)}; fp32 ${listRuns(precisionRuns.fp32!)}]`,
+    `decode batch 1 ${precision}: ${Number(o.tokens_per_s).toFixed(2)} tokens/s → ${quantized[precision]!.speedup.toFixed(2)}× ringrl fp32 (${Number(fp32Best!.tokens_per_s).toFixed(2)} in the same rounds); decode steps alone ${quantized[precision]!.stepsPerS.toFixed(2)}/s → ${quantized[precision]!.stepSpeedup.toFixed(2)}× fp32's ${bestSteps(precisionRuns.fp32!).toFixed(2)}; mismatch vs the fp32 trainer KL(π_infer‖π_train) ${Number(o.kl).toExponential(2)}, max |Δlogp| ${Number(o.max_abs).toFixed(3)} [rounds: ${listRuns(precisionRuns[precision]!)}; fp32 ${listRuns(precisionRuns.fp32!)}]`,
   );
 }
 const train = parts.has('train')
@@ -303,6 +318,8 @@ const headline = train ?? decode[1];
 const quantizedRecord = (precision: string) => ({
   tokens_per_s: r2(quantized[precision]!.tokensPerS),
   speedup: r2(quantized[precision]!.speedup),
+  steps_per_s: r2(quantized[precision]!.stepsPerS),
+  step_speedup: r2(quantized[precision]!.stepSpeedup),
   kl: Number(quantized[precision]!.kl.toExponential(2)),
   max_abs: r2(quantized[precision]!.maxAbs),
   load: r2(quantized[precision]!.load),
