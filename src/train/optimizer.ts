@@ -87,13 +87,6 @@ export class GradAccumulator {
   }
 }
 
-/** The L2 norm of all gradients: per-tensor sums of squares, added in order. */
-export function globalGradNorm(grads: Map<string, Float32Array>): number {
-  let sq = 0;
-  for (const g of grads.values()) sq += sumOfSquares(g);
-  return Math.sqrt(sq);
-}
-
 /** An update refused because its loss or gradient is not finite; the weights and moments are untouched. */
 export class NonFiniteUpdate extends RingrlError {
   override name = 'NonFiniteUpdate';
@@ -148,9 +141,9 @@ export class AdamW {
     const sums = tensors.map((t, i) => (lent.includes(i) ? 0 : sumOfSquares(t.g)));
     (await lentSums).forEach((sq, j) => (sums[lent[j]!] = sq));
     const gradNorm = Math.sqrt(sums.reduce((a, b) => a + b, 0));
-    const finite = Number.isFinite(gradNorm);
     const clip = maxGradNorm > 0 && gradNorm > maxGradNorm ? maxGradNorm / (gradNorm + 1e-6) : 1;
-    const k = finite
+    // The kernels' constants (adamwTensor); none when the norm is not finite: nothing is updated.
+    const k = Number.isFinite(gradNorm)
       ? [clip, beta1, beta2, 1 / Math.sqrt(1 - beta2 ** (this.step + 1)), lr / (1 - beta1 ** (this.step + 1)), eps]
       : null;
     const returned = worker ? worker.update(k) : Promise.resolve([]);

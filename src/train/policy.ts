@@ -125,8 +125,8 @@ export class Policy {
    * boundaries, then each segment from the top down reruns its forward and its backward, so a run
    * holds one segment's activations and intermediate gradients. The price is one more forward of
    * the layers below the top segment. Default: 2 above 1 GiB of weights (at 0.6B: 11.3 GiB peak
-   * against 12.7 in one graph, which is above PyTorch's 12.1; 7 segments: 10.4 GiB but a step 20%
-   * slower), else 1 (one graph, fastest).
+   * against 12.7 in one graph, which is above PyTorch's 12.1; 7 segments: 10.4 GiB, recomputing 24
+   * of the 28 layers' forward instead of 14), else 1 (one graph, fastest).
    */
   recomputeSegments: number;
   private spareGrads: Map<string, Float32Array> | null = null;

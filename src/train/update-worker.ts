@@ -8,6 +8,7 @@
 // model order, so the result does not depend on which thread did which tensor.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { RingrlError } from '../errors.ts';
 import { type AdamwKernel, adamwKernel, adamwModule } from './adamw-simd.ts';
 
 /** Σ g² of one tensor, summed in float64 (four partial sums: the loop is bound by the additions' latency). */
@@ -131,7 +132,11 @@ export class UpdateWorker {
       this.worker = null;
       const waiting = this.waiting;
       this.waiting = null;
-      waiting?.reject(error);
+      waiting?.reject(
+        new RingrlError(
+          `optimizer: the update thread failed (${error.message}); the weights it held are lost: resume from the last checkpoint`,
+        ),
+      );
     });
     this.worker = worker;
     return worker;
