@@ -353,7 +353,7 @@ function directStages(driver: string, flags: string[], cache: string, hostCache:
       linkArgs.includes(obj!) &&
       !linkArgs.some((a) => a.startsWith('-plugin'))
     ) {
-      const sub = (args: string[]) => args.map((a) => (a === asm ? 'main.s' : a === obj ? 'main.o' : a));
+      const sub = (args: string[]) => args.map((a) => (a === asm ? DIRECT_ASM : a === obj ? 'main.o' : a));
       const assembler = as[0]!.startsWith('/') ? as[0]! : (tool(as[0]!) ?? as[0]!);
       // --no-map-whole-files: gold reads only the parts of the libraries it needs (same output, ~2 ms less).
       const stages = [sub(cc1), [assembler, ...sub(as.slice(1))], [ld, '--no-map-whole-files', ...sub(linkArgs)]];
@@ -400,11 +400,7 @@ export function libraryView(linkArgs: string[], cache: string, hostCache: string
     if (seen.has(lib)) continue;
     seen.add(lib);
     // Per directory, the shared library before the archive (gold's -Bdynamic search).
-    let path: string | null = null;
-    for (const dir of dirs) {
-      path = find([`lib${lib}.so`, `lib${lib}.a`], [dir]);
-      if (path) break;
-    }
+    const path = find([`lib${lib}.so`, `lib${lib}.a`], dirs);
     if (!path || !add(path.slice(path.lastIndexOf('/') + 1), path)) return linkArgs;
     const script = linkerScript(path);
     if (script === null) return linkArgs;

@@ -42,10 +42,13 @@ for fd in (0, 1, 2):
 os.close(_null)
 
 
-def send(obj):
-    data = (json.dumps(obj) + '\n').encode()
+def write_all(fd, data):
     while data:
-        data = data[os.write(CTL_OUT, data):]
+        data = data[os.write(fd, data):]
+
+
+def send(obj):
+    write_all(CTL_OUT, (json.dumps(obj) + '\n').encode())
 
 
 def wipe(path, keep_root=True):
@@ -112,9 +115,7 @@ def detach(out_w, err_w, keep):
 def setup_child(rundir, stdin_bytes, lim, memory_kind):
     """The job's confinement: stdin from a memfd, its directory, umask and rlimits."""
     stdin_fd = os.memfd_create('stdin')
-    data = stdin_bytes
-    while data:
-        data = data[os.write(stdin_fd, data):]
+    write_all(stdin_fd, stdin_bytes)
     os.lseek(stdin_fd, 0, 0)
     os.dup2(stdin_fd, 0)
     os.close(stdin_fd)
@@ -313,26 +314,26 @@ def fork_spare():
     return {'pid': pid, 'job_w': job_w, 'out_r': out_r, 'err_r': err_r, 'status_r': status_r, 'pytest': PYTEST is not None}
 
 
+def exec_job(rundir, step, stdin):
+    """What a child that execs one step of a request is handed (see exec_child)."""
+    return {
+        'kind': 'exec',
+        'rundir': rundir,
+        'stdin': stdin,
+        'argv': step['argv'],
+        'env': step.get('env') or {},
+        'memory_kind': step.get('memory_kind'),
+        'limits': step['limits'],
+    }
+
+
 def discard_spare(reap=True):
-    """Let the spare go unused (it exits on the closed job pipe) and reap it (now, or with reap=False
-    once the answer is out)."""
+    """Let the spare go unused and reap it (now, or with reap=False once the answer is out)."""
     global SPARE
     spare, SPARE = SPARE, None
-    if spare is None:
-        return
-    for fd in (spare['job_w'], spare['out_r'], spare['err_r'], spare['status_r']):
-        os.close(fd)
-    try:
-        os.kill(spare['pid'], signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if not reap:
-        UNREAPED.append(spare['pid'])
-        return
-    try:
-        os.waitpid(spare['pid'], 0)
-    except ChildProcessError:
-        pass
+    if spare is not None:
+        os.close(spare['job_w'])
+        discard(spare, reap)
 
 
 def ensure_spare():
@@ -356,10 +357,8 @@ def take_spare(needs_pytest):
 
 def hand_over(spare, job):
     """Write the job to the spare; False when the spare is gone (then it is reaped)."""
-    data = marshal.dumps(job)
     try:
-        while data:
-            data = data[os.write(spare['job_w'], data):]
+        write_all(spare['job_w'], marshal.dumps(job))
         return True
     except OSError:
         return False
@@ -426,11 +425,7 @@ def run_step(job, lim, started=None, session=False):
             break
     # The main program is done (or over a limit): nothing else from this run may live on.
     if session:
-        for kill in (os.kill, os.killpg):
-            try:
-                kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        kill_session(pid)
     else:
         kill_rest(pid)
     if reported is not None and status is None:
@@ -518,31 +513,31 @@ def prestart(req, rundir):
         spare = fork_spare()
     except OSError:
         return
-    job = {
-        'kind': 'exec',
-        'rundir': rundir,
-        'stdin': b'',
-        'argv': step['argv'],
-        'env': step.get('env') or {},
-        'memory_kind': step.get('memory_kind'),
-        'limits': step['limits'],
-    }
-    if hand_over(spare, job):
+    if hand_over(spare, exec_job(rundir, step, b'')):
         PRESTART = {'spare': spare, 'step': step, 'path': path}
     else:
         discard(spare)
 
 
-def discard(spare):
-    """Kill a child and all it started, reap it, close its pipes. The child first (it may not have
-    started its own session yet, and cannot start anything more once killed), then its session."""
+def kill_session(pid):
+    """Kill a child and all it started: the child first (it may not have started its own session
+    yet, and cannot start anything more once killed), then its session."""
     for kill in (os.kill, os.killpg):
         try:
-            kill(spare['pid'], signal.SIGKILL)
+            kill(pid, signal.SIGKILL)
         except OSError:
             pass
+
+
+def discard(spare, reap=True):
+    """Kill a child and all it started, close its pipes and reap it (now, or with reap=False once
+    the answer is out)."""
+    kill_session(spare['pid'])
     for fd in (spare['out_r'], spare['err_r'], spare['status_r']):
         os.close(fd)
+    if not reap:
+        UNREAPED.append(spare['pid'])
+        return
     try:
         os.waitpid(spare['pid'], 0)
     except ChildProcessError:
@@ -602,8 +597,7 @@ def feed(pre, data):
         os.unlink(path)
         write_file(path, data)
         os.set_blocking(fd, True)
-        while data:
-            data = data[os.write(fd, data):]
+        write_all(fd, data)
         return True
     except OSError:
         return False
@@ -636,8 +630,7 @@ def collect(rundir, patterns):
 def write_file(path, data):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        while data:
-            data = data[os.write(fd, data):]
+        write_all(fd, data)
     finally:
         os.close(fd)
 
@@ -677,15 +670,7 @@ def run(req, rundir):
     artifacts = {}
     if mode == 'exec':
         for i, step in enumerate(req['steps']):
-            job = {
-                'kind': 'exec',
-                'rundir': rundir,
-                'stdin': stdin if step.get('stdin') else b'',
-                'argv': step['argv'],
-                'env': step.get('env') or {},
-                'memory_kind': step.get('memory_kind'),
-                'limits': step['limits'],
-            }
+            job = exec_job(rundir, step, stdin if step.get('stdin') else b'')
             if pre is None or i > 0:
                 make_fifos(rundir, step)
             session = bool(step.get('own_session')) and i + 1 < len(req['steps'])
@@ -793,10 +778,7 @@ def main():
             if PID1:
                 discard_spare()
                 take_prestart({}, rundir)
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+                kill_rest(None)
                 reap_all()
         settle()
         tidy(rundir)
