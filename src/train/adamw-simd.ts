@@ -9,7 +9,7 @@
 //   g ← g·clip;  m ← β1·m + (1−β1)·g;  v ← β2·v + ((1−β2)·g)·g;  w ← w·decay − (step·m) / (√v·invSqrtBc2 + ε)
 
 /** Values of each array the kernel holds at once. */
-export const CHUNK = 1 << 16;
+const CHUNK = 1 << 16;
 
 /** The kernel module's bytes: memory (16 pages = w, g, m, v at CHUNK floats each) and adamw(n, clip, β1, 1−β1, β2, 1−β2, invSqrtBc2, step, ε, decay). */
 export function adamwModule(): Uint8Array<ArrayBuffer> {
@@ -71,7 +71,7 @@ export function adamwModule(): Uint8Array<ArrayBuffer> {
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, [1, 0x60, 10, i32, ...Array(9).fill(f32), 0]),
     ...section(3, [1, 0]),
-    ...section(5, [1, 0x00, 16]),
+    ...section(5, [1, 0x00, ...uleb((4 * bytes) / 65536)]), // memory: w, g, m, v, in 64 KiB pages
     ...section(7, [2, ...name('memory'), 0x02, 0, ...name('adamw'), 0x00, 0]),
     ...section(10, [1, ...uleb(code.length), ...code]),
   ]);
