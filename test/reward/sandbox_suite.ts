@@ -250,6 +250,25 @@ export function suite(name: string, options: SandboxOptions) {
       for (let i = 0; i < 3; i++) assert.equal((await sandbox.run({ language: 'python', code: scan })).stdout, '[]\n');
     });
 
+    test('directories a run locks (mode 000, read-only parents) are gone before the next run', {
+      skip: !full && 'needs bubblewrap (private tmpfs)',
+    }, async () => {
+      const lock = `import os\nfor root in (".", "/tmp"):\n    os.makedirs(os.path.join(root, "a/b/c"))\n    open(os.path.join(root, "a/b/c/f"), "w").write("x")\n    os.chmod(os.path.join(root, "a/b"), 0)\n    os.chmod(os.path.join(root, "a"), 0o500)\nprint("locked")`;
+      assert.equal((await sandbox.run({ language: 'python', code: lock })).stdout, 'locked\n');
+      // Enough runs that the zygote which ran the lock has run the next one too.
+      for (let i = 0; i < 4; i++) {
+        const r = await sandbox.run({ language: 'python', code: 'import os\nprint(os.listdir("."), os.listdir("/tmp"))' });
+        assert.equal(r.stdout, "['main.py'] []\n", r.stderr);
+      }
+    });
+
+    test('each run draws its own random numbers', async () => {
+      const code = 'import random\nprint(random.getrandbits(64))';
+      const draws = new Set<string>();
+      for (let i = 0; i < 4; i++) draws.add((await sandbox.run({ language: 'python', code })).stdout);
+      assert.equal(draws.size, 4);
+    });
+
     test("no run finds another run's program, input or tests among its interpreter's objects", async () => {
       const secret = randomBytes(8).toString('hex');
       const first = await sandbox.run({

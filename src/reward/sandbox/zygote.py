@@ -20,7 +20,7 @@
 # text layers instead of paying for their first use (about 1.5 ms a run).
 # The zygote is non-dumpable, so a child cannot open /proc/1/fd and forge answers, and as PID 1
 # it receives no signal from inside the namespace that it has not asked for.
-import base64, builtins, ctypes, errno, gc, io, json, marshal, os, resource, select, shutil, signal, struct, sys, time, traceback
+import binascii, builtins, ctypes, errno, gc, io, json, marshal, os, resource, select, signal, struct, sys, time, traceback
 # Warm imports: a child pays nothing for these.
 import bisect, collections, copy, datetime, decimal, fractions, functools, heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: F401
 
@@ -52,31 +52,33 @@ def send(obj):
 
 
 def wipe(path, keep_root=True):
-    def onerror(func, p, _exc):
+    """Remove everything under `path` (and `path` itself unless keep_root), also what a program
+    made unreadable or unwritable: each directory is made ours (0700) before it is listed."""
+    stack = [(path, False)]
+    while stack:
+        d, listed = stack.pop()
+        if listed:
+            if d != path or not keep_root:
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+            continue
+        stack.append((d, True))
         try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            func(p)
-        except Exception:
-            pass
-    try:
-        names = os.listdir(path)
-    except Exception:
-        return
-    for name in names:
-        p = os.path.join(path, name)
-        try:
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, onerror=onerror)
-            else:
-                os.unlink(p)
-        except Exception:
-            pass
-    if not keep_root:
-        try:
-            os.rmdir(path)
-        except Exception:
-            pass
+            if d != path:
+                os.chmod(d, 0o700)
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, False))
+                else:
+                    os.unlink(e.path)
+            except OSError:
+                pass
 
 
 WRITABLE = ('/tmp', '/dev/shm', '/work')
@@ -103,6 +105,13 @@ def detach(out_w, err_w, keep):
     os.setsid()
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
+    if CLOSE_RANGE:
+        low = 3
+        for fd in sorted(keep):
+            os.closerange(low, fd)
+            low = fd + 1
+        os.closerange(low, MAXFD)
+        return
     # Only the fds that are open (closerange over 65536 numbers costs ~7 ms where close_range(2) is missing).
     for name in os.listdir('/proc/self/fd'):
         if int(name) > 2 and int(name) not in keep:
@@ -110,6 +119,16 @@ def detach(out_w, err_w, keep):
                 os.close(int(name))
             except OSError:
                 pass
+
+
+def version(text):
+    return tuple(int(x) for x in re.findall(r'\d+', text)[:2])
+
+
+# os.closerange is one close_range(2) call with Linux 5.9 and glibc 2.34 or later, a close() per
+# number before.
+CLOSE_RANGE = version(os.uname().release) >= (5, 9) and version(os.confstr('CS_GNU_LIBC_VERSION') or '') >= (2, 34)
+MAXFD = os.sysconf('SC_OPEN_MAX')
 
 
 def setup_child(rundir, stdin_bytes, lim, memory_kind):
@@ -152,8 +171,9 @@ def exec_child(job):
 
 
 def std_streams():
-    """sys.stdin/stdout/stderr of a Python run, made by the spare before its job arrives (fd 0
-    becomes the job's stdin memfd later; the wrappers hold only the descriptor numbers)."""
+    """sys.stdin/stdout/stderr of a Python run, made once by the zygote (never used there) and
+    inherited by every child: the wrappers hold only the descriptor numbers, which the child
+    points at its pipes and the job's stdin memfd."""
     return (
         io.TextIOWrapper(io.FileIO(0, 'r', closefd=False), encoding='utf-8'),
         io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), encoding='utf-8'),
@@ -161,6 +181,7 @@ def std_streams():
     )
 
 
+STREAMS = std_streams()
 STATUS = struct.Struct('<iq')  # exit code, CPU microseconds (the process and the children it reaped)
 
 
@@ -274,8 +295,7 @@ def spare_main(job_r, out_w, err_w, status_w):
     """A spare child: wait for its job (marshal on the job pipe, then EOF), then become it."""
     try:
         detach(out_w, err_w, (job_r, status_w))
-        random.seed()
-        streams = std_streams()
+        streams = STREAMS
         chunks = []
         while True:
             chunk = os.read(job_r, 1 << 16)
@@ -622,7 +642,7 @@ def collect(rundir, patterns):
         if total > ARTIFACT_BYTES:
             return {}
         with open(p, 'rb') as f:
-            out[name] = base64.b64encode(f.read()).decode()
+            out[name] = binascii.b2a_base64(f.read(), newline=False).decode()
     return out
 
 
@@ -662,7 +682,7 @@ def run(req, rundir):
         p = safe_path(rundir, name)
         os.makedirs(os.path.dirname(p), exist_ok=True)
         with open(p, 'wb') as f:
-            f.write(base64.b64decode(b64))
+            f.write(binascii.a2b_base64(b64))
         if name in executable:
             os.chmod(p, 0o755)
     stdin = (req.get('stdin') or '').encode()
@@ -707,7 +727,7 @@ def run(req, rundir):
             p = safe_path(rundir, name)
             if os.path.isfile(p) and os.path.getsize(p) <= 1 << 20:
                 with open(p, 'rb') as f:
-                    files[name] = base64.b64encode(f.read()).decode()
+                    files[name] = binascii.b2a_base64(f.read(), newline=False).decode()
         except Exception:
             pass
     return {'id': req['id'], 'steps': steps, 'files': files, 'artifacts': artifacts}
