@@ -20,7 +20,7 @@
 # text layers instead of paying for their first use (about 1.5 ms a run).
 # The zygote is non-dumpable, so a child cannot open /proc/1/fd and forge answers, and as PID 1
 # it receives no signal from inside the namespace that it has not asked for.
-import binascii, builtins, ctypes, errno, gc, io, json, marshal, os, resource, select, signal, struct, sys, time, traceback
+import _signal, binascii, builtins, ctypes, errno, gc, io, json, marshal, os, resource, select, signal, struct, sys, time, traceback
 # Warm imports: a child pays nothing for these.
 import bisect, collections, copy, datetime, decimal, fractions, functools, heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: F401
 
@@ -155,8 +155,8 @@ def setup_child(rundir, stdin_bytes, lim, memory_kind):
 def exec_child(job):
     try:
         setup_child(job['rundir'], job['stdin'], job['limits'], job.get('memory_kind'))
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        _signal.signal(signal.SIGINT, _signal.SIG_DFL)
+        _signal.signal(signal.SIGPIPE, _signal.SIG_DFL)
         rundir = job['rundir']
         env = {'PATH': '/usr/local/bin:/usr/bin:/bin', 'HOME': rundir, 'TMPDIR': '/tmp' if PID1 else rundir, 'LANG': 'C.UTF-8'}
         env.update(job.get('env') or {})
@@ -182,6 +182,9 @@ def std_streams():
 
 
 STREAMS = std_streams()
+# The zygote's own stdio objects stay referenced here, so a child that switches to STREAMS frees
+# nothing (freeing them would touch, and copy, a few dozen of the zygote's pages).
+ZYGOTE_STDIO = (sys.stdin, sys.stdout, sys.stderr)
 STATUS = struct.Struct('<iq')  # exit code, CPU microseconds (the process and the children it reaped)
 
 
@@ -202,7 +205,8 @@ def child(req, streams, status_w):
     try:
         rundir = req['rundir']
         setup_child(rundir, req['stdin'], req['limits'], 'as')
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # _signal, not signal: the enum wrapping of signal.signal touches ~30 pages a child would copy.
+        _signal.signal(signal.SIGINT, _signal.default_int_handler)
         sys.stdin, sys.stdout, sys.stderr = streams
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
         filename = os.path.join(rundir, req.get('source') or 'main.py')
