@@ -1,6 +1,6 @@
 // `npm run bench -- sandbox`: latency and throughput of trivial Python and JavaScript programs
 // through the warm pool, against a bare interpreter spawn (`python3 -c pass`, `node -e 0`, no
-// sandbox at all) in the same run, at concurrency 1 and 8; plus the cold sandbox (a fresh
+// sandbox at all) in the same run, at concurrency 1 and 8 (the two sides in alternating rounds); plus the cold sandbox (a fresh
 // bubblewrap + interpreter per run) and math verifications per second on one core.
 // Then per language: the warm sandbox's p50 for a small program (a fresh source every run, so
 // the compile cache does not help) against a bare compile-and-run of the same program with
@@ -28,7 +28,7 @@ const only = (() => {
   const at = process.argv.indexOf('--languages');
   return at >= 0 ? new Set((process.argv[at + 1] ?? '').split(',')) : null;
 })();
-const RUNS: Record<number, number> = { 1: 40, 8: 80, 32: 160 };
+const RUNS: Record<number, number> = { 1: 80, 8: 400 };
 
 interface Stats {
   p50: number;
@@ -40,7 +40,8 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function measure(total: number, concurrency: number, once: () => Promise<unknown>): Promise<Stats> {
+/** Latencies (ms) and wall time (s) of `total` calls of `once`, `concurrency` at a time. */
+async function timed(total: number, concurrency: number, once: () => Promise<unknown>): Promise<[number[], number]> {
   const latencies: number[] = [];
   let next = 0;
   const start = performance.now();
@@ -53,14 +54,40 @@ async function measure(total: number, concurrency: number, once: () => Promise<u
       }
     }),
   );
-  const seconds = (performance.now() - start) / 1000;
-  latencies.sort((a, b) => a - b);
+  return [latencies, (performance.now() - start) / 1000];
+}
+
+/**
+ * Two sides measured in alternating rounds (a warm-up of each first, not counted), so that a
+ * shared machine's slow and fast spells fall on both: p50/p99 over all of a side's calls,
+ * runs/s over the time its rounds took.
+ */
+async function compare(
+  total: number,
+  concurrency: number,
+  sides: [() => Promise<unknown>, () => Promise<unknown>],
+  rounds = 4,
+): Promise<[Stats, Stats]> {
+  const all: [number[], number[]] = [[], []];
+  const seconds = [0, 0];
+  for (const once of sides) await timed(2 * concurrency, concurrency, once);
+  for (let r = 0; r < rounds; r++)
+    for (const i of [0, 1]) {
+      const [latencies, s] = await timed(Math.ceil(total / rounds), concurrency, sides[i]!);
+      all[i]!.push(...latencies);
+      seconds[i]! += s;
+    }
+  return [stats(all[0], seconds[0]!), stats(all[1], seconds[1]!)];
+}
+
+async function measure(total: number, concurrency: number, once: () => Promise<unknown>): Promise<Stats> {
+  return stats(...(await timed(total, concurrency, once)));
+}
+
+function stats(latencies: number[], seconds: number): Stats {
+  const sorted = latencies.sort((a, b) => a - b);
   const round = (x: number) => Math.round(x * 100) / 100;
-  return {
-    p50: round(percentile(latencies, 0.5)),
-    p99: round(percentile(latencies, 0.99)),
-    per_s: round(latencies.length / seconds),
-  };
+  return { p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), per_s: round(sorted.length / seconds) };
 }
 
 function bareSpawn(argv: string[]): () => Promise<void> {
@@ -97,19 +124,18 @@ console.log(
   `sandbox bench: isolation ${sandbox.isolation}; python ${python}; node ${node}; load average ${loadAtStart.toFixed(2)}`,
 );
 for (const c of only ? [] : CONCURRENCY) {
-  await measure(8, Math.min(c, 8), bareSpawn([python, '-c', 'pass'])); // warm the page cache
-  row('bare python3', c, await measure(RUNS[c]!, c, bareSpawn([python, '-c', 'pass'])));
-  row(
-    'warm-pool python',
-    c,
-    await measure(RUNS[c]!, c, async () => expectOk(await sandbox.run({ language: 'python', code: 'pass' }))),
-  );
-  row('bare node', c, await measure(RUNS[c]! / 2, c, bareSpawn([node, '-e', '0'])));
-  row(
-    'warm-pool node',
-    c,
-    await measure(RUNS[c]! / 2, c, async () => expectOk(await sandbox.run({ language: 'javascript', code: '0' }))),
-  );
+  const [barePython, warmPython] = await compare(RUNS[c]!, c, [
+    bareSpawn([python, '-c', 'pass']),
+    async () => expectOk(await sandbox.run({ language: 'python', code: 'pass' })),
+  ]);
+  row('bare python3', c, barePython);
+  row('warm-pool python', c, warmPython);
+  const [bareNode, warmNode] = await compare(RUNS[c]! / 2, c, [
+    bareSpawn([node, '-e', '0']),
+    async () => expectOk(await sandbox.run({ language: 'javascript', code: '0' })),
+  ]);
+  row('bare node', c, bareNode);
+  row('warm-pool node', c, warmNode);
 }
 for (const [name, language, code, n] of only
   ? []
