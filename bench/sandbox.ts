@@ -87,7 +87,11 @@ async function measure(total: number, concurrency: number, once: () => Promise<u
 function stats(latencies: number[], seconds: number): Stats {
   const sorted = latencies.sort((a, b) => a - b);
   const round = (x: number) => Math.round(x * 100) / 100;
-  return { p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), per_s: round(sorted.length / seconds) };
+  return {
+    p50: round(percentile(sorted, 0.5)),
+    p99: round(percentile(sorted, 0.99)),
+    per_s: round(sorted.length / seconds),
+  };
 }
 
 function bareSpawn(argv: string[]): () => Promise<void> {

@@ -257,7 +257,10 @@ export function suite(name: string, options: SandboxOptions) {
       assert.equal((await sandbox.run({ language: 'python', code: lock })).stdout, 'locked\n');
       // Enough runs that the zygote which ran the lock has run the next one too.
       for (let i = 0; i < 4; i++) {
-        const r = await sandbox.run({ language: 'python', code: 'import os\nprint(os.listdir("."), os.listdir("/tmp"))' });
+        const r = await sandbox.run({
+          language: 'python',
+          code: 'import os\nprint(os.listdir("."), os.listdir("/tmp"))',
+        });
         assert.equal(r.stdout, "['main.py'] []\n", r.stderr);
       }
     });
