@@ -39,7 +39,8 @@ export class HashPool {
   private nextJob = 0;
   private nextWorker = 0;
 
-  constructor(size = Math.min(2, availableParallelism())) {
+  // sha256 is the slowest pass of a publication and of a load; one thread per core up to 4.
+  constructor(size = Math.min(4, availableParallelism())) {
     this.size = Math.max(1, size);
   }
 
