@@ -159,15 +159,8 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
       artifacts: ['main'],
       prestart: direct !== null,
       steps: (run, compile) => [
-        {
-          argv: direct ? ['/bin/sh', '-c', direct.command([])] : [gcc, ...flags],
-          memoryKind: 'data',
-          limits: compile,
-          stdin: false,
-          fifos: direct ? [DIRECT_ASM] : [],
-          ownSession: direct !== null,
-        },
-        { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
+        cCompileStep(direct ? ['/bin/sh', '-c', direct.command([])] : [gcc, ...flags], compile, direct !== null),
+        runMain(run),
       ],
     };
   } else unavailable.c = missing('c', 'gcc');
@@ -185,19 +178,10 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
       prestart: direct !== null,
       steps: (run, compile) => {
         const pch = existsSync(join(hostCache, 'pch/bits/stdc++.h.gch')) ? ['-I', `${cache}/pch`] : [];
-        return [
-          {
-            argv: direct
-              ? ['/bin/sh', '-c', direct.command(pch)]
-              : [gxx, ...flags.slice(0, -4), ...pch, ...flags.slice(-4)],
-            memoryKind: 'data',
-            limits: compile,
-            stdin: false,
-            fifos: direct ? [DIRECT_ASM] : [],
-            ownSession: direct !== null,
-          },
-          { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
-        ];
+        const argv = direct
+          ? ['/bin/sh', '-c', direct.command(pch)]
+          : [gxx, ...flags.slice(0, -4), ...pch, ...flags.slice(-4)];
+        return [cCompileStep(argv, compile, direct !== null), runMain(run)];
       },
     };
   } else unavailable.cpp = missing('cpp', 'g++');
@@ -297,7 +281,7 @@ export function detectToolchains(python: string, cache: string, hostCache: strin
           limits: compile,
           stdin: false,
         },
-        { argv: ['./main'], memoryKind: 'as', limits: run, stdin: true },
+        runMain(run),
       ],
     };
   } else unavailable.rust = missing('rust', 'rustc');
@@ -315,6 +299,19 @@ interface DirectStages {
 
 /** The compiler's assembly output, streamed to the assembler. */
 const DIRECT_ASM = 'main.s';
+
+/**
+ * The compile step of C or C++: with `direct`, the compiler and assembler are started ahead of the
+ * request in a session of their own, the assembler reading the compiler's output from a FIFO.
+ */
+function cCompileStep(argv: string[], limits: Limits, direct: boolean): ExecStep {
+  return { argv, memoryKind: 'data', limits, stdin: false, fifos: direct ? [DIRECT_ASM] : [], ownSession: direct };
+}
+
+/** The run step of a compiled program. */
+function runMain(limits: Limits): ExecStep {
+  return { argv: ['./main'], memoryKind: 'as', limits, stdin: true };
+}
 
 const stagesFound = new Map<string, DirectStages | null>();
 
