@@ -121,13 +121,18 @@ def detach(out_w, err_w, keep):
                 pass
 
 
-def version(text):
-    return tuple(int(x) for x in re.findall(r'\d+', text)[:2])
+def has_close_range():
+    """os.closerange is one close_range(2) call with Linux 5.9 and glibc 2.34 or later, a close()
+    per number before (and elsewhere: musl, other systems)."""
+    def version(text):
+        return tuple(int(x) for x in re.findall(r'\d+', text or '')[:2])
+    try:
+        return version(os.uname().release) >= (5, 9) and version(os.confstr('CS_GNU_LIBC_VERSION')) >= (2, 34)
+    except (ValueError, OSError):
+        return False
 
 
-# os.closerange is one close_range(2) call with Linux 5.9 and glibc 2.34 or later, a close() per
-# number before.
-CLOSE_RANGE = version(os.uname().release) >= (5, 9) and version(os.confstr('CS_GNU_LIBC_VERSION') or '') >= (2, 34)
+CLOSE_RANGE = has_close_range()
 MAXFD = os.sysconf('SC_OPEN_MAX')
 
 
