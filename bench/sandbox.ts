@@ -264,10 +264,12 @@ console.log(
   'per language: warm sandbox (fresh source each run) vs bare compile-and-run of the same program (no sandbox), alternating',
 );
 for (const language of available.filter((l) => !only || only.has(l))) {
-  const n = COMPILED.has(language) ? 6 : 16;
   const program = PROGRAMS[language].code;
   const fresh = () => program.replace('__N__', `run ${serial++}`);
-  await bareRun(language, fresh()); // page cache, build cache of the standard library (go)
+  // The first of each: page cache, build cache of the standard library (go). As many pairs as fit
+  // in ~3 s of bare runs, 6 to 16: a median of 6 is all a C++ or Java compile can afford, and
+  // too few for C's.
+  const n = Math.max(6, Math.min(16, Math.round(3000 / (await bareRun(language, fresh())))));
   await warmRun(language, fresh());
   const bare: number[] = [];
   const warm: number[] = [];
