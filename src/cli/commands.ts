@@ -68,6 +68,11 @@ export const commands: CommandEntry[] = [
     load: async () => (await import('./reward.ts')).rewardCommand,
   },
   {
+    name: 'profile',
+    summary: 'sum onnxruntime profiles (recorded with RINGRL_PROFILE=DIR) by operator',
+    load: async () => (await import('./profile.ts')).profileCommand,
+  },
+  {
     name: 'config',
     summary: 'print the resolved config (`config show --config FILE --set k=v`)',
     load: async () => (await import('./config.ts')).configCommand,

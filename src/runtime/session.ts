@@ -6,6 +6,8 @@
 // back as fresh typed arrays, so graphs should return small things (gradients, sampled ids, new
 // cache slices), never full logits over a big vocabulary.
 
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import { type DType, type Tensor, exportOnnx } from '../graph/index.ts';
 
@@ -70,12 +72,31 @@ const ortType: Record<DType, ort.Tensor.Type> = {
   bool: 'bool',
 };
 
+/**
+ * `RINGRL_PROFILE=DIR`: every session records onnxruntime's per-node trace of its first
+ * `RINGRL_PROFILE_RUNS` runs (default 10) to `DIR/ringrl-<pid>-<n>_<time>.json` (Chrome trace
+ * format: chrome://tracing, Perfetto); `scripts/profile.ts DIR` sums it by operator.
+ */
+function profiling(): { dir: string; runs: number } | null {
+  const dir = process.env.RINGRL_PROFILE;
+  if (!dir) return null;
+  const runs = Number(process.env.RINGRL_PROFILE_RUNS ?? 10);
+  if (!Number.isInteger(runs) || runs < 1)
+    throw new Error(`RINGRL_PROFILE_RUNS: expected an integer >= 1, got '${process.env.RINGRL_PROFILE_RUNS}'`);
+  mkdirSync(dir, { recursive: true });
+  return { dir: resolve(dir), runs };
+}
+let profiledSessions = 0;
+
 export class CompiledGraph {
+  private runs = 0;
+
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly inputNames: string[],
     readonly outputNames: string[],
     readonly modelBytes: number,
+    private readonly profileRuns: number,
   ) {}
 
   /**
@@ -98,7 +119,11 @@ export class CompiledGraph {
     const { threads, executionProviders, memoryArena, spinMicroseconds } = { ...defaults, ...options };
     const spin = spinMicroseconds ?? defaultSpinMicroseconds;
     const providers = [...(executionProviders ?? []).filter((p) => p !== 'cpu'), 'cpu'];
+    const profile = profiling();
     const session = await ort.InferenceSession.create(graph.bytes, {
+      ...(profile
+        ? { enableProfiling: true, profileFilePrefix: join(profile.dir, `ringrl-${process.pid}-${profiledSessions++}`) }
+        : {}),
       executionProviders: providers,
       graphOptimizationLevel: 'all',
       executionMode: 'sequential',
@@ -108,7 +133,7 @@ export class CompiledGraph {
       extra: { session: { intra_op: spin > 0 ? { spin_duration_us: String(spin) } : { allow_spinning: '0' } } },
       ...(externalData.length ? { externalData } : {}),
     });
-    return new CompiledGraph(session, graph.inputNames, graph.outputNames, graph.bytes.length);
+    return new CompiledGraph(session, graph.inputNames, graph.outputNames, graph.bytes.length, profile?.runs ?? 0);
   }
 
   /**
@@ -131,6 +156,7 @@ export class CompiledGraph {
     const fetches: Record<string, ort.Tensor | null> = {};
     for (const name of this.outputNames) fetches[name] = into[name] ? wrap(into[name]) : null;
     const results = await this.session.run(ortFeeds, fetches);
+    if (++this.runs === this.profileRuns) this.session.endProfiling(); // writes the trace file
     const out: Record<string, HostTensor> = {};
     for (const name of this.outputNames) {
       const r = results[name]!;
@@ -140,6 +166,7 @@ export class CompiledGraph {
   }
 
   async release(): Promise<void> {
+    if (this.profileRuns > 0 && this.runs < this.profileRuns) this.session.endProfiling();
     await this.session.release();
   }
 }
