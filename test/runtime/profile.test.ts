@@ -34,10 +34,13 @@ test('RINGRL_PROFILE: a session traces its first RINGRL_PROFILE_RUNS runs (or fe
       [3, 2],
     );
     for (const s of summaries) {
-      assert.deepEqual(s.operators.map((o) => [o.op, o.count]).sort(), [
-        ['Exp', s.runs],
-        ['MatMul', s.runs],
-      ]);
+      assert.deepEqual(
+        s.operators.map((o) => [o.op, o.count]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+        [
+          ['Exp', s.runs],
+          ['MatMul', s.runs],
+        ],
+      );
       assert.ok(s.kernelMs > 0);
     }
   } finally {
