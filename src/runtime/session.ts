@@ -75,7 +75,7 @@ const ortType: Record<DType, ort.Tensor.Type> = {
 /**
  * `RINGRL_PROFILE=DIR`: every session records onnxruntime's per-node trace of its first
  * `RINGRL_PROFILE_RUNS` runs (default 10) to `DIR/ringrl-<pid>-<n>_<time>.json` (Chrome trace
- * format: chrome://tracing, Perfetto); `scripts/profile.ts DIR` sums it by operator.
+ * format: chrome://tracing, Perfetto); `ringrl profile DIR` sums it by operator.
  */
 function profiling(): { dir: string; runs: number } | null {
   const dir = process.env.RINGRL_PROFILE;
@@ -87,6 +87,12 @@ function profiling(): { dir: string; runs: number } | null {
   return { dir: resolve(dir), runs };
 }
 let profiledSessions = 0;
+// Sessions still tracing: a process that exits before their last traced run (or their release)
+// would leave a truncated trace, so they end tracing at exit.
+const tracing = new Set<ort.InferenceSession>();
+function endProfiling(session: ort.InferenceSession): void {
+  if (tracing.delete(session)) session.endProfiling();
+}
 
 export class CompiledGraph {
   private runs = 0;
@@ -133,6 +139,10 @@ export class CompiledGraph {
       extra: { session: { intra_op: spin > 0 ? { spin_duration_us: String(spin) } : { allow_spinning: '0' } } },
       ...(externalData.length ? { externalData } : {}),
     });
+    if (profile) {
+      if (profiledSessions === 1) process.once('exit', () => tracing.forEach(endProfiling));
+      tracing.add(session);
+    }
     return new CompiledGraph(session, graph.inputNames, graph.outputNames, graph.bytes.length, profile?.runs ?? 0);
   }
 
@@ -156,7 +166,7 @@ export class CompiledGraph {
     const fetches: Record<string, ort.Tensor | null> = {};
     for (const name of this.outputNames) fetches[name] = into[name] ? wrap(into[name]) : null;
     const results = await this.session.run(ortFeeds, fetches);
-    if (++this.runs === this.profileRuns) this.session.endProfiling(); // writes the trace file
+    if (++this.runs === this.profileRuns) endProfiling(this.session); // writes the trace file
     const out: Record<string, HostTensor> = {};
     for (const name of this.outputNames) {
       const r = results[name]!;
@@ -166,7 +176,7 @@ export class CompiledGraph {
   }
 
   async release(): Promise<void> {
-    if (this.profileRuns > 0 && this.runs < this.profileRuns) this.session.endProfiling();
+    endProfiling(this.session);
     await this.session.release();
   }
 }
