@@ -10,14 +10,15 @@ kernels' share of it and the operators that took the most time. Record profiles 
 command with RINGRL_PROFILE=DIR: every onnxruntime session then traces its first
 RINGRL_PROFILE_RUNS runs (default 10) into DIR/ringrl-<pid>-<n>_<time>.json, one file per
 session (Chrome trace format: open one in chrome://tracing or Perfetto for the timeline).
-PATH is such a file or the directory. See docs/develop.md.
+PATH is such a file or the directory. See docs/develop.md. For example:
+  RINGRL_PROFILE=/tmp/prof RINGRL_PROFILE_RUNS=3 ringrl generate --model DIR --prompts p.json --max-new-tokens 8
 
 flags:
   --top N   operators to list per file (default 12)
 ${uiFlagsHelp}
 
 examples:
-  RINGRL_PROFILE=/tmp/prof RINGRL_PROFILE_RUNS=3 ringrl generate --model runs/demo/model --prompt "1+1=" && ringrl profile /tmp/prof
+  ringrl profile /tmp/prof
   ringrl profile /tmp/prof/ringrl-4242-0_2026-12-02_10-00-00_000.json --top 30`;
 
 export const profileCommand: Command = {
