@@ -76,7 +76,9 @@ export type PrimOp =
   | 'argmax'
   // inference-only weight quantisation (rollout engines): a packed weight, and x @ W^T with it
   | 'quantizedWeight'
-  | 'quantizedMatmul';
+  | 'quantizedMatmul'
+  // export-only: an RMSNorm over the last axis, fused from its elementwise form (rewrite.ts)
+  | 'rmsNorm';
 
 export interface Attrs {
   name?: string; // input name
@@ -96,6 +98,7 @@ export interface Attrs {
   exclusive?: boolean;
   bits?: number; // quantizedWeight: 8 or 4
   blockSize?: number; // quantizedWeight, 4-bit: weights per scale along the input dim
+  epsilon?: number; // rmsNorm
 }
 
 let nextId = 0;

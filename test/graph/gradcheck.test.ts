@@ -214,6 +214,7 @@ const noGradient: PrimOp[] = [
   'scatterElementsAdd',
   'quantizedWeight',
   'quantizedMatmul',
+  'rmsNorm',
 ];
 
 test('grad detach: no gradient flows through a detached value', async () => {
