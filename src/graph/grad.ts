@@ -126,7 +126,6 @@ const rules: Record<Tensor['op'], GradRule | null> = {
   argmax: () => [null],
   quantizedWeight: none,
   quantizedMatmul: none,
-  rmsNorm: none, // made at export, after autodiff (rewrite.ts)
 };
 
 /** Every primitive (the keys of the rule table); tests check each rule against finite differences. */

@@ -285,9 +285,6 @@ const emitRules: Record<PrimOp, EmitRule> = {
     };
     return e.emit('MatMulNBits', [x!, packed!, scales!], attrs, [e.fresh('MatMulNBits')], 'com.microsoft');
   },
-  // onnxruntime's fused RMSNorm kernel (registered in the ONNX domain).
-  rmsNorm: (n, ins, e) =>
-    e.emit('SimplifiedLayerNormalization', ins, { axis: { int: -1 }, epsilon: { float: n.attrs.epsilon! } }),
 };
 
 export interface OnnxGraph {

@@ -76,9 +76,7 @@ export type PrimOp =
   | 'argmax'
   // inference-only weight quantisation (rollout engines): a packed weight, and x @ W^T with it
   | 'quantizedWeight'
-  | 'quantizedMatmul'
-  // export-only: an RMSNorm over the last axis, fused from its elementwise form (rewrite.ts)
-  | 'rmsNorm';
+  | 'quantizedMatmul';
 
 export interface Attrs {
   name?: string; // input name
@@ -98,7 +96,6 @@ export interface Attrs {
   exclusive?: boolean;
   bits?: number; // quantizedWeight: 8 or 4
   blockSize?: number; // quantizedWeight, 4-bit: weights per scale along the input dim
-  epsilon?: number; // rmsNorm
 }
 
 let nextId = 0;

@@ -214,7 +214,6 @@ const noGradient: PrimOp[] = [
   'scatterElementsAdd',
   'quantizedWeight',
   'quantizedMatmul',
-  'rmsNorm',
 ];
 
 test('grad detach: no gradient flows through a detached value', async () => {
