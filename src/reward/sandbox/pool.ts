@@ -315,14 +315,16 @@ export class ProcessSandbox implements CodeSandbox {
   }
 
   /**
-   * An idle zygote: one that prestarted this run's compile step (`prestarted`), else the one idle
-   * longest without a prestarted compiler, else the one idle longest (it has finished tidying
-   * after its last answer and forked its next child).
+   * An idle zygote: one that prestarted this run's compile step (`prestarted`), or for pytest the
+   * one idle longest of those that have pytest imported (importing it costs a zygote's first pytest
+   * run ~150 ms); else the one idle longest without a prestarted compiler, else the one idle longest
+   * (it has finished tidying after its last answer and forked its next child).
    */
-  private acquire(signal?: AbortSignal, prestarted?: string): Promise<PythonZygote> {
+  private acquire(signal?: AbortSignal, prestarted?: string, pytest = false): Promise<PythonZygote> {
     for (let i = this.idle.length - 1; i >= 0; i--) if (this.idle[i]!.dead) this.idle.splice(i, 1);
     if (this.idle.length > 0) {
       let at = prestarted === undefined ? -1 : this.idle.findIndex((z) => z.prestarted === prestarted);
+      if (at < 0 && pytest) at = this.idle.findIndex((z) => z.pytestWarm && z.prestarted === null);
       if (at < 0) at = this.idle.findIndex((z) => z.prestarted === null);
       return Promise.resolve(this.idle.splice(Math.max(0, at), 1)[0]!);
     }
@@ -379,7 +381,7 @@ export class ProcessSandbox implements CodeSandbox {
     }
     let z: PythonZygote;
     try {
-      z = await this.acquire(signal, how.mode === 'exec' ? how.prestart : undefined);
+      z = await this.acquire(signal, how.mode === 'exec' ? how.prestart : undefined, how.mode === 'pytest');
     } catch (e) {
       return [failed((e as Error).message), false];
     }

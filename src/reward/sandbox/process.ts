@@ -101,6 +101,8 @@ export class PythonZygote {
    * FIFO): a request with the same compile step skips the compiler's start-up here.
    */
   prestarted: string | null = null;
+  /** Has run pytest: pytest is imported in the zygote, so its next pytest run forks it warm. */
+  pytestWarm = false;
   private pending: { id: number; resolve: (r: RawRun) => void; timer: NodeJS.Timeout; compiled: boolean } | null = null;
   private cancelled = false;
   private stderrTail = '';
@@ -223,6 +225,7 @@ export class PythonZygote {
       };
       // The zygote uses (or discards) what it prestarted for this request, and prestarts anew if asked.
       this.prestarted = how.mode === 'exec' && how.prestart !== undefined ? how.prestart : null;
+      if (how.mode === 'pytest') this.pytestWarm = true;
       this.proc.stdin!.write(JSON.stringify(message) + '\n');
     });
   }
