@@ -265,6 +265,14 @@ export function suite(name: string, options: SandboxOptions) {
       }
     });
 
+    test('a program holds no descriptor of the sandbox but its stdio and its exit-status pipe', async () => {
+      const r = await sandbox.run({
+        language: 'python',
+        code: 'import os\nfds = os.listdir("/proc/self/fd")  # the listing holds one itself\nprint(len(fds) - 1, sorted(int(f) for f in fds)[:3])',
+      });
+      assert.equal(r.stdout, '4 [0, 1, 2]\n', r.stderr);
+    });
+
     test('each run draws its own random numbers', async () => {
       const code = 'import random\nprint(random.getrandbits(64))';
       const draws = new Set<string>();
