@@ -28,8 +28,9 @@ PID1 = os.getpid() == 1
 WORKROOT = sys.argv[1] if len(sys.argv) > 1 else '/work'
 SCRATCH = ['/tmp', '/dev/shm'] if PID1 else []
 
+LIBC = ctypes.CDLL(None, use_errno=True)
 try:
-    ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
+    LIBC.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
 except Exception:
     pass
 signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -125,11 +126,8 @@ def detach(out_w, err_w, keep):
 # close_range(2), called directly: os.closerange falls back to a close() per number where
 # CPython was built without it or a seccomp filter refuses it (older Docker profiles), which with
 # a large descriptor limit would cost every spare seconds. The number is 436 on x86-64 and arm64.
-_syscall = ctypes.CDLL(None, use_errno=True).syscall
-
-
 def close_range(first, last):
-    return _syscall(ctypes.c_long(436), ctypes.c_long(first), ctypes.c_long(last), ctypes.c_long(0)) == 0
+    return LIBC.syscall(ctypes.c_long(436), ctypes.c_long(first), ctypes.c_long(last), ctypes.c_long(0)) == 0
 
 
 # Whether it works here: Linux 5.9 or later, not refused (closing a number nothing uses).
@@ -205,14 +203,14 @@ def finish(rc, status_w):
     os._exit(rc & 0xFF)
 
 
-def child(req, streams, status_w):
+def child(req, status_w):
     rc = 1
     try:
         rundir = req['rundir']
         setup_child(rundir, req['stdin'], req['limits'], 'as')
         # _signal, not signal: the enum wrapping of signal.signal touches ~30 pages a child would copy.
         _signal.signal(signal.SIGINT, _signal.default_int_handler)
-        sys.stdin, sys.stdout, sys.stderr = streams
+        sys.stdin, sys.stdout, sys.stderr = STREAMS
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
         filename = os.path.join(rundir, req.get('source') or 'main.py')
         sys.argv = [filename]
@@ -304,7 +302,6 @@ def spare_main(job_r, out_w, err_w, status_w):
     """A spare child: wait for its job (marshal on the job pipe, then EOF), then become it."""
     try:
         detach(out_w, err_w, (job_r, status_w))
-        streams = STREAMS
         chunks = []
         while True:
             chunk = os.read(job_r, 1 << 16)
@@ -320,7 +317,7 @@ def spare_main(job_r, out_w, err_w, status_w):
             os.close(status_w)
             exec_child(job)
         else:
-            child(job, streams, status_w)
+            child(job, status_w)
     except BaseException:
         try:
             traceback.print_exc()
