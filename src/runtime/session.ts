@@ -3,8 +3,9 @@
 // One session serves every batch size and sequence length (dims are symbolic), so RL's varying
 // lengths never recompile. Sessions are cached by a caller-chosen key that names everything the
 // graph depends on (model config, loss config, dtype). Inputs are passed zero-copy; outputs come
-// back as fresh typed arrays, so graphs should return small things (gradients, sampled ids, new
-// cache slices), never full logits over a big vocabulary.
+// back as fresh typed arrays (or are computed into arrays the caller hands `run`), so graphs should
+// return small things (gradients, sampled ids, new cache slices), never full logits over a big
+// vocabulary.
 
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
