@@ -20,7 +20,7 @@
 # text layers instead of paying for their first use (about 1.5 ms a run).
 # The zygote is non-dumpable, so a child cannot open /proc/1/fd and forge answers, and as PID 1
 # it receives no signal from inside the namespace that it has not asked for.
-import _signal, binascii, builtins, ctypes, errno, gc, io, json, marshal, os, resource, select, signal, struct, sys, time, traceback
+import _random, _signal, binascii, builtins, ctypes, errno, gc, io, json, marshal, os, resource, select, signal, struct, sys, time, traceback
 # Warm imports: a child pays nothing for these.
 import bisect, collections, copy, datetime, decimal, fractions, functools, heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: F401
 
@@ -29,6 +29,9 @@ WORKROOT = sys.argv[1] if len(sys.argv) > 1 else '/work'
 SCRATCH = ['/tmp', '/dev/shm'] if PID1 else []
 
 LIBC = ctypes.CDLL(None, use_errno=True)
+# fork(2) itself, without os.fork's at-fork handlers: random's (the one registered here) reseeds
+# through Python code that touches ~70 pages each child then copies; children reseed in C (reseed).
+RAW_FORK = ctypes.PyDLL(None, use_errno=True).fork
 try:
     LIBC.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
 except Exception:
@@ -106,32 +109,39 @@ def detach(out_w, err_w, keep):
     os.setsid()
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
-    if CLOSE_RANGE:
-        low = 3
-        for fd in sorted(keep):
-            if fd > low:
-                close_range(low, fd - 1)
-            low = fd + 1
-        close_range(low, 0xFFFFFFFF)
-        return
-    # Only the fds that are open (a close() for each of 65536 numbers costs ~7 ms).
+    close_all_but(keep)
+
+
+def close_all_but(keep):
+    """Close every descriptor above stderr but those in `keep`."""
+    low = 3
+    for fd in sorted(keep):
+        if fd > low:
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, FD_CEILING)
+
+
+# No descriptor of the zygote's is numbered FD_CEILING or above (its soft limit, set below; those
+# inherited above it are closed at start), so closing up to it closes them all: one close_range(2)
+# where CPython uses it, at worst a close() per number below the ceiling where it falls back
+# (CPython built without it, a seccomp filter refusing it) instead of one per number up to 2^31.
+FD_CEILING = 1024
+
+
+def cap_descriptors():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft > FD_CEILING:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (FD_CEILING, hard))
     for name in os.listdir('/proc/self/fd'):
-        if int(name) > 2 and int(name) not in keep:
+        if int(name) >= FD_CEILING:
             try:
                 os.close(int(name))
             except OSError:
                 pass
 
 
-# close_range(2), called directly: os.closerange falls back to a close() per number where
-# CPython was built without it or a seccomp filter refuses it (older Docker profiles), which with
-# a large descriptor limit would cost every spare seconds. The number is 436 on x86-64 and arm64.
-def close_range(first, last):
-    return LIBC.syscall(ctypes.c_long(436), ctypes.c_long(first), ctypes.c_long(last), ctypes.c_long(0)) == 0
-
-
-# Whether it works here: Linux 5.9 or later, not refused (closing a number nothing uses).
-CLOSE_RANGE = os.uname().machine in ('x86_64', 'aarch64') and close_range(1 << 30, 1 << 30)
+cap_descriptors()
 
 
 def setup_child(rundir, stdin_bytes, lim, memory_kind):
@@ -189,6 +199,15 @@ STREAMS = std_streams()
 # nothing (freeing them would touch, and copy, a few dozen of the zygote's pages).
 ZYGOTE_STDIO = (sys.stdin, sys.stdout, sys.stderr)
 STATUS = struct.Struct('<iq')  # exit code, CPU microseconds (the process and the children it reaped)
+
+
+def status_record(record):
+    """(exit code, CPU us) from the status pipe, or None for bytes that are not a child's record
+    (the program itself can write to the pipe: it then only garbles its own result)."""
+    if len(record) != STATUS.size:
+        return None
+    rc, cpu = STATUS.unpack(record)
+    return (rc, cpu) if 0 <= rc <= 255 and cpu >= 0 else None
 
 
 def finish(rc, status_w):
@@ -268,6 +287,7 @@ def kill_rest(pid):
             os.kill(-1, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        forget_template()
     else:
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -298,21 +318,30 @@ def reap_dead():
             return
 
 
+JOB_LENGTH = struct.Struct('<I')
+
+
+def read_exactly(fd, n):
+    """n bytes from fd, or None at end of file."""
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b''.join(chunks)
+
+
 def spare_main(job_r, out_w, err_w, status_w):
-    """A spare child: wait for its job (marshal on the job pipe, then EOF), then become it."""
+    """A spare child: wait for its job (its length, then marshal, on the job pipe), then become it."""
     try:
         detach(out_w, err_w, (job_r, status_w))
-        chunks = []
-        while True:
-            chunk = os.read(job_r, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(job_r)
-        if not chunks:
+        header = read_exactly(job_r, JOB_LENGTH.size)
+        if header is None:
             os._exit(0)  # discarded unused
-        job = marshal.loads(b''.join(chunks))
-        chunks = None
+        job = marshal.loads(read_exactly(job_r, JOB_LENGTH.unpack(header)[0]))
+        os.close(job_r)
         if job['kind'] == 'exec':
             os.close(status_w)
             exec_child(job)
@@ -326,13 +355,23 @@ def spare_main(job_r, out_w, err_w, status_w):
     os._exit(127)
 
 
+def raw_fork():
+    """fork(2) for spares: the child reseeds `random` itself (see RAW_FORK)."""
+    pid = RAW_FORK()
+    if pid < 0:
+        raise OSError(ctypes.get_errno(), 'fork failed')
+    if pid == 0:
+        _random.Random.seed(random._inst)
+    return pid
+
+
 def fork_spare():
     """Fork the child of the next step now; it waits for its job (see spare_main)."""
     job_r, job_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     status_r, status_w = os.pipe()
-    pid = os.fork()
+    pid = raw_fork()
     if pid == 0:
         spare_main(job_r, out_w, err_w, status_w)
     for fd in (job_r, out_w, err_w, status_w):
@@ -383,13 +422,15 @@ def take_spare(needs_pytest):
 
 def hand_over(spare, job):
     """Write the job to the spare; False when the spare is gone (then it is reaped)."""
+    data = marshal.dumps(job)
     try:
-        write_all(spare['job_w'], marshal.dumps(job))
+        write_all(spare['job_w'], JOB_LENGTH.pack(len(data)) + data)
         return True
     except OSError:
         return False
     finally:
-        os.close(spare['job_w'])
+        if not spare.get('template'):
+            os.close(spare['job_w'])
 
 
 # Children that reported their status and were killed, reaped once the answer is out.
@@ -435,10 +476,10 @@ def run_step(job, lim, started=None, session=False):
                 continue
             if fd == status_r:
                 record = os.read(status_r, STATUS.size)
-                if len(record) == STATUS.size:
-                    reported = STATUS.unpack(record)
-                else:
+                if not record:
                     waiting.remove(status_r)  # exec'd, or died without a word: wait for its exit
+                else:
+                    reported = status_record(record)
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
@@ -462,18 +503,7 @@ def run_step(job, lim, started=None, session=False):
     if reported is not None:
         # The program's own output is all in the pipes; take what is there, without waiting for
         # the processes just killed to close their ends.
-        for fd in open_fds:
-            os.set_blocking(fd, False)
-            try:
-                while len(bufs[fd]) <= cap:
-                    chunk = os.read(fd, 65536)
-                    if not chunk:
-                        break
-                    bufs[fd] += chunk
-            except BlockingIOError:
-                pass
-            if len(bufs[fd]) > cap:
-                output_exceeded = True
+        output_exceeded = take_available(open_fds, bufs, cap) or output_exceeded
         open_fds = ()
     # Drain what grandchildren wrote before they were killed; their pipe ends are closed now.
     while open_fds:
@@ -493,11 +523,37 @@ def run_step(job, lim, started=None, session=False):
     for fd in (out_r, err_r, status_r, pidfd):
         os.close(fd)
     if status is not None:
+        cpu_ms = (rusage.ru_utime + rusage.ru_stime) * 1000.0 if rusage else None
+        return step_result(status, None, cpu_ms, timed_out, output_exceeded, wall_ms, bufs[out_r], bufs[err_r], cap)
+    return step_result(None, reported[0], reported[1] / 1000.0, timed_out, output_exceeded, wall_ms, bufs[out_r], bufs[err_r], cap)
+
+
+def take_available(fds, bufs, cap):
+    """Read what the pipes hold now, without waiting for writers to close them; True when a
+    buffer went over the cap."""
+    over = False
+    for fd in fds:
+        os.set_blocking(fd, False)
+        try:
+            while len(bufs[fd]) <= cap:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                bufs[fd] += chunk
+        except BlockingIOError:
+            pass
+        finally:
+            os.set_blocking(fd, True)
+        over = over or len(bufs[fd]) > cap
+    return over
+
+
+def step_result(status, exit_code, cpu_ms, timed_out, output_exceeded, wall_ms, out, err, cap):
+    """A step's answer; `status` (a wait status) when the step was reaped, else the exit code it reported."""
+    sig = None
+    if status is not None:
         exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        cpu_ms = (rusage.ru_utime + rusage.ru_stime) * 1000.0 if rusage else None
-    else:
-        exit_code, sig, cpu_ms = reported[0], None, reported[1] / 1000.0
     return {
         'exit_code': exit_code,
         'signal': sig,
@@ -505,9 +561,163 @@ def run_step(job, lim, started=None, session=False):
         'output_exceeded': output_exceeded,
         'wall_ms': wall_ms,
         'cpu_ms': cpu_ms,
-        'stdout': bytes(bufs[out_r][:cap]).decode('utf-8', 'replace'),
-        'stderr': bytes(bufs[err_r][:cap]).decode('utf-8', 'replace'),
+        'stdout': bytes(out[:cap]).decode('utf-8', 'replace'),
+        'stderr': bytes(err[:cap]).decode('utf-8', 'replace'),
     }
+
+
+# The template (PID 1 only): Python runs are forked from a second process instead of from this
+# one. A fork write-protects every page of the forking process for as long as the child lives,
+# and this process's own work between forks (parsing the request, answering, tidying) wrote
+# ~200 pages a run, each of them then copied (~3 us a page on a VM): the template's loop writes ~40.
+# The template forks a spare, names it on the report pipe, reaps it once it has run, and reports
+# how it ended and whether anything of the run is left: the template is a subreaper, so processes
+# the run left behind are its children. The pipes between the template's children and this process
+# (job, stdout, stderr, status) are shared by every run, so they are reused only after a clean
+# run, once drained; anything else (a timeout, an output cap, leftovers, a template a program
+# killed or stopped) ends in kill(-1), which takes the template too, and a new template.
+TEMPLATE = None
+REPORT = struct.Struct('<ciiqi')  # b'p' (a spare is ready) or b's' (it ended), pid, wait status, CPU us, clean
+GRACE_S = 2.0  # how long a clean run's end may take to be reported before the run counts as not clean
+
+
+def start_template():
+    global TEMPLATE
+    job_r, job_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    status_r, status_w = os.pipe()
+    report_r, report_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            template_main(job_r, out_w, err_w, status_w, report_w)
+        finally:
+            os._exit(0)
+    for fd in (job_r, out_w, err_w, status_w, report_w):
+        os.close(fd)
+    TEMPLATE = {'pid': pid, 'template': True, 'job_w': job_w, 'out_r': out_r, 'err_r': err_r,
+                'status_r': status_r, 'report_r': report_r}
+
+
+def template_main(job_r, out_w, err_w, status_w, report_w):
+    LIBC.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    close_all_but((job_r, out_w, err_w, status_w, report_w))
+    while True:
+        pid = raw_fork()
+        if pid == 0:
+            spare_main(job_r, out_w, err_w, status_w)
+        write_all(report_w, REPORT.pack(b'p', pid, 0, 0, 0))
+        _, status, usage = os.wait4(pid, 0)
+        clean = 1
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    clean = 0  # something of the run still lives
+                    break
+            except ChildProcessError:
+                break
+        write_all(report_w, REPORT.pack(b's', pid, status, int((usage.ru_utime + usage.ru_stime) * 1e6), clean))
+
+
+def template_report(timeout=None):
+    """The template's next record, or None when it is gone (or says nothing within `timeout`)."""
+    fd = TEMPLATE['report_r']
+    if timeout is not None and not select.select([fd], [], [], timeout)[0]:
+        return None
+    record = read_exactly(fd, REPORT.size)
+    return REPORT.unpack(record) if record else None
+
+
+def forget_template():
+    """The template is gone, or going (kill(-1) reaches it too): close our ends of its pipes."""
+    global TEMPLATE
+    t, TEMPLATE = TEMPLATE, None
+    if t is not None:
+        for key in ('job_w', 'out_r', 'err_r', 'status_r', 'report_r'):
+            os.close(t[key])
+
+
+def drop_template():
+    """Kill everything in the namespace but this process, the template too."""
+    kill_rest(None)
+    reap_all()
+
+
+def run_templated(job, lim):
+    """run_step for a Python job, in a spare of the template. The answer may go out before the
+    run's process is reaped; `finish_templated` then decides whether the template stays."""
+    t = TEMPLATE
+    cap = lim['output_bytes']
+    start = time.monotonic()
+    ready = template_report()
+    if ready is None or ready[0] != b'p' or not hand_over(t, job):
+        drop_template()
+        return run_step(job, lim)
+    pid = ready[1]
+    job = None
+    out_r, err_r, status_r, report_r = t['out_r'], t['err_r'], t['status_r'], t['report_r']
+    bufs = {out_r: bytearray(), err_r: bytearray()}
+    open_fds = [out_r, err_r, status_r, report_r]
+    deadline = start + lim['wall_ms'] / 1000.0
+    timed_out = output_exceeded = False
+    t['ended'] = reported = None
+    t['clean'] = True
+    while reported is None and t['ended'] is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            break
+        for fd in select.select(open_fds, [], [], remaining)[0]:
+            if fd == status_r:
+                record = os.read(status_r, STATUS.size)
+                if not record:  # the template is gone and so is the child, without a word
+                    t['ended'] = (b's', pid, -1, 0, 0)
+                else:
+                    reported = status_record(record)
+                    if reported is None:
+                        t['clean'] = False  # not a record of ours
+            elif fd == report_r:
+                t['ended'] = template_report()
+                if t['ended'] is None:
+                    # The template is gone (the program killed it): wait for the status, or its end.
+                    open_fds.remove(report_r)
+                    t['clean'] = False
+            else:
+                chunk = os.read(fd, 65536)
+                bufs[fd] += chunk
+                output_exceeded = output_exceeded or len(bufs[fd]) > cap
+        if output_exceeded:
+            break
+    ended = t['ended']
+    if ended is not None and (ended[1] != pid or ended[0] != b's'):
+        raise RuntimeError('the template reported another child')
+    if reported is None and ended is None:
+        kill_session(pid)  # over a limit
+    wall_ms = (time.monotonic() - start) * 1000.0
+    output_exceeded = take_available((out_r, err_r), bufs, cap) or output_exceeded
+    if reported is None and (ended is None or not ended[4] or ended[2] < 0):
+        drop_template()  # over a limit, or it ended leaving something behind
+    if reported is not None:
+        return step_result(None, reported[0], reported[1] / 1000.0, timed_out, output_exceeded, wall_ms, bufs[out_r], bufs[err_r], cap)
+    # Killed here (a limit): the wait status of a SIGKILL is the signal's number.
+    status = ended[2] if ended is not None and ended[2] >= 0 else (signal.SIGKILL if ended is None else None)
+    cpu_ms = ended[3] / 1000.0 if ended is not None else None
+    return step_result(status, None, cpu_ms, timed_out, output_exceeded, wall_ms, bufs[out_r], bufs[err_r], cap)
+
+
+def finish_templated():
+    """After the answer of a templated run: wait for the template's word on how the run ended; keep
+    the template only if nothing is left of the run, with its shared pipes emptied."""
+    t = TEMPLATE
+    if t is None:
+        return
+    ended = t.pop('ended', None) or template_report(GRACE_S)
+    if ended is None or ended[0] != b's' or not ended[4] or not t.pop('clean', True):
+        drop_template()
+        return
+    scrap = {t['out_r']: bytearray(), t['err_r']: bytearray(), t['status_r']: bytearray()}
+    take_available(scrap, scrap, 1 << 30)
 
 
 def settle():
@@ -517,7 +727,10 @@ def settle():
             os.waitpid(UNREAPED.pop(), 0)
         except ChildProcessError:
             pass
-    if PID1:
+    if TEMPLATE is not None:
+        finish_templated()
+        reap_dead()
+    elif PID1:
         reap_all()
 
 
@@ -726,7 +939,8 @@ def run(req, rundir):
             'source': req.get('source'),
             'limits': req['limits'],
         }
-        steps.append(run_step(job, req['limits']))
+        templated = TEMPLATE is not None and mode == 'python'
+        steps.append(run_templated(job, req['limits']) if templated else run_step(job, req['limits']))
     files = {}
     for name in req.get('fetch_files') or []:
         try:
@@ -777,12 +991,22 @@ def prewarm():
         os.close(r)
 
 
+def next_child(mode):
+    """Have the next run's child ready: after a Python run, in a private namespace, the template's
+    (started if there is none); else a spare forked here."""
+    if PID1 and mode == 'python':
+        if TEMPLATE is None:
+            start_template()
+    else:
+        ensure_spare()
+
+
 def main():
     prewarm()
     # Freeze the warm heap: the garbage collector in a child then never walks (and copies) it.
     gc.collect()
     gc.freeze()
-    ensure_spare()
+    next_child('python')
     send({'ready': True, 'pid1': PID1})
     ctl = io.open(CTL_IN, 'rb', buffering=1 << 16)
     n = 0
@@ -813,8 +1037,8 @@ def main():
         if PID1 and req.get('prestart') and req.get('mode') == 'exec' and req.get('steps'):
             again = {'steps': req['steps'][:1], 'source': req.get('source')}
         # The next spare must not find this request (its tests, its input) among live objects.
-        req = line = None
-        ensure_spare()
+        mode, req, line = req.get('mode') or 'python', None, None
+        next_child(mode)
         if again is not None:
             prestart(again, rundir)
             again = None
