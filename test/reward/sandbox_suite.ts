@@ -339,6 +339,37 @@ export function suite(name: string, options: SandboxOptions) {
       }
     });
 
+    test('a program that stops its parent does not stall the sandbox', {
+      skip: !full && 'needs bubblewrap (PID namespace)',
+    }, async () => {
+      const r = await sandbox.run({
+        language: 'python',
+        code: 'import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\nprint("stopped it")',
+      });
+      assert.equal(r.stdout, 'stopped it\n', r.stderr);
+      for (let i = 0; i < 4; i++) {
+        const next = await sandbox.run({ language: 'python', code: 'print(6 * 7)', limits: { wallMs: 5000 } });
+        assert.equal(next.stdout, '42\n', next.stderr);
+      }
+    });
+
+    test('bytes a run leaves on its descriptors never reach the next run', async () => {
+      // Junk on every descriptor (the exit-status pipe among them); or a well-formed exit status
+      // written early, after which the program goes on writing to stdout and ends with its own.
+      const junk = 'import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b"\\x07" * 40)\n    except OSError:\n        pass\nprint("done")';
+      const early = `import os, stat, struct, time\ndef pipes():\n    for f in sorted(os.listdir("/proc/self/fd"), key=int):\n        try:\n            if int(f) > 2 and stat.S_ISFIFO(os.fstat(int(f)).st_mode):\n                yield int(f)\n        except OSError:\n            pass\nos.write(next(pipes()), struct.pack("<iq", 0, 0))\nfor i in range(50):\n    print("LATE", flush=True)\n    time.sleep(0.002)\nprint("done")`;
+      for (const code of [junk, early, early]) {
+        const r = await sandbox.run({ language: 'python', code });
+        assert.equal(r.status, 'ok', r.stderr);
+        for (let j = 0; j < 2; j++) {
+          const next = await sandbox.run({ language: 'python', code: 'print(6 * 7)' });
+          assert.equal(next.status, 'ok');
+          assert.equal(next.stdout, '42\n');
+          assert.equal(next.stderr, '');
+        }
+      }
+    });
+
     test('environment secrets are not visible', async () => {
       const code = `import os\nprint(dict(os.environ))\nfor p in ["/proc/self/environ", "/proc/1/environ", "/proc/${process.pid}/environ", "/proc/${process.ppid}/environ"]:\n    try:\n        print(open(p, "rb").read())\n    except OSError as e:\n        print(p, type(e).__name__)`;
       const r = await sandbox.run({ language: 'python', code });

@@ -29,3 +29,29 @@ test('pytest runs go to a zygote that has pytest imported, while other runs rota
     await sandbox.close();
   }
 });
+
+// Under bubblewrap the zygote answering requests is PID 1 of its namespace; Python runs are forked
+// by its template process instead, and a run that leaves a process behind costs the template
+// (killed with everything else), which the zygote then starts anew.
+test('python runs are forked by the template, also after a run that left a process behind', {
+  skip: detectIsolation().level !== 'bwrap' && 'needs bubblewrap (the zygote is PID 1)',
+}, async () => {
+  const sandbox = new ProcessSandbox({ warm: true, pythonWorkers: 1, nodeSpares: 0 });
+  try {
+    await sandbox.warmup();
+    const parent = async () => (await sandbox.run({ language: 'python', code: 'import os\nprint(os.getppid())' })).stdout;
+    const first = await parent();
+    assert.notEqual(first, '1\n');
+    assert.equal(await parent(), first, 'the same template forks the next run');
+    const orphan = await sandbox.run({
+      language: 'python',
+      code: 'import os, time\nif os.fork() == 0:\n    time.sleep(60)\nprint("left one")',
+    });
+    assert.equal(orphan.stdout, 'left one\n');
+    const after = await parent();
+    assert.notEqual(after, '1\n');
+    assert.notEqual(after, first, 'a new template');
+  } finally {
+    await sandbox.close();
+  }
+});

@@ -7,19 +7,24 @@
 # step a forked child that sets its limits and execs the command.
 # Each child: fresh working directory, rlimits (CPU, address space, processes, file size, open
 # files, no core), scrubbed environment (inherited from bwrap --clearenv), stdin from a memfd,
-# stdout/stderr through capped pipes. After each run every other process in the namespace is
-# killed (kill(-1) from PID 1 reaches all of them, including children that called setsid) and the
-# writable places (/work, /tmp, /dev/shm) are emptied, so no run sees another run's files.
+# stdout/stderr through capped pipes. After each run nothing of it lives on: every other process
+# in the namespace is killed (kill(-1) from PID 1 reaches all of them, including children that
+# called setsid), or, for a Python run forked by the template (below), the template shows that
+# nothing is left; and the writable places (/work, /tmp, /dev/shm) are emptied, so no run sees
+# another run's files.
 # Latency: the child of the next run is forked ahead of time, once the last run is cleaned up (a
 # "spare": its own session, its output pipes in place, the zygote's descriptors closed), and waits
 # for its job on a pipe; the answer goes out before the writable places are wiped. A Python
 # child reports its exit code and CPU time on a status pipe before it exits, so the answer does not
-# wait for the kernel to tear down its copy of the zygote's address space (~1 ms); the zygote reaps
-# it after answering. Before the
-# first fork the zygote runs a small program itself, so every child inherits a warm compiler and
-# text layers instead of paying for their first use (about 1.5 ms a run).
-# The zygote is non-dumpable, so a child cannot open /proc/1/fd and forge answers, and as PID 1
-# it receives no signal from inside the namespace that it has not asked for.
+# wait for the kernel to tear down its copy of the zygote's address space (~1 ms).
+# CPU: under bubblewrap, Python runs are forked by a second process, the template (see TEMPLATE),
+# so that the zygote's own work between runs copies no pages; children skip os.fork's at-fork
+# handlers (see RAW_FORK). Before the first fork the zygote runs a small program itself, so every
+# child inherits a warm compiler and text layers instead of paying for their first use (about
+# 1.5 ms a run).
+# The zygote and the template are non-dumpable, so a child cannot open /proc/1/fd and forge
+# answers, and as PID 1 the zygote receives no signal from inside the namespace that it has not
+# asked for (the template can be killed or stopped by a program: it is then replaced).
 import _random, _signal, binascii, builtins, ctypes, errno, gc, io, json, marshal, os, resource, select, signal, struct, sys, time, traceback
 # Warm imports: a child pays nothing for these.
 import bisect, collections, copy, datetime, decimal, fractions, functools, heapq, itertools, math, operator, random, re, statistics, string, typing  # noqa: F401
@@ -661,7 +666,7 @@ def run_templated(job, lim):
     open_fds = [out_r, err_r, status_r, report_r]
     deadline = start + lim['wall_ms'] / 1000.0
     timed_out = output_exceeded = False
-    t['ended'] = reported = None
+    t['ended'] = reported = pidfd = None
     t['clean'] = True
     while reported is None and t['ended'] is None:
         remaining = deadline - time.monotonic()
@@ -671,24 +676,39 @@ def run_templated(job, lim):
         for fd in select.select(open_fds, [], [], remaining)[0]:
             if fd == status_r:
                 record = os.read(status_r, STATUS.size)
-                if not record:  # the template is gone and so is the child, without a word
-                    t['ended'] = (b's', pid, -1, 0, 0)
-                else:
-                    reported = status_record(record)
-                    if reported is None:
-                        t['clean'] = False  # not a record of ours
+                reported = status_record(record)
+                if not record:
+                    open_fds.remove(fd)  # the template is gone, and the child has closed its end
+                elif reported is None:
+                    t['clean'] = False  # not a record of ours
             elif fd == report_r:
                 t['ended'] = template_report()
                 if t['ended'] is None:
-                    # The template is gone (the program killed it): wait for the status, or its end.
-                    open_fds.remove(report_r)
+                    # The template is gone (the program killed it); the child is ours now: wait
+                    # for its status or its exit.
                     t['clean'] = False
+                    open_fds.remove(fd)
+                    try:
+                        pidfd = os.pidfd_open(pid)
+                        open_fds.append(pidfd)
+                    except ProcessLookupError:
+                        t['ended'] = (b's', pid, -1, 0, 0)
+            elif fd == pidfd:
+                try:
+                    _, status, usage = os.wait4(pid, 0)
+                    t['ended'] = (b's', pid, status, int((usage.ru_utime + usage.ru_stime) * 1e6), 0)
+                except ChildProcessError:
+                    t['ended'] = (b's', pid, -1, 0, 0)
             else:
                 chunk = os.read(fd, 65536)
+                if not chunk:  # only once the template is gone
+                    open_fds.remove(fd)
                 bufs[fd] += chunk
                 output_exceeded = output_exceeded or len(bufs[fd]) > cap
         if output_exceeded:
             break
+    if pidfd is not None:
+        os.close(pidfd)
     ended = t['ended']
     if ended is not None and (ended[1] != pid or ended[0] != b's'):
         raise RuntimeError('the template reported another child')
