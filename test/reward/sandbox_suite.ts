@@ -356,7 +356,8 @@ export function suite(name: string, options: SandboxOptions) {
     test('bytes a run leaves on its descriptors never reach the next run', async () => {
       // Junk on every descriptor (the exit-status pipe among them); or a well-formed exit status
       // written early, after which the program goes on writing to stdout and ends with its own.
-      const junk = 'import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b"\\x07" * 40)\n    except OSError:\n        pass\nprint("done")';
+      const junk =
+        'import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b"\\x07" * 40)\n    except OSError:\n        pass\nprint("done")';
       const early = `import os, stat, struct, time\ndef pipes():\n    for f in sorted(os.listdir("/proc/self/fd"), key=int):\n        try:\n            if int(f) > 2 and stat.S_ISFIFO(os.fstat(int(f)).st_mode):\n                yield int(f)\n        except OSError:\n            pass\nos.write(next(pipes()), struct.pack("<iq", 0, 0))\nfor i in range(50):\n    print("LATE", flush=True)\n    time.sleep(0.002)\nprint("done")`;
       for (const code of [junk, early, early]) {
         const r = await sandbox.run({ language: 'python', code });

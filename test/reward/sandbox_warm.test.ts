@@ -39,7 +39,8 @@ test('python runs are forked by the template, also after a run that left a proce
   const sandbox = new ProcessSandbox({ warm: true, pythonWorkers: 1, nodeSpares: 0 });
   try {
     await sandbox.warmup();
-    const parent = async () => (await sandbox.run({ language: 'python', code: 'import os\nprint(os.getppid())' })).stdout;
+    const parent = async () =>
+      (await sandbox.run({ language: 'python', code: 'import os\nprint(os.getppid())' })).stdout;
     const first = await parent();
     assert.notEqual(first, '1\n');
     assert.equal(await parent(), first, 'the same template forks the next run');
