@@ -574,7 +574,7 @@ def step_result(status, exit_code, cpu_ms, timed_out, output_exceeded, wall_ms, 
 # The template (PID 1 only): Python runs are forked from a second process instead of from this
 # one. A fork write-protects every page of the forking process for as long as the child lives,
 # and this process's own work between forks (parsing the request, answering, tidying) wrote
-# ~200 pages a run, each of them then copied (~3 us a page on a VM): the template's loop writes ~40.
+# ~220 pages a run, each of them then copied (~2 us a page on a VM): the template's loop writes ~40.
 # The template forks a spare, names it on the report pipe, reaps it once it has run, and reports
 # how it ended and whether anything of the run is left: the template is a subreaper, so processes
 # the run left behind are its children. The pipes between the template's children and this process
