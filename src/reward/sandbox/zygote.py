@@ -574,7 +574,7 @@ def step_result(status, exit_code, cpu_ms, timed_out, output_exceeded, wall_ms, 
 # The template (PID 1 only): Python runs are forked from a second process instead of from this
 # one. A fork write-protects every page of the forking process for as long as the child lives,
 # and this process's own work between forks (parsing the request, answering, tidying) wrote
-# ~220 pages a run, each of them then copied (~2 us a page on a VM): the template's loop writes ~40.
+# ~220 pages a run, each of them then copied (~2 us a page on a VM): the template's loop writes ~50.
 # The template forks a spare, names it on the report pipe, reaps it once it has run, and reports
 # how it ended and whether anything of the run is left: the template is a subreaper, so processes
 # the run left behind are its children. The pipes between the template's children and this process
@@ -601,7 +601,7 @@ def start_template():
             os._exit(0)
     for fd in (job_r, out_w, err_w, status_w, report_w):
         os.close(fd)
-    TEMPLATE = {'pid': pid, 'template': True, 'job_w': job_w, 'out_r': out_r, 'err_r': err_r,
+    TEMPLATE = {'template': True, 'job_w': job_w, 'out_r': out_r, 'err_r': err_r,
                 'status_r': status_r, 'report_r': report_r}
 
 
