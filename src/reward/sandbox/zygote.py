@@ -35,7 +35,7 @@ SCRATCH = ['/tmp', '/dev/shm'] if PID1 else []
 
 LIBC = ctypes.CDLL(None, use_errno=True)
 # fork(2) itself, without os.fork's at-fork handlers: random's (the one registered here) reseeds
-# through Python code that touches ~70 pages each child then copies; children reseed in C (reseed).
+# through Python code that touches ~70 pages each child then copies; children reseed in C (raw_fork).
 RAW_FORK = ctypes.PyDLL(None, use_errno=True).fork
 try:
     LIBC.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
@@ -650,8 +650,8 @@ def forget_template():
             os.close(t[key])
 
 
-def drop_template():
-    """Kill everything in the namespace but this process, the template too."""
+def clear_namespace():
+    """PID 1: kill everything in the namespace but this process (the template too) and reap it."""
     kill_rest(None)
     reap_all()
 
@@ -664,7 +664,7 @@ def run_templated(job, lim):
     start = time.monotonic()
     ready = template_report()
     if ready is None or ready[0] != b'p' or not hand_over(t, job):
-        drop_template()
+        clear_namespace()
         return run_step(job, lim)
     pid = ready[1]
     job = None
@@ -673,9 +673,9 @@ def run_templated(job, lim):
     open_fds = [out_r, err_r, status_r, report_r]
     deadline = start + lim['wall_ms'] / 1000.0
     timed_out = output_exceeded = False
-    t['ended'] = reported = pidfd = None
-    t['clean'] = True
-    while reported is None and t['ended'] is None:
+    ended = reported = pidfd = None
+    clean = True
+    while reported is None and ended is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             timed_out = True
@@ -687,25 +687,25 @@ def run_templated(job, lim):
                 if not record:
                     open_fds.remove(fd)  # the template is gone, and the child has closed its end
                 elif reported is None:
-                    t['clean'] = False  # not a record of ours
+                    clean = False  # not a record of ours
             elif fd == report_r:
-                t['ended'] = template_report()
-                if t['ended'] is None:
+                ended = template_report()
+                if ended is None:
                     # The template is gone (the program killed it); the child is ours now: wait
                     # for its status or its exit.
-                    t['clean'] = False
+                    clean = False
                     open_fds.remove(fd)
                     try:
                         pidfd = os.pidfd_open(pid)
                         open_fds.append(pidfd)
                     except ProcessLookupError:
-                        t['ended'] = (b's', pid, -1, 0, 0)
+                        ended = (b's', pid, -1, 0, 0)
             elif fd == pidfd:
                 try:
                     _, status, usage = os.wait4(pid, 0)
-                    t['ended'] = (b's', pid, status, int((usage.ru_utime + usage.ru_stime) * 1e6), 0)
+                    ended = (b's', pid, status, int((usage.ru_utime + usage.ru_stime) * 1e6), 0)
                 except ChildProcessError:
-                    t['ended'] = (b's', pid, -1, 0, 0)
+                    ended = (b's', pid, -1, 0, 0)
             else:
                 chunk = os.read(fd, 65536)
                 if not chunk:  # only once the template is gone
@@ -716,7 +716,8 @@ def run_templated(job, lim):
             break
     if pidfd is not None:
         os.close(pidfd)
-    ended = t['ended']
+    # What finish_templated needs once the answer is out.
+    t['ended'], t['clean'] = ended, clean
     if ended is not None and (ended[1] != pid or ended[0] != b's'):
         raise RuntimeError('the template reported another child')
     if reported is None and ended is None:
@@ -724,7 +725,7 @@ def run_templated(job, lim):
     wall_ms = (time.monotonic() - start) * 1000.0
     output_exceeded = take_available((out_r, err_r), bufs, cap) or output_exceeded
     if reported is None and (ended is None or not ended[4] or ended[2] < 0):
-        drop_template()  # over a limit, or it ended leaving something behind
+        clear_namespace()  # over a limit, or it ended leaving something behind
     if reported is not None:
         return step_result(None, reported[0], reported[1] / 1000.0, timed_out, output_exceeded, wall_ms, bufs[out_r], bufs[err_r], cap)
     # Killed here (a limit): the wait status of a SIGKILL is the signal's number.
@@ -740,8 +741,9 @@ def finish_templated():
     if t is None:
         return
     ended = t.pop('ended', None) or template_report(GRACE_S)
-    if ended is None or ended[0] != b's' or not ended[4] or not t.pop('clean', True):
-        drop_template()
+    clean = t.pop('clean', True)
+    if not clean or ended is None or ended[0] != b's' or not ended[4]:
+        clear_namespace()
         return
     scrap = {t['out_r']: bytearray(), t['err_r']: bytearray(), t['status_r']: bytearray()}
     take_available(scrap, scrap, 1 << 30)
@@ -948,8 +950,7 @@ def run(req, rundir):
                     # No next step: its spare goes, and so does everything else, as after any last step.
                     discard_spare()
                     if PID1:
-                        kill_rest(None)
-                        reap_all()
+                        clear_namespace()
                 break
             if i + 1 < len(req['steps']):
                 ensure_spare()  # the run step's child starts while the compiler's outputs are read
@@ -1055,8 +1056,7 @@ def main():
             if PID1:
                 discard_spare()
                 take_prestart({}, rundir)
-                kill_rest(None)
-                reap_all()
+                clear_namespace()
         settle()
         tidy(rundir)
         # The compile command (no code) to start ahead of the next request, when this one asks.
