@@ -72,6 +72,7 @@ export function profileFiles(path: string): string[] {
   if (!stat.isDirectory()) return [path];
   return readdirSync(path)
     .filter((name) => name.endsWith('.json'))
-    .map((name) => join(path, name))
-    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+    .map((name) => ({ file: join(path, name), mtime: statSync(join(path, name)).mtimeMs }))
+    .sort((a, b) => a.mtime - b.mtime)
+    .map((f) => f.file);
 }
